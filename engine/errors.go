@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/haraqa/haraqa/record"
+)
+
+// Errors of the engine. Test with errors.Is; they arrive wrapped with the
+// topic, offsets or file they concern.
+var (
+	ErrTopicNotFound = errors.New("engine: topic not found")
+	ErrTopicExists   = errors.New("engine: topic exists")
+	ErrBadTopicName  = errors.New("engine: bad topic name")
+	// ErrOutOfRange reports an offset below the topic's start or above its
+	// end; the error is a *RangeError carrying the valid range.
+	ErrOutOfRange = errors.New("engine: offset out of range")
+	// ErrCorrupt is the corruption class (the same value as
+	// record.ErrCorrupt): a batch failed its checksum and no healthy copy
+	// could serve it.
+	ErrCorrupt = record.ErrCorrupt
+	// ErrReadOnly reports a write to a topic that accepts no writes because
+	// damage was found that could not be repaired, or an earlier write
+	// failed in a way that could not be rolled back.
+	ErrReadOnly = errors.New("engine: topic is read-only")
+	// ErrStorage reports a failed write or sync: nothing of the request was
+	// acknowledged and the request may be retried.
+	ErrStorage = errors.New("engine: storage error")
+	// ErrInvalidBatch reports a produce batch that fails record.Verify or
+	// the engine's limits.
+	ErrInvalidBatch = errors.New("engine: invalid batch")
+	// ErrClosed reports use of a closed engine.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// RangeError is returned for an offset outside [Start, End).
+type RangeError struct {
+	Topic      string
+	Offset     uint64
+	Start, End uint64
+}
+
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("engine: topic %q: offset %d out of range [%d, %d)", e.Topic, e.Offset, e.Start, e.End)
+}
+
+// Is matches ErrOutOfRange.
+func (e *RangeError) Is(target error) bool { return target == ErrOutOfRange }

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/segment"
+)
+
+// FsyncPolicy says what an acknowledged append means.
+type FsyncPolicy int
+
+const (
+	// FsyncAlways (the default) acknowledges an append only after its bytes
+	// were written and fdatasync'd. Concurrent appends to a topic share one
+	// write and one fdatasync (group commit).
+	FsyncAlways FsyncPolicy = iota
+	// FsyncInterval acknowledges after the write; the topic's writer
+	// fdatasyncs at most FsyncInterval later. A power loss may lose the
+	// acknowledged appends of that window; a process crash loses nothing.
+	FsyncInterval
+	// FsyncNever acknowledges after the write and leaves syncing to the
+	// operating system (segments are still synced when sealed and at a
+	// clean shutdown). A power loss may lose any unsynced appends.
+	FsyncNever
+)
+
+func (p FsyncPolicy) String() string {
+	switch p {
+	case FsyncAlways:
+		return "always"
+	case FsyncInterval:
+		return "interval"
+	case FsyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("fsync(%d)", int(p))
+}
+
+// ParseFsyncPolicy parses "always", "interval" or "never".
+func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
+	switch s {
+	case "always", "":
+		return FsyncAlways, nil
+	case "interval":
+		return FsyncInterval, nil
+	case "never":
+		return FsyncNever, nil
+	}
+	return 0, fmt.Errorf("engine: unknown fsync policy %q (want always, interval or never)", s)
+}
+
+// Options configures an Engine. The zero value works except for Dir.
+type Options struct {
+	// Dir is the data directory (one volume).
+	Dir string
+	// FS is the file system; nil means the operating system's.
+	FS segment.FS
+	// Fsync is the durability policy; see FsyncPolicy.
+	Fsync FsyncPolicy
+	// FsyncInterval bounds the loss window of FsyncInterval (default 50ms).
+	FsyncInterval time.Duration
+	// SegmentBytes is the size at which a segment rolls (default 1 GiB).
+	SegmentBytes int64
+	// SegmentEntries is the number of batches at which a segment rolls
+	// (default segment.DefaultMaxEntries).
+	SegmentEntries int64
+	// SegmentAge rolls a segment whose first batch is older (0: never).
+	SegmentAge time.Duration
+	// RetentionAge deletes sealed segments whose newest batch is older (0: keep).
+	RetentionAge time.Duration
+	// RetentionBytes deletes the oldest sealed segments while a topic holds
+	// more bytes (0: no limit).
+	RetentionBytes int64
+	// RetentionInterval is how often retention runs (default 1 minute).
+	RetentionInterval time.Duration
+	// MaxBatchBytes caps an appended batch (default 64 MiB); it must not
+	// exceed SegmentBytes.
+	MaxBatchBytes int
+	// QueueLen bounds the appends waiting for a topic's writer (default 1024).
+	QueueLen int
+	// SkipReadVerify turns off the checksum check of every batch a read
+	// returns. Leave it off unless something downstream verifies.
+	SkipReadVerify bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives recovery and error reports (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Dir == "" {
+		return o, fmt.Errorf("engine: Options.Dir is empty")
+	}
+	if o.FS == nil {
+		o.FS = segment.OSFS{}
+	}
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = 50 * time.Millisecond
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = segment.DefaultMaxBytes
+	}
+	if o.SegmentBytes > segment.MaxSegmentBytes {
+		return o, fmt.Errorf("engine: SegmentBytes %d above %d", o.SegmentBytes, int64(segment.MaxSegmentBytes))
+	}
+	if o.SegmentEntries <= 0 {
+		o.SegmentEntries = segment.DefaultMaxEntries
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Minute
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = min(64<<20, int(o.SegmentBytes))
+	}
+	if o.MaxBatchBytes > record.MaxBatchSize {
+		o.MaxBatchBytes = record.MaxBatchSize
+	}
+	if int64(o.MaxBatchBytes) > o.SegmentBytes {
+		return o, fmt.Errorf("engine: MaxBatchBytes %d above SegmentBytes %d", o.MaxBatchBytes, o.SegmentBytes)
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 1024
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
+
+func (o *Options) segmentOptions() segment.Options {
+	return segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries}
+}

@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/segment"
+)
+
+// Chunk is a run of whole batches in one segment, pinned until the
+// ReadResult holding it is released.
+type Chunk struct {
+	seg   *segment.Segment
+	Range segment.Range
+}
+
+// Data returns the chunk's bytes from the read-only mapping. Valid until
+// the ReadResult is released; never write to it.
+func (c Chunk) Data() []byte { return c.seg.Bytes(c.Range) }
+
+// File returns the segment's log file for sendfile (bytes
+// [Range.Pos, Range.End)), or nil on a fake file system.
+func (c Chunk) File() *os.File { return c.seg.File() }
+
+// ReadResult holds what Read found. Reuse one across reads: a warm
+// ReadResult makes Read allocate nothing. Call Release when done with the
+// bytes.
+type ReadResult struct {
+	Start, End uint64  // the topic's valid range [Start, End) at the read
+	Chunks     []Chunk // whole batches, in offset order
+	Bytes      int64   // total bytes of Chunks
+}
+
+// Next returns the offset after the last batch read, or 0 if none.
+func (r *ReadResult) Next() uint64 {
+	if len(r.Chunks) == 0 {
+		return 0
+	}
+	return r.Chunks[len(r.Chunks)-1].Range.Next
+}
+
+// Release unpins the segments the result holds. It is safe to call twice.
+func (r *ReadResult) Release() {
+	for i := range r.Chunks {
+		r.Chunks[i].seg.Release()
+		r.Chunks[i] = Chunk{}
+	}
+	r.Chunks = r.Chunks[:0]
+	r.Bytes = 0
+}
+
+// Read finds the whole batches that cover [offset, offset+limit), up to
+// maxBytes (at least one batch whatever maxBytes says). The first batch may
+// start before offset and the last may run past offset+limit: the caller
+// trims. Reading at the end offset returns no chunks and no error (use
+// Wait); an offset outside [start, end] is a *RangeError. Every returned
+// batch passed its checksums unless Options.SkipReadVerify is set.
+func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *ReadResult) error {
+	res.Release()
+	t, err := e.topic(topic)
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = 1
+	}
+	for attempt := 0; ; attempt++ {
+		segs := t.segments()
+		res.Start, res.End = segs[0].Base(), t.end.Load()
+		if offset < res.Start || offset > res.End {
+			return &RangeError{Topic: topic, Offset: offset, Start: res.Start, End: res.End}
+		}
+		if offset == res.End {
+			return nil
+		}
+		err := e.readSegments(t, segs, offset, limit, maxBytes, res)
+		if err == errRetry && attempt < 3 {
+			res.Release()
+			continue // retention removed a segment under us: look again
+		}
+		if err != nil {
+			res.Release()
+			if err == errRetry {
+				return &RangeError{Topic: topic, Offset: offset, Start: t.segments()[0].Base(), End: t.end.Load()}
+			}
+		}
+		return err
+	}
+}
+
+var errRetry = fmt.Errorf("engine: retry read")
+
+func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit uint64, maxBytes int64, res *ReadResult) error {
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].Base() > offset }) - 1
+	want := offset + limit
+	if want < offset {
+		want = ^uint64(0)
+	}
+	for off := offset; i < len(segs) && off < want && off < res.End; i++ {
+		s := segs[i]
+		if !s.Acquire() {
+			return errRetry
+		}
+		if off >= s.Next() {
+			s.Release()
+			continue
+		}
+		budget := maxBytes - res.Bytes
+		if len(res.Chunks) > 0 && budget <= 0 {
+			s.Release()
+			break
+		}
+		r, err := s.Find(off, want-off, budget)
+		if err != nil {
+			s.Release()
+			return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
+		}
+		if len(res.Chunks) > 0 && r.Len() > budget {
+			s.Release()
+			break
+		}
+		res.Chunks = append(res.Chunks, Chunk{seg: s, Range: r})
+		res.Bytes += r.Len()
+		if !e.opts.SkipReadVerify {
+			if err := verifyChunk(s.Bytes(r)); err != nil {
+				return fmt.Errorf("engine: topic %q offsets %d..%d: %w", t.name, r.First, r.Next-1, err)
+			}
+		}
+		off = r.Next
+	}
+	return nil
+}
+
+// verifyChunk checks every batch of a chunk.
+func verifyChunk(b []byte) error {
+	sc := record.NewScanner(b)
+	for sc.Next() {
+	}
+	return sc.Err()
+}
+
+// Offsets returns the topic's valid range [start, end).
+func (e *Engine) Offsets(topic string) (start, end uint64, err error) {
+	t, err := e.topic(topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	return t.segments()[0].Base(), t.end.Load(), nil
+}
+
+// OffsetAt returns the offset of the first batch appended at or after tm,
+// or the end offset when every batch is older.
+func (e *Engine) OffsetAt(topic string, tm time.Time) (uint64, error) {
+	t, err := e.topic(topic)
+	if err != nil {
+		return 0, err
+	}
+	ts := tm.UnixNano()
+	segs := t.segments()
+	for _, s := range segs {
+		if s.LastTime() < ts || !s.Acquire() {
+			continue
+		}
+		off, ok, err := s.FindTime(ts)
+		s.Release()
+		if err != nil {
+			return 0, fmt.Errorf("engine: topic %q: %w", topic, err)
+		}
+		if ok {
+			return off, nil
+		}
+	}
+	return t.end.Load(), nil
+}
+
+// Wait blocks until the topic's end passes offset (data at offset can be
+// read), ctx is done, the topic is deleted or the engine closes. Woken by
+// the writer; nothing polls.
+func (e *Engine) Wait(ctx context.Context, topic string, offset uint64) error {
+	t, err := e.topic(topic)
+	if err != nil {
+		return err
+	}
+	t.waiters.Add(1)
+	defer t.waiters.Add(-1)
+	for {
+		ch := t.changed.Load()
+		if t.end.Load() > offset {
+			return nil
+		}
+		if t.deleted.Load() {
+			return fmt.Errorf("%w: %q", ErrTopicNotFound, topic)
+		}
+		select {
+		case <-*ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.stop:
+			return ErrClosed
+		}
+	}
+}

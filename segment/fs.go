@@ -1,0 +1,231 @@
+package segment
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"unsafe"
+
+	"github.com/edsrzf/mmap-go"
+	"golang.org/x/sys/unix"
+)
+
+// FS is the narrow file-system seam under segments and the engine. OSFS is
+// the real one; MemFS is an in-memory one that can fail the next write or
+// sync, run out of space, and crash (keep only synced bytes) so recovery
+// tests run in milliseconds.
+type FS interface {
+	// Create creates a new file; it fails if name exists (never O_TRUNC).
+	Create(name string) (File, error)
+	// Open opens an existing file for reading and writing.
+	Open(name string) (File, error)
+	Remove(name string) error
+	Rename(oldname, newname string) error
+	MkdirAll(dir string) error
+	// List returns the names (not paths) of the entries of dir, sorted.
+	List(dir string) ([]string, error)
+	// SyncDir makes the directory's entries (creates, renames, removes) durable.
+	SyncDir(dir string) error
+	// ReadFile and WriteFileAtomic serve small metadata files.
+	ReadFile(name string) ([]byte, error)
+}
+
+// File is an open file of an FS.
+type File interface {
+	io.ReaderAt
+	// WriteAt writes bufs back to back at off; it returns the bytes written
+	// and an error if fewer than all were written.
+	WriteAt(bufs [][]byte, off int64) (int, error)
+	// Sync makes the file's data durable (fdatasync).
+	Sync() error
+	Truncate(size int64) error
+	Size() (int64, error)
+	// Map maps the first length bytes read-only. Bytes past the end of the
+	// file may not be touched. unmap releases the mapping.
+	Map(length int) (data []byte, unmap func() error, err error)
+	// OS returns the *os.File behind the file, or nil for a fake file.
+	OS() *os.File
+	Close() error
+}
+
+// OSFS is the operating system's file system.
+type OSFS struct{}
+
+type osFile struct {
+	f    *os.File
+	iovs []unix.Iovec
+}
+
+func (OSFS) Create(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &osFile{f: f}, nil
+}
+
+func (OSFS) Open(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &osFile{f: f}, nil
+}
+
+func (OSFS) Remove(name string) error             { return os.Remove(name) }
+func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (OSFS) MkdirAll(dir string) error            { return os.MkdirAll(dir, 0o755) }
+func (OSFS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+func (OSFS) List(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names, err
+}
+
+func (OSFS) SyncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (f *osFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
+func (f *osFile) Truncate(size int64) error               { return f.f.Truncate(size) }
+func (f *osFile) OS() *os.File                            { return f.f }
+func (f *osFile) Close() error                            { return f.f.Close() }
+
+func (f *osFile) Size() (int64, error) {
+	st, err := f.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func (f *osFile) Sync() error {
+	rc, err := f.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// iovMax is the most iovecs one pwritev takes (IOV_MAX on Linux).
+const iovMax = 1024
+
+// WriteAt writes bufs with pwritev, looping on short writes, reusing its
+// iovec slice so a steady stream of writes allocates nothing.
+func (f *osFile) WriteAt(bufs [][]byte, off int64) (int, error) {
+	rc, err := f.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(bufs) > 0 {
+		f.iovs = f.iovs[:0]
+		for _, b := range bufs {
+			if len(f.iovs) == iovMax {
+				break
+			}
+			if len(b) > 0 {
+				f.iovs = append(f.iovs, unix.Iovec{Base: &b[0], Len: uint64(len(b))})
+			}
+		}
+		if len(f.iovs) == 0 {
+			break
+		}
+		var n int
+		var werr error
+		cerr := rc.Write(func(fd uintptr) bool {
+			r, _, e := unix.Syscall6(unix.SYS_PWRITEV, fd, uintptr(unsafe.Pointer(&f.iovs[0])),
+				uintptr(len(f.iovs)), uintptr(off), uintptr(uint64(off)>>32>>32), 0)
+			n = int(r)
+			if e != 0 {
+				n, werr = 0, e
+			}
+			return werr != syscall.EAGAIN
+		})
+		if cerr != nil {
+			return total, cerr
+		}
+		if werr != nil {
+			return total, &os.PathError{Op: "pwritev", Path: f.f.Name(), Err: werr}
+		}
+		if n == 0 {
+			return total, &os.PathError{Op: "pwritev", Path: f.f.Name(), Err: io.ErrShortWrite}
+		}
+		total += n
+		off += int64(n)
+		// Drop what was written, keeping the rest of a partly written buffer.
+		for n > 0 {
+			if n >= len(bufs[0]) {
+				n -= len(bufs[0])
+				bufs = bufs[1:]
+				continue
+			}
+			bufs = append([][]byte{bufs[0][n:]}, bufs[1:]...)
+			n = 0
+		}
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+	}
+	return total, nil
+}
+
+func (f *osFile) Map(length int) ([]byte, func() error, error) {
+	if length == 0 {
+		return nil, func() error { return nil }, nil
+	}
+	m, err := mmap.MapRegion(f.f, length, mmap.RDONLY, 0, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.Unmap, nil
+}
+
+// WriteFileAtomic writes data to name through a temporary file: write, sync,
+// rename, sync the directory. A crash leaves the old or the new file whole.
+func WriteFileAtomic(fs FS, name string, data []byte) error {
+	tmp := name + ".tmp"
+	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([][]byte{data}, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fs.Rename(tmp, name); err != nil {
+		return err
+	}
+	return fs.SyncDir(filepath.Dir(name))
+}

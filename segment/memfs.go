@@ -1,0 +1,386 @@
+package segment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Op names a MemFS operation for fault injection.
+type Op string
+
+// Operations that a MemFS fault function sees.
+const (
+	OpCreate  Op = "create"
+	OpOpen    Op = "open"
+	OpWrite   Op = "write"
+	OpSync    Op = "sync"
+	OpRename  Op = "rename"
+	OpRemove  Op = "remove"
+	OpSyncDir Op = "syncdir"
+	OpTrunc   Op = "truncate"
+)
+
+// MemFS is an in-memory FS for tests. It models what survives a power loss:
+// file contents survive only up to their last Sync, and directory entries
+// (creates, renames, removes) only up to the last SyncDir of their
+// directory. Directories themselves are durable once made. It can fail any
+// operation (SetFault) and run out of space (SetCapacity).
+type MemFS struct {
+	mu       sync.Mutex
+	names    map[string]*memNode // the live namespace
+	durable  map[string]*memNode // the namespace as of the last SyncDir
+	dirs     map[string]bool
+	capacity int64 // 0: unlimited
+	fault    func(op Op, name string) error
+}
+
+type memNode struct {
+	mu     sync.Mutex
+	data   []byte
+	synced []byte
+}
+
+// NewMemFS returns an empty in-memory file system.
+func NewMemFS() *MemFS {
+	return &MemFS{names: map[string]*memNode{}, durable: map[string]*memNode{}, dirs: map[string]bool{}}
+}
+
+// SetFault installs f, called before every operation; a non-nil result is
+// returned as that operation's error and the operation does nothing
+// (a write fault writes nothing). Pass nil to clear.
+func (m *MemFS) SetFault(f func(op Op, name string) error) {
+	m.mu.Lock()
+	m.fault = f
+	m.mu.Unlock()
+}
+
+// SetCapacity limits the total bytes of all files; a write past it writes
+// what fits and fails with ENOSPC. 0 means unlimited.
+func (m *MemFS) SetCapacity(n int64) {
+	m.mu.Lock()
+	m.capacity = n
+	m.mu.Unlock()
+}
+
+// Crash returns a new MemFS holding only what was durable in m: the
+// namespace as of each directory's last SyncDir, each file's bytes as of its
+// last Sync. m itself is left as it was.
+func (m *MemFS) Crash() *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := NewMemFS()
+	for d := range m.dirs {
+		c.dirs[d] = true
+	}
+	clones := map[*memNode]*memNode{}
+	for name, n := range m.durable {
+		cn, ok := clones[n]
+		if !ok {
+			n.mu.Lock()
+			cn = &memNode{data: append([]byte(nil), n.synced...), synced: append([]byte(nil), n.synced...)}
+			n.mu.Unlock()
+			clones[n] = cn
+		}
+		c.names[name] = cn
+		c.durable[name] = cn
+	}
+	return c
+}
+
+// Corrupt applies f to the live bytes of name (both live and synced copies),
+// for corruption tests.
+func (m *MemFS) Corrupt(name string, f func(b []byte) []byte) error {
+	m.mu.Lock()
+	n, ok := m.names[filepath.Clean(name)]
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("memfs: %s: %w", name, os.ErrNotExist)
+	}
+	n.mu.Lock()
+	n.data = f(n.data)
+	n.synced = append(n.synced[:0], n.data...)
+	n.mu.Unlock()
+	return nil
+}
+
+func (m *MemFS) check(op Op, name string) error {
+	if m.fault != nil {
+		if err := m.fault(op, name); err != nil {
+			return &os.PathError{Op: string(op), Path: name, Err: err}
+		}
+	}
+	return nil
+}
+
+func (m *MemFS) used() int64 {
+	var total int64
+	for _, n := range m.names {
+		total += int64(len(n.data))
+	}
+	return total
+}
+
+func (m *MemFS) Create(name string) (File, error) {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(OpCreate, name); err != nil {
+		return nil, err
+	}
+	if !m.dirs[filepath.Dir(name)] {
+		return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrNotExist}
+	}
+	if _, ok := m.names[name]; ok {
+		return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrExist}
+	}
+	n := &memNode{}
+	m.names[name] = n
+	return &memFile{fs: m, n: n, name: name}, nil
+}
+
+func (m *MemFS) Open(name string) (File, error) {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(OpOpen, name); err != nil {
+		return nil, err
+	}
+	n, ok := m.names[name]
+	if !ok {
+		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
+	}
+	return &memFile{fs: m, n: n, name: name}, nil
+}
+
+func (m *MemFS) Remove(name string) error {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(OpRemove, name); err != nil {
+		return err
+	}
+	if _, ok := m.names[name]; !ok {
+		if m.dirs[name] {
+			for n := range m.names {
+				if strings.HasPrefix(n, name+"/") {
+					return &os.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+				}
+			}
+			delete(m.dirs, name)
+			return nil
+		}
+		return &os.PathError{Op: "remove", Path: name, Err: os.ErrNotExist}
+	}
+	delete(m.names, name)
+	return nil
+}
+
+func (m *MemFS) Rename(oldname, newname string) error {
+	oldname, newname = filepath.Clean(oldname), filepath.Clean(newname)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(OpRename, oldname); err != nil {
+		return err
+	}
+	n, ok := m.names[oldname]
+	if !ok {
+		return &os.PathError{Op: "rename", Path: oldname, Err: os.ErrNotExist}
+	}
+	delete(m.names, oldname)
+	m.names[newname] = n
+	return nil
+}
+
+func (m *MemFS) MkdirAll(dir string) error {
+	dir = filepath.Clean(dir)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for d := dir; ; d = filepath.Dir(d) {
+		m.dirs[d] = true
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+func (m *MemFS) List(dir string) ([]string, error) {
+	dir = filepath.Clean(dir)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.dirs[dir] {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: os.ErrNotExist}
+	}
+	seen := map[string]bool{}
+	for name := range m.names {
+		if filepath.Dir(name) == dir {
+			seen[filepath.Base(name)] = true
+		}
+	}
+	for d := range m.dirs {
+		if d != dir && filepath.Dir(d) == dir {
+			seen[filepath.Base(d)] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (m *MemFS) SyncDir(dir string) error {
+	dir = filepath.Clean(dir)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(OpSyncDir, dir); err != nil {
+		return err
+	}
+	for name := range m.durable {
+		if filepath.Dir(name) == dir {
+			delete(m.durable, name)
+		}
+	}
+	for name, n := range m.names {
+		if filepath.Dir(name) == dir {
+			m.durable[name] = n
+		}
+	}
+	return nil
+}
+
+func (m *MemFS) ReadFile(name string) ([]byte, error) {
+	f, err := m.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	mf := f.(*memFile)
+	mf.n.mu.Lock()
+	defer mf.n.mu.Unlock()
+	return append([]byte(nil), mf.n.data...), nil
+}
+
+type memFile struct {
+	fs   *MemFS
+	n    *memNode
+	name string
+}
+
+func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	f.n.mu.Lock()
+	defer f.n.mu.Unlock()
+	if off >= int64(len(f.n.data)) {
+		return 0, fmt.Errorf("memfs: read %s at %d: EOF", f.name, off)
+	}
+	n := copy(p, f.n.data[off:])
+	if n < len(p) {
+		return n, fmt.Errorf("memfs: short read %s", f.name)
+	}
+	return n, nil
+}
+
+func (f *memFile) WriteAt(bufs [][]byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.fs.check(OpWrite, f.name); err != nil {
+		return 0, err
+	}
+	f.n.mu.Lock()
+	defer f.n.mu.Unlock()
+	room := int64(-1)
+	if f.fs.capacity > 0 {
+		room = f.fs.capacity - f.fs.used() + int64(len(f.n.data)) - off
+	}
+	total := 0
+	for _, b := range bufs {
+		if room >= 0 && int64(len(b)) > room {
+			b = b[:max(room, 0)]
+		}
+		end := off + int64(len(b))
+		if end > int64(cap(f.n.data)) {
+			grown := make([]byte, len(f.n.data), max(end, 2*int64(cap(f.n.data))))
+			copy(grown, f.n.data)
+			f.n.data = grown
+		}
+		if end > int64(len(f.n.data)) {
+			f.n.data = f.n.data[:end]
+		}
+		copy(f.n.data[off:], b)
+		off = end
+		total += len(b)
+		if room >= 0 {
+			room -= int64(len(b))
+			if room <= 0 {
+				break
+			}
+		}
+	}
+	want := 0
+	for _, b := range bufs {
+		want += len(b)
+	}
+	if total < want {
+		return total, &os.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
+	}
+	return total, nil
+}
+
+func (f *memFile) Sync() error {
+	f.fs.mu.Lock()
+	err := f.fs.check(OpSync, f.name)
+	f.fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	f.n.mu.Lock()
+	f.n.synced = append(f.n.synced[:0], f.n.data...)
+	f.n.mu.Unlock()
+	return nil
+}
+
+func (f *memFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	err := f.fs.check(OpTrunc, f.name)
+	f.fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	f.n.mu.Lock()
+	defer f.n.mu.Unlock()
+	if size <= int64(len(f.n.data)) {
+		// Zero the cut bytes so a mapping never sees stale data past the end.
+		clear(f.n.data[size:])
+		f.n.data = f.n.data[:size]
+		return nil
+	}
+	f.n.data = append(f.n.data, make([]byte, size-int64(len(f.n.data)))...)
+	return nil
+}
+
+func (f *memFile) Size() (int64, error) {
+	f.n.mu.Lock()
+	defer f.n.mu.Unlock()
+	return int64(len(f.n.data)), nil
+}
+
+// Map returns a view of the file's bytes. It reserves capacity for length
+// bytes so that later writes within length land in the same memory, as
+// they would in a shared mapping.
+func (f *memFile) Map(length int) ([]byte, func() error, error) {
+	f.n.mu.Lock()
+	defer f.n.mu.Unlock()
+	if cap(f.n.data) < length {
+		grown := make([]byte, len(f.n.data), length)
+		copy(grown, f.n.data)
+		f.n.data = grown
+	}
+	return f.n.data[:length:length], func() error { return nil }, nil
+}
+
+func (f *memFile) OS() *os.File { return nil }
+func (f *memFile) Close() error { return nil }

@@ -1,0 +1,134 @@
+package segment
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/haraqa/haraqa/record"
+)
+
+// Range is a run of whole batches in one segment's log: bytes [Pos, End)
+// hold the messages with offsets [First, Next).
+type Range struct {
+	Pos, End    int64
+	First, Next uint64
+}
+
+// Len returns the range's length in bytes.
+func (r Range) Len() int64 { return r.End - r.Pos }
+
+// batchEnd returns the end position and next offset of committed batch i of
+// n, from the following index entry or, for the last one, its header.
+func (s *Segment) batchEnd(i, n int64) (int64, uint64, error) {
+	if i+1 < n {
+		rel, pos, _ := s.entry(i + 1)
+		return pos, s.base + uint64(rel), nil
+	}
+	_, pos, _ := s.entry(i)
+	size := s.size.Load()
+	if pos+record.HeaderSize > size {
+		return 0, 0, s.corruptIndex(pos, "last index entry past the log end")
+	}
+	h, err := record.ParseHeader(s.logMap[pos:size])
+	if err != nil {
+		return 0, 0, &CorruptError{File: s.path(LogName(s.base)), Pos: pos, Offset: s.base, Err: err}
+	}
+	return pos + int64(h.Size()), h.NextOffset(), nil
+}
+
+func (s *Segment) corruptIndex(pos int64, what string) error {
+	return &CorruptError{File: s.path(IndexName(s.base)), Pos: pos, Offset: s.base, Err: fmt.Errorf("%s", what)}
+}
+
+// Find returns the run of whole batches that starts with the batch holding
+// offset and ends once it covers limit messages from offset or before it
+// would pass maxBytes; it holds at least one batch. The caller holds a pin.
+func (s *Segment) Find(offset, limit uint64, maxBytes int64) (Range, error) {
+	if err := s.load(); err != nil {
+		return Range{}, err
+	}
+	n := s.entries.Load() // publication point: see Commit
+	if n == 0 || offset < s.base || offset-s.base > 1<<32-1 {
+		return Range{}, fmt.Errorf("%w: %d not in segment %d", ErrOffset, offset, s.base)
+	}
+	i := s.search(uint32(offset-s.base), n)
+	if i < 0 {
+		return Range{}, s.corruptIndex(0, "first index entry is not offset 0")
+	}
+	rel, pos, _ := s.entry(i)
+	end, next, err := s.batchEnd(i, n)
+	if err != nil {
+		return Range{}, err
+	}
+	if offset >= next {
+		return Range{}, fmt.Errorf("%w: %d not in segment %d", ErrOffset, offset, s.base)
+	}
+	want := offset + limit
+	if want < offset {
+		want = ^uint64(0)
+	}
+	for j := i + 1; j < n && next < want; j++ {
+		e, nx, err := s.batchEnd(j, n)
+		if err != nil {
+			return Range{}, err
+		}
+		if e-pos > maxBytes {
+			break
+		}
+		end, next = e, nx
+	}
+	if end > s.size.Load() || end <= pos {
+		return Range{}, s.corruptIndex(pos, "index entry outside the log")
+	}
+	return Range{Pos: pos, End: end, First: s.base + uint64(rel), Next: next}, nil
+}
+
+// Bytes returns the mapped bytes of r. They stay valid while the caller
+// holds its pin, and must not be written.
+func (s *Segment) Bytes(r Range) []byte { return s.logMap[r.Pos:r.End:r.End] }
+
+// File returns the operating-system file of the log for sendfile, or nil
+// when the segment lives on a fake file system. Valid while pinned.
+func (s *Segment) File() *os.File {
+	if err := s.load(); err != nil {
+		return nil
+	}
+	return s.log.OS()
+}
+
+// FindTime returns the offset of the first batch appended at or after t
+// (unix nanoseconds), and false when every batch is older.
+func (s *Segment) FindTime(t int64) (uint64, bool, error) {
+	if err := s.load(); err != nil {
+		return 0, false, err
+	}
+	n := s.entries.Load()
+	lo, hi := int64(0), n
+	for lo < hi {
+		mid := int64(uint64(lo+hi) >> 1)
+		if _, _, et := s.entry(mid); et < t {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == n {
+		return 0, false, nil
+	}
+	rel, _, _ := s.entry(lo)
+	return s.base + uint64(rel), true, nil
+}
+
+// Verify re-reads every committed batch and checks its hashes, the offsets'
+// continuity, and for a sealed segment the whole-file hash against its seal.
+// The scrubber and tests use it.
+func (s *Segment) Verify() error {
+	if err := s.load(); err != nil {
+		return err
+	}
+	size := s.size.Load()
+	sc := record.NewScanner(s.logMap[:size])
+	return s.verifyLog(&sc)
+}
+
+func isNotExist(err error) bool { return os.IsNotExist(err) }

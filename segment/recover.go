@@ -1,0 +1,287 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+
+	"github.com/haraqa/haraqa/record"
+)
+
+func joinPath(dir, name string) string { return filepath.Join(dir, name) }
+
+// Report says what Open found and did.
+type Report struct {
+	TornBytes    int64 // bytes cut from a torn tail of the last segment
+	IndexRebuilt bool  // the index was missing or inconsistent and was rebuilt
+	Resealed     bool  // a seal file was missing or bad and was rewritten
+	Scanned      bool  // the log was deep-scanned
+}
+
+// Open opens an existing segment.
+//
+// A sealed segment (valid seal file) is checked cheaply: its log must have
+// the sealed length and its index the sealed entry count, else the index is
+// rebuilt and a wrong log length is corruption. It is mapped lazily.
+//
+// An unsealed segment is trusted without a scan only when clean is set (the
+// engine found a clean-shutdown marker) and its index is consistent with
+// its log. Otherwise the log is scanned batch by batch. Damage with no valid
+// batch after it, in the last segment (last set), is a torn write and is
+// cut off; any other damage is corruption: Open then returns the segment,
+// readable up to the damage, together with a *CorruptError.
+func Open(fs FS, dir string, base uint64, opts Options, clean, last bool) (*Segment, Report, error) {
+	s := &Segment{fs: fs, dir: dir, base: base, opts: opts.withDefaults()}
+	s.refs.Store(1)
+	var rep Report
+	var err error
+	if s.log, err = fs.Open(s.path(LogName(base))); err != nil {
+		return nil, rep, fmt.Errorf("segment: open: %w", err)
+	}
+	if s.idx, err = fs.Open(s.path(IndexName(base))); err != nil {
+		if !isNotExist(err) {
+			s.closeFiles()
+			return nil, rep, fmt.Errorf("segment: open: %w", err)
+		}
+		if s.idx, err = fs.Create(s.path(IndexName(base))); err != nil {
+			s.closeFiles()
+			return nil, rep, fmt.Errorf("segment: open: %w", err)
+		}
+	}
+	logSize, err := s.log.Size()
+	if err != nil {
+		s.closeFiles()
+		return nil, rep, fmt.Errorf("segment: open: %w", err)
+	}
+	if seal, serr := ReadSeal(fs, dir, base); serr == nil {
+		err = s.openSealed(seal, logSize, &rep)
+	} else {
+		err = s.openUnsealed(logSize, clean, last, &rep)
+	}
+	if err != nil && s.closed {
+		return nil, rep, err
+	}
+	return s, rep, err
+}
+
+func (s *Segment) openSealed(seal Seal, logSize int64, rep *Report) error {
+	s.seal = seal
+	if logSize != seal.LogSize {
+		s.closeFiles()
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: min(logSize, seal.LogSize), Offset: s.base,
+			Err: fmt.Errorf("sealed log is %d bytes, seal says %d", logSize, seal.LogSize)}
+	}
+	s.setCommitted(seal.LogSize, seal.Entries, seal.Next, seal.LastTime)
+	s.sealed.Store(true)
+	s.digestReady = true
+	if !s.indexConsistent(seal.Entries, seal.LogSize) {
+		if err := s.rebuild(seal.LogSize, false, rep); err != nil {
+			s.closeFiles()
+			return err
+		}
+		if s.next.Load() != seal.Next || s.digest.Sum64() != seal.LogHash {
+			s.closeFiles()
+			return &CorruptError{File: s.path(LogName(s.base)), Pos: 0, Offset: s.base,
+				Err: fmt.Errorf("sealed log does not match its seal")}
+		}
+	}
+	// Sealed segments are mapped on first read; keep no files open.
+	s.mu.Lock()
+	s.log.Close()
+	s.idx.Close()
+	s.log, s.idx, s.logMap, s.idxMap, s.unmap = nil, nil, nil, nil, nil
+	s.loaded.Store(false)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) error {
+	if logSize > MaxSegmentBytes {
+		s.closeFiles()
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: MaxSegmentBytes, Offset: s.base,
+			Err: fmt.Errorf("log of %d bytes exceeds the segment limit", logSize)}
+	}
+	s.opts.MaxBytes = max(s.opts.MaxBytes, logSize)
+	if clean {
+		if idxSize, err := s.idx.Size(); err == nil && idxSize%EntrySize == 0 && s.indexConsistent(idxSize/EntrySize, logSize) {
+			n := idxSize / EntrySize
+			var next uint64 = s.base
+			var t int64
+			if n > 0 {
+				h, err := s.headerAt(s.lastEntryPos(n))
+				if err == nil {
+					next, t = h.NextOffset(), h.AppendTime
+				}
+			}
+			s.setCommitted(logSize, n, next, t)
+			if err := s.mapFiles(); err != nil {
+				s.closeFiles()
+				return err
+			}
+			if n > 0 {
+				_, _, s.firstTime = s.entry(0)
+			}
+			return nil
+		}
+	}
+	if err := s.rebuild(logSize, last, rep); err != nil {
+		return err
+	}
+	if !last {
+		if err := s.Seal(); err != nil {
+			s.closeFiles()
+			return err
+		}
+		rep.Resealed = true
+	}
+	return nil
+}
+
+func (s *Segment) setCommitted(size, entries int64, next uint64, t int64) {
+	s.size.Store(size)
+	s.next.Store(next)
+	s.lastTime.Store(t)
+	s.entries.Store(entries)
+	s.pendSize, s.pendEntries, s.pendNext, s.pendTime = size, entries, next, t
+}
+
+// rebuild scans the log, rewrites the index from it, and recomputes the
+// whole-file hash. Damage at the tail of the last segment is cut off as a
+// torn write; other damage is returned as a *CorruptError with the segment
+// committed up to it (still readable there).
+func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
+	rep.Scanned = true
+	sealed := s.sealed.Load()
+	s.sealed.Store(false) // map the whole capacity for the scan
+	if err := s.mapFiles(); err != nil {
+		s.closeFiles()
+		return err
+	}
+	s.sealed.Store(sealed)
+	data := s.logMap[:logSize]
+	sc := record.NewScanner(data)
+	s.digest.Reset()
+	s.idxBuf = s.idxBuf[:0]
+	res, scanErr := s.scanInto(&sc)
+	size := int64(sc.End())
+	if scanErr != nil && last && !sealed && record.FindValid(data, sc.Pos()+1) < 0 {
+		// A torn tail: nothing valid follows the damage. Cut it off.
+		if err := s.log.Truncate(size); err != nil {
+			s.closeFiles()
+			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
+		}
+		if err := s.log.Sync(); err != nil {
+			s.closeFiles()
+			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
+		}
+		rep.TornBytes = logSize - size
+		scanErr = nil
+	}
+	s.idxBufs[0] = s.idxBuf
+	if _, err := s.idx.WriteAt(s.idxBufs[:], 0); err != nil {
+		s.closeFiles()
+		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
+	}
+	if err := s.idx.Truncate(res.entries * EntrySize); err != nil {
+		s.closeFiles()
+		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
+	}
+	rep.IndexRebuilt = true
+	s.setCommitted(size, res.entries, res.next, res.lastTime)
+	s.firstTime = res.firstTime
+	s.saved = s.digest
+	s.digestReady = true
+	return scanErr
+}
+
+type scanResult struct {
+	entries             int64
+	next                uint64
+	firstTime, lastTime int64
+}
+
+// scanInto walks sc from its start, checking offsets continue from the
+// segment's base, appending index entries to s.idxBuf and hashing into
+// s.digest. It stops at the first damage and returns it as a *CorruptError.
+func (s *Segment) scanInto(sc *record.Scanner) (scanResult, error) {
+	r := scanResult{next: s.base}
+	for sc.Next() {
+		h := sc.Header()
+		if h.BaseOffset != r.next {
+			return r, &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.Pos()), Offset: r.next,
+				Err: fmt.Errorf("batch offset %d, want %d", h.BaseOffset, r.next)}
+		}
+		if r.entries == 0 {
+			r.firstTime = h.AppendTime
+		}
+		s.idxBuf = putEntry(s.idxBuf, uint32(h.BaseOffset-s.base), uint32(sc.Pos()), h.AppendTime)
+		s.digest.Write(sc.Batch())
+		r.entries++
+		r.next, r.lastTime = h.NextOffset(), h.AppendTime
+	}
+	if err := sc.Err(); err != nil {
+		return r, &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.Pos()), Offset: r.next, Err: err}
+	}
+	return r, nil
+}
+
+// scan verifies a committed log without touching the segment's state.
+func (s *Segment) verifyLog(sc *record.Scanner) error {
+	t := &Segment{fs: s.fs, dir: s.dir, base: s.base}
+	t.digest.Reset()
+	r, err := t.scanInto(sc)
+	if err != nil {
+		return err
+	}
+	if r.next != s.next.Load() || r.entries != s.entries.Load() {
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.End()), Offset: r.next,
+			Err: fmt.Errorf("log ends at offset %d with %d batches, expected %d with %d", r.next, r.entries, s.next.Load(), s.entries.Load())}
+	}
+	if seal, ok := s.SealInfo(); ok && t.digest.Sum64() != seal.LogHash {
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: 0, Offset: s.base,
+			Err: fmt.Errorf("whole-file hash %#x, seal says %#x", t.digest.Sum64(), seal.LogHash)}
+	}
+	return nil
+}
+
+func (s *Segment) lastEntryPos(n int64) int64 {
+	var e [EntrySize]byte
+	if _, err := s.idx.ReadAt(e[:], (n-1)*EntrySize); err != nil {
+		return -1
+	}
+	return int64(binary.LittleEndian.Uint32(e[4:]))
+}
+
+func (s *Segment) headerAt(pos int64) (record.Header, error) {
+	var b [record.HeaderSize]byte
+	if pos < 0 {
+		return record.Header{}, ErrOffset
+	}
+	if _, err := s.log.ReadAt(b[:], pos); err != nil {
+		return record.Header{}, err
+	}
+	return record.ParseHeader(b[:])
+}
+
+// indexConsistent is the cheap check of an index against its log: the
+// file holds exactly n entries, the first is (0, 0), and the last points at
+// a valid header whose batch ends exactly at the log's end.
+func (s *Segment) indexConsistent(n, logSize int64) bool {
+	idxSize, err := s.idx.Size()
+	if err != nil || idxSize != n*EntrySize {
+		return false
+	}
+	if n == 0 {
+		return logSize == 0
+	}
+	var e [EntrySize]byte
+	if _, err := s.idx.ReadAt(e[:], 0); err != nil || binary.LittleEndian.Uint64(e[:8]) != 0 {
+		return false
+	}
+	if _, err := s.idx.ReadAt(e[:], (n-1)*EntrySize); err != nil {
+		return false
+	}
+	rel, pos := binary.LittleEndian.Uint32(e[:]), int64(binary.LittleEndian.Uint32(e[4:]))
+	h, err := s.headerAt(pos)
+	return err == nil && h.BaseOffset == s.base+uint64(rel) && pos+int64(h.Size()) == logSize
+}

@@ -1,0 +1,297 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Limits of the segment format.
+const (
+	// EntrySize is the size of one index entry.
+	EntrySize = 16
+	// MaxSegmentBytes caps a segment's log: positions are 32-bit.
+	MaxSegmentBytes = 1<<32 - 1
+	// DefaultMaxBytes is the default roll size of a segment's log.
+	DefaultMaxBytes = 1 << 30
+	// DefaultMaxEntries is the default capacity of a segment's index
+	// (10 MiB of entries).
+	DefaultMaxEntries = 10 << 20 / EntrySize
+)
+
+// Options configures a segment. The zero value uses the defaults.
+type Options struct {
+	// MaxBytes is the log size at which the segment is full. It must be at
+	// least the largest batch the engine accepts, since a full segment's
+	// mapping covers exactly MaxBytes.
+	MaxBytes int64
+	// MaxEntries is the number of batches at which the segment is full.
+	MaxEntries int64
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxBytes > MaxSegmentBytes {
+		o.MaxBytes = MaxSegmentBytes
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	return o
+}
+
+// LogName, IndexName and SealName name a segment's files in its directory.
+func LogName(base uint64) string   { return fmt.Sprintf("%020d.log", base) }
+func IndexName(base uint64) string { return fmt.Sprintf("%020d.idx", base) }
+func SealName(base uint64) string  { return fmt.Sprintf("%020d.seal", base) }
+
+// Segment is one log file of back-to-back batches and its index.
+//
+// Concurrency: one writer goroutine calls Write, Sync, Commit, Rollback,
+// Seal and Close. Any number of readers call the read methods between
+// Acquire and Release; they see only committed state, published through
+// the atomics below.
+type Segment struct {
+	fs   FS
+	dir  string
+	base uint64
+	opts Options
+
+	// mu guards opening, mapping and closing the files; readers take it only
+	// to map a segment the first time (sealed segments open lazily).
+	mu       sync.Mutex
+	log, idx File
+	logMap   []byte // read-only; only [0, size) may be touched
+	idxMap   []byte // read-only; only [0, entries*EntrySize) may be touched
+	unmap    []func() error
+	loaded   atomic.Bool
+	closed   bool
+	removed  bool
+
+	// Published state. Invariant: every byte of the log below size and
+	// every index entry below entries was written before it was stored
+	// here, and (per the engine's policy) synced.
+	size     atomic.Int64
+	entries  atomic.Int64
+	next     atomic.Uint64
+	lastTime atomic.Int64
+	sealed   atomic.Bool
+	refs     atomic.Int32 // pins; the owner holds one until Remove
+
+	// Writer-only state: what Write has written but Commit not published.
+	pendSize    int64
+	pendEntries int64
+	pendNext    uint64
+	pendTime    int64
+	firstTime   int64
+	digest      xxhash.Digest // hash of log bytes [0, pendSize)
+	saved       xxhash.Digest // digest as of the last Commit
+	digestReady bool
+	idxBuf      []byte
+	seal        Seal
+	idxBufs     [1][]byte
+}
+
+// Create makes a new, empty segment with the given base offset in dir. It
+// fails if the segment's files exist.
+func Create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
+	s := &Segment{fs: fs, dir: dir, base: base, opts: opts.withDefaults()}
+	var err error
+	if s.log, err = fs.Create(s.path(LogName(base))); err != nil {
+		return nil, fmt.Errorf("segment: create: %w", err)
+	}
+	if s.idx, err = fs.Create(s.path(IndexName(base))); err != nil {
+		s.log.Close()
+		fs.Remove(s.path(LogName(base)))
+		return nil, fmt.Errorf("segment: create: %w", err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		s.closeFiles()
+		fs.Remove(s.path(LogName(base)))
+		fs.Remove(s.path(IndexName(base)))
+		return nil, fmt.Errorf("segment: create: sync dir: %w", err)
+	}
+	s.next.Store(base)
+	s.pendNext = base
+	s.digest.Reset()
+	s.saved = s.digest
+	s.digestReady = true
+	s.refs.Store(1)
+	if err := s.mapFiles(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Segment) path(name string) string { return filepath.Join(s.dir, name) }
+
+// mapFiles maps the log and index read-only: an unsealed segment's whole
+// capacity (it grows under the mapping), a sealed one's exact size.
+func (s *Segment) mapFiles() error {
+	logLen, idxLen := int(s.opts.MaxBytes), int(s.opts.MaxEntries*EntrySize)
+	if s.sealed.Load() {
+		logLen, idxLen = int(s.size.Load()), int(s.entries.Load()*EntrySize)
+	}
+	lm, lu, err := s.log.Map(logLen)
+	if err != nil {
+		return fmt.Errorf("segment: map %s: %w", s.path(LogName(s.base)), err)
+	}
+	im, iu, err := s.idx.Map(idxLen)
+	if err != nil {
+		lu()
+		return fmt.Errorf("segment: map %s: %w", s.path(IndexName(s.base)), err)
+	}
+	s.logMap, s.idxMap = lm, im
+	s.unmap = append(s.unmap[:0], lu, iu)
+	s.loaded.Store(true)
+	return nil
+}
+
+// Base returns the offset of the segment's first message.
+func (s *Segment) Base() uint64 { return s.base }
+
+// Next returns the offset after the segment's last committed message.
+func (s *Segment) Next() uint64 { return s.next.Load() }
+
+// Size returns the committed log size in bytes.
+func (s *Segment) Size() int64 { return s.size.Load() }
+
+// Entries returns the number of committed batches.
+func (s *Segment) Entries() int64 { return s.entries.Load() }
+
+// LastTime returns the append time of the last committed batch (0 if none).
+func (s *Segment) LastTime() int64 { return s.lastTime.Load() }
+
+// Sealed reports whether the segment is sealed (full, read-only).
+func (s *Segment) Sealed() bool { return s.sealed.Load() }
+
+// Dir returns the segment's directory.
+func (s *Segment) Dir() string { return s.dir }
+
+// Acquire pins the segment for reading: it is not unmapped or closed until
+// the matching Release. It fails once the segment was removed and its last
+// pin released.
+func (s *Segment) Acquire() bool {
+	for {
+		r := s.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+// Release drops a pin taken by Acquire (or the owner's pin, by Remove and
+// Close); the last one closes the files.
+func (s *Segment) Release() {
+	if s.refs.Add(-1) == 0 {
+		s.mu.Lock()
+		s.closeFiles()
+		s.mu.Unlock()
+	}
+}
+
+func (s *Segment) closeFiles() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.loaded.Store(false)
+	for _, u := range s.unmap {
+		u()
+	}
+	s.unmap, s.logMap, s.idxMap = nil, nil, nil
+	if s.log != nil {
+		s.log.Close()
+	}
+	if s.idx != nil {
+		s.idx.Close()
+	}
+}
+
+// load opens and maps a lazily opened segment. Callers hold a pin.
+func (s *Segment) load() error {
+	if s.loaded.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded.Load() {
+		return nil
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	var err error
+	if s.log == nil {
+		if s.log, err = s.fs.Open(s.path(LogName(s.base))); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
+	}
+	if s.idx == nil {
+		if s.idx, err = s.fs.Open(s.path(IndexName(s.base))); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
+	}
+	return s.mapFiles()
+}
+
+// Remove unlinks the segment's files and drops the owner's pin. Readers
+// holding pins keep reading: the mapping outlives the unlink.
+func (s *Segment) Remove() error {
+	s.mu.Lock()
+	if s.removed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.removed = true
+	var first error
+	for _, name := range []string{SealName(s.base), IndexName(s.base), LogName(s.base)} {
+		if err := s.fs.Remove(s.path(name)); err != nil && first == nil && !isNotExist(err) {
+			first = err
+		}
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil && first == nil {
+		first = err
+	}
+	s.mu.Unlock()
+	s.Release()
+	return first
+}
+
+// entry decodes index entry i. Callers keep i below the committed count.
+func (s *Segment) entry(i int64) (rel uint32, pos int64, t int64) {
+	e := s.idxMap[i*EntrySize : i*EntrySize+EntrySize]
+	le := binary.LittleEndian
+	return le.Uint32(e), int64(le.Uint32(e[4:])), int64(le.Uint64(e[8:]))
+}
+
+func putEntry(dst []byte, rel uint32, pos uint32, t int64) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, rel)
+	dst = binary.LittleEndian.AppendUint32(dst, pos)
+	return binary.LittleEndian.AppendUint64(dst, uint64(t))
+}
+
+// search returns the index of the last committed entry whose relative
+// offset is at most rel (the batch holding offset base+rel).
+func (s *Segment) search(rel uint32, n int64) int64 {
+	lo, hi := int64(0), n // invariant: entry lo-1 <= rel < entry hi
+	for lo < hi {
+		mid := int64(uint64(lo+hi) >> 1)
+		if r, _, _ := s.entry(mid); r <= rel {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo - 1
+}

@@ -1,0 +1,111 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Fits reports whether n more bytes in k more batches fit the segment on
+// top of what was written. An empty segment takes any single batch; the
+// engine caps batches below MaxBytes.
+func (s *Segment) Fits(n, k int) bool {
+	if s.pendEntries == 0 && k <= 1 {
+		return true
+	}
+	return s.pendSize+int64(n) <= s.opts.MaxBytes && s.pendEntries+int64(k) <= s.opts.MaxEntries
+}
+
+// FirstTime returns the append time of the segment's first batch, 0 if none.
+func (s *Segment) FirstTime() int64 { return s.firstTime }
+
+// Write appends stamped, verified batches whose offsets continue the
+// segment, with one vectored write to the log and one to the index. Nothing
+// becomes visible to readers before Commit; after an error the caller must
+// Rollback.
+func (s *Segment) Write(batches [][]byte) error {
+	if s.sealed.Load() {
+		return ErrSealed
+	}
+	if err := s.readyDigest(); err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	s.idxBuf = s.idxBuf[:0]
+	pos, next, t := s.pendSize, s.pendNext, s.pendTime
+	for _, b := range batches {
+		base := le.Uint64(b[16:])
+		if base != next {
+			return fmt.Errorf("segment: batch offset %d, want %d", base, next)
+		}
+		t = int64(le.Uint64(b[24:]))
+		s.idxBuf = putEntry(s.idxBuf, uint32(base-s.base), uint32(pos), t)
+		pos += int64(len(b))
+		next = base + uint64(le.Uint32(b[12:]))
+	}
+	if _, err := s.log.WriteAt(batches, s.pendSize); err != nil {
+		return fmt.Errorf("segment: write %s: %w", s.path(LogName(s.base)), err)
+	}
+	s.idxBufs[0] = s.idxBuf
+	if _, err := s.idx.WriteAt(s.idxBufs[:], s.pendEntries*EntrySize); err != nil {
+		return fmt.Errorf("segment: write %s: %w", s.path(IndexName(s.base)), err)
+	}
+	for _, b := range batches {
+		s.digest.Write(b)
+	}
+	if s.pendEntries == 0 {
+		s.firstTime = int64(le.Uint64(batches[0][24:]))
+	}
+	s.pendEntries += int64(len(batches))
+	s.pendSize, s.pendNext, s.pendTime = pos, next, t
+	return nil
+}
+
+// Sync makes the written log bytes durable. The index is derived data and
+// is synced only when the segment is sealed or closed.
+func (s *Segment) Sync() error {
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("segment: sync %s: %w", s.path(LogName(s.base)), err)
+	}
+	return nil
+}
+
+// Commit publishes everything written so far to readers.
+func (s *Segment) Commit() {
+	s.size.Store(s.pendSize)
+	s.next.Store(s.pendNext)
+	s.lastTime.Store(s.pendTime)
+	s.entries.Store(s.pendEntries) // last: readers load entries first
+	s.saved = s.digest
+}
+
+// Rollback forgets what was written since the last Commit and cuts it off
+// the log, so that no partial batch survives. An error here leaves the
+// segment unusable for writes; the engine makes it sticky.
+func (s *Segment) Rollback() error {
+	s.pendSize, s.pendNext, s.pendTime = s.size.Load(), s.next.Load(), s.lastTime.Load()
+	s.pendEntries = s.entries.Load()
+	if s.pendEntries == 0 {
+		s.firstTime = 0
+	}
+	s.digest = s.saved
+	if err := s.log.Truncate(s.pendSize); err != nil {
+		return fmt.Errorf("segment: rollback %s: %w", s.path(LogName(s.base)), err)
+	}
+	return nil
+}
+
+// readyDigest hashes the committed log once after a trusted (unscanned)
+// open, so the running whole-file hash is right when the segment is sealed.
+func (s *Segment) readyDigest() error {
+	if s.digestReady {
+		return nil
+	}
+	if err := s.load(); err != nil {
+		return err
+	}
+	s.digest.Reset()
+	s.digest.Write(s.logMap[:s.size.Load()])
+	s.saved = s.digest
+	s.digestReady = true
+	return nil
+}
