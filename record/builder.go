@@ -48,7 +48,7 @@ func (b *Builder) Size() int { return SizeFor(max(len(b.buf)-HeaderSize, 0)) }
 
 // Finish pads the payload, writes the header and returns the batch. The
 // returned slice aliases the builder's buffer: it is valid until the next
-// Reset or Add. Finish on an empty builder returns ErrEmpty.
+// Reset or Add. Finish may be called again after more Adds. Finish on an empty builder returns ErrEmpty.
 func (b *Builder) Finish() ([]byte, error) {
 	if b.count == 0 {
 		return nil, ErrEmpty
@@ -60,11 +60,16 @@ func (b *Builder) Finish() ([]byte, error) {
 		Count:       b.count,
 		PayloadHash: xxhash.Sum64(b.buf[HeaderSize:]),
 	}
+	n := len(b.buf)
 	for len(b.buf)%Align != 0 {
 		b.buf = append(b.buf, 0)
 	}
 	putHeader(b.buf, &h)
-	return b.buf, nil
+	out := b.buf
+	// Drop the padding again so that a later Add or Finish continues the
+	// payload, not the padding.
+	b.buf = b.buf[:n]
+	return out, nil
 }
 
 // AppendBatch encodes msgs as one uncompressed batch appended to dst. It is

@@ -103,8 +103,7 @@ func SizeFor(n int) int { return HeaderSize + (n+Align-1)&^(Align-1) }
 
 // ParseHeader decodes and checks the header at the start of b: magic,
 // version, known flags, header hash and bounded lengths. It does not look at
-// the payload; a header that declares more bytes than b holds is reported as
-// ErrIncomplete only after the header itself proved valid.
+// the payload, nor check that b holds the whole batch: Verify and Scanner do.
 func ParseHeader(b []byte) (Header, error) {
 	var h Header
 	if len(b) < HeaderSize {
@@ -136,7 +135,7 @@ func ParseHeader(b []byte) (Header, error) {
 	if c := h.Codec(); c > CodecZstd {
 		return h, fmt.Errorf("%w: %v", ErrCodec, c)
 	}
-	if SizeFor(int(h.PayloadLen)) > MaxBatchSize || h.RawLen > MaxBatchSize {
+	if uint64(h.PayloadLen) > MaxBatchSize-HeaderSize || h.RawLen > MaxBatchSize {
 		return h, fmt.Errorf("%w: payload %d bytes, raw %d bytes", ErrTooLarge, h.PayloadLen, h.RawLen)
 	}
 	if h.Count == 0 {

@@ -74,7 +74,7 @@ func (s *Scanner) Err() error { return s.err }
 // Recovery uses it to tell a torn tail (nothing valid follows the damage)
 // from corruption (valid data follows the damage).
 func FindValid(buf []byte, from int) int {
-	from = (from + Align - 1) &^ (Align - 1)
+	from = (max(from, 0) + Align - 1) &^ (Align - 1)
 	for p := from; p+HeaderSize <= len(buf); p += Align {
 		if buf[p] != 'H' || buf[p+1] != 'R' {
 			continue
