@@ -1,0 +1,95 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/haraqa/haraqa/netproto"
+)
+
+// ConsumeMode selects how batch bytes leave the broker.
+type ConsumeMode int
+
+const (
+	// ConsumeWritev (the default) writes the response header and the
+	// memory-mapped batch bytes with one writev: the kernel copies straight
+	// from the page cache mapping into the socket, no user-space copy.
+	ConsumeWritev ConsumeMode = iota
+	// ConsumeSendfile writes the header, then sendfile(2)s the batch bytes
+	// from the segment file. It falls back to writev on a fake file system.
+	ConsumeSendfile
+)
+
+// Options configures a Server. The zero value works.
+type Options struct {
+	// MaxBody caps a request frame's body (default netproto.DefaultMaxBody).
+	MaxBody uint32
+	// MaxConns caps open connections (default 10,000); past it a new
+	// connection gets one TooBusy error frame and is closed.
+	MaxConns int
+	// MaxInFlight caps requests being handled per connection (default 64);
+	// the connection is not read further until one finishes (backpressure).
+	MaxInFlight int
+	// MaxWatches caps Watch requests per connection (default 16).
+	MaxWatches int
+	// IdleTimeout closes a connection that starts no frame for this long
+	// (default 5 minutes).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading the rest of a frame once its first byte
+	// arrived (default 30 seconds): half a header then silence is cut off.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response (default 30 seconds).
+	WriteTimeout time.Duration
+	// MaxWait caps a consume's long-poll wait (default 30 seconds).
+	MaxWait time.Duration
+	// MaxConsumeBytes caps the batch bytes of one consume response
+	// (default 16 MiB; at least one batch is always sent).
+	MaxConsumeBytes uint32
+	// Token, when set, must be presented in Hello before anything else.
+	Token string
+	// AutoCreateTopics creates a topic on its first produce.
+	AutoCreateTopics bool
+	// ConsumeMode picks writev or sendfile for consume responses.
+	ConsumeMode ConsumeMode
+	// ServerID is sent in Hello responses.
+	ServerID string
+	// Logger receives connection errors (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBody == 0 {
+		o.MaxBody = netproto.DefaultMaxBody
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
+	}
+	if o.MaxWatches <= 0 {
+		o.MaxWatches = 16
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 30 * time.Second
+	}
+	if o.MaxConsumeBytes == 0 {
+		o.MaxConsumeBytes = 16 << 20
+	}
+	if o.ServerID == "" {
+		o.ServerID = "haraqa"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/netproto"
+)
+
+// Server serves the haraqa protocol over stream listeners (TCP, Unix).
+//
+// Lifecycle as in net/http: Serve blocks accepting until Shutdown or Close;
+// Shutdown stops accepting, lets in-flight requests finish (long polls end
+// early, answered with what is there), then closes connections. The engine
+// is the caller's to close afterwards.
+type Server struct {
+	e    *engine.Engine
+	opts Options
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   atomic.Bool
+	nconns    atomic.Int64
+	connWG    sync.WaitGroup
+
+	// stop is closed at shutdown: long polls and watches return.
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// New returns a server for e.
+func New(e *engine.Engine, opts Options) *Server {
+	return &Server{e: e, opts: opts.withDefaults(), listeners: map[net.Listener]struct{}{},
+		conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+}
+
+// Listen opens a listener for an address of the form "tcp://host:port",
+// "unix:///path" or plain "host:port" (TCP). A stale Unix socket file
+// left by a dead broker is removed first.
+func Listen(addr string) (net.Listener, error) {
+	network, address := SplitAddr(addr)
+	if network == "unix" {
+		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if c, err := net.Dial("unix", address); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("server: %s is in use by another process", address)
+			}
+			os.Remove(address)
+		}
+	}
+	return net.Listen(network, address)
+}
+
+// SplitAddr splits "tcp://h:p" or "unix:///p" into network and address.
+func SplitAddr(addr string) (network, address string) {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		return "unix", strings.TrimPrefix(addr, "unix://")
+	case strings.HasPrefix(addr, "tcp://"):
+		return "tcp", strings.TrimPrefix(addr, "tcp://")
+	}
+	return "tcp", addr
+}
+
+// Serve accepts connections on l until Shutdown or Close; it then returns
+// ErrServerClosed. Any other accept error is returned as is.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if s.nconns.Add(1) > int64(s.opts.MaxConns) {
+			s.nconns.Add(-1)
+			go refuse(nc, s.opts.WriteTimeout)
+			continue
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			s.nconns.Add(-1)
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.connWG.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.nconns.Add(-1)
+	s.connWG.Done()
+}
+
+// Shutdown stops accepting, stops reading new requests, answers the ones in
+// flight, and closes every connection. If ctx ends first, the remaining
+// connections are closed at once and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginClose()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.beginClose()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) beginClose() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.closing.Store(true)
+		for l := range s.listeners {
+			l.Close()
+		}
+		s.mu.Unlock()
+		close(s.stop)
+	})
+}
+
+// refuse answers a connection over the limit with one TooBusy frame.
+func refuse(nc net.Conn, timeout time.Duration) {
+	defer nc.Close()
+	nc.SetWriteDeadline(time.Now().Add(timeout))
+	frame := netproto.AppendErrorFrame(nil, netproto.OpHello, 0, netproto.NewError(netproto.CodeTooBusy, "too many connections"))
+	nc.Write(frame)
+}
