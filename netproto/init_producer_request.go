@@ -1,0 +1,15 @@
+package netproto
+
+// InitProducerRequest asks for a producer id for idempotent produce
+// (reserved: a broker without idempotent producers answers it with an
+// error). Its body is empty.
+type InitProducerRequest struct{}
+
+// AppendTo appends nothing.
+func (m *InitProducerRequest) AppendTo(dst []byte) []byte { return dst }
+
+// Decode accepts only an empty body.
+func (m *InitProducerRequest) Decode(src []byte) error {
+	d := body{b: src, what: "init-producer request"}
+	return d.done()
+}

@@ -1,0 +1,108 @@
+package netproto
+
+import "strconv"
+
+// Opcode names the operation of a frame. Numbers are stable; new opcodes are
+// only ever added. A response carries the opcode of its request.
+type Opcode uint8
+
+// Opcodes. Each request type XRequest has a response type XResponse, except
+// that WatchEvent is a push from the server on a Watch's request id.
+const (
+	OpHello        Opcode = 1
+	OpProduce      Opcode = 2
+	OpConsume      Opcode = 3
+	OpTopics       Opcode = 4
+	OpCreateTopic  Opcode = 5
+	OpDeleteTopic  Opcode = 6
+	OpTruncate     Opcode = 7
+	OpOffsets      Opcode = 8
+	OpWatch        Opcode = 9
+	OpWatchEvent   Opcode = 10
+	OpInitProducer Opcode = 11
+)
+
+var opNames = [...]string{
+	OpHello:        "hello",
+	OpProduce:      "produce",
+	OpConsume:      "consume",
+	OpTopics:       "topics",
+	OpCreateTopic:  "create-topic",
+	OpDeleteTopic:  "delete-topic",
+	OpTruncate:     "truncate",
+	OpOffsets:      "offsets",
+	OpWatch:        "watch",
+	OpWatchEvent:   "watch-event",
+	OpInitProducer: "init-producer",
+}
+
+// Valid reports whether op is an opcode of this protocol version.
+func (op Opcode) Valid() bool { return op != 0 && int(op) < len(opNames) }
+
+// String names the opcode; unknown opcodes read as "opcode(N)".
+func (op Opcode) String() string {
+	if op.Valid() {
+		return opNames[op]
+	}
+	return "opcode(" + strconv.Itoa(int(op)) + ")"
+}
+
+// NewRequest returns a new, zero request message for op, or nil when op has
+// no request (OpWatchEvent, unknown opcodes). It allocates; the broker's hot
+// path uses the concrete types instead. Protocol tools and fuzzers use it.
+func NewRequest(op Opcode) Message {
+	switch op {
+	case OpHello:
+		return new(HelloRequest)
+	case OpProduce:
+		return new(ProduceRequest)
+	case OpConsume:
+		return new(ConsumeRequest)
+	case OpTopics:
+		return new(TopicsRequest)
+	case OpCreateTopic:
+		return new(CreateTopicRequest)
+	case OpDeleteTopic:
+		return new(DeleteTopicRequest)
+	case OpTruncate:
+		return new(TruncateRequest)
+	case OpOffsets:
+		return new(OffsetsRequest)
+	case OpWatch:
+		return new(WatchRequest)
+	case OpInitProducer:
+		return new(InitProducerRequest)
+	}
+	return nil
+}
+
+// NewResponse returns a new, zero body for a successful (Status 0) response
+// frame with opcode op, or nil for unknown opcodes. Error responses, whatever
+// their opcode, carry an ErrorResponse.
+func NewResponse(op Opcode) Message {
+	switch op {
+	case OpHello:
+		return new(HelloResponse)
+	case OpProduce:
+		return new(ProduceResponse)
+	case OpConsume:
+		return new(ConsumeResponse)
+	case OpTopics:
+		return new(TopicsResponse)
+	case OpCreateTopic:
+		return new(CreateTopicResponse)
+	case OpDeleteTopic:
+		return new(DeleteTopicResponse)
+	case OpTruncate:
+		return new(TruncateResponse)
+	case OpOffsets:
+		return new(OffsetsResponse)
+	case OpWatch:
+		return new(WatchResponse)
+	case OpWatchEvent:
+		return new(WatchEvent)
+	case OpInitProducer:
+		return new(InitProducerResponse)
+	}
+	return nil
+}
