@@ -17,6 +17,9 @@ var (
 	ErrSealed = errors.New("segment: sealed")
 	// ErrOffset reports an offset outside the segment.
 	ErrOffset = errors.New("segment: offset out of range")
+	// ErrFull reports a write that does not fit the segment's capacity
+	// (Options.MaxBytes, Options.MaxEntries): check Fits first and roll.
+	ErrFull = errors.New("segment: full")
 )
 
 // CorruptError describes damage found in a segment: which file, at which

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // Op names a MemFS operation for fault injection.
@@ -102,7 +103,13 @@ func (m *MemFS) Corrupt(name string, f func(b []byte) []byte) error {
 		return fmt.Errorf("memfs: %s: %w", name, os.ErrNotExist)
 	}
 	n.mu.Lock()
-	n.data = f(n.data)
+	old := n.data
+	n.data = f(old)
+	if len(n.data) < len(old) && unsafe.SliceData(n.data) == unsafe.SliceData(old) {
+		// Cut in place: zero the cut bytes, as Truncate does, so that a
+		// later extension of the file never shows them again.
+		clear(old[len(n.data):])
+	}
 	n.synced = append(n.synced[:0], n.data...)
 	n.mu.Unlock()
 	return nil
@@ -292,14 +299,17 @@ func (f *memFile) WriteAt(bufs [][]byte, off int64) (int, error) {
 	}
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
-	room := int64(-1)
-	if f.fs.capacity > 0 {
-		room = f.fs.capacity - f.fs.used() + int64(len(f.n.data)) - off
+	// room is the bytes this write may place at or past off. A room
+	// computed below zero (capacity lowered under the used bytes) is no
+	// room, not unlimited.
+	limited, room := f.fs.capacity > 0, int64(0)
+	if limited {
+		room = max(f.fs.capacity-f.fs.used()+int64(len(f.n.data))-off, 0)
 	}
 	total := 0
 	for _, b := range bufs {
-		if room >= 0 && int64(len(b)) > room {
-			b = b[:max(room, 0)]
+		if limited && int64(len(b)) > room {
+			b = b[:room]
 		}
 		end := off + int64(len(b))
 		if end > int64(cap(f.n.data)) {
@@ -313,7 +323,7 @@ func (f *memFile) WriteAt(bufs [][]byte, off int64) (int, error) {
 		copy(f.n.data[off:], b)
 		off = end
 		total += len(b)
-		if room >= 0 {
+		if limited {
 			room -= int64(len(b))
 			if room <= 0 {
 				break
@@ -355,6 +365,12 @@ func (f *memFile) Truncate(size int64) error {
 	if size <= int64(len(f.n.data)) {
 		// Zero the cut bytes so a mapping never sees stale data past the end.
 		clear(f.n.data[size:])
+		f.n.data = f.n.data[:size]
+		return nil
+	}
+	if size <= int64(cap(f.n.data)) {
+		// Extend in place (the spare capacity is zero) so a mapping of
+		// this file keeps seeing its bytes.
 		f.n.data = f.n.data[:size]
 		return nil
 	}

@@ -120,15 +120,19 @@ func (s *Segment) FindTime(t int64) (uint64, bool, error) {
 }
 
 // Verify re-reads every committed batch and checks its hashes, the offsets'
-// continuity, and for a sealed segment the whole-file hash against its seal.
-// The scrubber and tests use it.
+// continuity, the index entries, and for a sealed segment the whole-file
+// hash against its seal. The scrubber and tests use it; the caller holds a
+// pin, and it may run while the writer commits.
 func (s *Segment) Verify() error {
 	if err := s.load(); err != nil {
 		return err
 	}
-	size := s.size.Load()
-	sc := record.NewScanner(s.logMap[:size])
-	return s.verifyLog(&sc)
+	// Sealed first: a segment seen sealed has its final entries; one seen
+	// unsealed is checked without its seal even if it seals meanwhile.
+	seal, sealed := s.SealInfo()
+	n := s.entries.Load() // publication point, as in Find; size is newer
+	sc := record.NewScanner(s.logMap[:s.size.Load()])
+	return s.verifyLog(&sc, n, seal, sealed)
 }
 
 func isNotExist(err error) bool { return os.IsNotExist(err) }

@@ -29,7 +29,9 @@ type Report struct {
 // its log. Otherwise the log is scanned batch by batch. Damage with no valid
 // batch after it, in the last segment (last set), is a torn write and is
 // cut off; any other damage is corruption: Open then returns the segment,
-// readable up to the damage, together with a *CorruptError.
+// readable up to the damage, together with a *CorruptError. Such a segment
+// refuses Write and Seal, and Rollback never cuts it: the bytes after the
+// damage stay for repair. A damaged sealed segment is not returned.
 func Open(fs FS, dir string, base uint64, opts Options, clean, last bool) (*Segment, Report, error) {
 	s := &Segment{fs: fs, dir: dir, base: base, opts: opts.withDefaults()}
 	s.refs.Store(1)
@@ -53,6 +55,9 @@ func Open(fs FS, dir string, base uint64, opts Options, clean, last bool) (*Segm
 		s.closeFiles()
 		return nil, rep, fmt.Errorf("segment: open: %w", err)
 	}
+	// A scan maps the log's capacity: it must cover the file, whatever the
+	// options say now (they may have shrunk since the file was written).
+	s.opts.MaxBytes = min(max(s.opts.MaxBytes, logSize), MaxSegmentBytes)
 	if seal, serr := ReadSeal(fs, dir, base); serr == nil {
 		err = s.openSealed(seal, logSize, &rep)
 	} else {
@@ -85,8 +90,12 @@ func (s *Segment) openSealed(seal Seal, logSize int64, rep *Report) error {
 				Err: fmt.Errorf("sealed log does not match its seal")}
 		}
 	}
-	// Sealed segments are mapped on first read; keep no files open.
+	// Sealed segments are mapped on first read; keep no files open, and
+	// release the mapping a rebuild made.
 	s.mu.Lock()
+	for _, u := range s.unmap {
+		u()
+	}
 	s.log.Close()
 	s.idx.Close()
 	s.log, s.idx, s.logMap, s.idxMap, s.unmap = nil, nil, nil, nil, nil
@@ -101,10 +110,10 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 		return &CorruptError{File: s.path(LogName(s.base)), Pos: MaxSegmentBytes, Offset: s.base,
 			Err: fmt.Errorf("log of %d bytes exceeds the segment limit", logSize)}
 	}
-	s.opts.MaxBytes = max(s.opts.MaxBytes, logSize)
 	if clean {
 		if idxSize, err := s.idx.Size(); err == nil && idxSize%EntrySize == 0 && s.indexConsistent(idxSize/EntrySize, logSize) {
 			n := idxSize / EntrySize
+			s.opts.MaxEntries = max(s.opts.MaxEntries, n) // the index mapping must cover it
 			var next uint64 = s.base
 			var t int64
 			if n > 0 {
@@ -162,9 +171,11 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
 	sc := record.NewScanner(data)
 	s.digest.Reset()
 	s.idxBuf = s.idxBuf[:0]
-	res, scanErr := s.scanInto(&sc)
-	size := int64(sc.End())
-	if scanErr != nil && last && !sealed && record.FindValid(data, sc.Pos()+1) < 0 {
+	res, scanErr := s.scanInto(&sc, -1)
+	size := res.end // not sc.End(): a batch with a wrong offset is not accepted
+	// Only a batch the scanner rejected can be torn; a whole valid batch
+	// with the wrong offset is corruption wherever it is.
+	if scanErr != nil && sc.Err() != nil && last && !sealed && record.FindValid(data, sc.Pos()+1) < 0 {
 		// A torn tail: nothing valid follows the damage. Cut it off.
 		if err := s.log.Truncate(size); err != nil {
 			s.closeFiles()
@@ -186,26 +197,50 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
 		s.closeFiles()
 		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
 	}
+	// Sync it: a sealed segment's index is trusted on the next open after a
+	// check of its first and last entries only.
+	if err := s.idx.Sync(); err != nil {
+		s.closeFiles()
+		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
+	}
+	if res.entries > s.opts.MaxEntries && !sealed {
+		// More batches than the options allow now: map the index whole.
+		s.opts.MaxEntries = res.entries
+		for _, u := range s.unmap {
+			u()
+		}
+		if err := s.mapFiles(); err != nil {
+			s.closeFiles()
+			return err
+		}
+	}
 	rep.IndexRebuilt = true
 	s.setCommitted(size, res.entries, res.next, res.lastTime)
 	s.firstTime = res.firstTime
 	s.saved = s.digest
 	s.digestReady = true
+	if scanErr != nil {
+		// Keep the bytes after the damage for repair: no write may land
+		// on them and no Rollback may cut them.
+		s.damaged = scanErr
+	}
 	return scanErr
 }
 
 type scanResult struct {
 	entries             int64
+	end                 int64 // log position after the last accepted batch
 	next                uint64
 	firstTime, lastTime int64
 }
 
 // scanInto walks sc from its start, checking offsets continue from the
 // segment's base, appending index entries to s.idxBuf and hashing into
-// s.digest. It stops at the first damage and returns it as a *CorruptError.
-func (s *Segment) scanInto(sc *record.Scanner) (scanResult, error) {
+// s.digest. It stops at the first damage and returns it as a *CorruptError,
+// or after limit batches when limit >= 0.
+func (s *Segment) scanInto(sc *record.Scanner, limit int64) (scanResult, error) {
 	r := scanResult{next: s.base}
-	for sc.Next() {
+	for (limit < 0 || r.entries < limit) && sc.Next() {
 		h := sc.Header()
 		if h.BaseOffset != r.next {
 			return r, &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.Pos()), Offset: r.next,
@@ -217,7 +252,7 @@ func (s *Segment) scanInto(sc *record.Scanner) (scanResult, error) {
 		s.idxBuf = putEntry(s.idxBuf, uint32(h.BaseOffset-s.base), uint32(sc.Pos()), h.AppendTime)
 		s.digest.Write(sc.Batch())
 		r.entries++
-		r.next, r.lastTime = h.NextOffset(), h.AppendTime
+		r.end, r.next, r.lastTime = int64(sc.End()), h.NextOffset(), h.AppendTime
 	}
 	if err := sc.Err(); err != nil {
 		return r, &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.Pos()), Offset: r.next, Err: err}
@@ -225,21 +260,38 @@ func (s *Segment) scanInto(sc *record.Scanner) (scanResult, error) {
 	return r, nil
 }
 
-// scan verifies a committed log without touching the segment's state.
-func (s *Segment) verifyLog(sc *record.Scanner) error {
+// verifyLog verifies the first n committed batches of the log in sc
+// without touching the segment's state: hashes, offsets, the index entries
+// and, for a sealed segment, the seal's length, next offset and hash. Bytes
+// past the n-th batch (commits made since n was loaded) are not looked at.
+func (s *Segment) verifyLog(sc *record.Scanner, n int64, seal Seal, sealed bool) error {
 	t := &Segment{fs: s.fs, dir: s.dir, base: s.base}
 	t.digest.Reset()
-	r, err := t.scanInto(sc)
+	r, err := t.scanInto(sc, n)
 	if err != nil {
 		return err
 	}
-	if r.next != s.next.Load() || r.entries != s.entries.Load() {
-		return &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.End()), Offset: r.next,
-			Err: fmt.Errorf("log ends at offset %d with %d batches, expected %d with %d", r.next, r.entries, s.next.Load(), s.entries.Load())}
+	if r.entries != n {
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: r.end, Offset: r.next,
+			Err: fmt.Errorf("log ends at offset %d after %d batches, index has %d", r.next, r.entries, n)}
 	}
-	if seal, ok := s.SealInfo(); ok && t.digest.Sum64() != seal.LogHash {
-		return &CorruptError{File: s.path(LogName(s.base)), Pos: 0, Offset: s.base,
-			Err: fmt.Errorf("whole-file hash %#x, seal says %#x", t.digest.Sum64(), seal.LogHash)}
+	for i := int64(0); i < n; i++ {
+		want := t.idxBuf[i*EntrySize : (i+1)*EntrySize]
+		if got := s.idxMap[i*EntrySize : (i+1)*EntrySize]; string(got) != string(want) {
+			return &CorruptError{File: s.path(IndexName(s.base)), Pos: i * EntrySize,
+				Offset: s.base + uint64(binary.LittleEndian.Uint32(want)),
+				Err:    fmt.Errorf("index entry %d is %x, the log says %x", i, got, want)}
+		}
+	}
+	if sealed {
+		if r.end != seal.LogSize || r.next != seal.Next {
+			return &CorruptError{File: s.path(LogName(s.base)), Pos: r.end, Offset: r.next,
+				Err: fmt.Errorf("log ends at byte %d, offset %d; seal says %d, %d", r.end, r.next, seal.LogSize, seal.Next)}
+		}
+		if t.digest.Sum64() != seal.LogHash {
+			return &CorruptError{File: s.path(LogName(s.base)), Pos: 0, Offset: s.base,
+				Err: fmt.Errorf("whole-file hash %#x, seal says %#x", t.digest.Sum64(), seal.LogHash)}
+		}
 	}
 	return nil
 }

@@ -92,16 +92,30 @@ func (s *Segment) Seal() error {
 	if s.sealed.Load() {
 		return nil
 	}
+	if s.damaged != nil {
+		return s.damaged
+	}
+	if s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load() {
+		return fmt.Errorf("segment: seal %d: uncommitted writes (commit or roll back first)", s.base)
+	}
 	if err := s.readyDigest(); err != nil {
 		return err
 	}
 	if err := s.Sync(); err != nil {
 		return err
 	}
+	// A seal whose length differs from the file's would make the next Open
+	// call a healthy segment corrupt (say a failed Rollback left bytes).
+	if n, err := s.log.Size(); err != nil {
+		return fmt.Errorf("segment: seal %d: %w", s.base, err)
+	} else if n != s.size.Load() {
+		return fmt.Errorf("segment: seal %d: log file is %d bytes, %d committed", s.base, n, s.size.Load())
+	}
 	if err := s.syncIndex(); err != nil {
 		return err
 	}
-	m := Seal{Base: s.base, Next: s.next.Load(), LogSize: s.size.Load(), LogHash: s.digest.Sum64(),
+	// saved, not digest: the hash of exactly the committed bytes.
+	m := Seal{Base: s.base, Next: s.next.Load(), LogSize: s.size.Load(), LogHash: s.saved.Sum64(),
 		Entries: s.entries.Load(), LastTime: s.lastTime.Load()}
 	if err := WriteFileAtomic(s.fs, s.path(SealName(s.base)), m.encode()); err != nil {
 		return fmt.Errorf("segment: seal %d: %w", s.base, err)
@@ -131,6 +145,6 @@ func (s *Segment) Close() error {
 			err = s.syncIndex()
 		}
 	}
-	s.Release()
+	s.dropOwner()
 	return err
 }

@@ -82,7 +82,8 @@ type Segment struct {
 	next     atomic.Uint64
 	lastTime atomic.Int64
 	sealed   atomic.Bool
-	refs     atomic.Int32 // pins; the owner holds one until Remove
+	refs     atomic.Int32 // pins; the owner holds one until Remove or Close
+	owner    atomic.Bool  // the owner's pin was dropped (by Remove or Close)
 
 	// Writer-only state: what Write has written but Commit not published.
 	pendSize    int64
@@ -96,6 +97,7 @@ type Segment struct {
 	idxBuf      []byte
 	seal        Seal
 	idxBufs     [1][]byte
+	damaged     error // set when Open found corruption: no writes, no cuts
 }
 
 // Create makes a new, empty segment with the given base offset in dir. It
@@ -190,6 +192,14 @@ func (s *Segment) Acquire() bool {
 	}
 }
 
+// dropOwner drops the owner's pin once, whichever of Remove and Close
+// comes first, so calling both never over-releases a reader's pin.
+func (s *Segment) dropOwner() {
+	if s.owner.CompareAndSwap(false, true) {
+		s.Release()
+	}
+}
+
 // Release drops a pin taken by Acquire (or the owner's pin, by Remove and
 // Close); the last one closes the files.
 func (s *Segment) Release() {
@@ -228,7 +238,9 @@ func (s *Segment) load() error {
 	if s.loaded.Load() {
 		return nil
 	}
-	if s.closed {
+	if s.closed || s.removed {
+		// A removed segment's files are gone: a reader that pinned it
+		// before it was first mapped gets ErrClosed, not an open error.
 		return ErrClosed
 	}
 	var err error
@@ -241,6 +253,24 @@ func (s *Segment) load() error {
 		if s.idx, err = s.fs.Open(s.path(IndexName(s.base))); err != nil {
 			return fmt.Errorf("segment: %w", err)
 		}
+	}
+	// Reading a mapped page past the end of a file kills the process
+	// (SIGBUS): a file cut since Open is damage, reported before mapping.
+	logSize, err := s.log.Size()
+	if err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	if logSize < s.size.Load() {
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: logSize, Offset: s.base,
+			Err: fmt.Errorf("log is %d bytes, %d committed", logSize, s.size.Load())}
+	}
+	idxSize, err := s.idx.Size()
+	if err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	if idxSize < s.entries.Load()*EntrySize {
+		return &CorruptError{File: s.path(IndexName(s.base)), Pos: idxSize, Offset: s.base,
+			Err: fmt.Errorf("index is %d bytes, %d entries committed", idxSize, s.entries.Load())}
 	}
 	return s.mapFiles()
 }
@@ -264,7 +294,7 @@ func (s *Segment) Remove() error {
 		first = err
 	}
 	s.mu.Unlock()
-	s.Release()
+	s.dropOwner()
 	return first
 }
 

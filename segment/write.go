@@ -3,14 +3,18 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/haraqa/haraqa/record"
 )
 
 // Fits reports whether n more bytes in k more batches fit the segment on
-// top of what was written. An empty segment takes any single batch; the
-// engine caps batches below MaxBytes.
+// top of what was written: within MaxBytes and MaxEntries, which the
+// segment's mappings cover exactly. Write refuses what does not fit with
+// ErrFull, even for an empty segment (the engine caps batches below
+// MaxBytes). A sealed segment fits nothing.
 func (s *Segment) Fits(n, k int) bool {
-	if s.pendEntries == 0 && k <= 1 {
-		return true
+	if s.sealed.Load() {
+		return false
 	}
 	return s.pendSize+int64(n) <= s.opts.MaxBytes && s.pendEntries+int64(k) <= s.opts.MaxEntries
 }
@@ -26,6 +30,12 @@ func (s *Segment) Write(batches [][]byte) error {
 	if s.sealed.Load() {
 		return ErrSealed
 	}
+	if s.damaged != nil {
+		return s.damaged
+	}
+	if len(batches) == 0 {
+		return nil
+	}
 	if err := s.readyDigest(); err != nil {
 		return err
 	}
@@ -33,6 +43,11 @@ func (s *Segment) Write(batches [][]byte) error {
 	s.idxBuf = s.idxBuf[:0]
 	pos, next, t := s.pendSize, s.pendNext, s.pendTime
 	for _, b := range batches {
+		// Cheap framing checks (the caller verified the batch): a wrong
+		// length here would misframe every later batch of the log.
+		if len(b) < record.HeaderSize || record.SizeFor(int(le.Uint32(b[8:]))) != len(b) || le.Uint32(b[12:]) == 0 {
+			return fmt.Errorf("segment: write of a malformed batch (%d bytes) at offset %d", len(b), next)
+		}
 		base := le.Uint64(b[16:])
 		if base != next {
 			return fmt.Errorf("segment: batch offset %d, want %d", base, next)
@@ -41,6 +56,10 @@ func (s *Segment) Write(batches [][]byte) error {
 		s.idxBuf = putEntry(s.idxBuf, uint32(base-s.base), uint32(pos), t)
 		pos += int64(len(b))
 		next = base + uint64(le.Uint32(b[12:]))
+	}
+	if pos > s.opts.MaxBytes || s.pendEntries+int64(len(batches)) > s.opts.MaxEntries {
+		return fmt.Errorf("%w: %d batches end at byte %d of %d, entry %d of %d", ErrFull,
+			len(batches), pos, s.opts.MaxBytes, s.pendEntries+int64(len(batches)), s.opts.MaxEntries)
 	}
 	if _, err := s.log.WriteAt(batches, s.pendSize); err != nil {
 		return fmt.Errorf("segment: write %s: %w", s.path(LogName(s.base)), err)
@@ -72,9 +91,9 @@ func (s *Segment) Sync() error {
 // Commit publishes everything written so far to readers.
 func (s *Segment) Commit() {
 	s.size.Store(s.pendSize)
-	s.next.Store(s.pendNext)
 	s.lastTime.Store(s.pendTime)
-	s.entries.Store(s.pendEntries) // last: readers load entries first
+	s.entries.Store(s.pendEntries) // Find loads entries first, then size
+	s.next.Store(s.pendNext)       // last: a reader that saw Next finds it
 	s.saved = s.digest
 }
 
@@ -88,6 +107,11 @@ func (s *Segment) Rollback() error {
 		s.firstTime = 0
 	}
 	s.digest = s.saved
+	if s.sealed.Load() || s.damaged != nil {
+		// Write refused before writing anything; a damaged log keeps the
+		// bytes after its damage for repair, and a sealed one may be unopened.
+		return nil
+	}
 	if err := s.log.Truncate(s.pendSize); err != nil {
 		return fmt.Errorf("segment: rollback %s: %w", s.path(LogName(s.base)), err)
 	}

@@ -1,0 +1,136 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// TestWriteAtManyBuffers: more buffers than one pwritev takes (IOV_MAX),
+// empty ones among them, land back to back.
+func TestWriteAtManyBuffers(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		f, err := e.fs.Create(e.path("many"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var bufs [][]byte
+		var want []byte
+		for i := 0; i < 2500; i++ {
+			b := bytes.Repeat([]byte{byte(i)}, i%5)
+			bufs = append(bufs, b)
+			want = append(want, b...)
+		}
+		n, err := f.WriteAt(bufs, 3)
+		if err != nil || n != len(want) {
+			t.Fatalf("WriteAt = %d, %v; want %d", n, err, len(want))
+		}
+		got := make([]byte, len(want))
+		if _, err := f.ReadAt(got, 3); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("ReadAt: %v, equal %v", err, bytes.Equal(got, want))
+		}
+		if size, _ := f.Size(); size != int64(len(want))+3 {
+			t.Fatalf("Size = %d", size)
+		}
+	})
+}
+
+// TestWriteFileAtomic replaces a file whole, also over a stale temp file
+// from a crash, and leaves the old file whole when it fails.
+func TestWriteFileAtomic(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		name := e.path("meta")
+		if err := WriteFileAtomic(e.fs, name, []byte("one")); err != nil {
+			t.Fatal(err)
+		}
+		f, err := e.fs.Create(name + ".tmp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([][]byte{[]byte("stale and long")}, 0)
+		f.Close()
+		if err := WriteFileAtomic(e.fs, name, []byte("two")); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.readFile(t, "meta"); string(got) != "two" {
+			t.Fatalf("file holds %q", got)
+		}
+		names, err := e.fs.List(e.dir)
+		if err != nil || len(names) != 1 || names[0] != "meta" {
+			t.Fatalf("List = %v, %v", names, err)
+		}
+		if e.mem == nil {
+			return
+		}
+		boom := errors.New("injected")
+		e.mem.SetFault(failOn(OpSync, name+".tmp", boom))
+		if err := WriteFileAtomic(e.fs, name, []byte("three")); !errors.Is(err, boom) {
+			t.Fatalf("WriteFileAtomic = %v", err)
+		}
+		e.mem.SetFault(nil)
+		if got := e.readFile(t, "meta"); string(got) != "two" {
+			t.Fatalf("file holds %q after a failed replace", got)
+		}
+	})
+}
+
+// TestSealFailureRetry: a seal that fails to write its sidecar leaves the
+// segment unsealed and writable; a retry seals it.
+func TestSealFailureRetry(t *testing.T) {
+	e := memEnv(t)
+	s := mustCreate(t, e, 0, testOpts)
+	defer s.Close()
+	m := newModel(0)
+	fill(t, s, m, 5)
+	boom := errors.New("injected")
+	for _, op := range []Op{OpSync, OpRename} {
+		e.mem.SetFault(func(o Op, name string) error {
+			if o == op && (name == e.path(LogName(0)) || name == e.path(SealName(0))+".tmp") {
+				return boom
+			}
+			return nil
+		})
+		if err := s.Seal(); !errors.Is(err, boom) {
+			t.Fatalf("%s fault: Seal = %v", op, err)
+		}
+		e.mem.SetFault(nil)
+		if s.Sealed() {
+			t.Fatalf("%s fault: sealed after a failed Seal", op)
+		}
+		fill(t, s, m, 1)
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	checkSegment(t, s, m)
+	c := e.mem.Crash()
+	s2, rep, err := Open(c, e.dir, 0, testOpts, false, false)
+	if err != nil || rep.Scanned || !s2.Sealed() {
+		t.Fatalf("Open after crash: %v, %+v", err, rep)
+	}
+	checkSegment(t, s2, m)
+	s2.Close()
+}
+
+// TestMemFSCrashNamespace: a file created but never made durable by
+// SyncDir is gone after a crash; a removed one comes back until SyncDir.
+func TestMemFSCrashNamespace(t *testing.T) {
+	e := memEnv(t)
+	f, _ := e.fs.Create(e.path("a"))
+	f.WriteAt([][]byte{[]byte("abc")}, 0)
+	f.Sync()
+	if got := e.mem.Crash(); got.names[e.path("a")] != nil {
+		t.Fatal("unsynced create survived a crash")
+	}
+	e.fs.SyncDir(e.dir)
+	e.fs.Remove(e.path("a"))
+	c := e.mem.Crash()
+	if b, err := c.ReadFile(e.path("a")); err != nil || string(b) != "abc" {
+		t.Fatalf("unsynced remove: %q, %v", b, err)
+	}
+	e.fs.SyncDir(e.dir)
+	if _, err := e.mem.Crash().ReadFile(e.path("a")); err == nil {
+		t.Fatal("synced remove undone by a crash")
+	}
+}
