@@ -69,6 +69,13 @@ func Open(opts Options) (*Engine, error) {
 			continue
 		}
 		t, err := openTopic(e, name, clean)
+		if err != nil && errors.Is(err, ErrCorrupt) {
+			// Nothing of the topic is readable (its first segment is
+			// damaged). One damaged topic must not keep the others
+			// offline: leave it unopened, its files untouched for repair.
+			e.opts.Logger.Error("engine: topic damaged; left offline", "topic", name, "err", err)
+			continue
+		}
 		if err != nil {
 			e.closeTopics()
 			return nil, err
@@ -227,6 +234,12 @@ func (e *Engine) retentionLoop() {
 // on every topic. It runs every RetentionInterval on its own.
 func (e *Engine) ApplyRetention() {
 	e.mu.RLock()
+	if e.closed {
+		// The segments are closed and the clean marker may be written:
+		// a closed engine touches no files.
+		e.mu.RUnlock()
+		return
+	}
 	ts := make([]*Topic, 0, len(e.topics))
 	for _, t := range e.topics {
 		ts = append(ts, t)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -69,8 +70,13 @@ func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *R
 		limit = 1
 	}
 	for attempt := 0; ; attempt++ {
+		// end first, then the list: a list loaded after end holds every
+		// offset below it (the writer adds a segment before publishing
+		// offsets in it). The other order can miss a segment just rolled.
+		end := t.end.Load()
 		segs := t.segments()
-		res.Start, res.End = segs[0].Base(), t.end.Load()
+		res.Start = segs[0].Base()
+		res.End = max(end, res.Start)
 		if offset < res.Start || offset > res.End {
 			return &RangeError{Topic: topic, Offset: offset, Start: res.Start, End: res.End}
 		}
@@ -100,7 +106,11 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 	if want < offset {
 		want = ^uint64(0)
 	}
-	for off := offset; i < len(segs) && off < want && off < res.End; i++ {
+	// Stop at the end loaded: a segment may already hold batches the writer
+	// committed but has not published, and a reader that got them would
+	// next read above the end it was told.
+	want = min(want, res.End)
+	for off := offset; i < len(segs) && off < want; i++ {
 		s := segs[i]
 		if !s.Acquire() {
 			return errRetry
@@ -117,6 +127,9 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 		r, err := s.Find(off, want-off, budget)
 		if err != nil {
 			s.Release()
+			if errors.Is(err, segment.ErrClosed) {
+				return errRetry // removed by retention before its first read
+			}
 			return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
 		}
 		if len(res.Chunks) > 0 && r.Len() > budget {
@@ -126,21 +139,38 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 		res.Chunks = append(res.Chunks, Chunk{seg: s, Range: r})
 		res.Bytes += r.Len()
 		if !e.opts.SkipReadVerify {
-			if err := verifyChunk(s.Bytes(r)); err != nil {
+			if err := verifyChunk(s.Bytes(r), r); err != nil {
 				return fmt.Errorf("engine: topic %q offsets %d..%d: %w", t.name, r.First, r.Next-1, err)
 			}
 		}
 		off = r.Next
+		if off < s.Next() {
+			break // the byte budget ended the run inside this segment
+		}
 	}
 	return nil
 }
 
-// verifyChunk checks every batch of a chunk.
-func verifyChunk(b []byte) error {
+// verifyChunk checks every batch of a chunk, and that the batches hold
+// exactly the offsets the index promised, densely: an index entry pointing
+// at the wrong (valid) batch must not make a reader skip or repeat offsets.
+func verifyChunk(b []byte, r segment.Range) error {
 	sc := record.NewScanner(b)
+	next := r.First
 	for sc.Next() {
+		h := sc.Header()
+		if h.BaseOffset != next {
+			return fmt.Errorf("%w: batch at offset %d where the index expects %d", ErrCorrupt, h.BaseOffset, next)
+		}
+		next = h.NextOffset()
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if next != r.Next {
+		return fmt.Errorf("%w: batches end at offset %d where the index expects %d", ErrCorrupt, next, r.Next)
+	}
+	return nil
 }
 
 // Offsets returns the topic's valid range [start, end).
@@ -167,6 +197,9 @@ func (e *Engine) OffsetAt(topic string, tm time.Time) (uint64, error) {
 		}
 		off, ok, err := s.FindTime(ts)
 		s.Release()
+		if errors.Is(err, segment.ErrClosed) {
+			continue // removed by retention meanwhile
+		}
 		if err != nil {
 			return 0, fmt.Errorf("engine: topic %q: %w", topic, err)
 		}

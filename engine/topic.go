@@ -55,6 +55,11 @@ func newTopic(e *Engine, name string) *Topic {
 
 func createTopic(e *Engine, name string) (*Topic, error) {
 	t := newTopic(e, name)
+	if names, err := e.fs.List(t.dir); err == nil && len(names) > 0 {
+		// Files of a topic left offline (or not fully deleted): never mix
+		// a new topic's segments with them.
+		return nil, fmt.Errorf("%w: %q has files on disk", ErrTopicExists, name)
+	}
 	if err := e.fs.MkdirAll(t.dir); err != nil {
 		return nil, fmt.Errorf("engine: create topic %q: %w", name, err)
 	}
