@@ -103,8 +103,15 @@ func (e *Engine) Close() error {
 	close(e.stop)
 	e.mu.Unlock()
 	e.wg.Wait()
+	damaged := false
+	for _, t := range e.topics {
+		damaged = damaged || t.readOnlyErr() != nil
+	}
 	err := e.closeTopics()
-	if err == nil {
+	if damaged {
+		// A damaged topic must be rescanned at the next open: no marker.
+		e.opts.Logger.Warn("engine: closing with read-only topics; the next open will scan")
+	} else if err == nil {
 		err = segment.WriteFileAtomic(e.fs, e.path(cleanName), []byte("clean\n"))
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/haraqa/haraqa/segment"
@@ -204,8 +205,9 @@ func corruptActive(t *testing.T, clean bool) (*segment.MemFS, Options, string, *
 
 // Promise (RELIABILITY #3, torn vs corruption): after a crash, a bad
 // checksum followed by a valid batch is corruption: the topic opens
-// read-only (Describe says why, Append fails with ErrReadOnly), the valid
-// prefix stays readable, and the log is never cut, on this open or the next.
+// read-only (Describe says why, Append fails with ErrReadOnly), every batch
+// but the damaged one stays readable, reads of the damaged offsets fail with
+// ErrCorrupt, and the log is never cut, on this open or the next.
 func TestBadChecksumBeforeValidBatchIsCorruption(t *testing.T) {
 	img, opts, log, m := corruptActive(t, false)
 	before, _ := img.ReadFile(log)
@@ -215,16 +217,21 @@ func TestBadChecksumBeforeValidBatchIsCorruption(t *testing.T) {
 		if info.ReadOnly == nil || !errors.Is(info.ReadOnly, ErrReadOnly) || !errors.Is(info.ReadOnly, ErrCorrupt) {
 			t.Fatalf("round %d: ReadOnly = %v, want ErrReadOnly and ErrCorrupt", round, info.ReadOnly)
 		}
-		if info.End != 20 {
-			t.Fatalf("round %d: end %d, want 20 (the two whole batches before the damage)", round, info.End)
+		if info.End != 60 {
+			t.Fatalf("round %d: end %d, want 60 (the batches after the damage stay indexed)", round, info.End)
 		}
 		_, err := e.Append(t.Context(), "t", batchOf(t, msgBytes(9, 9)))
 		if !errors.Is(err, ErrReadOnly) {
 			t.Fatalf("round %d: Append = %v, want ErrReadOnly", round, err)
 		}
 		(&model{msgs: m.msgs, next: 20}).check(t, e, "t", 0)
+		m.check(t, e, "t", 30)
 		var res ReadResult
-		wantRange(t, e.Read("t", 21, 1, 1<<20, &res), 21, 0, 20)
+		for _, off := range []uint64{20, 25, 29} {
+			if err := e.Read("t", off, 1, 1<<20, &res); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "offsets 20..29") {
+				t.Fatalf("round %d: Read(%d) = %v, want ErrCorrupt naming offsets 20..29", round, off, err)
+			}
+		}
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -171,7 +171,7 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
 	sc := record.NewScanner(data)
 	s.digest.Reset()
 	s.idxBuf = s.idxBuf[:0]
-	res, scanErr := s.scanInto(&sc, -1)
+	res, scanErr := s.scanInto(&sc, -1, s.base)
 	size := res.end // not sc.End(): a batch with a wrong offset is not accepted
 	// Only a batch the scanner rejected can be torn; a whole valid batch
 	// with the wrong offset is corruption wherever it is.
@@ -187,6 +187,12 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
 		}
 		rep.TornBytes = logSize - size
 		scanErr = nil
+	}
+	if scanErr != nil {
+		// Corruption: index the valid batches after the damage too, so that
+		// only the damaged offsets fail to read (with ErrCorrupt naming
+		// them) and a mirror can repair the segment.
+		res, size = s.skipDamage(data, &sc, res, size)
 	}
 	s.idxBufs[0] = s.idxBuf
 	if _, err := s.idx.WriteAt(s.idxBufs[:], 0); err != nil {
@@ -238,8 +244,8 @@ type scanResult struct {
 // segment's base, appending index entries to s.idxBuf and hashing into
 // s.digest. It stops at the first damage and returns it as a *CorruptError,
 // or after limit batches when limit >= 0.
-func (s *Segment) scanInto(sc *record.Scanner, limit int64) (scanResult, error) {
-	r := scanResult{next: s.base}
+func (s *Segment) scanInto(sc *record.Scanner, limit int64, from uint64) (scanResult, error) {
+	r := scanResult{next: from}
 	for (limit < 0 || r.entries < limit) && sc.Next() {
 		h := sc.Header()
 		if h.BaseOffset != r.next {
@@ -267,7 +273,7 @@ func (s *Segment) scanInto(sc *record.Scanner, limit int64) (scanResult, error) 
 func (s *Segment) verifyLog(sc *record.Scanner, n int64, seal Seal, sealed bool) error {
 	t := &Segment{fs: s.fs, dir: s.dir, base: s.base}
 	t.digest.Reset()
-	r, err := t.scanInto(sc, n)
+	r, err := t.scanInto(sc, n, s.base)
 	if err != nil {
 		return err
 	}
@@ -336,4 +342,41 @@ func (s *Segment) indexConsistent(n, logSize int64) bool {
 	rel, pos := binary.LittleEndian.Uint32(e[:]), int64(binary.LittleEndian.Uint32(e[4:]))
 	h, err := s.headerAt(pos)
 	return err == nil && h.BaseOffset == s.base+uint64(rel) && pos+int64(h.Size()) == logSize
+}
+
+// skipDamage continues an index rebuild past damage. Each damaged region
+// gets one index entry (so that reads of its offsets fail verification and
+// name them) and scanning resumes at the next valid batch whose offset
+// continues the log. Damage with no such batch after it ends the scan.
+func (s *Segment) skipDamage(data []byte, sc *record.Scanner, res scanResult, size int64) (scanResult, int64) {
+	for {
+		p := int64(sc.Pos())
+		if p < size {
+			p = size // a wrong-offset batch: the damage starts where it does
+		}
+		q := record.FindValid(data, int(p)+1)
+		for q >= 0 {
+			if h, err := record.ParseHeader(data[q:]); err == nil && h.BaseOffset > res.next {
+				break
+			}
+			q = record.FindValid(data, q+1)
+		}
+		if q < 0 {
+			return res, size
+		}
+		h, _ := record.ParseHeader(data[q:])
+		s.idxBuf = putEntry(s.idxBuf, uint32(res.next-s.base), uint32(p), res.lastTime)
+		res.entries++
+		res.next = h.BaseOffset
+		sc.Reset(data, q)
+		more, err := s.scanInto(sc, -1, h.BaseOffset)
+		res.entries += more.entries
+		if more.entries > 0 {
+			res.next, res.lastTime, res.end = more.next, more.lastTime, more.end
+		}
+		size = max(res.end, int64(q))
+		if err == nil {
+			return res, size
+		}
+	}
 }
