@@ -19,60 +19,62 @@ const (
 	volumeName = "VOLUME"
 )
 
-// Engine holds the topics of one data directory.
+// Engine holds the topics of a broker, each mirrored on every volume.
 //
 // Concurrency: every method is safe for concurrent use. Lock order:
-// Engine.mu, then Topic.mu. No lock is held across a network call.
+// Engine.mu, then Topic.mu, then Volume.mu. No lock is held across a
+// network call.
 type Engine struct {
 	opts Options
 	fs   segment.FS
-	dir  string
+	dir  string    // the first volume's directory
+	vols []*Volume // in the order given; reads prefer the last healthy one
 
 	mu     sync.RWMutex
 	topics map[string]*Topic // guarded by mu
 	closed bool              // guarded by mu
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stats counters
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
-// Open opens (creating if needed) the data directory and recovers every
-// topic in it. A clean-shutdown marker lets recovery trust the indexes of
-// the newest segments; otherwise their logs are scanned.
+// Open opens (creating if needed) every volume, checks their identities,
+// and recovers every topic found on any of them, reconciling the copies
+// (see DESIGN.md, "Crash model and recovery"). A volume's clean-shutdown
+// marker lets recovery trust the indexes of its newest segments; otherwise
+// their logs are scanned.
 func Open(opts Options) (*Engine, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Dir, topics: map[string]*Topic{}, stop: make(chan struct{})}
-	if err := e.fs.MkdirAll(e.path(topicsDir)); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	clean := false
-	if _, err := e.fs.ReadFile(e.path(cleanName)); err == nil {
-		clean = true
-		// From here on a crash must not find the marker.
-		if err := e.fs.Remove(e.path(cleanName)); err != nil {
-			return nil, fmt.Errorf("engine: remove clean marker: %w", err)
-		}
-		if err := e.fs.SyncDir(e.dir); err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
-	}
-	names, err := e.fs.List(e.path(topicsDir))
+	vols, err := openVolumes(opts.FS, opts.Volumes)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return nil, err
 	}
-	for _, name := range names {
-		if ValidTopic(name) != nil {
-			e.opts.Logger.Warn("engine: ignoring entry that is not a topic", "dir", e.path(topicsDir), "name", name)
-			continue
+	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Volumes[0], vols: vols, topics: map[string]*Topic{}, stop: make(chan struct{})}
+	clean := make([]bool, len(vols))
+	names := map[string]bool{}
+	for i, v := range vols {
+		if clean[i], err = e.openVolume(v, names); err != nil {
+			v.fence(err)
+			e.opts.Logger.Error("engine: volume fenced at open", "volume", v.dir, "err", err)
 		}
+	}
+	if len(e.healthyVolumes()) == 0 {
+		return nil, fmt.Errorf("%w: no volume could be opened", ErrStorage)
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, name := range sorted {
 		t, err := openTopic(e, name, clean)
 		if err != nil && errors.Is(err, ErrCorrupt) {
-			// Nothing of the topic is readable (its first segment is
-			// damaged). One damaged topic must not keep the others
-			// offline: leave it unopened, its files untouched for repair.
+			// Nothing of the topic is readable. One damaged topic must not
+			// keep the others offline: leave it unopened, files untouched.
 			e.opts.Logger.Error("engine: topic damaged; left offline", "topic", name, "err", err)
 			continue
 		}
@@ -82,9 +84,61 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.topics[name] = t
 	}
-	e.wg.Add(1)
+	e.wg.Add(3)
 	go e.retentionLoop()
+	go e.healthLoop()
+	go e.scrubLoop()
 	return e, nil
+}
+
+// openVolume prepares one volume: its topics directory, its clean marker
+// (read, then removed and the removal synced before anything is written),
+// and the names of the topics it holds.
+func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
+	if err := e.fs.MkdirAll(v.path(topicsDir)); err != nil {
+		return false, err
+	}
+	clean := false
+	if _, err := e.fs.ReadFile(v.path(cleanName)); err == nil {
+		clean = true
+		if err := e.fs.Remove(v.path(cleanName)); err != nil {
+			return false, fmt.Errorf("remove clean marker: %w", err)
+		}
+		if err := e.fs.SyncDir(v.dir); err != nil {
+			return false, err
+		}
+	}
+	list, err := e.fs.List(v.path(topicsDir))
+	if err != nil {
+		return false, err
+	}
+	for _, name := range list {
+		if ValidTopic(name) != nil {
+			e.opts.Logger.Warn("engine: ignoring entry that is not a topic", "dir", v.path(topicsDir), "name", name)
+			continue
+		}
+		names[name] = true
+	}
+	return clean, nil
+}
+
+func (e *Engine) healthyVolumes() []*Volume {
+	var out []*Volume
+	for _, v := range e.vols {
+		if v.healthy() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Volumes describes every volume and its state.
+func (e *Engine) Volumes() []VolumeInfo {
+	out := make([]VolumeInfo, len(e.vols))
+	for i, v := range e.vols {
+		out[i] = v.info()
+	}
+	return out
 }
 
 func (e *Engine) path(elem ...string) string {
@@ -92,7 +146,8 @@ func (e *Engine) path(elem ...string) string {
 }
 
 // Close stops every writer (appends in flight finish first), syncs and
-// closes every segment, and writes the clean-shutdown marker.
+// closes every segment, and writes the clean-shutdown marker on every
+// healthy volume, unless a topic is damaged.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -111,8 +166,15 @@ func (e *Engine) Close() error {
 	if damaged {
 		// A damaged topic must be rescanned at the next open: no marker.
 		e.opts.Logger.Warn("engine: closing with read-only topics; the next open will scan")
-	} else if err == nil {
-		err = segment.WriteFileAtomic(e.fs, e.path(cleanName), []byte("clean\n"))
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	for _, v := range e.healthyVolumes() {
+		if werr := segment.WriteFileAtomic(e.fs, v.path(cleanName), []byte("clean\n")); werr != nil {
+			err = errors.Join(err, fmt.Errorf("engine: clean marker on %s: %w", v.dir, werr))
+		}
 	}
 	return err
 }

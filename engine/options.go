@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/haraqa/haraqa/record"
@@ -54,8 +55,27 @@ func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
 
 // Options configures an Engine. The zero value works except for Dir.
 type Options struct {
-	// Dir is the data directory (one volume).
+	// Dir is the data directory when there is one volume; shorthand for
+	// Volumes: []string{Dir}.
 	Dir string
+	// Volumes are data directories, each holding a full mirror of every
+	// topic (put them on different disks). Reads come from the last healthy
+	// one.
+	Volumes []string
+	// MinVolumes is how many healthy volumes an append needs (default 1).
+	// Below it appends fail with ErrStorage (retriable) and nothing is
+	// acknowledged.
+	MinVolumes int
+	// HealthInterval is how often volumes are checked: a healthy volume
+	// whose identity file vanished is fenced; a fenced volume that is
+	// writable again is rebuilt and rejoins (default 1s).
+	HealthInterval time.Duration
+	// ScrubBytesPerSec bounds the scrubber, which re-verifies sealed
+	// segments on every volume and repairs bad copies (default 32 MiB/s;
+	// negative: off).
+	ScrubBytesPerSec int64
+	// ScrubInterval is the pause between scrub passes (default 1 minute).
+	ScrubInterval time.Duration
 	// FS is the file system; nil means the operating system's.
 	FS segment.FS
 	// Fsync is the durability policy; see FsyncPolicy.
@@ -91,8 +111,34 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.Dir == "" {
-		return o, fmt.Errorf("engine: Options.Dir is empty")
+	if o.Dir != "" {
+		o.Volumes = append([]string{o.Dir}, o.Volumes...)
+	}
+	if len(o.Volumes) == 0 {
+		return o, fmt.Errorf("engine: no data directory: set Options.Dir or Options.Volumes")
+	}
+	seen := map[string]bool{}
+	for _, v := range o.Volumes {
+		c := filepath.Clean(v)
+		if seen[c] {
+			return o, fmt.Errorf("engine: volume %s given twice", v)
+		}
+		seen[c] = true
+	}
+	if o.MinVolumes <= 0 {
+		o.MinVolumes = 1
+	}
+	if o.MinVolumes > len(o.Volumes) {
+		return o, fmt.Errorf("engine: MinVolumes %d above the %d volumes given", o.MinVolumes, len(o.Volumes))
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = time.Second
+	}
+	if o.ScrubBytesPerSec == 0 {
+		o.ScrubBytesPerSec = 32 << 20
+	}
+	if o.ScrubInterval <= 0 {
+		o.ScrubInterval = time.Minute
 	}
 	if o.FS == nil {
 		o.FS = segment.OSFS{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -136,19 +137,74 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 			s.Release()
 			break
 		}
-		res.Chunks = append(res.Chunks, Chunk{seg: s, Range: r})
-		res.Bytes += r.Len()
 		if !e.opts.SkipReadVerify {
-			if err := verifyChunk(s.Bytes(r), r); err != nil {
-				return fmt.Errorf("engine: topic %q offsets %d..%d: %w", t.name, r.First, r.Next-1, err)
+			if err := safeVerify(s.Bytes(r), r); err != nil {
+				// Serve the same batches from another mirror, and have the
+				// writer repair this copy.
+				alt, ar, ok := e.failover(t, s, off, want-off, budget)
+				if !ok {
+					s.Release()
+					return fmt.Errorf("engine: topic %q offsets %d..%d: %w", t.name, r.First, r.Next-1, err)
+				}
+				s.Release()
+				s, r = alt, ar
 			}
 		}
+		res.Chunks = append(res.Chunks, Chunk{seg: s, Range: r})
+		res.Bytes += r.Len()
 		off = r.Next
 		if off < s.Next() {
 			break // the byte budget ended the run inside this segment
 		}
 	}
 	return nil
+}
+
+// failover finds the batches at off on a mirror other than the one of bad,
+// verifies them, and returns that mirror's segment (pinned) and range. It
+// queues a repair of bad's copy (best effort: the scrubber retries).
+func (e *Engine) failover(t *Topic, bad *segment.Segment, off, limit uint64, budget int64) (*segment.Segment, segment.Range, bool) {
+	e.stats.corruptions.Add(1)
+	var badVol *Volume
+	v := t.view.Load()
+	for _, m := range v.mirrors {
+		if m.find(bad.Base()) == bad {
+			badVol = m.vol
+		}
+	}
+	for _, m := range v.mirrors {
+		s := m.find(bad.Base())
+		if s == nil || s == bad || !s.Acquire() {
+			continue
+		}
+		r, err := s.Find(off, limit, budget)
+		if err == nil && safeVerify(s.Bytes(r), r) == nil {
+			e.stats.readFailovers.Add(1)
+			if badVol != nil {
+				rq := &appendReq{op: opRepair, vol: badVol, base: bad.Base(), done: make(chan struct{}, 1)}
+				select {
+				case t.reqs <- rq:
+				default:
+				}
+			}
+			return s, r, true
+		}
+		s.Release()
+	}
+	return nil, segment.Range{}, false
+}
+
+// safeVerify is verifyChunk that survives a mapping whose file was cut
+// under it: the access fault becomes an error instead of killing the
+// process (SIGBUS).
+func safeVerify(b []byte, r segment.Range) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: reading the mapped segment faulted (file cut under the mapping?): %v", ErrCorrupt, p)
+		}
+	}()
+	return verifyChunk(b, r)
 }
 
 // verifyChunk checks every batch of a chunk, and that the batches hold

@@ -27,7 +27,8 @@ func (t *Topic) applyRetention() error {
 func (t *Topic) dropFront(drop func(s *segment.Segment, total int64) bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	segs := t.segments()
+	old := t.view.Load()
+	segs := old.reader().segs
 	var total int64
 	for _, s := range segs {
 		total += s.Size()
@@ -40,9 +41,20 @@ func (t *Topic) dropFront(drop func(s *segment.Segment, total int64) bool) error
 	if n == 0 {
 		return nil
 	}
-	t.setSegments(append([]*segment.Segment(nil), segs[n:]...))
+	cut := segs[n].Base()
+	nv := old.clone()
+	var gone []*segment.Segment
+	for _, m := range nv.mirrors {
+		i := 0
+		for i < len(m.segs)-1 && m.segs[i].Base() < cut {
+			i++
+		}
+		gone = append(gone, m.segs[:i]...)
+		m.segs = m.segs[i:]
+	}
+	t.view.Store(nv)
 	var first error
-	for _, s := range segs[:n] {
+	for _, s := range gone {
 		if err := s.Remove(); err != nil && first == nil {
 			first = err
 		}
@@ -64,7 +76,7 @@ func (e *Engine) TruncateBefore(ctx context.Context, topic string, offset uint64
 	}
 	segs := t.segments()
 	if act := segs[len(segs)-1]; act.Entries() > 0 && offset >= act.Next() {
-		if _, err := t.submit(ctx, opRoll, nil); err != nil {
+		if _, err := t.submitCtl(ctx, &appendReq{op: opRoll}); err != nil {
 			return 0, fmt.Errorf("engine: truncate %q: %w", topic, err)
 		}
 	}

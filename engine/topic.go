@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,22 +13,23 @@ import (
 	"github.com/haraqa/haraqa/segment"
 )
 
-// Topic is one append-only log: a list of segments, the newest of which
-// (the active one) takes appends from the topic's single writer goroutine.
+// Topic is one append-only log: a list of segments, mirrored on every
+// healthy volume, the newest of which (the active one) takes appends from
+// the topic's single writer goroutine.
 type Topic struct {
 	e    *Engine
 	name string
-	dir  string
+	dir  string // the topic's directory on the first volume
 
-	// mu serialises changes of the segment list (the writer's roll,
-	// retention, truncation, deletion). Readers never take it: they load
-	// segs and pin what they read.
+	// mu serialises changes of the view (the writer's roll, retention,
+	// truncation, repair, fencing, deletion). Readers never take it: they
+	// load the view and pin what they read.
 	mu   sync.Mutex
-	segs atomic.Pointer[[]*segment.Segment] // copy-on-write, oldest first, never empty
+	view atomic.Pointer[view]
 
 	// end is the offset after the last acknowledged-visible message.
-	// Invariant: every message below end is committed in a segment (and,
-	// under FsyncAlways, synced) before end moves past it.
+	// Invariant: every message below end is committed in a segment of every
+	// mirror (and, under FsyncAlways, synced) before end moves past it.
 	end atomic.Uint64
 	// changed is closed and replaced when end moves while waiters > 0.
 	changed atomic.Pointer[chan struct{}]
@@ -43,46 +45,110 @@ type Topic struct {
 	w    writer // owned by the writer goroutine
 }
 
-func topicDir(e *Engine, name string) string { return e.path(topicsDir, name) }
+func topicDir(v *Volume, name string) string { return v.path(topicsDir, name) }
 
 func newTopic(e *Engine, name string) *Topic {
-	t := &Topic{e: e, name: name, dir: topicDir(e, name),
+	t := &Topic{e: e, name: name, dir: topicDir(e.vols[0], name),
 		reqs: make(chan *appendReq, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{})}
 	ch := make(chan struct{})
 	t.changed.Store(&ch)
 	return t
 }
 
+// createTopic makes an empty topic on every healthy volume.
 func createTopic(e *Engine, name string) (*Topic, error) {
 	t := newTopic(e, name)
-	if names, err := e.fs.List(t.dir); err == nil && len(names) > 0 {
-		// Files of a topic left offline (or not fully deleted): never mix
-		// a new topic's segments with them.
-		return nil, fmt.Errorf("%w: %q has files on disk", ErrTopicExists, name)
+	vols := e.healthyVolumes()
+	if len(vols) < e.opts.MinVolumes {
+		return nil, fmt.Errorf("%w: create topic %q: %d healthy volumes, %d needed", ErrStorage, name, len(vols), e.opts.MinVolumes)
 	}
-	if err := e.fs.MkdirAll(t.dir); err != nil {
+	v := &view{}
+	fail := func(err error) (*Topic, error) {
+		for _, m := range v.mirrors {
+			closeAll(m.segs)
+		}
 		return nil, fmt.Errorf("engine: create topic %q: %w", name, err)
 	}
-	s, err := segment.Create(e.fs, t.dir, 0, e.opts.segmentOptions())
-	if err != nil {
-		return nil, fmt.Errorf("engine: create topic %q: %w", name, err)
+	for _, vol := range vols {
+		dir := topicDir(vol, name)
+		if names, err := e.fs.List(dir); err == nil && len(names) > 0 {
+			// Files of a topic left offline (or not fully deleted): never mix
+			// a new topic's segments with them.
+			return fail(fmt.Errorf("%w: %q has files on %s", ErrTopicExists, name, vol.dir))
+		}
+		if err := e.fs.MkdirAll(dir); err != nil {
+			return fail(err)
+		}
+		s, err := segment.Create(e.fs, dir, 0, e.opts.segmentOptions())
+		if err != nil {
+			return fail(err)
+		}
+		v.mirrors = append(v.mirrors, &mirror{vol: vol, dir: dir, segs: []*segment.Segment{s}})
+		if err := e.fs.SyncDir(vol.path(topicsDir)); err != nil {
+			return fail(err)
+		}
 	}
-	if err := e.fs.SyncDir(e.path(topicsDir)); err != nil {
-		s.Remove()
-		return nil, fmt.Errorf("engine: create topic %q: %w", name, err)
-	}
-	t.setSegments([]*segment.Segment{s})
+	t.view.Store(v)
 	t.start()
 	return t, nil
 }
 
-// openTopic recovers a topic directory. Stray temporary files are removed;
-// segments are opened oldest first, the newest with a torn-tail check.
-// Damage that is not a torn tail leaves the topic read-only, readable up to
-// the damage.
-func openTopic(e *Engine, name string, clean bool) (*Topic, error) {
+// openTopic recovers a topic from every volume that has it and reconciles
+// the copies (see reconcile). Damage that no copy can repair leaves the
+// topic read-only; everything not damaged stays readable.
+func openTopic(e *Engine, name string, clean []bool) (*Topic, error) {
 	t := newTopic(e, name)
-	entries, err := e.fs.List(t.dir)
+	var copies []*topicCopy
+	for i, vol := range e.vols {
+		if !vol.healthy() {
+			continue
+		}
+		c, err := openCopy(e, vol, name, clean[i])
+		if err != nil {
+			vol.fence(err)
+			e.opts.Logger.Error("engine: volume fenced at open", "volume", vol.dir, "topic", name, "err", err)
+			continue
+		}
+		copies = append(copies, c)
+	}
+	v, damage, err := t.reconcile(copies)
+	if err != nil {
+		return nil, err
+	}
+	if damage != nil {
+		e.stats.corruptions.Add(1)
+		e.opts.Logger.Error("engine: topic damaged on every copy; read-only", "topic", name, "err", damage)
+		t.setReadOnly(fmt.Errorf("%w: %w", ErrReadOnly, damage))
+	}
+	t.view.Store(v)
+	t.end.Store(v.reader().active().Next())
+	t.start()
+	return t, nil
+}
+
+// topicCopy is what one volume holds of a topic at open.
+type topicCopy struct {
+	vol  *Volume
+	dir  string
+	segs []copySeg
+}
+
+type copySeg struct {
+	base uint64
+	seg  *segment.Segment // nil when the segment could not be opened
+	err  error            // damage found by Open
+}
+
+// openCopy opens one volume's segments of a topic: stray temporary files
+// are removed, every segment is opened (the newest with a torn-tail check)
+// and damage is recorded per segment. An error is an I/O failure of the
+// volume itself.
+func openCopy(e *Engine, vol *Volume, name string, clean bool) (*topicCopy, error) {
+	c := &topicCopy{vol: vol, dir: topicDir(vol, name)}
+	entries, err := e.fs.List(c.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil // the volume lacks the topic: reconcile copies it
+	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: open topic %q: %w", name, err)
 	}
@@ -90,7 +156,7 @@ func openTopic(e *Engine, name string, clean bool) (*Topic, error) {
 	for _, ent := range entries {
 		switch {
 		case strings.HasSuffix(ent, ".tmp"):
-			if err := e.fs.Remove(filepath.Join(t.dir, ent)); err != nil {
+			if err := e.fs.Remove(filepath.Join(c.dir, ent)); err != nil {
 				return nil, fmt.Errorf("engine: open topic %q: %w", name, err)
 			}
 		case strings.HasSuffix(ent, ".log"):
@@ -102,53 +168,30 @@ func openTopic(e *Engine, name string, clean bool) (*Topic, error) {
 			bases = append(bases, b)
 		}
 	}
-	var segs []*segment.Segment
-	var damage error
 	for i, b := range bases {
-		s, rep, err := segment.Open(e.fs, t.dir, b, e.opts.segmentOptions(), clean, i == len(bases)-1)
+		s, rep, err := segment.Open(e.fs, c.dir, b, e.opts.segmentOptions(), clean, i == len(bases)-1)
 		if err != nil && !errors.Is(err, segment.ErrCorrupt) {
-			closeAll(segs)
+			for _, cs := range c.segs {
+				if cs.seg != nil {
+					cs.seg.Retire()
+				}
+			}
 			return nil, fmt.Errorf("engine: open topic %q: %w", name, err)
 		}
 		if rep.TornBytes > 0 {
-			e.opts.Logger.Warn("engine: cut torn tail", "topic", name, "segment", b, "bytes", rep.TornBytes)
+			e.stats.tornBytes.Add(rep.TornBytes)
+			e.opts.Logger.Warn("engine: cut torn tail", "topic", name, "volume", vol.dir, "segment", b, "bytes", rep.TornBytes)
 		}
 		if rep.IndexRebuilt {
-			e.opts.Logger.Info("engine: rebuilt index", "topic", name, "segment", b)
+			e.opts.Logger.Info("engine: rebuilt index", "topic", name, "volume", vol.dir, "segment", b)
 		}
-		if s == nil {
-			damage = err
-			break
-		}
-		if len(segs) > 0 && segs[len(segs)-1].Next() != b {
-			s.Release()
-			damage = fmt.Errorf("%w: topic %q: segment %d follows one that ends at %d", segment.ErrCorrupt, name, b, segs[len(segs)-1].Next())
-			break
-		}
-		segs = append(segs, s)
 		if err != nil {
-			damage = err
-			break
+			e.stats.corruptions.Add(1)
+			e.opts.Logger.Error("engine: damaged segment", "topic", name, "volume", vol.dir, "segment", b, "err", err)
 		}
+		c.segs = append(c.segs, copySeg{base: b, seg: s, err: err})
 	}
-	if damage != nil {
-		e.opts.Logger.Error("engine: topic damaged; read-only up to the damage", "topic", name, "err", damage)
-		t.setReadOnly(fmt.Errorf("%w: %w", ErrReadOnly, damage))
-	}
-	if len(segs) == 0 {
-		if damage != nil {
-			return nil, fmt.Errorf("engine: open topic %q: %w", name, damage)
-		}
-		s, err := segment.Create(e.fs, t.dir, 0, e.opts.segmentOptions())
-		if err != nil {
-			return nil, fmt.Errorf("engine: open topic %q: %w", name, err)
-		}
-		segs = []*segment.Segment{s}
-	}
-	t.setSegments(segs)
-	t.end.Store(segs[len(segs)-1].Next())
-	t.start()
-	return t, nil
+	return c, nil
 }
 
 func closeAll(segs []*segment.Segment) {
@@ -157,9 +200,8 @@ func closeAll(segs []*segment.Segment) {
 	}
 }
 
-func (t *Topic) segments() []*segment.Segment { return *t.segs.Load() }
-
-func (t *Topic) setSegments(s []*segment.Segment) { t.segs.Store(&s) }
+// segments returns the segments of the mirror reads come from.
+func (t *Topic) segments() []*segment.Segment { return t.view.Load().reader().segs }
 
 func (t *Topic) setReadOnly(err error) { t.readOnly.Store(&err) }
 
@@ -192,9 +234,11 @@ func (t *Topic) close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
-	for _, s := range t.segments() {
-		if err := s.Close(); err != nil {
-			errs = append(errs, err)
+	for _, m := range t.view.Load().mirrors {
+		for _, s := range m.segs {
+			if err := s.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", m.vol.dir, err))
+			}
 		}
 	}
 	t.wake()
@@ -208,18 +252,34 @@ func (t *Topic) remove() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
-	for _, s := range t.segments() {
-		if err := s.Remove(); err != nil {
+	for _, m := range t.view.Load().mirrors {
+		for _, s := range m.segs {
+			if err := s.Remove(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, vol := range t.e.vols {
+		if err := removeTopicDir(t.e.fs, vol, t.name); err != nil && vol.healthy() {
 			errs = append(errs, err)
 		}
 	}
-	if names, err := t.e.fs.List(t.dir); err == nil {
-		for _, n := range names {
-			errs = append(errs, t.e.fs.Remove(filepath.Join(t.dir, n)))
-		}
-	}
-	errs = append(errs, t.e.fs.Remove(t.dir), t.e.fs.SyncDir(t.e.path(topicsDir)))
 	t.wake()
+	return errors.Join(errs...)
+}
+
+// removeTopicDir deletes a topic's directory on one volume.
+func removeTopicDir(fs segment.FS, vol *Volume, name string) error {
+	dir := topicDir(vol, name)
+	names, err := fs.List(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, fs.Remove(filepath.Join(dir, n)))
+	}
+	errs = append(errs, fs.Remove(dir), fs.SyncDir(vol.path(topicsDir)))
 	return errors.Join(errs...)
 }
 

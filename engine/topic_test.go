@@ -56,7 +56,7 @@ func TestBadTopicNames(t *testing.T) {
 	}
 	want := map[string][]string{
 		root:                                     {"vol", "x"},
-		opts.Dir:                                 {topicsDir},
+		opts.Dir:                                 {volumeName, topicsDir},
 		filepath.Join(opts.Dir, topicsDir):       {"ok"},
 		filepath.Join(opts.Dir, topicsDir, "ok"): nil,
 	}

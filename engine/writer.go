@@ -22,19 +22,36 @@ type reqOp uint8
 const (
 	opAppend reqOp = iota
 	opRoll         // seal the active segment if it holds anything
+	opRepair       // replace vol's copy of segment base from a good mirror
+	opRejoin       // rebuild vol's mirror and add it to the view
 )
 
-// appendReq is one queued request to a topic's writer. Pooled: a request
-// and its done channel are reused, so an append allocates nothing.
+// appendReq is one queued request to a topic's writer. Append requests are
+// pooled: a request and its done channel are reused, so an append
+// allocates nothing.
 type appendReq struct {
 	op    reqOp
 	batch []byte
-	base  uint64
+	vol   *Volume // opRepair, opRejoin
+	base  uint64  // result of an append; the segment of an opRepair
 	err   error
 	done  chan struct{}
 }
 
 var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan struct{}, 1)} }}
+
+// Pending is an append queued by Enqueue; Wait returns its result.
+type Pending struct{ r *appendReq }
+
+// Wait blocks until the writer answered the append and returns the offset
+// of its first message. Call it exactly once.
+func (p Pending) Wait() (uint64, error) {
+	<-p.r.done
+	base, err := p.r.base, p.r.err
+	p.r.batch, p.r.err = nil, nil
+	reqPool.Put(p.r)
+	return base, err
+}
 
 // Append appends one record batch to topic and returns the offset assigned
 // to its first message. The batch is verified (record.Verify) and stamped
@@ -45,50 +62,70 @@ var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan stru
 // ctx bounds the wait for room in the topic's queue; once queued, Append
 // waits for the writer's answer.
 func (e *Engine) Append(ctx context.Context, topic string, batch []byte) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	t, err := e.topic(topic)
+	p, err := e.Enqueue(ctx, topic, batch)
 	if err != nil {
 		return 0, err
 	}
-	if len(batch) > e.opts.MaxBatchBytes {
-		return 0, fmt.Errorf("%w: %d bytes, limit %d: %w", ErrInvalidBatch, len(batch), e.opts.MaxBatchBytes, record.ErrTooLarge)
-	}
-	if _, err := record.Verify(batch); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
-	}
-	if err := t.readOnlyErr(); err != nil {
-		return 0, err
-	}
-	return t.submit(ctx, opAppend, batch)
+	return p.Wait()
 }
 
-func (t *Topic) submit(ctx context.Context, op reqOp, batch []byte) (uint64, error) {
-	t.w.sendMu.RLock()
-	if t.w.stopped {
-		t.w.sendMu.RUnlock()
-		return 0, t.goneErr()
+// Enqueue is the first half of Append: it verifies the batch and queues it
+// for the topic's writer, blocking (honouring ctx) while the queue is full.
+// Batches enqueued one after another get increasing offsets, in that order:
+// a server uses it to keep a connection's pipelined produces in order while
+// their acknowledgements are awaited concurrently. The batch must not be
+// touched until Wait returns.
+func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return Pending{}, err
+	}
+	t, err := e.topic(topic)
+	if err != nil {
+		return Pending{}, err
+	}
+	if len(batch) > e.opts.MaxBatchBytes {
+		return Pending{}, fmt.Errorf("%w: %d bytes, limit %d: %w", ErrInvalidBatch, len(batch), e.opts.MaxBatchBytes, record.ErrTooLarge)
+	}
+	if _, err := record.Verify(batch); err != nil {
+		return Pending{}, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	}
+	if err := t.readOnlyErr(); err != nil {
+		return Pending{}, err
 	}
 	r := reqPool.Get().(*appendReq)
-	r.op, r.batch, r.base, r.err = op, batch, 0, nil
+	r.op, r.batch, r.vol, r.base, r.err = opAppend, batch, nil, 0, nil
+	if err := t.send(ctx, r); err != nil {
+		reqPool.Put(r)
+		return Pending{}, err
+	}
+	return Pending{r}, nil
+}
+
+// send queues r for the writer.
+func (t *Topic) send(ctx context.Context, r *appendReq) error {
+	t.w.sendMu.RLock()
+	defer t.w.sendMu.RUnlock()
+	if t.w.stopped {
+		return t.goneErr()
+	}
 	select {
 	case t.reqs <- r:
-		t.w.sendMu.RUnlock()
+		return nil
 	case <-ctx.Done():
-		t.w.sendMu.RUnlock()
-		reqPool.Put(r)
-		return 0, ctx.Err()
+		return ctx.Err()
 	case <-t.quit:
-		t.w.sendMu.RUnlock()
-		reqPool.Put(r)
-		return 0, t.goneErr()
+		return t.goneErr()
+	}
+}
+
+// submitCtl runs a control request on the writer and waits for it.
+func (t *Topic) submitCtl(ctx context.Context, r *appendReq) (uint64, error) {
+	r.done = make(chan struct{}, 1)
+	if err := t.send(ctx, r); err != nil {
+		return 0, err
 	}
 	<-r.done
-	base, err := r.base, r.err
-	r.batch, r.err = nil, nil
-	reqPool.Put(r)
-	return base, err
+	return r.base, r.err
 }
 
 func (t *Topic) goneErr() error {
@@ -99,8 +136,8 @@ func (t *Topic) goneErr() error {
 }
 
 // writer is a topic's single writer: it drains the queue, writes each group
-// of batches with one vectored write, syncs per policy, publishes the new
-// end, then answers every request of the group.
+// of batches with one vectored write per mirror, syncs per policy,
+// publishes the new end, then answers every request of the group.
 type writer struct {
 	t       *Topic
 	opts    *Options
@@ -108,6 +145,9 @@ type writer struct {
 	stopped bool         // guarded by sendMu
 	group   []*appendReq
 	bufs    [][]byte
+	failed  []error            // per mirror, for one step
+	created []*segment.Segment // per mirror, for stepCreate
+	syncWG  sync.WaitGroup
 	next    uint64 // offset the next batch gets; == t.end between groups
 	last    int64  // last append time handed out (append times never go back)
 	dirty   bool   // written but not synced (FsyncInterval)
@@ -117,8 +157,7 @@ type writer struct {
 func (w *writer) init(t *Topic) {
 	w.t, w.opts = t, &t.e.opts
 	w.next = t.end.Load()
-	segs := t.segments()
-	w.last = segs[len(segs)-1].LastTime()
+	w.last = t.view.Load().reader().active().LastTime()
 }
 
 func (w *writer) run() {
@@ -192,41 +231,59 @@ func (w *writer) fail(rs []*appendReq, err error) {
 	}
 }
 
-func (w *writer) active() *segment.Segment {
-	segs := w.t.segments()
-	return segs[len(segs)-1]
+// mirrors returns the view's mirrors on healthy volumes, dropping the
+// others from the view first (their volume was fenced by some topic's
+// writer or by the health check).
+func (w *writer) mirrors() []*mirror {
+	t := w.t
+	v := t.view.Load()
+	for _, m := range v.mirrors {
+		if m.vol.fenced() && len(v.mirrors) > 1 {
+			t.mu.Lock()
+			t.view.Store(t.view.Load().without(m.vol))
+			t.mu.Unlock()
+			for _, s := range m.segs {
+				s.Retire()
+			}
+			return w.mirrors()
+		}
+	}
+	if len(v.mirrors) == 1 && v.mirrors[0].vol.fenced() {
+		return nil
+	}
+	return v.mirrors
 }
 
 // process writes the group: runs of requests that fit the active segment
-// go out in one write and one sync; the segment rolls between runs.
+// go out in one write and one sync per mirror; segments roll between runs.
 func (w *writer) process() {
 	now := max(w.opts.Now().UnixNano(), w.last)
 	g := w.group
 	for len(g) > 0 {
+		if g[0].op != opAppend {
+			w.control(g[0])
+			g = g[1:]
+			continue
+		}
 		if err := w.t.readOnlyErr(); err != nil {
 			w.fail(g, err)
 			return
 		}
-		seg := w.active()
-		if g[0].op == opRoll {
-			err := error(nil)
-			if seg.Entries() > 0 || seg.Sealed() {
-				err = w.roll(seg)
-			}
-			g[0].base, g[0].err = w.next, err
-			g[0].done <- struct{}{}
-			g = g[1:]
-			continue
+		ms := w.mirrors()
+		if len(ms) < w.opts.MinVolumes {
+			w.fail(g, fmt.Errorf("%w: topic %q: %d healthy volumes, %d needed", ErrStorage, w.t.name, len(ms), w.opts.MinVolumes))
+			return
 		}
+		seg := ms[0].active()
 		if seg.Sealed() || w.shouldRoll(seg, len(g[0].batch), now) {
-			if err := w.roll(seg); err != nil {
+			if err := w.roll(); err != nil {
 				w.fail(g, err)
 				return
 			}
 			continue
 		}
 		n := w.chunk(seg, g)
-		if err := w.write(seg, g[:n], now); err != nil {
+		if err := w.write(g[:n], now); err != nil {
 			w.fail(g, err)
 			return
 		}
@@ -235,6 +292,24 @@ func (w *writer) process() {
 		}
 		g = g[n:]
 	}
+}
+
+// control runs a control request.
+func (w *writer) control(r *appendReq) {
+	switch r.op {
+	case opRoll:
+		r.base = w.next
+		if ms := w.mirrors(); len(ms) > 0 {
+			if a := ms[0].active(); a.Entries() > 0 || a.Sealed() {
+				r.err = w.roll()
+			}
+		}
+	case opRepair:
+		r.err = w.repairSegment(r.vol, r.base)
+	case opRejoin:
+		r.err = w.rejoin(r.vol)
+	}
+	r.done <- struct{}{}
 }
 
 // chunk returns how many leading append requests of g fit seg together.
@@ -259,8 +334,11 @@ func (w *writer) shouldRoll(seg *segment.Segment, n int, now int64) bool {
 	return w.opts.SegmentAge > 0 && now-seg.FirstTime() >= int64(w.opts.SegmentAge)
 }
 
-// write stamps, writes, syncs (per policy), commits and publishes rs.
-func (w *writer) write(seg *segment.Segment, rs []*appendReq, now int64) error {
+// write stamps rs, writes them to every mirror, syncs (per policy),
+// commits and publishes. A mirror whose write or sync fails is fenced if
+// enough volumes remain; otherwise every mirror rolls back and the
+// requests fail with ErrStorage.
+func (w *writer) write(rs []*appendReq, now int64) error {
 	w.bufs = w.bufs[:0]
 	next := w.next
 	for _, r := range rs {
@@ -269,19 +347,13 @@ func (w *writer) write(seg *segment.Segment, rs []*appendReq, now int64) error {
 		next += uint64(record.CountOf(r.batch))
 		w.bufs = append(w.bufs, r.batch)
 	}
-	err := seg.Write(w.bufs)
-	if err == nil && w.opts.Fsync == FsyncAlways {
-		err = seg.Sync()
+	defer clear(w.bufs)
+	if err := w.each(w.mirrors(), stepWrite); err != nil {
+		return err
 	}
-	clear(w.bufs)
-	if err != nil {
-		if rerr := seg.Rollback(); rerr != nil {
-			w.t.setReadOnly(fmt.Errorf("%w: %q: a failed write could not be rolled back: %w", ErrReadOnly, w.t.name, rerr))
-			w.t.e.opts.Logger.Error("engine: topic now read-only", "topic", w.t.name, "err", rerr)
-		}
-		return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, err)
+	for _, m := range w.mirrors() {
+		m.active().Commit()
 	}
-	seg.Commit()
 	w.next, w.last = next, now
 	w.t.publish(next)
 	if w.opts.Fsync == FsyncInterval && !w.dirty {
@@ -295,35 +367,153 @@ func (w *writer) write(seg *segment.Segment, rs []*appendReq, now int64) error {
 	return nil
 }
 
-// syncActive syncs the active segment for FsyncInterval. A failed sync
+// A step is what each does on one mirror.
+type step uint8
+
+const (
+	stepWrite  step = iota // write w.bufs, and sync under FsyncAlways
+	stepSeal               // seal the active segment
+	stepCreate             // create the next segment at w.next
+)
+
+func (w *writer) do(st step, i int, m *mirror) error {
+	s := m.active()
+	switch st {
+	case stepWrite:
+		err := s.Write(w.bufs)
+		if err == nil && w.opts.Fsync == FsyncAlways {
+			err = s.Sync()
+		}
+		return err
+	case stepSeal:
+		if !s.Sealed() {
+			return s.Seal()
+		}
+		return nil
+	default:
+		var err error
+		w.created[i], err = segment.Create(w.t.e.fs, m.dir, w.next, w.opts.segmentOptions())
+		return err
+	}
+}
+
+// each does st on every mirror (concurrently when there are several, so
+// that syncs on different disks overlap) and applies the fencing rule to
+// the failures: with enough healthy volumes left, the failed ones are
+// fenced and nil is returned; otherwise every written mirror is rolled
+// back and an ErrStorage is returned.
+func (w *writer) each(ms []*mirror, st step) error {
+	w.failed = w.failed[:0]
+	for range ms {
+		w.failed = append(w.failed, nil)
+	}
+	if len(ms) == 1 {
+		w.failed[0] = w.do(st, 0, ms[0])
+	} else {
+		w.syncWG.Add(len(ms))
+		for i, m := range ms {
+			go func() {
+				defer w.syncWG.Done()
+				w.failed[i] = w.do(st, i, m)
+			}()
+		}
+		w.syncWG.Wait()
+	}
+	var firstErr error
+	nfailed := 0
+	for _, err := range w.failed {
+		if err != nil {
+			nfailed++
+			firstErr = cmpErr(firstErr, err)
+		}
+	}
+	if nfailed == 0 {
+		return nil
+	}
+	if len(ms)-nfailed >= w.opts.MinVolumes {
+		for i, m := range ms {
+			if w.failed[i] != nil {
+				m.active().Rollback()
+				w.t.e.fenceVolume(m.vol, fmt.Errorf("topic %q: %w", w.t.name, w.failed[i]))
+			}
+		}
+		return nil
+	}
+	for _, m := range ms {
+		if rerr := m.active().Rollback(); rerr != nil {
+			w.t.setReadOnly(fmt.Errorf("%w: %q: a failed write could not be rolled back: %w", ErrReadOnly, w.t.name, rerr))
+			w.t.e.opts.Logger.Error("engine: topic now read-only", "topic", w.t.name, "volume", m.vol.dir, "err", rerr)
+		}
+	}
+	return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, firstErr)
+}
+
+// syncActive syncs the active segments for FsyncInterval. A failed sync
 // may have lost acknowledged bytes (the kernel can drop dirty pages after a
-// failed fsync), so the topic becomes read-only and says so loudly.
+// failed fsync): that volume is fenced, or, if it was the last one the
+// topic may use, the topic becomes read-only and says so loudly.
 func (w *writer) syncActive() {
 	w.dirty = false
-	if err := w.active().Sync(); err != nil {
+	ms := w.mirrors()
+	w.failed = append(w.failed[:0], make([]error, len(ms))...)
+	for i, m := range ms {
+		w.failed[i] = m.active().Sync()
+	}
+	ok := 0
+	for _, err := range w.failed {
+		if err == nil {
+			ok++
+		}
+	}
+	for i, m := range ms {
+		err := w.failed[i]
+		if err == nil {
+			continue
+		}
+		if ok >= w.opts.MinVolumes {
+			w.t.e.fenceVolume(m.vol, fmt.Errorf("topic %q: interval fsync: %w", w.t.name, err))
+			continue
+		}
 		w.t.setReadOnly(fmt.Errorf("%w: %q: interval fsync failed: %w", ErrReadOnly, w.t.name, err))
 		w.t.e.opts.Logger.Error("engine: interval fsync failed; acknowledged appends may be lost; topic read-only", "topic", w.t.name, "err", err)
 	}
 }
 
-// roll seals seg (if not yet sealed) and starts the next segment. A failure
-// is retriable: the next append tries again.
-func (w *writer) roll(seg *segment.Segment) error {
-	if !seg.Sealed() {
-		if err := seg.Seal(); err != nil {
-			return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, err)
-		}
-		w.dirty = false
+// roll seals every mirror's active segment (if not yet sealed) and starts
+// the next segment on each. A failure is retriable: the next append tries
+// again (a volume that fails while others suffice is fenced instead).
+func (w *writer) roll() error {
+	if err := w.each(w.mirrors(), stepSeal); err != nil {
+		return err
 	}
-	ns, err := segment.Create(w.t.e.fs, w.t.dir, w.next, w.opts.segmentOptions())
-	if err != nil {
-		return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, err)
+	w.dirty = false
+	ms := w.mirrors()
+	w.created = make([]*segment.Segment, len(ms))
+	created := w.created
+	if err := w.each(ms, stepCreate); err != nil {
+		for _, s := range created {
+			if s != nil {
+				s.Remove()
+			}
+		}
+		return err
 	}
 	w.t.mu.Lock()
-	old := w.t.segments()
-	segs := make([]*segment.Segment, len(old), len(old)+1)
-	copy(segs, old)
-	w.t.setSegments(append(segs, ns))
+	nv := w.t.view.Load().clone()
+	for _, nm := range nv.mirrors {
+		for i, m := range ms {
+			if m.vol == nm.vol && created[i] != nil {
+				nm.segs = append(nm.segs, created[i])
+			}
+		}
+	}
+	// A mirror fenced while creating keeps no new segment; drop it now.
+	for i, m := range ms {
+		if created[i] == nil {
+			nv = nv.without(m.vol)
+		}
+	}
+	w.t.view.Store(nv)
 	w.t.mu.Unlock()
 	return nil
 }

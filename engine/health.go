@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// counters are the engine's event counts, exported through Stats.
+type counters struct {
+	corruptions   atomic.Int64
+	repairs       atomic.Int64
+	bytesRepaired atomic.Int64
+	tornBytes     atomic.Int64
+	scrubPasses   atomic.Int64
+	scrubBytes    atomic.Int64
+	readFailovers atomic.Int64
+	fenced        atomic.Int64
+}
+
+// Stats is a snapshot of the engine's counters and volume states.
+type Stats struct {
+	CorruptionsFound int64 // damaged segments or batches found (open, scrub, read)
+	SegmentsRepaired int64 // segment copies rebuilt from a mirror
+	BytesRepaired    int64
+	TornBytes        int64 // bytes cut from torn tails at open
+	ScrubPasses      int64 // completed scrub passes
+	ScrubBytes       int64 // bytes verified by the scrubber
+	ReadFailovers    int64 // reads served from another mirror after a bad batch
+	VolumesFenced    int64 // times a volume was taken out of service
+	Volumes          []VolumeInfo
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	return Stats{
+		CorruptionsFound: c.corruptions.Load(), SegmentsRepaired: c.repairs.Load(),
+		BytesRepaired: c.bytesRepaired.Load(), TornBytes: c.tornBytes.Load(),
+		ScrubPasses: c.scrubPasses.Load(), ScrubBytes: c.scrubBytes.Load(),
+		ReadFailovers: c.readFailovers.Load(), VolumesFenced: c.fenced.Load(),
+		Volumes: e.Volumes(),
+	}
+}
+
+// fenceVolume takes a volume out of service after an error, loudly.
+func (e *Engine) fenceVolume(v *Volume, reason error) {
+	if v.fence(reason) {
+		e.stats.fenced.Add(1)
+		e.opts.Logger.Error("engine: volume fenced", "volume", v.dir, "err", reason)
+	}
+}
+
+func (e *Engine) snapshotTopics() []*Topic {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil
+	}
+	ts := make([]*Topic, 0, len(e.topics))
+	for _, t := range e.topics {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func (e *Engine) healthLoop() {
+	defer e.wg.Done()
+	tick := time.NewTicker(e.opts.HealthInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+			e.CheckVolumes()
+		}
+	}
+}
+
+// CheckVolumes runs one health check: a healthy volume whose identity file
+// is gone or changed is fenced; a fenced volume whose directory is there
+// and writable again (empty, or holding this broker's identity) is rebuilt
+// from the healthy volumes, topic by topic, and rejoins. It runs every
+// HealthInterval on its own.
+func (e *Engine) CheckVolumes() {
+	for _, v := range e.vols {
+		if v.healthy() {
+			id, ok, err := readIdentity(e.fs, v.dir)
+			switch {
+			case err != nil:
+				e.fenceVolume(v, err)
+			case !ok:
+				e.fenceVolume(v, fmt.Errorf("%w: %s: identity file gone (volume deleted or unmounted?)", ErrVolume, v.dir))
+			case id != v.id:
+				e.fenceVolume(v, fmt.Errorf("%w: %s: identity changed to volume %s", ErrVolume, v.dir, id.Volume))
+			}
+			continue
+		}
+		if err := e.revive(v); err != nil {
+			e.opts.Logger.Debug("engine: volume still out of service", "volume", v.dir, "err", err)
+		}
+	}
+}
+
+// revive rebuilds a fenced volume. It never creates the volume directory
+// itself (an unmounted disk's mount point must not fill the root disk).
+func (e *Engine) revive(v *Volume) error {
+	names, err := e.fs.List(v.dir)
+	if err != nil {
+		return err
+	}
+	id, ok, err := readIdentity(e.fs, v.dir)
+	if err != nil {
+		return err
+	}
+	if ok && id != v.id {
+		return fmt.Errorf("%w: %s holds volume %s of broker %s", ErrVolume, v.dir, id.Volume, id.Broker)
+	}
+	if !ok && len(names) > 0 {
+		// Our own stale files without an identity (a failed rebuild) are
+		// fine to reuse; anything else is not ours.
+		for _, n := range names {
+			if n != topicsDir && n != volumeName+".tmp" {
+				return fmt.Errorf("%w: %s has files but no identity", ErrVolume, v.dir)
+			}
+		}
+	}
+	// Writing the identity is also the probe that the volume takes writes.
+	if err := writeIdentity(e.fs, v.dir, v.id); err != nil {
+		return err
+	}
+	if err := e.fs.MkdirAll(v.path(topicsDir)); err != nil {
+		return err
+	}
+	v.setState(VolumeRepairing)
+	for _, t := range e.snapshotTopics() {
+		if _, err := t.submitCtl(context.Background(), &appendReq{op: opRejoin, vol: v}); err != nil &&
+			!errors.Is(err, ErrTopicNotFound) && !errors.Is(err, ErrClosed) {
+			v.fence(fmt.Errorf("rebuilding topic %q: %w", t.name, err))
+			return err
+		}
+	}
+	for _, name := range e.strayTopics(v) {
+		removeTopicDir(e.fs, v, name)
+	}
+	v.setState(VolumeHealthy)
+	e.opts.Logger.Warn("engine: volume rebuilt and back in service", "volume", v.dir)
+	return nil
+}
+
+func (e *Engine) scrubLoop() {
+	defer e.wg.Done()
+	if e.opts.ScrubBytesPerSec < 0 {
+		return
+	}
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-time.After(e.opts.ScrubInterval):
+		}
+		e.Scrub(e.opts.ScrubBytesPerSec)
+	}
+}
+
+// Scrub runs one pass over every sealed segment of every mirror, verifying
+// its batches, index and whole-file hash at no more than bytesPerSec
+// (0: unbounded), and repairs each bad copy from a mirror whose copy
+// verifies. It returns the number of bad copies found. It runs every
+// ScrubInterval on its own.
+func (e *Engine) Scrub(bytesPerSec int64) int {
+	bad := 0
+	for _, t := range e.snapshotTopics() {
+		for _, m := range t.view.Load().mirrors {
+			for _, s := range m.segs {
+				select {
+				case <-e.stop:
+					return bad
+				default:
+				}
+				if !s.Sealed() || !s.Acquire() {
+					continue
+				}
+				start := time.Now()
+				err := s.Verify()
+				n := s.Size()
+				s.Release()
+				e.stats.scrubBytes.Add(n)
+				if err != nil {
+					bad++
+					e.stats.corruptions.Add(1)
+					e.opts.Logger.Error("engine: scrub found a bad segment", "topic", t.name, "volume", m.vol.dir, "segment", s.Base(), "err", err)
+					if _, rerr := t.submitCtl(context.Background(), &appendReq{op: opRepair, vol: m.vol, base: s.Base()}); rerr != nil {
+						e.opts.Logger.Error("engine: repair failed", "topic", t.name, "volume", m.vol.dir, "segment", s.Base(), "err", rerr)
+					}
+				}
+				if bytesPerSec > 0 {
+					if d := time.Duration(n*int64(time.Second)/bytesPerSec) - time.Since(start); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-e.stop:
+							return bad
+						}
+					}
+				}
+			}
+		}
+	}
+	e.stats.scrubPasses.Add(1)
+	return bad
+}

@@ -1,0 +1,116 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/haraqa/haraqa/record"
+)
+
+// Retire drops the owner's pin without touching the files: for a segment
+// object whose files were replaced (repaired) or belong to a volume taken
+// out of service. Readers holding pins finish as usual.
+func (s *Segment) Retire() { s.dropOwner() }
+
+// Damaged returns the corruption Open found in the segment, or nil.
+func (s *Segment) Damaged() error { return s.damaged }
+
+// LogBytes returns the committed bytes of the log from its read-only
+// mapping. The caller holds a pin; the bytes stay valid until Release.
+func (s *Segment) LogBytes() ([]byte, error) {
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s.logMap[:s.size.Load():s.size.Load()], nil
+}
+
+// copyChunk bounds one write of CopyTo.
+const copyChunk = 8 << 20
+
+// CopyTo writes a verified copy of the segment into dir, replacing
+// whatever files of the same base are there, and opens it. The source's
+// committed batches are verified first (a damaged source is refused with
+// ErrCorrupt). The copy goes to a temporary file that is synced and then
+// renamed over the log; the old index is dropped (Open rebuilds it by a
+// scan) and, for a sealed source, the seal is written after the rename. A
+// crash at any point leaves either the old log or the new one, plus at
+// worst a stray temporary file that the engine removes at the next open.
+// The caller holds a pin on s.
+func (s *Segment) CopyTo(fs FS, dir string, opts Options) (*Segment, int64, error) {
+	data, err := s.LogBytes()
+	if err != nil {
+		return nil, 0, err
+	}
+	sc := record.NewScanner(data)
+	if _, err := (&Segment{fs: s.fs, dir: s.dir, base: s.base}).scanInto(&sc, -1, s.base); err != nil {
+		return nil, 0, fmt.Errorf("segment: copy source %d: %w", s.base, err)
+	}
+	tmp := joinPath(dir, LogName(s.base)+".tmp")
+	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, 0, err
+	}
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	var one [1][]byte
+	for off := 0; off < len(data); off += copyChunk {
+		one[0] = data[off:min(off+copyChunk, len(data))]
+		if _, err := f.WriteAt(one[:], int64(off)); err != nil {
+			f.Close()
+			fs.Remove(tmp)
+			return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		fs.Remove(tmp)
+		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	f.Close()
+	for _, name := range []string{SealName(s.base), IndexName(s.base)} {
+		if err := fs.Remove(joinPath(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+		}
+	}
+	if err := fs.Rename(tmp, joinPath(dir, LogName(s.base))); err != nil {
+		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	sealed := s.sealed.Load()
+	if sealed {
+		if err := WriteFileAtomic(fs, joinPath(dir, SealName(s.base)), s.seal.encode()); err != nil {
+			return nil, 0, fmt.Errorf("segment: copy %d: seal: %w", s.base, err)
+		}
+	}
+	c, _, err := Open(fs, dir, s.base, opts, false, !sealed)
+	if err != nil {
+		if c != nil {
+			c.Retire()
+		}
+		return nil, 0, fmt.Errorf("segment: copy %d: reopen: %w", s.base, err)
+	}
+	if c.Next() != s.Next() || c.Size() != int64(len(data)) {
+		c.Retire()
+		return nil, 0, fmt.Errorf("%w: copy of segment %d ends at %d (%d bytes), source at %d (%d bytes)",
+			ErrCorrupt, s.base, c.Next(), c.Size(), s.Next(), len(data))
+	}
+	return c, int64(len(data)), nil
+}
+
+// SameAs reports whether two segments (of different volumes) hold the same
+// committed data, cheaply: equal seals for sealed segments, equal length
+// and next offset for open ones (whose batches were verified when scanned,
+// and are verified on every read).
+func (s *Segment) SameAs(o *Segment) bool {
+	if s.base != o.base || s.Sealed() != o.Sealed() || s.damaged != nil || o.damaged != nil {
+		return false
+	}
+	if s.Sealed() {
+		return s.seal == o.seal
+	}
+	return s.Size() == o.Size() && s.Next() == o.Next()
+}
