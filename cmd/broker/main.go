@@ -45,6 +45,8 @@ type config struct {
 	token, logLevel, consume string
 	autoCreate, showVersion  bool
 	shutdownTimeout          time.Duration
+	minVolumes               int
+	scrubRate                int64
 }
 
 func main() {
@@ -59,7 +61,9 @@ func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:4353", "TCP address to listen on (empty: no TCP)")
 	fs.StringVar(&c.unix, "unix", "", "Unix socket path to listen on (empty: none)")
-	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data directories (default ./data; positional arguments work too)")
+	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data directories, each a full mirror (default ./data; positional arguments work too)")
+	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")
+	fs.Int64Var(&c.scrubRate, "scrub-rate", 32<<20, "bytes per second the scrubber re-verifies sealed segments at (negative: off)")
 	fs.StringVar(&c.fsync, "fsync", "always", "when an ack is sent: always (after fdatasync), interval, never")
 	fs.DurationVar(&c.fsyncInterval, "fsync-interval", 50*time.Millisecond, "longest time between syncs with -fsync interval")
 	fs.Int64Var(&c.segmentBytes, "segment-bytes", 1<<30, "segment size at which a topic's log rolls")
@@ -127,9 +131,6 @@ func serve(c config, positional []string, stderr io.Writer, ready chan<- []net.A
 	if len(vols) == 0 {
 		vols = []string{"./data"}
 	}
-	if len(vols) > 1 {
-		return fmt.Errorf("%d volumes given: mirrored volumes are not implemented yet; give one data directory", len(vols))
-	}
 	mode := server.ConsumeWritev
 	switch c.consume {
 	case "writev":
@@ -142,13 +143,13 @@ func serve(c config, positional []string, stderr io.Writer, ready chan<- []net.A
 		return errors.New("nothing to listen on: set -addr or -unix")
 	}
 	start := time.Now()
-	e, err := engine.Open(engine.Options{Dir: vols[0], Fsync: policy, FsyncInterval: c.fsyncInterval,
+	e, err := engine.Open(engine.Options{Volumes: vols, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: policy, FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
 		RetentionBytes: c.retentionBytes, MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log})
 	if err != nil {
 		return err
 	}
-	log.Info("engine open", "dir", vols[0], "topics", len(e.Topics("")), "fsync", policy.String(), "took", time.Since(start).Round(time.Millisecond))
+	log.Info("engine open", "volumes", strings.Join(vols, ","), "topics", len(e.Topics("")), "fsync", policy.String(), "took", time.Since(start).Round(time.Millisecond))
 	srv := server.New(e, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
 		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
