@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,29 +23,57 @@ type conn struct {
 	s  *Server
 	nc net.Conn
 
-	sem     chan struct{} // in-flight slots
+	sem     chan struct{} // in-flight slots; the reader takes one before it reads a frame
 	watches atomic.Int32
-	authed  bool // reader goroutine only
+	authed  bool                      // reader goroutine only
+	hdr     [netproto.HeaderSize]byte // reader goroutine only
 
-	wmu    sync.Mutex // serialises writes to nc
-	broken bool       // guarded by wmu: a write failed, nc is closed
+	wmu    sync.Mutex  // serialises writes to nc
+	broken bool        // guarded by wmu: a write failed, nc is closed
+	wbuf   []byte      // guarded by wmu: scratch for small responses
+	sf     *sendfileOp // guarded by wmu: built at the first sendfile
 
 	freeMu sync.Mutex
 	free   [][]byte // body buffers to reuse
 
+	// topic is the last topic name a request of this connection used, kept
+	// so that a stream of requests to one topic does not allocate its name.
+	topic atomic.Pointer[string]
+
 	handlers sync.WaitGroup
-	ctx      context.Context // cancelled when the connection ends
-	cancel   context.CancelFunc
-	stopped  atomic.Bool
+	// ctx ends with the connection; appends run under it. pollCtx, its
+	// child, also ends at Shutdown, so that long polls and watches return.
+	ctx, pollCtx       context.Context
+	cancel, pollCancel context.CancelFunc
+	stopped            atomic.Bool // stop reading after the current frame
+	refused            atomic.Bool // an error frame ends the connection: linger before closing
 }
 
 // Body buffers up to this size are kept for reuse; larger ones are dropped
 // after their request, so an idle connection holds little memory.
 const keepBuf = 1 << 20
 
+// bodyStep bounds how far a body buffer grows ahead of the bytes that
+// arrived: a larger body is read in steps that double, so that a peer that
+// declares a large body and sends little of it costs little memory.
+const bodyStep = 64 << 10
+
+// maxHelloBody is the largest HelloRequest body: a version and a token.
+const maxHelloBody = 4 + netproto.MaxString
+
+// After an error frame that ends a connection, the server half-closes it and
+// discards up to lingerBytes of input for up to lingerTime before it closes:
+// closing a TCP socket with unread input sends a reset, and a reset can
+// destroy the error frame before the peer reads it.
+const (
+	lingerTime  = 250 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, sem: make(chan struct{}, s.opts.MaxInFlight)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.pollCtx, c.pollCancel = context.WithCancel(c.ctx)
 	return c
 }
 
@@ -52,6 +82,7 @@ func (c *conn) getBuf() []byte {
 	defer c.freeMu.Unlock()
 	if n := len(c.free); n > 0 {
 		b := c.free[n-1]
+		c.free[n-1] = nil
 		c.free = c.free[:n-1]
 		return b
 	}
@@ -59,7 +90,7 @@ func (c *conn) getBuf() []byte {
 }
 
 func (c *conn) putBuf(b []byte) {
-	if cap(b) > keepBuf {
+	if cap(b) == 0 || cap(b) > keepBuf {
 		return
 	}
 	c.freeMu.Lock()
@@ -67,46 +98,47 @@ func (c *conn) putBuf(b []byte) {
 	c.freeMu.Unlock()
 }
 
-// stopReading makes the reader stop after the frame it is on (Shutdown).
+// topicName returns b as a string, reusing the connection's last topic name
+// when it is the same.
+func (c *conn) topicName(b []byte) string {
+	if p := c.topic.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	c.topic.Store(&s)
+	return s
+}
+
+// stopReading makes the reader stop after the frame it is on (Shutdown, or
+// a request that ends the connection).
 func (c *conn) stopReading() {
 	c.stopped.Store(true)
 	c.nc.SetReadDeadline(time.Now())
 }
 
+// endAfterError ends the connection after a handler answered a request that
+// does not decode: the reader stops, requests in flight are answered, and
+// the connection closes as after a refused frame.
+func (c *conn) endAfterError() {
+	c.refused.Store(true)
+	c.stopReading()
+}
+
 func (c *conn) serve() {
 	defer c.s.forget(c)
-	defer c.nc.Close()
+	defer c.close()
 	defer c.handlers.Wait()
 	defer c.cancel()
-	go func() {
-		select {
-		case <-c.s.stop:
-			c.cancel()
-		case <-c.ctx.Done():
-		}
-	}()
-	c.authed = c.s.opts.Token == ""
 	for !c.stopped.Load() {
 		select {
 		case c.sem <- struct{}{}:
-		case <-c.ctx.Done():
+		case <-c.pollCtx.Done():
 			return
 		}
-		h, body, err := c.readFrame(c.getBuf())
+		h, body, err := c.readFrame()
 		if err != nil {
 			<-c.sem
-			var pe *netproto.Error
-			if errors.As(err, &pe) {
-				// A frame we refuse: one error frame, then close.
-				c.writeError(h.Opcode, h.RequestID, pe)
-			} else if !c.stopped.Load() && !errors.Is(err, io.EOF) && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
-				c.s.opts.Logger.Debug("server: read", "remote", c.nc.RemoteAddr(), "err", err)
-			}
-			return
-		}
-		if !c.authed && h.Opcode != netproto.OpHello {
-			<-c.sem
-			c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnauthorized, "send Hello with the broker's token first"))
+			c.readFailed(h, err)
 			return
 		}
 		if h.Opcode == netproto.OpHello {
@@ -114,48 +146,135 @@ func (c *conn) serve() {
 			c.putBuf(body)
 			<-c.sem
 			if !ok {
+				c.refused.Store(true)
 				return
 			}
 			continue
 		}
+		var q enqueued
+		if h.Opcode == netproto.OpProduce {
+			q = c.enqueue(body)
+		}
 		c.handlers.Add(1)
-		go c.handle(h, body)
+		go c.handle(h, body, q)
 	}
+}
+
+// readFailed answers a refused frame with one error frame; other read
+// errors (end of stream, timeouts, shutdown) end the connection silently.
+func (c *conn) readFailed(h netproto.Header, err error) {
+	var pe *netproto.Error
+	if errors.As(err, &pe) {
+		c.writeError(h.Opcode, h.RequestID, pe)
+		c.refused.Store(true)
+		return
+	}
+	if !c.stopped.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		!isTimeout(err) && !errors.Is(err, net.ErrClosed) {
+		c.s.opts.Logger.Debug("server: read", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+}
+
+// close closes the connection, lingering first after a refused frame.
+func (c *conn) close() {
+	if c.refused.Load() {
+		linger(c.nc)
+	}
+	c.nc.Close()
+}
+
+// linger half-closes nc and discards what the peer still sends, for a
+// bounded time and number of bytes; see lingerTime.
+func linger(nc net.Conn) {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	nc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, nc, lingerBytes)
 }
 
 // readFrame reads one request frame. The first byte may take IdleTimeout;
 // the rest of the frame must follow within ReadTimeout. The header is
-// checked before the body is read or its buffer grown.
-func (c *conn) readFrame(buf []byte) (netproto.Header, []byte, error) {
+// checked (limits, then authentication) before the body is read or a buffer
+// is sized for it.
+func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	var h netproto.Header
-	if cap(buf) < netproto.HeaderSize {
-		buf = make([]byte, 0, 4096)
-	}
-	hdr := buf[:netproto.HeaderSize]
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
-	if _, err := io.ReadFull(c.nc, hdr[:1]); err != nil {
+	// Checked after the deadline is set: a stopReading that this check
+	// misses sets its own deadline after ours, which wins.
+	if c.stopped.Load() {
+		return h, nil, net.ErrClosed
+	}
+	if _, err := io.ReadFull(c.nc, c.hdr[:1]); err != nil {
 		return h, nil, err
 	}
 	if c.stopped.Load() {
 		return h, nil, net.ErrClosed
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadTimeout))
-	if _, err := io.ReadFull(c.nc, hdr[1:]); err != nil {
+	if _, err := io.ReadFull(c.nc, c.hdr[1:]); err != nil {
 		return h, nil, err
 	}
-	h.Decode(hdr)
+	h.Decode(c.hdr[:])
+	if err := c.checkHeader(h); err != nil {
+		return h, nil, err
+	}
+	body, err := c.readBody(int(h.BodyLen))
+	return h, body, err
+}
+
+// checkHeader refuses a frame from its header alone: the frame checks of
+// netproto, then, before the Hello exchange, anything but a Hello of at most
+// maxHelloBody bytes. An unauthenticated peer cannot make the server read or
+// allocate a large body.
+func (c *conn) checkHeader(h netproto.Header) error {
 	if err := h.CheckRequest(c.s.opts.MaxBody); err != nil {
-		return h, nil, err
+		return err
 	}
-	n := int(h.BodyLen)
-	if cap(buf) < n {
-		buf = make([]byte, n)
+	if c.authed {
+		return nil
 	}
-	body := buf[:n]
-	if _, err := io.ReadFull(c.nc, body); err != nil {
-		return h, nil, err
+	if h.Opcode != netproto.OpHello {
+		return netproto.NewError(netproto.CodeUnauthorized, "send Hello first")
 	}
-	return h, body, nil
+	if h.BodyLen > maxHelloBody {
+		return netproto.NewError(netproto.CodeMalformed, "hello body of "+strconv.FormatUint(uint64(h.BodyLen), 10)+" bytes")
+	}
+	return nil
+}
+
+// readBody reads an n-byte body, checked against MaxBody by the caller,
+// into a reused buffer when one is large enough. Otherwise a body up to
+// bodyStep is read into a buffer of its size, and a larger one into a
+// buffer that grows with the bytes that arrive.
+func (c *conn) readBody(n int) ([]byte, error) {
+	buf := c.getBuf()
+	if cap(buf) < n && n <= bodyStep {
+		buf = make([]byte, 0, max(n, 4096))
+	}
+	if cap(buf) >= n {
+		body := buf[:n]
+		if _, err := io.ReadFull(c.nc, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), bodyStep)))
+		}
+		m, err := c.nc.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 func isTimeout(err error) bool {
@@ -163,14 +282,17 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// hello answers a Hello. It accepts any client version from 1 up and
+// answers the highest version both sides speak.
 func (c *conn) hello(h netproto.Header, body []byte) bool {
 	var req netproto.HelloRequest
 	if err := req.Decode(body); err != nil {
 		c.writeError(h.Opcode, h.RequestID, wireError(err))
 		return false
 	}
-	if req.Version != netproto.ProtocolVersion {
-		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnsupportedVersion, "this broker speaks version 1"))
+	if req.Version < netproto.ProtocolVersion {
+		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnsupportedVersion,
+			"client speaks up to version "+strconv.Itoa(int(req.Version))+", this broker speaks version 1"))
 		return false
 	}
 	if tok := c.s.opts.Token; tok != "" && subtle.ConstantTimeCompare([]byte(tok), req.Token) != 1 {
@@ -186,10 +308,24 @@ func (c *conn) hello(h netproto.Header, body []byte) bool {
 func (c *conn) writeFrame(b []byte) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeLocked(net.Buffers{b})
+	return c.writeLocked(b)
 }
 
-func (c *conn) writeLocked(bufs net.Buffers) bool {
+// writeLocked writes one whole frame; wmu is held.
+func (c *conn) writeLocked(b []byte) bool {
+	if c.broken {
+		return false
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.fail(err)
+		return false
+	}
+	return true
+}
+
+// writevLocked writes bufs with one writev; wmu is held.
+func (c *conn) writevLocked(bufs *net.Buffers) bool {
 	if c.broken {
 		return false
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -50,7 +49,7 @@ func (c *conn) writeConsume(h netproto.Header, st *consumeState) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.s.opts.ConsumeMode == ConsumeSendfile && len(res.Chunks) > 0 && res.Chunks[0].File() != nil {
-		if !c.writeLocked(append(st.bufs[:0], head)) {
+		if !c.writeLocked(head) {
 			return false
 		}
 		for _, ch := range res.Chunks {
@@ -65,58 +64,106 @@ func (c *conn) writeConsume(h netproto.Header, st *consumeState) bool {
 	for _, ch := range res.Chunks {
 		st.vec = append(st.vec, ch.Data())
 	}
+	// WriteTo consumes the slice it is given: hand it a copy of vec's
+	// header so that vec keeps its capacity for the next response.
 	st.bufs = st.vec
-	ok := c.writeLocked(st.bufs)
+	ok := c.writevLocked(&st.bufs)
 	clear(st.vec)
 	return ok
 }
 
 var errTruncated = errors.New("server: segment file shorter than its committed length")
 
-// sendfile sends n bytes of f from pos to the connection, looping on short
-// writes and waiting for the socket through its SyscallConn. wmu is held.
-func (c *conn) sendfile(f *os.File, pos, n int64) error {
-	sc, ok := c.nc.(syscall.Conn)
+// sendfileOp is the state of the sendfile in progress on a connection,
+// guarded by the connection's wmu. Its callbacks are built once per
+// connection and the file's RawConn is kept while consumes read the same
+// segment file, so that a consume response allocates nothing here. A kept
+// file is used only when the chunk being sent holds it (pinned, so open).
+type sendfileOp struct {
+	sock    syscall.RawConn
+	file    *os.File
+	frc     syscall.RawConn
+	ffd     uintptr
+	pos, n  int64
+	err     error // what the sendfile loop failed with
+	werr    error // what sock.Write reported (deadline, closed socket)
+	control func(ffd uintptr)
+	write   func(fd uintptr) bool
+}
+
+func newSendfileOp(nc net.Conn) (*sendfileOp, error) {
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return fmt.Errorf("server: connection has no file descriptor for sendfile")
+		return nil, errors.New("server: connection has no file descriptor for sendfile")
 	}
-	rc, err := sc.SyscallConn()
+	sock, err := sc.SyscallConn()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	frc, err := f.SyscallConn()
-	if err != nil {
-		return err
+	op := &sendfileOp{sock: sock}
+	op.write = op.loop
+	op.control = func(ffd uintptr) {
+		op.ffd = ffd
+		op.werr = op.sock.Write(op.write)
 	}
-	var serr error
-	cerr := frc.Control(func(ffd uintptr) {
-		serr = rc.Write(func(fd uintptr) bool {
-			for n > 0 {
-				w, err := unix.Sendfile(int(fd), int(ffd), &pos, int(min(n, 1<<30)))
-				if w > 0 {
-					n -= int64(w)
-				}
-				switch {
-				case err == unix.EAGAIN:
-					return false // wait until the socket is writable
-				case err == unix.EINTR:
-					continue
-				case err != nil:
-					serr = err
-					return true
-				case w == 0:
-					serr = errTruncated
-					return true
-				}
-			}
+	return op, nil
+}
+
+// loop sends until done or the socket would block (false: wait for it).
+func (op *sendfileOp) loop(fd uintptr) bool {
+	for op.n > 0 {
+		w, err := unix.Sendfile(int(fd), int(op.ffd), &op.pos, int(min(op.n, 1<<30)))
+		if w > 0 {
+			op.n -= int64(w)
+		}
+		switch {
+		case err == unix.EAGAIN:
+			return false
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			op.err = err
 			return true
-		})
-	})
-	if cerr != nil {
-		return cerr
+		case w == 0:
+			op.err = errTruncated
+			return true
+		}
 	}
-	if serr != nil && serr != io.EOF {
-		return serr
+	return true
+}
+
+// sendfile sends n bytes of f from pos to the connection, looping on short
+// writes and waiting for the socket through its RawConn. wmu is held.
+func (c *conn) sendfile(f *os.File, pos, n int64) error {
+	if f == nil {
+		return errors.New("server: segment has no file for sendfile")
+	}
+	if c.sf == nil {
+		op, err := newSendfileOp(c.nc)
+		if err != nil {
+			return err
+		}
+		c.sf = op
+	}
+	op := c.sf
+	if op.file != f {
+		frc, err := f.SyscallConn()
+		if err != nil {
+			return err
+		}
+		op.file, op.frc = f, frc
+	}
+	op.pos, op.n, op.err, op.werr = pos, n, nil, nil
+	// Both errors are checked: the loop's own error must not be lost to
+	// sock.Write's nil.
+	cerr := op.frc.Control(op.control)
+	switch {
+	case cerr != nil:
+		return cerr
+	case op.werr != nil:
+		return op.werr
+	case op.err != nil:
+		return fmt.Errorf("server: sendfile: %w", op.err)
 	}
 	return nil
 }

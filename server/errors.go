@@ -11,20 +11,27 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("server: closed")
 
-// engineCodes maps the engine's error classes to wire codes.
+// engineCodes maps the engine's error classes to wire codes. The first
+// match wins, and the order matters: an engine error can wrap two classes.
+// ErrInvalidBatch wraps the record package's ErrCorrupt (which is
+// engine.ErrCorrupt) when a produced batch fails its checksum, and
+// ErrReadOnly wraps the corruption that made a topic read-only; the client
+// must see BatchInvalid and ReadOnly there, not Corrupt, which claims that
+// stored data is damaged. So ErrCorrupt comes after every class that may
+// wrap it.
 var engineCodes = []struct {
 	err  error
 	code netproto.Code
 }{
+	{engine.ErrInvalidBatch, netproto.CodeBatchInvalid},
+	{engine.ErrReadOnly, netproto.CodeReadOnly},
 	{engine.ErrTopicNotFound, netproto.CodeTopicNotFound},
 	{engine.ErrTopicExists, netproto.CodeTopicExists},
 	{engine.ErrBadTopicName, netproto.CodeBadTopicName},
 	{engine.ErrOutOfRange, netproto.CodeOffsetOutOfRange},
-	{engine.ErrReadOnly, netproto.CodeReadOnly},
-	{engine.ErrCorrupt, netproto.CodeCorrupt},
 	{engine.ErrStorage, netproto.CodeStorage},
-	{engine.ErrInvalidBatch, netproto.CodeBatchInvalid},
 	{engine.ErrClosed, netproto.CodeShuttingDown},
+	{engine.ErrCorrupt, netproto.CodeCorrupt},
 	{context.DeadlineExceeded, netproto.CodeTimeout},
 	{context.Canceled, netproto.CodeShuttingDown},
 }

@@ -3,7 +3,7 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
+	"math"
 	"regexp"
 	"time"
 
@@ -11,66 +11,98 @@ import (
 	"github.com/haraqa/haraqa/netproto"
 )
 
-// handle answers one request; it owns body until it returns.
-func (c *conn) handle(h netproto.Header, body []byte) {
+// handle answers one request and releases its in-flight slot; it owns body
+// until it returns. A Watch releases the slot itself once registered. q is
+// the produce the reader queued, for OpProduce.
+func (c *conn) handle(h netproto.Header, body []byte, q enqueued) {
 	defer c.handlers.Done()
-	defer func() { <-c.sem }()
-	defer c.putBuf(body)
+	if h.Opcode == netproto.OpWatch {
+		c.watch(h, body)
+		return
+	}
 	var ok bool
 	switch h.Opcode {
 	case netproto.OpProduce:
-		ok = c.produce(h, body)
+		ok = c.produce(h, q)
 	case netproto.OpConsume:
 		ok = c.consume(h, body)
-	case netproto.OpWatch:
-		ok = c.watch(h, body)
 	default:
 		ok = c.admin(h, body)
 	}
+	c.putBuf(body)
 	if !ok {
-		c.wmu.Lock()
-		if !c.broken {
-			c.fail(fmt.Errorf("server: closing after a bad request"))
-		}
-		c.wmu.Unlock()
+		c.endAfterError()
 	}
+	<-c.sem
+}
+
+func respHeader(h netproto.Header) netproto.Header {
+	return netproto.Header{Opcode: h.Opcode, Flags: netproto.FlagResponse, RequestID: h.RequestID}
 }
 
 // respond writes a success frame with msg as body, or an error frame.
-// A decode error (malformed body) closes the connection after the answer.
 func (c *conn) respond(h netproto.Header, msg netproto.Encoder, err error) bool {
 	if err != nil {
 		return c.writeError(h.Opcode, h.RequestID, wireError(err))
 	}
-	var b [512]byte
-	return c.writeFrame(netproto.AppendFrame(b[:0], netproto.Header{Opcode: h.Opcode, Flags: netproto.FlagResponse, RequestID: h.RequestID}, msg))
+	return c.writeFrame(netproto.AppendFrame(make([]byte, 0, 512), respHeader(h), msg))
 }
 
-// decodeFailed answers a body that does not decode and closes the connection.
+// decodeFailed answers a body that does not decode; the caller returns
+// false and the connection ends.
 func (c *conn) decodeFailed(h netproto.Header, err error) bool {
 	c.writeError(h.Opcode, h.RequestID, wireError(err))
 	return false
 }
 
-func (c *conn) produce(h netproto.Header, body []byte) bool {
+// enqueued is a produce the reader decoded and queued for its topic's
+// writer, or why it could not.
+type enqueued struct {
+	pending engine.Pending
+	count   uint32
+	err     error // the produce failed before it was queued
+	bad     bool  // err is a body that does not decode: the connection ends
+}
+
+// enqueue decodes a produce and queues its batch. The reader calls it, so
+// that the produces of a connection are queued, and stored, in the order
+// they arrived while their acknowledgements are awaited concurrently. It
+// blocks while the topic's queue is full: backpressure, as for a full set
+// of in-flight slots. The batch aliases body, which must stay untouched
+// until the append is answered.
+func (c *conn) enqueue(body []byte) enqueued {
 	var req netproto.ProduceRequest
 	if err := req.Decode(body); err != nil {
-		return c.decodeFailed(h, err)
+		return enqueued{err: err, bad: true}
 	}
-	topic := string(req.Topic)
-	base, err := c.s.e.Append(c.ctx, topic, req.Batch)
+	topic := c.topicName(req.Topic)
+	p, err := c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
 	if err != nil && c.s.opts.AutoCreateTopics && isNotFound(err) {
 		if cerr := c.s.e.CreateTopic(topic); cerr == nil || isExists(cerr) {
-			base, err = c.s.e.Append(c.ctx, topic, req.Batch)
+			p, err = c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
 		}
+	}
+	return enqueued{pending: p, count: countOf(req.Batch), err: err}
+}
+
+// produce awaits a queued produce and answers it.
+func (c *conn) produce(h netproto.Header, q enqueued) bool {
+	if q.bad {
+		return c.decodeFailed(h, q.err)
+	}
+	base, err := uint64(0), q.err
+	if err == nil {
+		base, err = q.pending.Wait()
 	}
 	if err != nil {
 		return c.writeError(h.Opcode, h.RequestID, wireError(err))
 	}
-	resp := netproto.ProduceResponse{BaseOffset: base, Count: countOf(req.Batch)}
-	var b [64]byte
-	f, start := netproto.BeginFrame(b[:0], netproto.Header{Opcode: h.Opcode, Flags: netproto.FlagResponse, RequestID: h.RequestID})
-	return c.writeFrame(netproto.EndFrame(resp.AppendTo(f), start))
+	resp := netproto.ProduceResponse{BaseOffset: base, Count: q.count}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	f, start := netproto.BeginFrame(c.wbuf[:0], respHeader(h))
+	c.wbuf = netproto.EndFrame(resp.AppendTo(f), start)
+	return c.writeLocked(c.wbuf)
 }
 
 func (c *conn) consume(h netproto.Header, body []byte) bool {
@@ -78,25 +110,39 @@ func (c *conn) consume(h netproto.Header, body []byte) bool {
 	if err := req.Decode(body); err != nil {
 		return c.decodeFailed(h, err)
 	}
-	maxBytes := int64(c.s.opts.MaxConsumeBytes)
+	// A response never exceeds MaxBody, whatever MaxConsumeBytes says.
+	maxBytes := min(int64(c.s.opts.MaxConsumeBytes), int64(c.s.opts.MaxBody)-netproto.ConsumeResponseFixedSize)
 	if req.MaxBytes > 0 && int64(req.MaxBytes) < maxBytes {
 		maxBytes = int64(req.MaxBytes)
 	}
-	topic := string(req.Topic)
+	limit := uint64(req.Limit)
+	if limit == 0 {
+		limit = math.MaxUint64 // no message limit
+	}
+	topic := c.topicName(req.Topic)
 	st := getState()
 	defer putState(st)
 	res := &st.res
-	err := c.s.e.Read(topic, req.Offset, uint64(req.Limit), maxBytes, res)
+	err := c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
 	if err == nil && len(res.Chunks) == 0 && req.MaxWaitMillis > 0 {
 		wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, c.s.opts.MaxWait)
-		ctx, cancel := context.WithTimeout(c.ctx, wait)
+		ctx, cancel := context.WithTimeout(c.pollCtx, wait)
 		werr := c.s.e.Wait(ctx, topic, req.Offset)
 		cancel()
-		if werr == nil {
-			err = c.s.e.Read(topic, req.Offset, uint64(req.Limit), maxBytes, res)
-		} else if ctx.Err() == nil {
+		switch {
+		case werr == nil:
+			err = c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
+		case !isContextErr(werr):
 			err = werr // the topic went away, or the engine closed
 		}
+		// A wait that expired, or ended at Shutdown, answers with what
+		// is there: nothing.
+	}
+	if err == nil && res.Bytes > maxBytes && res.Bytes > int64(c.s.opts.MaxBody)-netproto.ConsumeResponseFixedSize {
+		// One stored batch larger than this server's MaxBody (lowered
+		// since it was written): it cannot be sent, and retrying will not
+		// help.
+		err = &netproto.Error{Code: netproto.CodeInternal, Message: "stored batch larger than the server's MaxBody"}
 	}
 	if err != nil {
 		return c.writeError(h.Opcode, h.RequestID, wireError(err))
@@ -104,27 +150,27 @@ func (c *conn) consume(h netproto.Header, body []byte) bool {
 	return c.writeConsume(h, st)
 }
 
-func (c *conn) watch(h netproto.Header, body []byte) bool {
-	var req netproto.WatchRequest
-	if err := req.Decode(body); err != nil {
-		return c.decodeFailed(h, err)
+// watch registers a Watch, answers it, and pushes events until the
+// connection ends or Shutdown; it releases its in-flight slot once the
+// answer is sent, and owns body until then.
+func (c *conn) watch(h netproto.Header, body []byte) {
+	topics, ok := c.registerWatch(h, body)
+	c.putBuf(body)
+	if !ok {
+		c.endAfterError()
 	}
-	if c.watches.Add(1) > int32(c.s.opts.MaxWatches) {
-		c.watches.Add(-1)
-		return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeTooBusy, "too many watches on this connection"))
+	if topics == nil {
+		<-c.sem
+		return
 	}
 	defer c.watches.Add(-1)
-	topics := make([]string, len(req.Topics))
-	for i, t := range req.Topics {
-		topics[i] = string(t)
-		if _, _, err := c.s.e.Offsets(topics[i]); err != nil {
-			return c.writeError(h.Opcode, h.RequestID, wireError(err))
-		}
-	}
-	// The watch runs until the connection ends: one goroutine per topic
-	// sends an event whenever the topic's range changes.
+	ok = c.respond(h, &netproto.WatchResponse{}, nil)
 	<-c.sem // a watch does not hold an in-flight slot while it waits
-	defer func() { c.sem <- struct{}{} }()
+	if !ok {
+		return
+	}
+	// One goroutine per topic sends an event whenever the topic's range
+	// changes; the handler returns when they all have.
 	done := make(chan struct{}, len(topics))
 	for _, t := range topics {
 		go func() {
@@ -135,7 +181,40 @@ func (c *conn) watch(h netproto.Header, body []byte) bool {
 	for range topics {
 		<-done
 	}
-	return true
+}
+
+// registerWatch decodes a Watch and checks its topics. It returns the
+// distinct topics, or nil after answering an error (ok is false when the
+// body did not decode). On success it holds one of the connection's
+// MaxWatches.
+func (c *conn) registerWatch(h netproto.Header, body []byte) (topics []string, ok bool) {
+	var req netproto.WatchRequest
+	if err := req.Decode(body); err != nil {
+		return nil, c.decodeFailed(h, err)
+	}
+	if c.watches.Add(1) > int32(c.s.opts.MaxWatches) {
+		c.watches.Add(-1)
+		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeTooBusy, "too many watches on this connection"))
+		return nil, true
+	}
+	// Names must exist and are deduplicated, so a request repeating one
+	// name cannot start a goroutine per repetition.
+	seen := make(map[string]bool, min(len(req.Topics), 1024))
+	topics = make([]string, 0, min(len(req.Topics), 1024))
+	for _, b := range req.Topics {
+		t := string(b)
+		if seen[t] {
+			continue
+		}
+		if _, _, err := c.s.e.Offsets(t); err != nil {
+			c.watches.Add(-1)
+			c.writeError(h.Opcode, h.RequestID, wireError(err))
+			return nil, true
+		}
+		seen[t] = true
+		topics = append(topics, t)
+	}
+	return topics, true
 }
 
 func (c *conn) watchTopic(h netproto.Header, topic string) {
@@ -144,7 +223,9 @@ func (c *conn) watchTopic(h netproto.Header, topic string) {
 	for {
 		start, end, err := c.s.e.Offsets(topic)
 		if err != nil {
-			c.writeError(h.Opcode, h.RequestID, wireError(err))
+			if c.pollCtx.Err() == nil {
+				c.writeError(h.Opcode, h.RequestID, wireError(err))
+			}
 			return
 		}
 		if first || start != lastStart || end != lastEnd {
@@ -155,13 +236,13 @@ func (c *conn) watchTopic(h netproto.Header, topic string) {
 			}
 			first, lastStart, lastEnd = false, start, end
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, time.Second) // also notices start moving
+		ctx, cancel := context.WithTimeout(c.pollCtx, time.Second) // also notices start moving
 		err = c.s.e.Wait(ctx, topic, end)
 		cancel()
-		if c.ctx.Err() != nil {
+		if c.pollCtx.Err() != nil {
 			return
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !isContextErr(err) {
 			c.writeError(h.Opcode, h.RequestID, wireError(err))
 			return
 		}
@@ -208,19 +289,31 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		off, err := req.BeforeOffset, error(nil)
-		if req.BeforeTime != 0 {
-			off, err = e.OffsetAt(string(req.Topic), time.Unix(0, req.BeforeTime))
-		}
-		var resp netproto.TruncateResponse
-		if err == nil {
-			resp.Start, err = e.TruncateBefore(c.ctx, string(req.Topic), off)
-		}
+		resp, err := c.truncate(&req)
 		return c.respond(h, &resp, err)
 	case netproto.OpInitProducer:
+		var req netproto.InitProducerRequest
+		if err := req.Decode(body); err != nil {
+			return c.decodeFailed(h, err)
+		}
 		return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, "idempotent producers are not supported by this broker yet"))
 	}
 	return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, h.Opcode.String()))
+}
+
+// truncate applies both cuts of a Truncate; the later one wins.
+func (c *conn) truncate(req *netproto.TruncateRequest) (netproto.TruncateResponse, error) {
+	topic := string(req.Topic)
+	off := req.BeforeOffset
+	if req.BeforeTime != 0 {
+		at, err := c.s.e.OffsetAt(topic, time.Unix(0, req.BeforeTime))
+		if err != nil {
+			return netproto.TruncateResponse{}, err
+		}
+		off = max(off, at)
+	}
+	start, err := c.s.e.TruncateBefore(c.ctx, topic, off)
+	return netproto.TruncateResponse{Start: start}, err
 }
 
 // maxRegexp bounds a topics regexp so a request cannot make the broker
@@ -245,6 +338,13 @@ func (c *conn) topics(prefix, expr string) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// isContextErr reports whether a wait ended by its context (expired, or
+// cancelled at Shutdown) rather than by the engine. Checked on the error,
+// not on ctx.Err(), which is always set once the wait's cancel ran.
+func isContextErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, engine.ErrTopicNotFound) }

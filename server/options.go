@@ -45,7 +45,8 @@ type Options struct {
 	// MaxConsumeBytes caps the batch bytes of one consume response
 	// (default 16 MiB; at least one batch is always sent).
 	MaxConsumeBytes uint32
-	// Token, when set, must be presented in Hello before anything else.
+	// Token, when set, must be presented in Hello. Hello comes first on
+	// every connection, token or not.
 	Token string
 	// AutoCreateTopics creates a topic on its first produce.
 	AutoCreateTopics bool

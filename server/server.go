@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
@@ -21,6 +22,9 @@ import (
 // Shutdown stops accepting, lets in-flight requests finish (long polls end
 // early, answered with what is there), then closes connections. The engine
 // is the caller's to close afterwards.
+//
+// Every connection starts with a Hello exchange (PROTOCOL.md); anything
+// else first is refused with Unauthorized before its body is read.
 type Server struct {
 	e    *engine.Engine
 	opts Options
@@ -32,7 +36,7 @@ type Server struct {
 	nconns    atomic.Int64
 	connWG    sync.WaitGroup
 
-	// stop is closed at shutdown: long polls and watches return.
+	// stop is closed at shutdown: a backing-off Serve returns.
 	stop     chan struct{}
 	stopOnce sync.Once
 }
@@ -72,7 +76,9 @@ func SplitAddr(addr string) (network, address string) {
 }
 
 // Serve accepts connections on l until Shutdown or Close; it then returns
-// ErrServerClosed. Any other accept error is returned as is.
+// ErrServerClosed. Accept errors that may pass (timeouts, too many open
+// files, a connection aborted before it was accepted) are retried after a
+// backoff of up to a second; any other accept error is returned as is.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -87,18 +93,28 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
+	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !retriableAccept(err) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.opts.Logger.Warn("server: accept", "err", err, "retry in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.stop:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
 		}
+		backoff = 0
 		if s.nconns.Add(1) > int64(s.opts.MaxConns) {
 			s.nconns.Add(-1)
 			go refuse(nc, s.opts.WriteTimeout)
@@ -119,6 +135,20 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
+// retriableAccept reports whether an accept error may pass by itself.
+func retriableAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -127,13 +157,15 @@ func (s *Server) forget(c *conn) {
 	s.connWG.Done()
 }
 
-// Shutdown stops accepting, stops reading new requests, answers the ones in
-// flight, and closes every connection. If ctx ends first, the remaining
+// Shutdown stops accepting, stops reading new requests, ends long polls
+// and watches (a long poll is answered with what is there), answers the
+// requests in flight, and closes every connection. If ctx ends first, the remaining
 // connections are closed at once and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.beginClose()
 	s.mu.Lock()
 	for c := range s.conns {
+		c.pollCancel()
 		c.stopReading()
 	}
 	s.mu.Unlock()
@@ -154,6 +186,7 @@ func (s *Server) Close() error {
 	s.beginClose()
 	s.mu.Lock()
 	for c := range s.conns {
+		c.pollCancel()
 		c.nc.Close()
 	}
 	s.mu.Unlock()
@@ -172,7 +205,10 @@ func (s *Server) beginClose() {
 	})
 }
 
-// refuse answers a connection over the limit with one TooBusy frame.
+// refuse answers a connection over the limit with one TooBusy frame and
+// closes it. It does not linger as a refused frame on a counted connection
+// does: refused connections are not counted, and a flood of them must not
+// hold descriptors.
 func refuse(nc net.Conn, timeout time.Duration) {
 	defer nc.Close()
 	nc.SetWriteDeadline(time.Now().Add(timeout))

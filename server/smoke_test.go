@@ -28,6 +28,11 @@ func TestSmokeProduceConsume(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
+		hello := netproto.HelloRequest{Version: netproto.ProtocolVersion}
+		nc.Write(netproto.AppendFrame(nil, netproto.Header{Opcode: netproto.OpHello, RequestID: 6}, &hello))
+		if h, body, err := netproto.ReadResponse(nc, 1<<20, nil); err != nil || h.Status != 0 || h.RequestID != 6 {
+			t.Fatalf("hello: %+v %v %q", h, err, body)
+		}
 		batch, _ := record.AppendBatch(nil, []byte("hello"), []byte("world"))
 		req := netproto.ProduceRequest{Topic: []byte("t"), Batch: batch}
 		nc.Write(netproto.AppendFrame(nil, netproto.Header{Opcode: netproto.OpProduce, RequestID: 7}, &req))

@@ -1,0 +1,392 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/haraqa/haraqa/netproto"
+)
+
+// conn is one connection to the broker. Any goroutine may send on it: the
+// request is registered under a fresh request id, then written whole under
+// wmu. One reader goroutine reads the responses and hands each to the call
+// registered under its id, reading a consume response's batch bytes
+// straight into the caller's ConsumeBuffer.
+//
+// Lock order: wmu, then mu. The reader never takes wmu.
+type conn struct {
+	nc      net.Conn
+	br      *bufio.Reader // reader goroutine only
+	sendMax uint32        // largest body sent: min(WithMaxBody, the broker's MaxBody)
+	recvMax uint32        // largest body accepted
+	wto     time.Duration
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	nextID  uint64           // guarded by mu
+	pending map[uint64]*call // guarded by mu; nil once the connection ended
+	err     error            // guarded by mu: why the connection ended
+	dead    chan struct{}    // closed when err is set
+
+	wmu  sync.Mutex  // serialises writes to nc
+	vec  [2][]byte   // guarded by wmu
+	bufs net.Buffers // guarded by wmu
+
+	rbuf  []byte                                  // reader only: error bodies, watch events
+	fixed [netproto.ConsumeResponseFixedSize]byte // reader only
+}
+
+// call is one request and its response. Calls are pooled; a call is
+// touched by the reader only between its registration and the send on
+// done (or its removal from pending by a caller whose context ended).
+type call struct {
+	done chan struct{} // capacity 1: the reader sends once per use
+	head []byte        // the frame header and the body before any payload
+	op   netproto.Opcode
+	id   uint64
+
+	// Set by the reader before done.
+	err   error
+	body  []byte                   // a response body, except for consume
+	cons  *ConsumeBuffer           // consume: batches land in cons.raw
+	fixed netproto.ConsumeResponse // consume: the fixed fields
+	// stream, for a watch, gets every frame on the call's id; the call
+	// stays registered. A nil body with a non-nil err ends the stream.
+	stream func(h netproto.Header, body []byte, err error)
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// getCall returns a call with its head holding a request frame header for
+// op, ready for the body's fixed fields to be appended.
+func getCall(op netproto.Opcode) *call {
+	cl := callPool.Get().(*call)
+	cl.op = op
+	cl.head, _ = netproto.BeginFrame(cl.head[:0], netproto.Header{Opcode: op})
+	return cl
+}
+
+func putCall(cl *call) {
+	cl.err, cl.cons, cl.stream, cl.fixed = nil, nil, nil, netproto.ConsumeResponse{}
+	if cap(cl.body) > 64<<10 {
+		cl.body = nil
+	}
+	if cap(cl.head) > 64<<10 {
+		cl.head = nil
+	}
+	callPool.Put(cl)
+}
+
+// splitAddr splits "tcp://h:p" or "unix:///p" into network and address;
+// anything else is a TCP host:port.
+func splitAddr(addr string) (network, address string) {
+	if a, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return "unix", a
+	}
+	if a, ok := strings.CutPrefix(addr, "tcp://"); ok {
+		return "tcp", a
+	}
+	return "tcp", addr
+}
+
+// dialConn connects, exchanges Hello and starts the reader.
+func dialConn(ctx context.Context, addr string, cfg *config) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
+	defer cancel()
+	network, address := splitAddr(addr)
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, disconnected(err)
+	}
+	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger,
+		pending: map[uint64]*call{}, dead: make(chan struct{})}
+	maxBody, err := cn.hello(ctx, cfg.token)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	cn.sendMax = min(cfg.maxBody, maxBody)
+	cn.br = bufio.NewReaderSize(nc, 64<<10)
+	go cn.readLoop()
+	return cn, nil
+}
+
+// hello sends Hello and reads its answer, before the reader starts. It
+// returns the broker's body limit.
+func (cn *conn) hello(ctx context.Context, token string) (uint32, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		cn.nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Now()) })
+	maxBody, err := cn.exchangeHello(token)
+	if !stop() {
+		return 0, disconnected(ctx.Err()) // the deadline may have been cut short
+	}
+	cn.nc.SetDeadline(time.Time{})
+	return maxBody, err
+}
+
+func (cn *conn) exchangeHello(token string) (uint32, error) {
+	req := netproto.HelloRequest{Version: netproto.ProtocolVersion, Token: []byte(token)}
+	if _, err := cn.nc.Write(netproto.AppendFrame(nil, netproto.Header{Opcode: netproto.OpHello}, &req)); err != nil {
+		return 0, disconnected(err)
+	}
+	h, body, err := netproto.ReadResponse(cn.nc, cn.recvMax, nil)
+	if err != nil {
+		var pe *netproto.Error
+		if errors.As(err, &pe) {
+			return 0, pe
+		}
+		return 0, disconnected(err)
+	}
+	if h.Status != netproto.CodeOK {
+		return 0, netproto.DecodeError(h.Status, body)
+	}
+	var resp netproto.HelloResponse
+	if err := resp.Decode(body); err != nil {
+		return 0, err
+	}
+	if h.Opcode != netproto.OpHello || resp.Version != netproto.ProtocolVersion {
+		return 0, &Error{Code: netproto.CodeUnsupportedVersion, Message: fmt.Sprintf("broker answered Hello with %v version %d", h.Opcode, resp.Version)}
+	}
+	return max(resp.MaxBody, 1<<10), nil
+}
+
+// alive reports whether the connection has not ended.
+func (cn *conn) alive() bool {
+	select {
+	case <-cn.dead:
+		return false
+	default:
+		return true
+	}
+}
+
+// send registers cl under a fresh request id and writes its frame: cl.head
+// then payload (one writev). A failed write ends the connection, which
+// fails cl through done, so a nil return means: wait for cl.
+func (cn *conn) send(cl *call, payload []byte) error {
+	n := len(cl.head) - netproto.HeaderSize + len(payload)
+	if uint64(n) > uint64(cn.sendMax) {
+		return fmt.Errorf("%w: %v request body of %d bytes, limit %d", ErrMessageTooLarge, cl.op, n, cn.sendMax)
+	}
+	binary.LittleEndian.PutUint32(cl.head[0:], uint32(n))
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	cn.mu.Lock()
+	if cn.pending == nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return disconnected(err)
+	}
+	cn.nextID++
+	cl.id = cn.nextID
+	cn.pending[cl.id] = cl
+	cn.mu.Unlock()
+	binary.LittleEndian.PutUint64(cl.head[8:], cl.id)
+	cn.nc.SetWriteDeadline(time.Now().Add(cn.wto))
+	var err error
+	if len(payload) == 0 {
+		_, err = cn.nc.Write(cl.head)
+	} else {
+		cn.vec[0], cn.vec[1] = cl.head, payload
+		cn.bufs = cn.vec[:]
+		_, err = cn.bufs.WriteTo(cn.nc)
+		cn.vec[0], cn.vec[1] = nil, nil
+	}
+	if err != nil {
+		cn.fail(err) // fails cl too
+	}
+	return nil
+}
+
+// wait waits for cl's response. If ctx ends first and the reader has not
+// taken cl yet, cl is withdrawn (a late response is discarded) and ctx's
+// error returned; if the reader is already filling it, wait lets it finish.
+func (cn *conn) wait(ctx context.Context, cl *call) error {
+	select {
+	case <-cl.done:
+		return cl.err
+	case <-ctx.Done():
+	}
+	cn.mu.Lock()
+	if cn.pending != nil && cn.pending[cl.id] == cl {
+		delete(cn.pending, cl.id)
+		cn.mu.Unlock()
+		return ctx.Err()
+	}
+	cn.mu.Unlock()
+	<-cl.done
+	return cl.err
+}
+
+// withdraw unregisters a stream call.
+func (cn *conn) withdraw(cl *call) {
+	cn.mu.Lock()
+	if cn.pending != nil && cn.pending[cl.id] == cl {
+		delete(cn.pending, cl.id)
+	}
+	cn.mu.Unlock()
+}
+
+// fail ends the connection once: it closes the socket and fails every
+// registered call with why (as ErrClosed or ErrDisconnected).
+func (cn *conn) fail(why error) {
+	cn.mu.Lock()
+	if cn.pending == nil {
+		cn.mu.Unlock()
+		return
+	}
+	pend := cn.pending
+	cn.pending, cn.err = nil, why
+	close(cn.dead)
+	cn.mu.Unlock()
+	cn.nc.Close()
+	if !errors.Is(why, ErrClosed) {
+		cn.log.Warn("haraqa client: connection lost", "remote", cn.nc.RemoteAddr(), "err", why)
+	}
+	err := disconnected(why)
+	for _, cl := range pend {
+		cl.finish(err)
+	}
+}
+
+// finish completes a call with err (nil: the response is in place).
+func (cl *call) finish(err error) {
+	if cl.stream != nil {
+		if err != nil {
+			cl.stream(netproto.Header{}, nil, err)
+		}
+		return
+	}
+	cl.err = err
+	cl.done <- struct{}{}
+}
+
+// readLoop reads responses until the connection ends.
+func (cn *conn) readLoop() {
+	var hb [netproto.HeaderSize]byte
+	for {
+		h, err := netproto.ReadHeader(cn.br, &hb)
+		if err == nil {
+			err = h.CheckResponse(cn.recvMax)
+		}
+		if err != nil {
+			cn.fail(err)
+			return
+		}
+		cl := cn.claim(h)
+		if err := cn.readBody(h, cl); err != nil {
+			if cl != nil {
+				cl.finish(disconnected(err))
+			}
+			cn.fail(err)
+			return
+		}
+	}
+}
+
+// claim finds the call registered under h's request id and, unless it is
+// a stream, unregisters it: from here on the reader owns it until done.
+func (cn *conn) claim(h netproto.Header) *call {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	cl := cn.pending[h.RequestID]
+	if cl != nil && (cl.stream == nil || h.Status != netproto.CodeOK) {
+		delete(cn.pending, h.RequestID)
+	}
+	return cl
+}
+
+// readBody reads h's body into cl, or discards it when nobody waits for it
+// (a call withdrawn after its context ended). A returned error is fatal to
+// the connection.
+func (cn *conn) readBody(h netproto.Header, cl *call) error {
+	n := int(h.BodyLen)
+	if cl == nil {
+		_, err := cn.br.Discard(n)
+		return err
+	}
+	if h.Opcode != cl.op && !(cl.stream != nil && h.Opcode == netproto.OpWatchEvent) {
+		return fmt.Errorf("%w: %v response to a %v request", ErrMalformed, h.Opcode, cl.op)
+	}
+	if h.Status != netproto.CodeOK {
+		body, err := cn.readScratch(n)
+		if err != nil {
+			return err
+		}
+		cl.finish(netproto.DecodeError(h.Status, body))
+		return nil
+	}
+	if cl.stream != nil {
+		body, err := cn.readScratch(n)
+		if err != nil {
+			return err
+		}
+		cl.stream(h, body, nil)
+		return nil
+	}
+	if cl.op == netproto.OpConsume {
+		return cn.readConsume(h, cl)
+	}
+	cl.body = grow(cl.body, n)
+	if _, err := io.ReadFull(cn.br, cl.body); err != nil {
+		return err
+	}
+	cl.finish(nil)
+	return nil
+}
+
+// readConsume reads a consume response: the fixed fields, then the batch
+// bytes straight into the caller's buffer.
+func (cn *conn) readConsume(h netproto.Header, cl *call) error {
+	fixed := cn.fixed[:]
+	if h.BodyLen < uint32(len(fixed)) {
+		return fmt.Errorf("%w: consume response of %d bytes", ErrMalformed, h.BodyLen)
+	}
+	if _, err := io.ReadFull(cn.br, fixed); err != nil {
+		return err
+	}
+	if err := cl.fixed.DecodeFixed(fixed); err != nil {
+		return err
+	}
+	if uint64(cl.fixed.BatchBytes)+uint64(len(fixed)) != uint64(h.BodyLen) {
+		return fmt.Errorf("%w: consume response declares %d batch bytes in a %d-byte body", ErrMalformed, cl.fixed.BatchBytes, h.BodyLen)
+	}
+	buf := cl.cons
+	buf.raw = grow(buf.raw, int(cl.fixed.BatchBytes))
+	if _, err := io.ReadFull(cn.br, buf.raw); err != nil {
+		return err
+	}
+	cl.finish(nil)
+	return nil
+}
+
+func (cn *conn) readScratch(n int) ([]byte, error) {
+	cn.rbuf = grow(cn.rbuf, n)
+	_, err := io.ReadFull(cn.br, cn.rbuf)
+	body := cn.rbuf
+	if cap(cn.rbuf) > 64<<10 {
+		cn.rbuf = nil
+	}
+	return body, err
+}
+
+// grow returns b resized to n bytes, reallocating only when its capacity
+// is too small.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
+}

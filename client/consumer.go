@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// Consumer follows a topic from an offset: Messages yields every message
+// in offset order and, at the end of the topic, long-polls the broker for
+// more, so an idle Consumer costs no CPU. A Consumer belongs to one
+// goroutine.
+type Consumer struct {
+	c     *Client
+	topic string
+	next  uint64
+	cfg   consumeConfig
+	buf   ConsumeBuffer
+}
+
+// defaultFollowWait is the long-poll wait of a Consumer without
+// ConsumeWait.
+const defaultFollowWait = 10 * time.Second
+
+// NewConsumer returns a Consumer of topic that starts at offset. Options:
+// ConsumeWait (the long poll, default 10s), ConsumeMaxBytes and
+// ConsumeLimit per read.
+func NewConsumer(c *Client, topic string, offset uint64, opts ...ConsumeOption) *Consumer {
+	cs := &Consumer{c: c, topic: topic, next: offset, cfg: applyConsumeOptions(opts)}
+	if cs.cfg.wait <= 0 {
+		cs.cfg.wait = defaultFollowWait
+	}
+	return cs
+}
+
+// Offset returns the offset of the next message the Consumer yields: one
+// past the last message yielded.
+func (cs *Consumer) Offset() uint64 { return cs.next }
+
+// Messages iterates over the topic's messages from the Consumer's offset
+// until ctx ends (then the loop just stops) or the loop breaks; a later
+// Messages call goes on from where the last stopped.
+//
+// A message's Value aliases the Consumer's buffer: it is valid until the
+// next iteration. Copy it to keep it.
+//
+// A failed read is yielded as an error with a zero Message. A retriable
+// one (IsRetriable: the connection dropped, the broker is busy) is
+// retried with backoff if the loop goes on; any other error (the topic was
+// deleted, the offset fell below the start by retention, corruption) ends
+// the iteration after it is yielded.
+func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		failures := 0
+		for ctx.Err() == nil {
+			m, err := cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, &cs.buf, &cs.cfg)
+			if err != nil {
+				if ctx.Err() != nil || !yield(Message{}, err) || !IsRetriable(err) {
+					return
+				}
+				failures++
+				if !sleep(ctx, cs.c.backoff(failures)) {
+					return
+				}
+				continue
+			}
+			failures = 0
+			for i := range m.Len() {
+				msg := m.At(i)
+				cs.next = msg.Offset + 1
+				if !yield(msg, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,68 @@
+// Package client is the Go client of the haraqa broker.
+//
+// A Client holds one connection to a broker (TCP or Unix socket). Calls
+// from any number of goroutines are pipelined on it, each under its own
+// request id, and a reader goroutine hands every response to the call
+// waiting for it; responses come back in any order. Every call takes a
+// context first: when it ends the call returns ctx.Err() at once, and the
+// late response, if any, is discarded. A request already written may
+// still take effect on the broker.
+//
+// What there is:
+//
+//   - Produce and ProduceBatch append one batch and return its base offset.
+//   - Consume reads whole batches into a reusable ConsumeBuffer, verifies
+//     each batch's checksums and trims to the requested range; with
+//     ConsumeWait it long-polls at the end of the topic.
+//   - CreateTopic, DeleteTopic, ListTopics, Offsets, OffsetAt,
+//     TruncateBefore, TruncateBeforeTime manage topics; Watch follows
+//     their offset ranges.
+//   - Producer batches messages by size, count and linger time; Consumer
+//     follows a topic as a Go iterator; Writer turns lines into messages
+//     (for log.New and slog).
+//
+// Errors: a broker error is an *Error (netproto.Error) with a Code, the
+// broker's message, a Retriable flag and, for ErrOffsetOutOfRange, the
+// topic's valid range. errors.Is matches it against ErrTopicNotFound,
+// ErrOffsetOutOfRange, ... (the sentinels of package netproto).
+// IsRetriable tells whether a retry may succeed. A dropped connection fails
+// the calls in flight with ErrDisconnected (retriable), and the next call
+// redials with backoff (WithReconnect).
+//
+// Aliasing: message values returned by Consume alias the ConsumeBuffer
+// and stay valid until its next use; a Consumer's messages alias its
+// buffer until the next iteration. Copy what must live longer. Produce
+// and Producer.Send copy the messages they are given.
+//
+// Options are grouped by what they configure: Option for the connection
+// (WithToken, WithDialTimeout, WithWriteTimeout, WithMaxBody,
+// WithReconnect, WithLogger), ConsumeOption for reads (ConsumeWait,
+// ConsumeMaxBytes, ConsumeLimit) and ProducerOption for a Producer
+// (ProducerMaxBytes, ProducerMaxMessages, ProducerLinger,
+// ProducerBufferBytes, ProducerMaxInFlight, ProducerOnError,
+// ProducerOnAck).
+//
+// Hello world:
+//
+//	ctx := context.Background()
+//	c, err := client.Dial(ctx, "tcp://127.0.0.1:4353")
+//	if err != nil {
+//		return err
+//	}
+//	defer c.Close()
+//	if err := c.CreateTopic(ctx, "greetings"); err != nil && !errors.Is(err, client.ErrTopicExists) {
+//		return err
+//	}
+//	first, err := c.Produce(ctx, "greetings", []byte("hello"), []byte("world"))
+//	if err != nil {
+//		return err
+//	}
+//	var buf client.ConsumeBuffer
+//	msgs, err := c.Consume(ctx, "greetings", first, 2, &buf)
+//	if err != nil {
+//		return err
+//	}
+//	for m := range msgs.All() {
+//		fmt.Println(m.Offset, string(m.Value)) // m.Value aliases buf
+//	}
+package client

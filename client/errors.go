@@ -1,0 +1,106 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/haraqa/haraqa/netproto"
+)
+
+// Error is a protocol error, as the broker sent it or as the client built
+// it for a failure of the same kind (a batch that fails its checksum in the
+// client is an *Error with CodeCorrupt). It carries the Code, the broker's
+// Message, whether a retry may succeed (Retriable) and, with
+// CodeOffsetOutOfRange, the topic's valid range [Start, End). Get it with
+// errors.As; test its class with errors.Is and the sentinels below.
+type Error = netproto.Error
+
+// Code is a protocol status code (netproto.Code).
+type Code = netproto.Code
+
+// Sentinels of the protocol's error classes, the very values of package
+// netproto, so errors.Is(err, client.ErrTopicNotFound) holds for what the
+// wire returns, wrapped or not.
+var (
+	ErrTopicNotFound      = netproto.ErrTopicNotFound
+	ErrTopicExists        = netproto.ErrTopicExists
+	ErrBadTopicName       = netproto.ErrBadTopicName
+	ErrOffsetOutOfRange   = netproto.ErrOffsetOutOfRange
+	ErrCorrupt            = netproto.ErrCorrupt
+	ErrStorage            = netproto.ErrStorage
+	ErrUnauthorized       = netproto.ErrUnauthorized
+	ErrShuttingDown       = netproto.ErrShuttingDown
+	ErrBatchInvalid       = netproto.ErrBatchInvalid
+	ErrReadOnly           = netproto.ErrReadOnly
+	ErrInternal           = netproto.ErrInternal
+	ErrTooBusy            = netproto.ErrTooBusy
+	ErrTimeout            = netproto.ErrTimeout
+	ErrMalformed          = netproto.ErrMalformed
+	ErrUnknownOpcode      = netproto.ErrUnknownOpcode
+	ErrFrameTooLarge      = netproto.ErrFrameTooLarge
+	ErrUnsupportedVersion = netproto.ErrUnsupportedVersion
+)
+
+// Errors of the client itself.
+var (
+	// ErrClosed reports use of a closed Client, Producer or Writer, and
+	// fails the calls in flight when the Client is closed.
+	ErrClosed = errors.New("client: closed")
+	// ErrDisconnected reports a connection that failed or dropped: the
+	// calls in flight on it fail with it (their requests may or may not
+	// have reached the broker), and so does a call whose redial failed.
+	// It is retriable: the next call redials (see WithReconnect).
+	ErrDisconnected = errors.New("client: disconnected from the broker")
+	// ErrMessageTooLarge reports a message or batch that cannot be sent
+	// because it exceeds the frame limit agreed with the broker, or the
+	// Producer's batch size.
+	ErrMessageTooLarge = errors.New("client: message too large")
+)
+
+// IsRetriable reports whether sending the same request again may succeed:
+// the broker said so (an *Error with Retriable set: storage unavailable,
+// too busy, shutting down, ...), or the connection was lost. A retried
+// Produce whose first attempt was lost with the connection may store its
+// messages twice. Context errors are not retriable: the caller gave up.
+func IsRetriable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, ErrDisconnected) {
+		return true
+	}
+	var e *Error
+	return errors.As(err, &e) && e.Retriable
+}
+
+// disconnected wraps why a connection ended for the calls it fails.
+// Closing the Client reads as ErrClosed, everything else as
+// ErrDisconnected wrapping the cause.
+func disconnected(cause error) error {
+	if errors.Is(cause, ErrClosed) || errors.Is(cause, ErrDisconnected) {
+		return cause
+	}
+	return fmt.Errorf("%w: %w", ErrDisconnected, cause)
+}
+
+// corrupt reports a batch that failed the client's own verification.
+func corrupt(topic string, offset uint64, err error) error {
+	return &Error{Code: netproto.CodeCorrupt, Message: fmt.Sprintf("topic %q at offset %d: client verification: %v", topic, offset, err)}
+}
+
+// badTopic reports a topic name that cannot be encoded; the broker checks
+// the rest of the rules.
+func badTopic(topic string) error {
+	return &Error{Code: netproto.CodeBadTopicName, Message: fmt.Sprintf("length %d, want 1..%d", len(topic), maxTopicLen)}
+}
+
+// maxTopicLen is the longest topic name the broker accepts.
+const maxTopicLen = 249
+
+func checkTopic(topic string) error {
+	if len(topic) == 0 || len(topic) > maxTopicLen {
+		return badTopic(topic)
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package client
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/haraqa/haraqa/netproto"
+)
+
+// Option configures a Client's connection (Dial).
+type Option func(*config)
+
+type config struct {
+	token        string
+	dialTimeout  time.Duration
+	writeTimeout time.Duration
+	maxBody      uint32
+	minBackoff   time.Duration
+	maxBackoff   time.Duration
+	reconnect    bool
+	logger       *slog.Logger
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{
+		dialTimeout:  10 * time.Second,
+		writeTimeout: 30 * time.Second,
+		maxBody:      netproto.DefaultMaxBody,
+		minBackoff:   50 * time.Millisecond,
+		maxBackoff:   5 * time.Second,
+		reconnect:    true,
+		logger:       slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// WithToken sets the authentication token sent in Hello.
+func WithToken(token string) Option { return func(c *config) { c.token = token } }
+
+// WithDialTimeout bounds each connection attempt, Hello included (default
+// 10 seconds). The context of the call that dials bounds it too.
+func WithDialTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.dialTimeout = d
+		}
+	}
+}
+
+// WithWriteTimeout bounds writing one request to the socket (default 30
+// seconds). A write that times out closes the connection: a frame cut
+// short cannot be taken back.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.writeTimeout = d
+		}
+	}
+}
+
+// WithMaxBody caps frame bodies in both directions (default
+// netproto.DefaultMaxBody, 64 MiB + 64 KiB): the client sends no frame
+// larger than this or than the broker's own limit, and refuses (closing
+// the connection) a response larger than this. It bounds the memory one
+// response can take; keep it at least the broker's limit, or a consume of a
+// large batch fails.
+func WithMaxBody(n uint32) Option {
+	return func(c *config) {
+		if n >= 1<<10 {
+			c.maxBody = n
+		}
+	}
+}
+
+// WithReconnect sets the backoff between connection attempts after the
+// connection dropped. Reconnecting is on by default (min 50ms, max 5s):
+// calls in flight when the connection drops fail with ErrDisconnected (a
+// retriable error), and the next call redials, shared by every call
+// waiting for it. The first redial after a drop is immediate; after each
+// failed attempt the next waits an exponentially growing, jittered delay
+// from min up to max (the calling context bounds the wait). A min below
+// zero turns reconnecting off: after a drop every call fails with
+// ErrDisconnected. Keep it on for a long-lived Client: the broker closes a
+// connection that sends nothing for a while (5 minutes by default).
+func WithReconnect(min, max time.Duration) Option {
+	return func(c *config) {
+		if min < 0 {
+			c.reconnect = false
+			return
+		}
+		c.reconnect = true
+		c.minBackoff = max2(min, time.Millisecond)
+		c.maxBackoff = max2(max, c.minBackoff)
+	}
+}
+
+// WithLogger sets where connection events (drops, redials) are logged.
+// The default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+func max2(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// ConsumeOption configures a Consume call or a Consumer.
+type ConsumeOption func(*consumeConfig)
+
+type consumeConfig struct {
+	maxBytes uint32
+	wait     time.Duration
+	limit    int
+}
+
+// ConsumeMaxBytes asks the broker for at most about n bytes of batches
+// (default: the broker's limit, 16 MiB unless configured). The broker
+// always sends at least the batch holding the requested offset.
+func ConsumeMaxBytes(n int) ConsumeOption {
+	return func(c *consumeConfig) {
+		if n > 0 {
+			c.maxBytes = uint32(min(n, 1<<31))
+		}
+	}
+}
+
+// ConsumeWait makes a consume at the end of the topic a long poll: the
+// broker answers as soon as data arrives, or with no messages after d
+// (rounded to milliseconds; the broker caps it, 30 seconds by default).
+// Zero answers at once.
+func ConsumeWait(d time.Duration) ConsumeOption {
+	return func(c *consumeConfig) { c.wait = max2(d, 0) }
+}
+
+// ConsumeLimit caps the messages of each consume a Consumer makes
+// (default: no cap but the byte limit). Consume takes its limit as an
+// argument and ignores this option.
+func ConsumeLimit(n int) ConsumeOption {
+	return func(c *consumeConfig) { c.limit = max(n, 0) }
+}
+
+// ProducerOption configures a Producer.
+type ProducerOption func(*producerConfig)
+
+type producerConfig struct {
+	maxBytes    int
+	maxMessages int
+	linger      time.Duration
+	bufferBytes int
+	inFlight    int
+	onError     func(msg []byte, err error)
+	onAck       func(baseOffset uint64, count int)
+}
+
+func newProducerConfig(opts []ProducerOption) producerConfig {
+	cfg := producerConfig{
+		maxBytes:    1 << 20,
+		maxMessages: 10000,
+		linger:      5 * time.Millisecond,
+		bufferBytes: 16 << 20,
+		inFlight:    1,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.bufferBytes = max(cfg.bufferBytes, cfg.maxBytes)
+	return cfg
+}
+
+// ProducerMaxBytes sends a batch once it holds about n bytes (default 1
+// MiB). A single message larger than n goes in a batch of its own; one that
+// cannot fit the broker's frame limit fails with ErrMessageTooLarge.
+func ProducerMaxBytes(n int) ProducerOption {
+	return func(c *producerConfig) {
+		if n > 0 {
+			c.maxBytes = n
+		}
+	}
+}
+
+// ProducerMaxMessages sends a batch once it holds n messages (default
+// 10,000).
+func ProducerMaxMessages(n int) ProducerOption {
+	return func(c *producerConfig) {
+		if n > 0 {
+			c.maxMessages = n
+		}
+	}
+}
+
+// ProducerLinger sends a batch at the latest d after its first message
+// (default 5ms). Zero sends each batch as soon as the connection is free.
+func ProducerLinger(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.linger = max2(d, 0) }
+}
+
+// ProducerBufferBytes bounds the message bytes buffered and in flight
+// (default 16 MiB, at least ProducerMaxBytes); Send blocks while it is full.
+func ProducerBufferBytes(n int) ProducerOption {
+	return func(c *producerConfig) {
+		if n > 0 {
+			c.bufferBytes = n
+		}
+	}
+}
+
+// ProducerMaxInFlight sets how many batches may await their ack at once
+// (default 1). More keeps the pipe full on a slow link, but the broker
+// handles the requests of one connection concurrently, so batches in
+// flight together may be appended in either order. Keep 1 where the order
+// of messages in the topic matters.
+func ProducerMaxInFlight(n int) ProducerOption {
+	return func(c *producerConfig) {
+		if n > 0 {
+			c.inFlight = n
+		}
+	}
+}
+
+// ProducerOnError calls fn for every message of a batch that failed, in
+// order, from the Producer's goroutine. msg aliases the Producer's buffer:
+// copy it to keep it. Flush and Close also report the first failure.
+func ProducerOnError(fn func(msg []byte, err error)) ProducerOption {
+	return func(c *producerConfig) { c.onError = fn }
+}
+
+// ProducerOnAck calls fn for every acknowledged batch, in the order the
+// batches were sent, from the Producer's goroutine: the batch's count
+// messages got the offsets baseOffset, baseOffset+1, ...
+func ProducerOnAck(fn func(baseOffset uint64, count int)) ProducerOption {
+	return func(c *producerConfig) { c.onAck = fn }
+}
