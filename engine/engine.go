@@ -34,9 +34,10 @@ type Engine struct {
 	topics map[string]*Topic // guarded by mu
 	closed bool              // guarded by mu
 
-	stats counters
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	stats   counters
+	checkMu sync.Mutex // one CheckVolumes at a time
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // Open opens (creating if needed) every volume, checks their identities,
@@ -58,8 +59,7 @@ func Open(opts Options) (*Engine, error) {
 	names := map[string]bool{}
 	for i, v := range vols {
 		if clean[i], err = e.openVolume(v, names); err != nil {
-			v.fence(err)
-			e.opts.Logger.Error("engine: volume fenced at open", "volume", v.dir, "err", err)
+			e.fenceVolume(v, fmt.Errorf("open: %w", err))
 		}
 	}
 	if len(e.healthyVolumes()) == 0 {
@@ -120,6 +120,12 @@ func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
 		names[name] = true
 	}
 	return clean, nil
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.closed
 }
 
 func (e *Engine) healthyVolumes() []*Volume {

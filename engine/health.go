@@ -86,6 +86,8 @@ func (e *Engine) healthLoop() {
 // from the healthy volumes, topic by topic, and rejoins. It runs every
 // HealthInterval on its own.
 func (e *Engine) CheckVolumes() {
+	e.checkMu.Lock()
+	defer e.checkMu.Unlock()
 	for _, v := range e.vols {
 		if v.healthy() {
 			id, ok, err := readIdentity(e.fs, v.dir)
@@ -97,6 +99,9 @@ func (e *Engine) CheckVolumes() {
 			case id != v.id:
 				e.fenceVolume(v, fmt.Errorf("%w: %s: identity changed to volume %s", ErrVolume, v.dir, id.Volume))
 			}
+			continue
+		}
+		if !v.fenced() {
 			continue
 		}
 		if err := e.revive(v); err != nil {
@@ -135,19 +140,43 @@ func (e *Engine) revive(v *Volume) error {
 	if err := e.fs.MkdirAll(v.path(topicsDir)); err != nil {
 		return err
 	}
-	v.setState(VolumeRepairing)
-	for _, t := range e.snapshotTopics() {
-		if _, err := t.submitCtl(context.Background(), &appendReq{op: opRejoin, vol: v}); err != nil &&
-			!errors.Is(err, ErrTopicNotFound) && !errors.Is(err, ErrClosed) {
-			v.fence(fmt.Errorf("rebuilding topic %q: %w", t.name, err))
-			return err
-		}
+	if !v.transition(VolumeFenced, VolumeRepairing) {
+		return fmt.Errorf("%w: %s: not fenced", ErrVolume, v.dir)
+	}
+	// Every topic gets its mirror rebuilt on its writer; the writes that
+	// follow go to the new mirror too. A write error on the volume meanwhile
+	// fences it again, and the rebuild stops.
+	if err := e.rejoinAll(v); err != nil {
+		return err
 	}
 	for _, name := range e.strayTopics(v) {
 		removeTopicDir(e.fs, v, name)
 	}
-	v.setState(VolumeHealthy)
+	if !v.transition(VolumeRepairing, VolumeHealthy) {
+		return fmt.Errorf("%w: %s: fenced again during its rebuild", ErrVolume, v.dir)
+	}
+	// Topics created during the rebuild were created without this volume.
+	if err := e.rejoinAll(v); err != nil {
+		return err
+	}
 	e.opts.Logger.Warn("engine: volume rebuilt and back in service", "volume", v.dir)
+	return nil
+}
+
+// rejoinAll has every topic's writer rebuild vol's mirror of the topic.
+func (e *Engine) rejoinAll(v *Volume) error {
+	if e.isClosed() {
+		v.fence(ErrClosed)
+		return ErrClosed
+	}
+	for _, t := range e.snapshotTopics() {
+		_, err := t.submitCtl(context.Background(), &appendReq{op: opRejoin, vol: v})
+		if err == nil || errors.Is(err, ErrTopicNotFound) {
+			continue // a deleted topic needs no mirror
+		}
+		e.fenceVolume(v, fmt.Errorf("rebuilding topic %q: %w", t.name, err))
+		return err
+	}
 	return nil
 }
 
@@ -175,6 +204,9 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 	bad := 0
 	for _, t := range e.snapshotTopics() {
 		for _, m := range t.view.Load().mirrors {
+			if !m.vol.healthy() {
+				continue // out of service: rebuilt whole when it comes back
+			}
 			for _, s := range m.segs {
 				select {
 				case <-e.stop:

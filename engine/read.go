@@ -125,29 +125,38 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 			s.Release()
 			break
 		}
-		r, err := s.Find(off, want-off, budget)
-		if err != nil {
+		r, err := safeFind(s, off, want-off, budget)
+		if errors.Is(err, segment.ErrClosed) {
 			s.Release()
-			if errors.Is(err, segment.ErrClosed) {
-				return errRetry // removed by retention before its first read
-			}
-			return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
+			return errRetry // removed by retention before its first read
 		}
-		if len(res.Chunks) > 0 && r.Len() > budget {
+		if err == nil && len(res.Chunks) > 0 && r.Len() > budget {
 			s.Release()
 			break
 		}
-		if !e.opts.SkipReadVerify {
-			if err := safeVerify(s.Bytes(r), r); err != nil {
-				// Serve the same batches from another mirror, and have the
-				// writer repair this copy.
-				alt, ar, ok := e.failover(t, s, off, want-off, budget)
-				if !ok {
-					s.Release()
+		if err == nil && !e.opts.SkipReadVerify {
+			err = safeVerify(s.Bytes(r), r)
+		}
+		if err != nil {
+			// Serve the same batches from another mirror, and have the
+			// writer repair this copy: a bad batch, a damaged index, a
+			// file cut or gone on the read volume are all this copy's
+			// trouble, not the topic's.
+			if errors.Is(err, ErrCorrupt) {
+				e.stats.corruptions.Add(1)
+			}
+			alt, ar, ok := e.failover(t, s, off, want-off, budget)
+			s.Release()
+			if !ok {
+				if r.Next > r.First {
 					return fmt.Errorf("engine: topic %q offsets %d..%d: %w", t.name, r.First, r.Next-1, err)
 				}
+				return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
+			}
+			s, r = alt, ar
+			if len(res.Chunks) > 0 && r.Len() > budget {
 				s.Release()
-				s, r = alt, ar
+				break
 			}
 		}
 		res.Chunks = append(res.Chunks, Chunk{seg: s, Range: r})
@@ -164,7 +173,6 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 // verifies them, and returns that mirror's segment (pinned) and range. It
 // queues a repair of bad's copy (best effort: the scrubber retries).
 func (e *Engine) failover(t *Topic, bad *segment.Segment, off, limit uint64, budget int64) (*segment.Segment, segment.Range, bool) {
-	e.stats.corruptions.Add(1)
 	var badVol *Volume
 	v := t.view.Load()
 	for _, m := range v.mirrors {
@@ -177,7 +185,7 @@ func (e *Engine) failover(t *Topic, bad *segment.Segment, off, limit uint64, bud
 		if s == nil || s == bad || !s.Acquire() {
 			continue
 		}
-		r, err := s.Find(off, limit, budget)
+		r, err := safeFind(s, off, limit, budget)
 		if err == nil && safeVerify(s.Bytes(r), r) == nil {
 			e.stats.readFailovers.Add(1)
 			if badVol != nil {
@@ -192,6 +200,18 @@ func (e *Engine) failover(t *Topic, bad *segment.Segment, off, limit uint64, bud
 		s.Release()
 	}
 	return nil, segment.Range{}, false
+}
+
+// safeFind is Segment.Find that survives a mapping whose file was cut
+// under it (Find reads the header of the last batch from the mapping).
+func safeFind(s *segment.Segment, off, limit uint64, budget int64) (r segment.Range, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: reading the mapped segment faulted (file cut under the mapping?): %v", ErrCorrupt, p)
+		}
+	}()
+	return s.Find(off, limit, budget)
 }
 
 // safeVerify is verifyChunk that survives a mapping whose file was cut

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/haraqa/haraqa/segment"
 )
@@ -41,11 +39,17 @@ func better(a, b *segment.Segment) bool {
 //  3. Every copy whose segment differs from the source (missing, shorter,
 //     damaged, unsealed where the source is sealed) gets a verified copy of
 //     the source (segment.CopyTo: temporary file, sync, rename, sync dir).
-//  4. Only when the topic is undamaged are segments that no source keeps
+//  4. Segments below a gap that only copies holding none of the segments
+//     above it have are what a volume out of service kept while retention
+//     or truncation removed them from the others: the topic starts above
+//     the gap and those leftovers are deleted (loudly).
+//  5. Only when the topic is undamaged are segments that no source keeps
 //     (left over on one copy) deleted: nothing acknowledged is ever removed
 //     to make copies agree.
 //
-// A copy whose volume fails during repair is fenced and left out.
+// A copy whose volume fails during repair is fenced and left out. The
+// segments of copies left out are let go only at the end: they may be the
+// sources other copies were rebuilt from.
 func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 	e := t.e
 	if len(copies) == 0 {
@@ -63,29 +67,19 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 
+	picks := make([]pick, len(bases))
+	for i, b := range bases {
+		picks[i] = pickSource(copies, b)
+	}
+	bases, picks = t.dropStale(copies, bases, picks)
+
 	var layout []*segment.Segment
 	var damage error
-	for _, b := range bases {
-		var src *segment.Segment
-		var bad error
-		for _, c := range copies {
-			cs := c.get(b)
-			switch {
-			case cs == nil:
-			case cs.err != nil || cs.seg == nil:
-				bad = cmpErr(bad, cs.err)
-			case src == nil || better(cs.seg, src):
-				src = cs.seg
-			}
-		}
-		if src == nil {
-			for _, c := range copies {
-				if cs := c.get(b); cs != nil && cs.seg != nil && (src == nil || cs.seg.Next() > src.Next()) {
-					src = cs.seg
-				}
-			}
-			damage = cmpErr(damage, bad)
-			if src == nil {
+	for i, b := range bases {
+		p := picks[i]
+		if p.bad != nil {
+			damage = cmpErr(damage, p.bad)
+			if p.src == nil {
 				break // nothing readable at this base: the log stops here
 			}
 		}
@@ -93,20 +87,24 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 			damage = cmpErr(damage, fmt.Errorf("%w: topic %q: segment %d follows one that ends at %d", ErrCorrupt, t.name, b, layout[n-1].Next()))
 			break
 		}
-		layout = append(layout, src)
+		layout = append(layout, p.src)
 	}
 
 	v := &view{}
+	var drop []*segment.Segment
 	for _, c := range copies {
-		m, err := t.reconcileCopy(c, layout, damage == nil)
+		m, ok, err := t.reconcileCopy(c, layout, damage == nil)
 		if err != nil {
-			c.vol.fence(err)
-			e.opts.Logger.Error("engine: volume fenced during repair", "volume", c.vol.dir, "topic", t.name, "err", err)
+			e.fenceVolume(c.vol, fmt.Errorf("topic %q: repair: %w", t.name, err))
+		}
+		if ok && err == nil {
+			v.mirrors = append(v.mirrors, m)
 			continue
 		}
-		if m != nil {
-			v.mirrors = append(v.mirrors, m)
-		}
+		drop = append(drop, copySegments(c, m)...)
+	}
+	for _, s := range drop {
+		s.Retire()
 	}
 	if len(v.mirrors) == 0 {
 		if damage != nil {
@@ -115,6 +113,75 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 		return nil, nil, fmt.Errorf("%w: topic %q: no copy could be opened", ErrStorage, t.name)
 	}
 	return v, damage, nil
+}
+
+// pick is the source chosen for one segment base.
+type pick struct {
+	src *segment.Segment // nil when no copy could be opened
+	bad error            // set when no copy is undamaged
+}
+
+// pickSource chooses the source of segment b: the undamaged copy holding
+// the most; failing that, the damaged copy with the most readable data.
+func pickSource(copies []*topicCopy, b uint64) pick {
+	var p pick
+	var bad error
+	for _, c := range copies {
+		cs := c.get(b)
+		switch {
+		case cs == nil:
+		case cs.err != nil || cs.seg == nil:
+			bad = cmpErr(bad, cs.err)
+		case p.src == nil || better(cs.seg, p.src):
+			p.src = cs.seg
+		}
+	}
+	if p.src != nil {
+		return p
+	}
+	p.bad = bad
+	for _, c := range copies {
+		if cs := c.get(b); cs != nil && cs.seg != nil && (p.src == nil || cs.seg.Next() > p.src.Next()) {
+			p.src = cs.seg
+		}
+	}
+	return p
+}
+
+// dropStale applies rule 4 of reconcile: it finds the run of joined
+// segments that ends at the newest one, and if segments below it are held
+// only by copies holding nothing of the run, drops them from bases.
+func (t *Topic) dropStale(copies []*topicCopy, bases []uint64, picks []pick) ([]uint64, []pick) {
+	k := len(bases) - 1
+	if k < 0 || picks[k].src == nil || picks[k].bad != nil {
+		return bases, picks
+	}
+	for k > 0 && picks[k-1].src != nil && picks[k-1].src.Next() == bases[k] {
+		k--
+	}
+	if k == 0 {
+		return bases, picks
+	}
+	var stale []string
+	for _, c := range copies {
+		lower, upper := false, false
+		for _, cs := range c.segs {
+			if cs.base < bases[k] {
+				lower = true
+			} else {
+				upper = true
+			}
+		}
+		if lower && upper {
+			return bases, picks // a hole in the log itself: damage
+		}
+		if lower {
+			stale = append(stale, c.vol.dir)
+		}
+	}
+	t.e.opts.Logger.Warn("engine: deleting segments that only volumes out of date hold, below the topic's start on the others",
+		"topic", t.name, "volumes", stale, "start", bases[k], "segments", k)
+	return bases[k:], picks[k:]
 }
 
 // cmpErr keeps the first error.
@@ -126,29 +193,29 @@ func cmpErr(first, next error) error {
 }
 
 // reconcileCopy turns one copy into a mirror of layout, repairing what
-// differs. It returns nil (and no error) when the copy cannot mirror a
-// damaged layout; the copy's files are then left alone.
-func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool) (*mirror, error) {
+// differs. ok is false (and err nil) when the copy cannot mirror a damaged
+// layout: its files are then left alone. When ok is false or err is set,
+// m holds the segments made so far and the caller lets them and the
+// copy's own go (see copySegments).
+func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool) (m *mirror, ok bool, err error) {
 	e := t.e
+	m = &mirror{vol: c.vol, dir: c.dir}
 	if err := e.fs.MkdirAll(c.dir); err != nil {
-		return nil, err
+		return m, false, err
 	}
-	m := &mirror{vol: c.vol, dir: c.dir}
 	if len(layout) == 0 {
-		for _, cs := range c.segs {
-			if cs.seg != nil {
-				cs.seg.Retire()
-			}
-		}
 		if !prune {
-			return nil, nil
+			return m, false, nil
 		}
 		s, err := segment.Create(e.fs, c.dir, 0, e.opts.segmentOptions())
 		if err != nil {
-			return nil, err
+			return m, false, err
 		}
 		m.segs = []*segment.Segment{s}
-		return m, e.fs.SyncDir(c.vol.path(topicsDir))
+		if err := e.fs.SyncDir(c.vol.path(topicsDir)); err != nil {
+			return m, false, err
+		}
+		return m, true, nil
 	}
 	keep := map[uint64]bool{}
 	for _, src := range layout {
@@ -160,16 +227,14 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 		}
 		if src.Damaged() != nil {
 			// The source itself is damaged: this copy cannot mirror it.
-			closeCopy(c, m)
-			return nil, nil
+			return m, false, nil
 		}
 		fixed, err := t.copySegment(src, c.dir)
 		if err != nil {
-			closeCopy(c, m)
-			return nil, err
+			return m, false, err
 		}
 		if cs != nil && cs.seg != nil {
-			cs.seg.Retire() // its files were just replaced
+			cs.seg.Retire() // its files were just replaced; never a source
 		}
 		e.opts.Logger.Warn("engine: repaired segment from a mirror", "topic", t.name, "volume", c.vol.dir,
 			"segment", src.Base(), "from", src.Dir())
@@ -187,30 +252,32 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 		}
 		if cs.seg != nil {
 			if err := cs.seg.Remove(); err != nil {
-				return nil, err
+				return m, false, err
 			}
 			continue
 		}
 		for _, name := range []string{segment.SealName(cs.base), segment.IndexName(cs.base), segment.LogName(cs.base)} {
 			if err := e.fs.Remove(filepath.Join(c.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, err
+				return m, false, err
 			}
 		}
 	}
-	return m, nil
+	return m, true, nil
 }
 
-// closeCopy retires the segments of a copy that did not become a mirror,
-// except those already taken into m (which are retired too).
-func closeCopy(c *topicCopy, m *mirror) {
+// copySegments returns every segment of a copy and of the mirror made
+// from it (m may be nil), for letting them go.
+func copySegments(c *topicCopy, m *mirror) []*segment.Segment {
+	var out []*segment.Segment
 	for _, cs := range c.segs {
 		if cs.seg != nil {
-			cs.seg.Retire()
+			out = append(out, cs.seg)
 		}
 	}
-	for _, s := range m.segs {
-		s.Retire()
+	if m != nil {
+		out = append(out, m.segs...)
 	}
+	return out
 }
 
 // copySegment copies a verified source segment into dir and counts it.
@@ -230,9 +297,12 @@ func (t *Topic) copySegment(src *segment.Segment, dir string) (*segment.Segment,
 
 // repairSegment replaces a damaged segment of vol's mirror with a copy from
 // another mirror whose copy verifies. It runs on the topic's writer
-// goroutine, so no write races it.
+// goroutine, so no write races it. A failure to write the copy fences vol.
 func (w *writer) repairSegment(vol *Volume, base uint64) error {
 	t := w.t
+	if vol == nil || !vol.healthy() {
+		return nil // out of service: it is rebuilt whole when it returns
+	}
 	v := t.view.Load()
 	var bad *mirror
 	for _, m := range v.mirrors {
@@ -262,22 +332,32 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 			continue
 		}
 		fixed, err := t.copySegment(src, bad.dir)
+		if errors.Is(err, ErrCorrupt) {
+			continue // failed its check while copied: try another mirror
+		}
 		if err != nil {
+			t.e.fenceVolume(vol, fmt.Errorf("topic %q: repair of segment %d: %w", t.name, base, err))
 			return err
 		}
+		placed := false
 		t.mu.Lock()
 		nv := t.view.Load().clone()
 		for _, nm := range nv.mirrors {
 			if nm.vol == vol {
 				for i, s := range nm.segs {
 					if s == old {
-						nm.segs[i] = fixed
+						nm.segs[i], placed = fixed, true
 					}
 				}
 			}
 		}
 		t.view.Store(nv)
 		t.mu.Unlock()
+		if !placed {
+			// Retention removed the segment while it was copied: so go the
+			// copy's files.
+			return fixed.Remove()
+		}
 		old.Retire()
 		t.e.opts.Logger.Warn("engine: repaired segment from a mirror", "topic", t.name, "volume", vol.dir, "segment", base, "from", m.vol.dir)
 		return nil
@@ -290,29 +370,74 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 // while it copies, so the new mirror is complete when it joins.
 func (w *writer) rejoin(vol *Volume) error {
 	t := w.t
+	if vol.fenced() {
+		return fmt.Errorf("%w: %s was fenced again", ErrVolume, vol.dir)
+	}
 	v := t.view.Load()
+	var stale *mirror
 	for _, m := range v.mirrors {
 		if m.vol == vol {
-			return nil
+			stale = m
 		}
 	}
+	if stale != nil {
+		if vol.healthy() {
+			return nil // a mirror already
+		}
+		if len(v.mirrors) == 1 {
+			return fmt.Errorf("%w: topic %q: no other mirror to rebuild %s from", ErrStorage, t.name, vol.dir)
+		}
+		// What the volume held when it was fenced, left in the view of a
+		// topic that wrote nothing since: its files may be gone. Rebuild
+		// from what the volume holds now instead.
+		t.mu.Lock()
+		t.view.Store(t.view.Load().without(vol))
+		t.mu.Unlock()
+		for _, s := range stale.segs {
+			s.Retire()
+		}
+		v = t.view.Load()
+	}
 	src := v.reader()
-	c, err := openCopy(t.e, vol, t.name, false)
+	c, err := openCopy(t.e, vol, t.name, false, true)
 	if err != nil {
 		return err
 	}
-	var layout []*segment.Segment
-	layout = append(layout, src.segs...)
-	m, err := t.reconcileCopy(c, layout, true)
+	layout := append([]*segment.Segment(nil), src.segs...)
+	m, ok, err := t.reconcileCopy(c, layout, true)
+	if err != nil || !ok {
+		for _, s := range copySegments(c, m) {
+			s.Retire()
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if m == nil {
-		return fmt.Errorf("%w: topic %q: the reading mirror is damaged", ErrCorrupt, t.name)
+	if !ok {
+		// The topic is damaged on every copy: the volume rejoins without
+		// a mirror of it (the next open reconciles it again).
+		t.e.opts.Logger.Error("engine: topic damaged; volume rejoins without a mirror of it", "topic", t.name, "volume", vol.dir)
+		return nil
 	}
+	// Retention may have removed segments from the front while the copy
+	// ran: the new mirror must hold the same segments as the others.
 	t.mu.Lock()
-	t.view.Store(t.view.Load().with(m, t.e.vols))
+	cur := t.view.Load()
+	var gone []*segment.Segment
+	if first := cur.reader().segs[0].Base(); m.segs[0].Base() < first {
+		i := 0
+		for i < len(m.segs)-1 && m.segs[i].Base() < first {
+			i++
+		}
+		gone, m.segs = m.segs[:i], m.segs[i:]
+	}
+	t.view.Store(cur.with(m, t.e.vols))
 	t.mu.Unlock()
+	for _, s := range gone {
+		if err := s.Remove(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -329,6 +454,3 @@ func (e *Engine) strayTopics(vol *Volume) []string {
 	}
 	return out
 }
-
-var _ = strconv.Itoa
-var _ = strings.HasPrefix

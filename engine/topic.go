@@ -103,10 +103,9 @@ func openTopic(e *Engine, name string, clean []bool) (*Topic, error) {
 		if !vol.healthy() {
 			continue
 		}
-		c, err := openCopy(e, vol, name, clean[i])
+		c, err := openCopy(e, vol, name, clean[i], false)
 		if err != nil {
-			vol.fence(err)
-			e.opts.Logger.Error("engine: volume fenced at open", "volume", vol.dir, "topic", name, "err", err)
+			e.fenceVolume(vol, err)
 			continue
 		}
 		copies = append(copies, c)
@@ -135,7 +134,7 @@ type topicCopy struct {
 
 type copySeg struct {
 	base uint64
-	seg  *segment.Segment // nil when the segment could not be opened
+	seg  *segment.Segment // nil when the segment could not be (or was not) opened
 	err  error            // damage found by Open
 }
 
@@ -143,7 +142,13 @@ type copySeg struct {
 // are removed, every segment is opened (the newest with a torn-tail check)
 // and damage is recorded per segment. An error is an I/O failure of the
 // volume itself.
-func openCopy(e *Engine, vol *Volume, name string, clean bool) (*topicCopy, error) {
+//
+// sealedOnly is for a volume rejoining a running engine: readers may still
+// map the segments it held before it was fenced, and opening an unsealed
+// segment may rewrite its index in place. Unsealed segments are then left
+// unopened (seg and err nil), so that they are replaced by a copy
+// (temporary file, rename), never changed under a mapping.
+func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool) (*topicCopy, error) {
 	c := &topicCopy{vol: vol, dir: topicDir(vol, name)}
 	entries, err := e.fs.List(c.dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -169,6 +174,12 @@ func openCopy(e *Engine, vol *Volume, name string, clean bool) (*topicCopy, erro
 		}
 	}
 	for i, b := range bases {
+		if sealedOnly {
+			if _, err := segment.ReadSeal(e.fs, c.dir, b); err != nil {
+				c.segs = append(c.segs, copySeg{base: b})
+				continue
+			}
+		}
 		s, rep, err := segment.Open(e.fs, c.dir, b, e.opts.segmentOptions(), clean, i == len(bases)-1)
 		if err != nil && !errors.Is(err, segment.ErrCorrupt) {
 			for _, cs := range c.segs {
@@ -229,12 +240,20 @@ func (t *Topic) stopWriter() {
 }
 
 // close stops the writer and closes the segments for a clean shutdown.
+// The mirrors of volumes out of service (fenced while the topic was idle)
+// are let go without a sync: their errors are no part of the shutdown.
 func (t *Topic) close() error {
 	t.stopWriter()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
 	for _, m := range t.view.Load().mirrors {
+		if !m.vol.healthy() {
+			for _, s := range m.segs {
+				s.Retire()
+			}
+			continue
+		}
 		for _, s := range m.segs {
 			if err := s.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", m.vol.dir, err))
@@ -254,7 +273,7 @@ func (t *Topic) remove() error {
 	var errs []error
 	for _, m := range t.view.Load().mirrors {
 		for _, s := range m.segs {
-			if err := s.Remove(); err != nil {
+			if err := s.Remove(); err != nil && m.vol.healthy() {
 				errs = append(errs, err)
 			}
 		}

@@ -103,6 +103,21 @@ func (v *Volume) fence(reason error) bool {
 	return true
 }
 
+// transition moves the volume from state from to state to, and reports
+// whether it was in state from.
+func (v *Volume) transition(from, to VolumeState) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.state != from {
+		return false
+	}
+	v.state = to
+	if to == VolumeHealthy {
+		v.reason = nil
+	}
+	return true
+}
+
 func (v *Volume) setState(s VolumeState) {
 	v.mu.Lock()
 	v.state = s
@@ -178,6 +193,8 @@ func openVolumes(fs segment.FS, dirs []string) ([]*Volume, error) {
 	if broker == "" {
 		broker = newID()
 	}
+	// Check every new volume before writing any identity: a refused open
+	// must not leave a new volume claimed by a broker id made up here.
 	for _, v := range vols {
 		if v.id.Broker != "" {
 			continue
@@ -188,6 +205,11 @@ func openVolumes(fs segment.FS, dirs []string) ([]*Volume, error) {
 		}
 		if len(names) > 0 {
 			return nil, fmt.Errorf("%w: %s is not empty and has no %s file: not a haraqa volume (or not this broker's)", ErrVolume, v.dir, volumeName)
+		}
+	}
+	for _, v := range vols {
+		if v.id.Broker != "" {
+			continue
 		}
 		v.id = identity{Format: identityFormat, Broker: broker, Volume: newID()}
 		if err := writeIdentity(fs, v.dir, v.id); err != nil {

@@ -508,12 +508,19 @@ func (w *writer) roll() error {
 		}
 	}
 	// A mirror fenced while creating keeps no new segment; drop it now.
+	var gone []*mirror
 	for i, m := range ms {
 		if created[i] == nil {
 			nv = nv.without(m.vol)
+			gone = append(gone, m)
 		}
 	}
 	w.t.view.Store(nv)
 	w.t.mu.Unlock()
+	for _, m := range gone {
+		for _, s := range m.segs {
+			s.Retire()
+		}
+	}
 	return nil
 }

@@ -98,6 +98,12 @@ func (s *Segment) CopyTo(fs FS, dir string, opts Options) (*Segment, int64, erro
 		return nil, 0, fmt.Errorf("%w: copy of segment %d ends at %d (%d bytes), source at %d (%d bytes)",
 			ErrCorrupt, s.base, c.Next(), c.Size(), s.Next(), len(data))
 	}
+	// Open made the index anew: make its directory entry durable too, so
+	// that the repaired segment is whole after a power loss.
+	if err := fs.SyncDir(dir); err != nil {
+		c.Retire()
+		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
 	return c, int64(len(data)), nil
 }
 
