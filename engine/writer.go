@@ -34,6 +34,9 @@ type appendReq struct {
 	batch []byte
 	vol   *Volume // opRepair, opRejoin
 	base  uint64  // result of an append; the segment of an opRepair
+	pid   uint64  // producer id of an idempotent batch (0: none)
+	seq   uint32  // its sequence
+	count uint32  // its message count
 	err   error
 	done  chan struct{}
 }
@@ -86,14 +89,17 @@ func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pendi
 	if len(batch) > e.opts.MaxBatchBytes {
 		return Pending{}, fmt.Errorf("%w: %d bytes, limit %d: %w", ErrInvalidBatch, len(batch), e.opts.MaxBatchBytes, record.ErrTooLarge)
 	}
-	if _, err := record.Verify(batch); err != nil {
-		return Pending{}, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	h, err := record.Verify(batch)
+	if err != nil {
+		// %v, not %w: a client's bad batch is not stored data gone bad.
+		return Pending{}, fmt.Errorf("%w: %v", ErrInvalidBatch, err)
 	}
 	if err := t.readOnlyErr(); err != nil {
 		return Pending{}, err
 	}
 	r := reqPool.Get().(*appendReq)
 	r.op, r.batch, r.vol, r.base, r.err = opAppend, batch, nil, 0, nil
+	r.pid, r.seq, r.count = h.ProducerID, h.Sequence, h.Count
 	if err := t.send(ctx, r); err != nil {
 		reqPool.Put(r)
 		return Pending{}, err
@@ -152,12 +158,14 @@ type writer struct {
 	last    int64  // last append time handed out (append times never go back)
 	dirty   bool   // written but not synced (FsyncInterval)
 	timer   *time.Timer
+	prods   producers // idempotent producers' recent sequences
 }
 
 func (w *writer) init(t *Topic) {
 	w.t, w.opts = t, &t.e.opts
 	w.next = t.end.Load()
 	w.last = t.view.Load().reader().active().LastTime()
+	w.prods.recover(t)
 }
 
 func (w *writer) run() {
@@ -258,7 +266,7 @@ func (w *writer) mirrors() []*mirror {
 // go out in one write and one sync per mirror; segments roll between runs.
 func (w *writer) process() {
 	now := max(w.opts.Now().UnixNano(), w.last)
-	g := w.group
+	g := w.dedupe(w.group)
 	for len(g) > 0 {
 		if g[0].op != opAppend {
 			w.control(g[0])
@@ -287,11 +295,27 @@ func (w *writer) process() {
 			w.fail(g, err)
 			return
 		}
+		w.prods.commit(g[:n])
 		for _, r := range g[:n] {
 			r.done <- struct{}{}
 		}
 		g = g[n:]
 	}
+}
+
+// dedupe answers the group's duplicate and out-of-order idempotent
+// batches at once and returns the requests left to write, in order.
+func (w *writer) dedupe(g []*appendReq) []*appendReq {
+	clear(w.prods.pending)
+	out := g[:0]
+	for _, r := range g {
+		if r.op == opAppend && r.pid != 0 && w.prods.dedupe(r) {
+			r.done <- struct{}{}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // control runs a control request.

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -136,3 +137,56 @@ func (s *Segment) Verify() error {
 }
 
 func isNotExist(err error) bool { return os.IsNotExist(err) }
+
+// LastBatches calls fn with the headers of the segment's last n committed
+// batches, newest first, until fn returns false. It reads only headers (via
+// the index), so recovering state from a log tail costs little; a segment
+// not yet mapped is read through short-lived file reads and stays unmapped.
+// The caller holds a pin.
+func (s *Segment) LastBatches(n int, fn func(h *record.Header) bool) error {
+	entries := s.entries.Load()
+	size := s.size.Load()
+	from := max(entries-int64(n), 0)
+	if s.loaded.Load() {
+		for i := entries - 1; i >= from; i-- {
+			_, pos, _ := s.entry(i)
+			if pos+record.HeaderSize > size {
+				return s.corruptIndex(pos, "index entry past the log end")
+			}
+			h, err := record.ParseHeader(s.logMap[pos:size])
+			if err == nil && !fn(&h) {
+				return nil
+			}
+		}
+		return nil
+	}
+	log, err := s.fs.Open(s.path(LogName(s.base)))
+	if err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	defer log.Close()
+	idx, err := s.fs.Open(s.path(IndexName(s.base)))
+	if err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	defer idx.Close()
+	var e [EntrySize]byte
+	var hb [record.HeaderSize]byte
+	for i := entries - 1; i >= from; i-- {
+		if _, err := idx.ReadAt(e[:], i*EntrySize); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
+		pos := int64(binary.LittleEndian.Uint32(e[4:]))
+		if pos+record.HeaderSize > size {
+			return s.corruptIndex(pos, "index entry past the log end")
+		}
+		if _, err := log.ReadAt(hb[:], pos); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
+		h, err := record.ParseHeader(hb[:])
+		if err == nil && !fn(&h) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -296,7 +296,7 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, "idempotent producers are not supported by this broker yet"))
+		return c.respond(h, &netproto.InitProducerResponse{ProducerID: c.s.e.NewProducerID()}, nil)
 	}
 	return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, h.Opcode.String()))
 }

@@ -238,9 +238,22 @@ func TestAdmin(t *testing.T) {
 			if names, err := list("alpha", ""); err != nil || len(names) != 1 || names[0] != "alpha2" {
 				t.Fatalf("after delete: %q %v", names, err)
 			}
-			// InitProducer is reserved: refused, and the connection goes on.
-			_, err = p.call(netproto.OpInitProducer, &netproto.InitProducerRequest{})
-			wantCode(t, err, netproto.CodeUnknownOpcode)
+			// InitProducer hands out a fresh nonzero producer id each time.
+			var ids [2]uint64
+			for i := range ids {
+				body, err := p.call(netproto.OpInitProducer, &netproto.InitProducerRequest{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ip netproto.InitProducerResponse
+				if err := ip.Decode(body); err != nil || ip.ProducerID == 0 {
+					t.Fatalf("InitProducer: %+v %v", ip, err)
+				}
+				ids[i] = ip.ProducerID
+			}
+			if ids[0] == ids[1] {
+				t.Fatalf("two InitProducer calls gave the same id %d", ids[0])
+			}
 
 			// Recreated, it starts empty.
 			if err := create("alpha"); err != nil {
