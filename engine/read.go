@@ -286,6 +286,35 @@ func (e *Engine) OffsetAt(topic string, tm time.Time) (uint64, error) {
 	return t.end.Load(), nil
 }
 
+// WaitChange blocks until the topic's range differs from [start, end) —
+// an append moved the end, or retention or truncation moved the start —
+// or ctx is done, the topic is deleted or the engine closes. Watches use
+// it; nothing polls.
+func (e *Engine) WaitChange(ctx context.Context, topic string, start, end uint64) error {
+	t, err := e.topic(topic)
+	if err != nil {
+		return err
+	}
+	t.waiters.Add(1)
+	defer t.waiters.Add(-1)
+	for {
+		ch := t.changed.Load()
+		if t.end.Load() != end || t.segments()[0].Base() != start {
+			return nil
+		}
+		if t.deleted.Load() {
+			return fmt.Errorf("%w: %q", ErrTopicNotFound, topic)
+		}
+		select {
+		case <-*ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.stop:
+			return ErrClosed
+		}
+	}
+}
+
 // Wait blocks until the topic's end passes offset (data at offset can be
 // read), ctx is done, the topic is deleted or the engine closes. Woken by
 // the writer; nothing polls.

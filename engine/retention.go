@@ -53,6 +53,7 @@ func (t *Topic) dropFront(drop func(s *segment.Segment, total int64) bool) error
 		m.segs = m.segs[i:]
 	}
 	t.view.Store(nv)
+	t.wake() // the start moved: watchers look again
 	var first error
 	for _, s := range gone {
 		if err := s.Remove(); err != nil && first == nil {

@@ -289,3 +289,46 @@ func TestTopicsList(t *testing.T) {
 		t.Fatalf("Topics() = %s", got)
 	}
 }
+
+// Promise (watchers are woken, not polled): WaitChange returns as soon as
+// truncation moves the start, and as soon as an append moves the end.
+func TestWaitChangeWakesOnStartAndEnd(t *testing.T) {
+	opts := memOpts(segment.NewMemFS())
+	e := openEngine(t, opts)
+	mustCreate(t, e, "t")
+	if _, err := e.Append(t.Context(), "t", batchOf(t, msgBytes(1, 10))); err != nil {
+		t.Fatal(err)
+	}
+	start, end, _ := e.Offsets("t")
+	done := make(chan error, 1)
+	go func() { done <- e.WaitChange(t.Context(), "t", start, end) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitChange returned before any change: %v", err)
+	default:
+	}
+	if _, err := e.TruncateBefore(t.Context(), "t", end); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitChange did not return after the start moved")
+	}
+	start, end, _ = e.Offsets("t")
+	go func() { done <- e.WaitChange(t.Context(), "t", start, end) }()
+	if _, err := e.Append(t.Context(), "t", batchOf(t, msgBytes(2, 10))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitChange did not return after an append")
+	}
+}

@@ -236,9 +236,7 @@ func (c *conn) watchTopic(h netproto.Header, topic string) {
 			}
 			first, lastStart, lastEnd = false, start, end
 		}
-		ctx, cancel := context.WithTimeout(c.pollCtx, time.Second) // also notices start moving
-		err = c.s.e.Wait(ctx, topic, end)
-		cancel()
+		err = c.s.e.WaitChange(c.pollCtx, topic, start, end)
 		if c.pollCtx.Err() != nil {
 			return
 		}
