@@ -155,6 +155,7 @@ func TestConcurrentAppendersAndReaders(t *testing.T) {
 // first one until gate is closed.
 type syncCounter struct {
 	n       atomic.Int64
+	latency time.Duration // how long a sync takes, like a disk's
 	block   bool
 	entered chan struct{}
 	gate    chan struct{}
@@ -168,6 +169,7 @@ func (c *syncCounter) fault(op segment.Op, name string) error {
 		close(c.entered)
 		<-c.gate
 	}
+	time.Sleep(c.latency)
 	return nil
 }
 
@@ -222,7 +224,9 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 func TestGroupCommitFewerSyncsThanAppends(t *testing.T) {
 	const appenders, perAppender = 8, 100
 	fs := segment.NewMemFS()
-	sc := &syncCounter{}
+	// An in-memory sync is instant; give it a disk's latency (about what
+	// one fdatasync takes here) so that appenders queue up behind it.
+	sc := &syncCounter{latency: 200 * time.Microsecond}
 	fs.SetFault(sc.fault)
 	e := openEngine(t, memOpts(fs))
 	mustCreate(t, e, "t")

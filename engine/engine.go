@@ -70,8 +70,9 @@ func Open(opts Options) (*Engine, error) {
 		sorted = append(sorted, n)
 	}
 	sort.Strings(sorted)
+	synced := e.readCheckpoints()
 	for _, name := range sorted {
-		t, err := openTopic(e, name, clean)
+		t, err := openTopic(e, name, clean, synced[name])
 		if err != nil && errors.Is(err, ErrCorrupt) {
 			// Nothing of the topic is readable. One damaged topic must not
 			// keep the others offline: leave it unopened, files untouched.
@@ -84,7 +85,8 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.topics[name] = t
 	}
-	e.wg.Add(3)
+	e.wg.Add(4)
+	go e.checkpointLoop()
 	go e.retentionLoop()
 	go e.healthLoop()
 	go e.scrubLoop()
@@ -169,6 +171,14 @@ func (e *Engine) Close() error {
 		damaged = damaged || t.readOnlyErr() != nil
 	}
 	err := e.closeTopics()
+	if err == nil {
+		// Every segment was synced by closeTopics.
+		m := map[string]uint64{}
+		for n, t := range e.topics {
+			m[n] = t.end.Load()
+		}
+		err = e.writeCheckpoint(m)
+	}
 	if damaged {
 		// A damaged topic must be rescanned at the next open: no marker.
 		e.opts.Logger.Warn("engine: closing with read-only topics; the next open will scan")
@@ -250,6 +260,15 @@ func (e *Engine) DeleteTopic(name string) error {
 		return fmt.Errorf("%w: %q", ErrTopicNotFound, name)
 	}
 	delete(e.topics, name)
+	// Forget its synced offset first: a topic recreated under the name
+	// must not inherit it.
+	m := map[string]uint64{}
+	for n, o := range e.topics {
+		m[n] = o.synced.Load()
+	}
+	if err := e.writeCheckpoint(m); err != nil {
+		e.opts.Logger.Warn("engine: checkpoint after delete", "topic", name, "err", err)
+	}
 	return t.remove()
 }
 

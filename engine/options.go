@@ -74,6 +74,9 @@ type Options struct {
 	// segments on every volume and repairs bad copies (default 32 MiB/s;
 	// negative: off).
 	ScrubBytesPerSec int64
+	// CheckpointInterval is how often the synced offsets are recorded
+	// (default 1s); see checkpoint.go.
+	CheckpointInterval time.Duration
 	// ScrubInterval is the pause between scrub passes (default 1 minute).
 	ScrubInterval time.Duration
 	// FS is the file system; nil means the operating system's.
@@ -136,6 +139,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ScrubBytesPerSec == 0 {
 		o.ScrubBytesPerSec = 32 << 20
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = time.Second
 	}
 	if o.ScrubInterval <= 0 {
 		o.ScrubInterval = time.Minute

@@ -69,9 +69,11 @@ func (f *tornFixture) checkRecovered(t *testing.T, e *Engine) {
 }
 
 // Promise (RELIABILITY #3): the active segment's log cut at any byte of its
-// last batch, after a crash or after a clean Close, reopens at the last
-// whole batch, says so in the log, stays writable, and the next append gets
-// the right offset.
+// last batch, after a crash or after a clean Close whose synced-offset
+// checkpoint did not cover that batch, reopens at the last whole batch,
+// says so in the log, stays writable, and the next append gets the right
+// offset. (With the checkpoint covering it, the same cut is corruption:
+// TestCutBelowCheckpointIsCorruption.)
 func TestTornTailEveryByte(t *testing.T) {
 	f := newTornFixture(t)
 	images := map[string]*segment.MemFS{"crash": f.fs.Crash()}
@@ -80,6 +82,12 @@ func TestTornTailEveryByte(t *testing.T) {
 		o := f.opts
 		o.FS = closed
 		if err := openEngine(t, o).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := closed.Remove(filepath.Join(o.Dir, checkpointName)); err != nil {
+			t.Fatal(err)
+		}
+		if err := closed.SyncDir(o.Dir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,6 +111,35 @@ func TestTornTailEveryByte(t *testing.T) {
 			}
 			e.Close()
 		}
+	}
+}
+
+// Promise (RELIABILITY: damage below the synced offset is corruption, never
+// a torn tail): after a clean Close the checkpoint records every offset as
+// synced, so a cut inside the last batch leaves the topic read-only with
+// the log untouched instead of cutting acknowledged data.
+func TestCutBelowCheckpointIsCorruption(t *testing.T) {
+	f := newTornFixture(t)
+	img := f.fs.Crash()
+	o := f.opts
+	o.FS = img
+	if err := openEngine(t, o).Close(); err != nil {
+		t.Fatal(err)
+	}
+	cut := f.lastPos + 10
+	if err := img.Corrupt(f.log, func(b []byte) []byte { return append([]byte(nil), b[:cut]...) }); err != nil {
+		t.Fatal(err)
+	}
+	e := openEngine(t, o)
+	info := describe(t, e, "t")
+	if info.ReadOnly == nil || !errors.Is(info.ReadOnly, ErrCorrupt) {
+		t.Fatalf("%+v: want read-only with ErrCorrupt", info)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := img.ReadFile(f.log); len(b) != cut {
+		t.Fatalf("log is %d bytes, want the damaged %d left as they were", len(b), cut)
 	}
 }
 
@@ -133,7 +170,8 @@ func TestTornTailZeroed(t *testing.T) {
 }
 
 // Promise (RELIABILITY #3): the same on real files: a log cut with
-// os.Truncate after Close recovers to the last whole batch.
+// os.Truncate after Close (the checkpoint removed, as after a crash that
+// came before it covered the last batch) recovers to the last whole batch.
 func TestTornTailOSFS(t *testing.T) {
 	msgs := [][]byte{msgBytes(1, 300), msgBytes(2, 5)}
 	size := len(batchOf(t, msgs...))
@@ -157,6 +195,9 @@ func TestTornTailOSFS(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.Truncate(log, st.Size()-int64(size)+int64(cut)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(opts.Dir, checkpointName)); err != nil {
 			t.Fatal(err)
 		}
 		e = openEngine(t, opts)

@@ -399,7 +399,7 @@ func (w *writer) rejoin(vol *Volume) error {
 		v = t.view.Load()
 	}
 	src := v.reader()
-	c, err := openCopy(t.e, vol, t.name, false, true)
+	c, err := openCopy(t.e, vol, t.name, false, true, 0)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type Topic struct {
 	// Invariant: every message below end is committed in a segment of every
 	// mirror (and, under FsyncAlways, synced) before end moves past it.
 	end atomic.Uint64
+	// synced is an offset below which every message is known synced on
+	// every mirror (the checkpoint records it).
+	synced atomic.Uint64
 	// changed is closed and replaced when end moves while waiters > 0.
 	changed atomic.Pointer[chan struct{}]
 	waiters atomic.Int32
@@ -96,14 +99,14 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 // openTopic recovers a topic from every volume that has it and reconciles
 // the copies (see reconcile). Damage that no copy can repair leaves the
 // topic read-only; everything not damaged stays readable.
-func openTopic(e *Engine, name string, clean []bool) (*Topic, error) {
+func openTopic(e *Engine, name string, clean []bool, synced uint64) (*Topic, error) {
 	t := newTopic(e, name)
 	var copies []*topicCopy
 	for i, vol := range e.vols {
 		if !vol.healthy() {
 			continue
 		}
-		c, err := openCopy(e, vol, name, clean[i], false)
+		c, err := openCopy(e, vol, name, clean[i], false, synced)
 		if err != nil {
 			e.fenceVolume(vol, err)
 			continue
@@ -121,6 +124,13 @@ func openTopic(e *Engine, name string, clean []bool) (*Topic, error) {
 	}
 	t.view.Store(v)
 	t.end.Store(v.reader().active().Next())
+	sealedNext := uint64(0)
+	for _, s := range v.reader().segs {
+		if s.Sealed() {
+			sealedNext = s.Next()
+		}
+	}
+	t.synced.Store(min(max(synced, sealedNext), t.end.Load()))
 	t.start()
 	return t, nil
 }
@@ -148,7 +158,7 @@ type copySeg struct {
 // segment may rewrite its index in place. Unsealed segments are then left
 // unopened (seg and err nil), so that they are replaced by a copy
 // (temporary file, rename), never changed under a mapping.
-func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool) (*topicCopy, error) {
+func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool, synced uint64) (*topicCopy, error) {
 	c := &topicCopy{vol: vol, dir: topicDir(vol, name)}
 	entries, err := e.fs.List(c.dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -180,7 +190,9 @@ func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool) (*top
 				continue
 			}
 		}
-		s, rep, err := segment.Open(e.fs, c.dir, b, e.opts.segmentOptions(), clean, i == len(bases)-1)
+		sopts := e.opts.segmentOptions()
+		sopts.Synced = synced
+		s, rep, err := segment.Open(e.fs, c.dir, b, sopts, clean, i == len(bases)-1)
 		if err != nil && !errors.Is(err, segment.ErrCorrupt) {
 			for _, cs := range c.segs {
 				if cs.seg != nil {

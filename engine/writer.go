@@ -379,6 +379,9 @@ func (w *writer) write(rs []*appendReq, now int64) error {
 		m.active().Commit()
 	}
 	w.next, w.last = next, now
+	if w.opts.Fsync == FsyncAlways {
+		w.t.synced.Store(next)
+	}
 	w.t.publish(next)
 	if w.opts.Fsync == FsyncInterval && !w.dirty {
 		w.dirty = true
@@ -489,6 +492,9 @@ func (w *writer) syncActive() {
 			ok++
 		}
 	}
+	if ok == len(ms) {
+		w.t.synced.Store(w.next)
+	}
 	for i, m := range ms {
 		err := w.failed[i]
 		if err == nil {
@@ -511,6 +517,7 @@ func (w *writer) roll() error {
 		return err
 	}
 	w.dirty = false
+	w.t.synced.Store(w.next) // sealing synced every mirror's log
 	ms := w.mirrors()
 	w.created = make([]*segment.Segment, len(ms))
 	created := w.created

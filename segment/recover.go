@@ -175,7 +175,9 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
 	size := res.end // not sc.End(): a batch with a wrong offset is not accepted
 	// Only a batch the scanner rejected can be torn; a whole valid batch
 	// with the wrong offset is corruption wherever it is.
-	if scanErr != nil && sc.Err() != nil && last && !sealed && record.FindValid(data, sc.Pos()+1) < 0 {
+	// Nor can a batch below the synced offset: that was acknowledged.
+	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced &&
+		record.FindValid(data, sc.Pos()+1) < 0 {
 		// A torn tail: nothing valid follows the damage. Cut it off.
 		if err := s.log.Truncate(size); err != nil {
 			s.closeFiles()

@@ -31,6 +31,10 @@ type Options struct {
 	MaxBytes int64
 	// MaxEntries is the number of batches at which the segment is full.
 	MaxEntries int64
+	// Synced is an offset known to have been synced (and acknowledged):
+	// at Open, damage at the tail of the last segment below it is
+	// corruption, never a torn write to cut off. 0: unknown.
+	Synced uint64
 }
 
 func (o Options) withDefaults() Options {

@@ -241,3 +241,31 @@ func checkAroundDamage(t *testing.T, s *Segment, m *model, bad int) {
 		}
 	}
 }
+
+// TestTornTailBelowSyncedIsCorruption: damage in the last batch looks
+// like a torn write, but when the caller knows that batch was synced
+// (Options.Synced past it) it is corruption: nothing is cut.
+func TestTornTailBelowSyncedIsCorruption(t *testing.T) {
+	e := memEnv(t)
+	m := lastSegment(t, e, 4)
+	e.mutate(t, LogName(0), flip(m.pos[3]+64+2, 0))
+	opts := testOpts
+	opts.Synced = m.next()
+	s, rep, err := Open(e.fs, e.dir, 0, opts, false, true)
+	if !errors.Is(err, ErrCorrupt) || rep.TornBytes != 0 {
+		t.Fatalf("Open = %v, report %+v; want corruption and no cut", err, rep)
+	}
+	if got := e.fileSize(t, LogName(0)); got != m.size() {
+		t.Fatalf("log cut to %d bytes, want %d", got, m.size())
+	}
+	if s != nil {
+		s.Close()
+	}
+	// Without the synced offset the same damage is a torn tail (the
+	// documented limit of a log without a checkpoint).
+	s, rep, err = Open(e.fs, e.dir, 0, testOpts, false, true)
+	if err != nil || rep.TornBytes == 0 {
+		t.Fatalf("Open without Synced = %v, report %+v; want a torn-tail cut", err, rep)
+	}
+	s.Close()
+}
