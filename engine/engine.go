@@ -35,6 +35,7 @@ type Engine struct {
 	closed bool              // guarded by mu
 
 	stats   counters
+	open    openSet    // segments holding files open, for MaxOpenSegments
 	checkMu sync.Mutex // one CheckVolumes at a time
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -55,6 +56,7 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Volumes[0], vols: vols, topics: map[string]*Topic{}, stop: make(chan struct{})}
+	e.opts.onLoad = e.open.add
 	clean := make([]bool, len(vols))
 	names := map[string]bool{}
 	for i, v := range vols {

@@ -77,6 +77,13 @@ type Options struct {
 	// CheckpointInterval is how often the synced offsets are recorded
 	// (default 1s); see checkpoint.go.
 	CheckpointInterval time.Duration
+	// MaxOpenSegments caps the sealed segments kept open (two descriptors
+	// and two mappings each) after reads; past it the least recently
+	// opened idle ones are closed (default 1024).
+	MaxOpenSegments int
+	// IdleRelease closes the active segments of a topic that had no append
+	// for this long (default 10s), so idle topics hold no descriptors.
+	IdleRelease time.Duration
 	// ScrubInterval is the pause between scrub passes (default 1 minute).
 	ScrubInterval time.Duration
 	// FS is the file system; nil means the operating system's.
@@ -111,6 +118,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives recovery and error reports (default slog.Default()).
 	Logger *slog.Logger
+
+	onLoad func(*segment.Segment) // set by Open: the open-segment tracker
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -139,6 +148,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ScrubBytesPerSec == 0 {
 		o.ScrubBytesPerSec = 32 << 20
+	}
+	if o.MaxOpenSegments <= 0 {
+		o.MaxOpenSegments = 1024
+	}
+	if o.IdleRelease <= 0 {
+		o.IdleRelease = 10 * time.Second
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second
@@ -186,5 +201,5 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) segmentOptions() segment.Options {
-	return segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries}
+	return segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries, OnLoad: o.onLoad}
 }

@@ -85,6 +85,7 @@ func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *R
 			return nil
 		}
 		err := e.readSegments(t, segs, offset, limit, maxBytes, res)
+		e.open.trim(e.opts.MaxOpenSegments)
 		if err == errRetry && attempt < 3 {
 			res.Release()
 			continue // retention removed a segment under us: look again

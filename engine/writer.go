@@ -171,6 +171,8 @@ func (w *writer) init(t *Topic) {
 func (w *writer) run() {
 	t := w.t
 	defer close(t.done)
+	idle := time.NewTimer(w.opts.IdleRelease)
+	defer idle.Stop()
 	for {
 		var syncC <-chan time.Time
 		if w.dirty && w.timer != nil {
@@ -181,12 +183,26 @@ func (w *writer) run() {
 			w.group = append(w.group[:0], r)
 			w.collect()
 			w.process()
+			idle.Reset(w.opts.IdleRelease)
+		case <-idle.C:
+			w.releaseIdle()
 		case <-syncC:
 			w.syncActive()
 		case <-t.quit:
 			w.shutdown()
 			return
 		}
+	}
+}
+
+// releaseIdle closes the active segments' files after a quiet spell, so
+// that idle topics hold no descriptors; a pending interval sync goes first.
+func (w *writer) releaseIdle() {
+	if w.dirty {
+		w.syncActive()
+	}
+	for _, m := range w.mirrors() {
+		m.active().ReleaseIdle()
 	}
 }
 
@@ -551,6 +567,12 @@ func (w *writer) roll() error {
 	for _, m := range gone {
 		for _, s := range m.segs {
 			s.Retire()
+		}
+	}
+	// The sealed segments stay readable; they reopen when read.
+	for i, m := range ms {
+		if created[i] != nil {
+			m.active().ReleaseIdle()
 		}
 	}
 	return nil

@@ -92,16 +92,27 @@ func (s *Segment) openSealed(seal Seal, logSize int64, rep *Report) error {
 	}
 	// Sealed segments are mapped on first read; keep no files open, and
 	// release the mapping a rebuild made.
+	s.goCold()
+	return nil
+}
+
+// goCold releases the files and mappings Open used: a segment holds no
+// descriptor and no mapping until a read or a write needs them, so that
+// opening many topics costs neither (vm.max_map_count, the fd limit).
+func (s *Segment) goCold() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, u := range s.unmap {
 		u()
 	}
-	s.log.Close()
-	s.idx.Close()
+	if s.log != nil {
+		s.log.Close()
+	}
+	if s.idx != nil {
+		s.idx.Close()
+	}
 	s.log, s.idx, s.logMap, s.idxMap, s.unmap = nil, nil, nil, nil, nil
 	s.loaded.Store(false)
-	s.mu.Unlock()
-	return nil
 }
 
 func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) error {
@@ -123,17 +134,18 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 				}
 			}
 			s.setCommitted(logSize, n, next, t)
-			if err := s.mapFiles(); err != nil {
-				s.closeFiles()
-				return err
-			}
 			if n > 0 {
-				_, _, s.firstTime = s.entry(0)
+				var e [EntrySize]byte
+				if _, err := s.idx.ReadAt(e[:], 0); err == nil {
+					s.firstTime = int64(binary.LittleEndian.Uint64(e[8:]))
+				}
 			}
+			s.goCold()
 			return nil
 		}
 	}
 	if err := s.rebuild(logSize, last, rep); err != nil {
+		s.goCold()
 		return err
 	}
 	if !last {
@@ -143,6 +155,7 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 		}
 		rep.Resealed = true
 	}
+	s.goCold()
 	return nil
 }
 

@@ -98,6 +98,9 @@ func (s *Segment) Seal() error {
 	if s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load() {
 		return fmt.Errorf("segment: seal %d: uncommitted writes (commit or roll back first)", s.base)
 	}
+	if err := s.load(); err != nil {
+		return err
+	}
 	if err := s.readyDigest(); err != nil {
 		return err
 	}

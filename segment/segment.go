@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +32,10 @@ type Options struct {
 	MaxBytes int64
 	// MaxEntries is the number of batches at which the segment is full.
 	MaxEntries int64
+	// OnLoad, if set, is called (with the segment's lock held: it must not
+	// call back into any segment) each time the segment opens its files
+	// and maps them, so that an owner can cap how many are open.
+	OnLoad func(*Segment)
 	// Synced is an offset known to have been synced (and acknowledged):
 	// at Open, damage at the tail of the last segment below it is
 	// corruption, never a torn write to cut off. 0: unknown.
@@ -157,6 +162,9 @@ func (s *Segment) mapFiles() error {
 	s.logMap, s.idxMap = lm, im
 	s.unmap = append(s.unmap[:0], lu, iu)
 	s.loaded.Store(true)
+	if s.opts.OnLoad != nil {
+		s.opts.OnLoad(s)
+	}
 	return nil
 }
 
@@ -187,6 +195,10 @@ func (s *Segment) Dir() string { return s.dir }
 func (s *Segment) Acquire() bool {
 	for {
 		r := s.refs.Load()
+		if r <= releasing/2 {
+			runtime.Gosched() // ReleaseIdle is unmapping; it restores the count
+			continue
+		}
 		if r <= 0 {
 			return false
 		}
@@ -194,6 +206,28 @@ func (s *Segment) Acquire() bool {
 			return true
 		}
 	}
+}
+
+// releasing is the pin count while ReleaseIdle works: Acquire waits.
+const releasing = -1 << 30
+
+// ReleaseIdle closes the files and unmaps a segment that only its owner
+// holds (no reader pinned), so that segments not in use cost no
+// descriptor and no mapping; the next read or write opens them again. It
+// reports whether it released anything. Readers cannot pin the segment
+// while it works. Anyone may call it on a sealed segment; on an unsealed
+// one only its writer may.
+func (s *Segment) ReleaseIdle() bool {
+	if !s.loaded.Load() || !s.refs.CompareAndSwap(1, releasing) {
+		return false
+	}
+	// Add, not Store: an owner's pin dropped meanwhile must stay dropped.
+	defer s.refs.Add(1 - releasing)
+	if !s.sealed.Load() && (s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load()) {
+		return false // the writer has uncommitted bytes in flight
+	}
+	s.goCold()
+	return true
 }
 
 // dropOwner drops the owner's pin once, whichever of Remove and Close

@@ -36,6 +36,9 @@ func (s *Segment) Write(batches [][]byte) error {
 	if len(batches) == 0 {
 		return nil
 	}
+	if err := s.load(); err != nil {
+		return err
+	}
 	if err := s.readyDigest(); err != nil {
 		return err
 	}
@@ -82,6 +85,9 @@ func (s *Segment) Write(batches [][]byte) error {
 // Sync makes the written log bytes durable. The index is derived data and
 // is synced only when the segment is sealed or closed.
 func (s *Segment) Sync() error {
+	if !s.loaded.Load() {
+		return nil // cold: nothing was written since Open
+	}
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", s.path(LogName(s.base)), err)
 	}
@@ -107,9 +113,10 @@ func (s *Segment) Rollback() error {
 		s.firstTime = 0
 	}
 	s.digest = s.saved
-	if s.sealed.Load() || s.damaged != nil {
+	if s.sealed.Load() || s.damaged != nil || !s.loaded.Load() {
 		// Write refused before writing anything; a damaged log keeps the
-		// bytes after its damage for repair, and a sealed one may be unopened.
+		// bytes after its damage for repair, and a sealed or cold one may
+		// be unopened (and has nothing written since Open).
 		return nil
 	}
 	if err := s.log.Truncate(s.pendSize); err != nil {
