@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -13,16 +14,20 @@ import (
 
 // ConsumeBuffer receives what Consume reads: the record batches exactly as
 // the broker sent them (the connection's reader goroutine reads them
-// straight into it, no intermediate copy) and an index of the messages in
-// them. Reuse one buffer across calls: once it has grown to the working
-// size, Consume allocates nothing. The zero value is ready to use.
+// straight into it, no intermediate copy), the decompressed payloads of
+// compressed batches and an index of the messages in them. Reuse one
+// buffer across calls: once it has grown to the working size, Consume
+// allocates nothing. The zero value is ready to use.
 //
 // A buffer belongs to one Consume at a time. Each Consume overwrites what
-// the last one returned: message values alias the buffer and stay valid
-// only until the next Consume with it. Copy what must outlive that.
+// the last one returned: message values, keys and header values alias the
+// buffer and stay valid only until the next Consume with it. Copy what
+// must outlive that.
 type ConsumeBuffer struct {
 	raw  []byte
+	dec  [][]byte // decompressed payloads, one per compressed batch read
 	msgs Messages
+	keys map[string]string // header keys seen, interned: no allocation per header
 }
 
 // Messages is the result of one Consume: the messages [offset, Next()) of
@@ -36,22 +41,41 @@ type Messages struct {
 
 	first uint64
 	refs  []msgRef
+	hdrs  []Header // the headers of every message, msgRef.hlo..hhi
 }
 
 type msgRef struct {
-	value []byte // aliases ConsumeBuffer.raw
-	time  int64  // the batch's append time, unix nanoseconds
+	value, key []byte // alias ConsumeBuffer.raw or .dec
+	time       int64  // the batch's append time, unix nanoseconds
+	ts         int64  // the producer's timestamp, unix nanoseconds; 0: none
+	hlo, hhi   int32  // headers: Messages.hdrs[hlo:hhi]
 }
 
 // Message is one message of a topic.
 type Message struct {
+	// Offset is the message's offset (set by the broker; ignored by
+	// ProduceMessages).
 	Offset uint64
-	// Time is when the broker appended the message's batch.
+	// Time is when the broker appended the message's batch (ignored by
+	// ProduceMessages).
 	Time time.Time
-	// Value aliases a buffer (the ConsumeBuffer, or the Consumer's) and is
-	// valid until that buffer's next read. Copy it to keep it.
+	// Timestamp is the producer's time for the message, zero when it gave
+	// none. Messages produced with Produce or Producer.Send have none.
+	Timestamp time.Time
+	// Key is the message's key, nil when it has none (an empty key is
+	// none).
+	Key []byte
+	// Value is the message's content.
 	Value []byte
+	// Headers are the message's headers, in the order they were given;
+	// keys may repeat.
+	Headers []Header
 }
+
+// In a consumed Message, Value, Key, the Headers slice and the header
+// values alias a buffer (the ConsumeBuffer, or the Consumer's) and are
+// valid until that buffer's next read; header keys are strings of their
+// own. Copy what must live longer.
 
 // Len returns the number of messages.
 func (m *Messages) Len() int { return len(m.refs) }
@@ -59,7 +83,14 @@ func (m *Messages) Len() int { return len(m.refs) }
 // At returns message i, 0 <= i < Len(); its offset is Next()-Len()+i.
 func (m *Messages) At(i int) Message {
 	r := &m.refs[i]
-	return Message{Offset: m.first + uint64(i), Time: time.Unix(0, r.time), Value: r.value}
+	msg := Message{Offset: m.first + uint64(i), Time: time.Unix(0, r.time), Key: r.key, Value: r.value}
+	if r.ts != 0 {
+		msg.Timestamp = time.Unix(0, r.ts)
+	}
+	if r.hhi > r.hlo {
+		msg.Headers = m.hdrs[r.hlo:r.hhi:r.hhi]
+	}
+	return msg
 }
 
 // Next returns the offset to consume next: after the last message, or the
@@ -111,8 +142,7 @@ func applyConsumeOptions(opts []ConsumeOption) consumeConfig {
 func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit int, buf *ConsumeBuffer, cfg *consumeConfig) (*Messages, error) {
 	m := &buf.msgs
 	m.Start, m.End, m.first = 0, 0, offset
-	clear(m.refs) // drop the old aliases
-	m.refs = m.refs[:0]
+	m.reset()
 	if err := checkTopic(topic); err != nil {
 		return nil, err
 	}
@@ -134,53 +164,139 @@ func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit
 	if wireLimit > 0 {
 		trim = uint64(wireLimit)
 	}
-	if err := m.index(topic, buf.raw, offset, trim); err != nil {
-		clear(m.refs)
-		m.refs = m.refs[:0]
+	ix := indexer{buf: buf, topic: topic, maxRaw: int(c.cfg.maxBody)}
+	if err := ix.index(offset, trim); err != nil {
+		m.reset()
 		return nil, err
 	}
 	return m, nil
 }
 
-// index verifies the batches in raw and records the messages in
+// reset drops the messages and their aliases.
+func (m *Messages) reset() {
+	clear(m.refs)
+	m.refs = m.refs[:0]
+	clear(m.hdrs)
+	m.hdrs = m.hdrs[:0]
+}
+
+// indexer verifies, decompresses and indexes the batches of one Consume.
+type indexer struct {
+	buf     *ConsumeBuffer
+	topic   string
+	maxRaw  int // largest raw payload decompressed, and the budget per Consume
+	ndec    int // compressed batches decompressed so far
+	decoded int
+}
+
+// index verifies the batches in buf.raw and records the messages in
 // [offset, offset+limit). The batches must follow each other densely and
-// the first must hold offset.
-func (m *Messages) index(topic string, raw []byte, offset, limit uint64) error {
+// the first must hold offset. Compressed batches are decompressed after
+// their checksums are verified, each bounded by maxRaw; once maxRaw bytes
+// were decompressed the read stops early at a batch boundary (Next tells
+// where), so one Consume holds at most about twice the frame limit.
+func (ix *indexer) index(offset, limit uint64) error {
 	stop := offset + limit
 	if stop < offset {
 		stop = math.MaxUint64
 	}
-	sc := record.NewScanner(raw)
+	sc := record.NewScanner(ix.buf.raw)
 	var next uint64
 	for first := true; sc.Next(); first = false {
 		h := sc.Header()
 		switch {
 		case first && (h.BaseOffset > offset || h.NextOffset() <= offset):
-			return corrupt(topic, offset, fmt.Errorf("first batch holds offsets %d..%d", h.BaseOffset, h.LastOffset()))
+			return corrupt(ix.topic, offset, fmt.Errorf("first batch holds offsets %d..%d", h.BaseOffset, h.LastOffset()))
 		case !first && h.BaseOffset != next:
-			return corrupt(topic, offset, fmt.Errorf("batch at offset %d follows one that ends at %d", h.BaseOffset, next))
-		case h.Flags != 0:
-			return fmt.Errorf("client: topic %q offsets %d..%d: %w: flags %#04x (this client reads plain batches only)",
-				topic, h.BaseOffset, h.LastOffset(), record.ErrCodec, h.Flags)
+			return corrupt(ix.topic, offset, fmt.Errorf("batch at offset %d follows one that ends at %d", h.BaseOffset, next))
+		}
+		if !first && h.Codec() != record.CodecNone && ix.decoded+int(h.RawLen) > ix.maxRaw {
+			break // enough for one read; the next read starts here
 		}
 		next = h.NextOffset()
-		it := record.Messages(sc.Batch(), h)
-		off := h.BaseOffset
-		for v, ok := it.Next(); ok && off < stop; v, ok = it.Next() {
-			if off >= offset {
-				m.refs = append(m.refs, msgRef{value: v, time: h.AppendTime})
-			}
-			off++
+		raw, err := ix.payload(sc.Batch(), h)
+		if err != nil {
+			return err
 		}
-		if err := it.Err(); err != nil {
-			return corrupt(topic, h.BaseOffset, err)
+		if err := ix.add(raw, h, offset, stop); err != nil {
+			return err
 		}
 		if next >= stop {
 			break
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return corrupt(topic, offset, err)
+		return corrupt(ix.topic, offset, err)
 	}
 	return nil
+}
+
+// payload returns the raw payload of a verified batch, decompressing it
+// into the buffer's next reusable slot.
+func (ix *indexer) payload(batch []byte, h *record.Header) ([]byte, error) {
+	if h.Codec() == record.CodecNone {
+		return record.Decompress(nil, batch, h, 0)
+	}
+	b := ix.buf
+	if ix.ndec == len(b.dec) {
+		b.dec = append(b.dec, nil)
+	}
+	raw, err := record.Decompress(b.dec[ix.ndec][:0], batch, h, ix.maxRaw)
+	switch {
+	case errors.Is(err, record.ErrTooLarge):
+		return nil, fmt.Errorf("client: topic %q offsets %d..%d: %w: %w", ix.topic, h.BaseOffset, h.LastOffset(), ErrMessageTooLarge, err)
+	case err != nil:
+		return nil, corrupt(ix.topic, h.BaseOffset, err)
+	}
+	if cap(b.dec[ix.ndec]) < len(raw) {
+		b.dec[ix.ndec] = raw // Decompress allocated; keep it for the next read
+	}
+	ix.ndec++
+	ix.decoded += len(raw)
+	return raw, nil
+}
+
+// add records the messages of one raw payload that lie in [offset, stop).
+func (ix *indexer) add(raw []byte, h *record.Header, offset, stop uint64) error {
+	m := &ix.buf.msgs
+	var it record.Iter
+	it.ResetPayload(raw, h)
+	off := h.BaseOffset
+	for msg, ok := it.NextMessage(); ok && off < stop; msg, ok = it.NextMessage() {
+		if off >= offset {
+			r := msgRef{value: msg.Value, key: msg.Key, time: h.AppendTime, ts: msg.Timestamp}
+			if msg.NumHeaders() > 0 {
+				r.hlo = int32(len(m.hdrs))
+				hi := msg.Headers()
+				for k, v, ok := hi.Next(); ok; k, v, ok = hi.Next() {
+					m.hdrs = append(m.hdrs, Header{Key: ix.buf.intern(k), Value: v})
+				}
+				r.hhi = int32(len(m.hdrs))
+			}
+			m.refs = append(m.refs, r)
+		}
+		off++
+	}
+	if err := it.Err(); err != nil {
+		return corrupt(ix.topic, h.BaseOffset, err)
+	}
+	return nil
+}
+
+// maxInterned bounds the header keys a ConsumeBuffer remembers.
+const maxInterned = 1024
+
+// intern returns k as a string, without allocating for a key seen before.
+func (b *ConsumeBuffer) intern(k []byte) string {
+	if s, ok := b.keys[string(k)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(k)
+	if b.keys == nil {
+		b.keys = make(map[string]string)
+	}
+	if len(b.keys) < maxInterned {
+		b.keys[s] = s
+	}
+	return s
 }

@@ -11,22 +11,24 @@ import (
 // more, so an idle Consumer costs no CPU. A Consumer belongs to one
 // goroutine.
 type Consumer struct {
-	c     *Client
-	topic string
-	next  uint64
-	cfg   consumeConfig
-	buf   ConsumeBuffer
+	c       *Client
+	topic   string
+	next    uint64
+	cfg     consumeConfig
+	pending bool // ConsumeFrom's time is not resolved to an offset yet
+	buf     ConsumeBuffer
 }
 
 // defaultFollowWait is the long-poll wait of a Consumer without
 // ConsumeWait.
 const defaultFollowWait = 10 * time.Second
 
-// NewConsumer returns a Consumer of topic that starts at offset. Options:
-// ConsumeWait (the long poll, default 10s), ConsumeMaxBytes and
-// ConsumeLimit per read.
+// NewConsumer returns a Consumer of topic that starts at offset, or with
+// ConsumeFrom at a time. Options: ConsumeWait (the long poll, default
+// 10s), ConsumeMaxBytes and ConsumeLimit per read, ConsumeFrom.
 func NewConsumer(c *Client, topic string, offset uint64, opts ...ConsumeOption) *Consumer {
 	cs := &Consumer{c: c, topic: topic, next: offset, cfg: applyConsumeOptions(opts)}
+	cs.pending = !cs.cfg.from.IsZero()
 	if cs.cfg.wait <= 0 {
 		cs.cfg.wait = defaultFollowWait
 	}
@@ -34,7 +36,8 @@ func NewConsumer(c *Client, topic string, offset uint64, opts ...ConsumeOption) 
 }
 
 // Offset returns the offset of the next message the Consumer yields: one
-// past the last message yielded.
+// past the last message yielded. With ConsumeFrom it is the offset given to
+// NewConsumer until Messages has resolved the time.
 func (cs *Consumer) Offset() uint64 { return cs.next }
 
 // Messages iterates over the topic's messages from the Consumer's offset
@@ -53,7 +56,13 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
 		failures := 0
 		for ctx.Err() == nil {
-			m, err := cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, &cs.buf, &cs.cfg)
+			var m *Messages
+			var err error
+			if cs.pending {
+				err = cs.resolve(ctx)
+			} else {
+				m, err = cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, &cs.buf, &cs.cfg)
+			}
 			if err != nil {
 				if ctx.Err() != nil || !yield(Message{}, err) || !IsRetriable(err) {
 					return
@@ -65,6 +74,9 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 				continue
 			}
 			failures = 0
+			if m == nil {
+				continue
+			}
 			for i := range m.Len() {
 				msg := m.At(i)
 				cs.next = msg.Offset + 1
@@ -74,6 +86,16 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			}
 		}
 	}
+}
+
+// resolve turns ConsumeFrom's time into the starting offset.
+func (cs *Consumer) resolve(ctx context.Context) error {
+	off, err := cs.c.OffsetAt(ctx, cs.topic, cs.cfg.from)
+	if err != nil {
+		return err
+	}
+	cs.next, cs.pending = off, false
+	return nil
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

@@ -10,16 +10,25 @@
 //
 // What there is:
 //
-//   - Produce and ProduceBatch append one batch and return its base offset.
+//   - Produce and ProduceBatch append one batch and return its base offset;
+//     ProduceMessages appends messages with keys, headers and the
+//     producer's timestamps.
+//   - Batches are compressed with s2 or zstd when the Client was dialled
+//     WithCompression (or a Producer has ProducerCompression): stored and
+//     sent compressed, never decompressed by the broker.
 //   - Consume reads whole batches into a reusable ConsumeBuffer, verifies
-//     each batch's checksums and trims to the requested range; with
-//     ConsumeWait it long-polls at the end of the topic.
+//     each batch's checksums, decompresses what is compressed (bounded by
+//     WithMaxBody) and trims to the requested range; with ConsumeWait it
+//     long-polls at the end of the topic.
 //   - CreateTopic, DeleteTopic, ListTopics, Offsets, OffsetAt,
 //     TruncateBefore, TruncateBeforeTime manage topics; Watch follows
 //     their offset ranges.
-//   - Producer batches messages by size, count and linger time; Consumer
-//     follows a topic as a Go iterator; Writer turns lines into messages
-//     (for log.New and slog).
+//   - Producer batches messages by size, count and linger time and is
+//     idempotent by default: it resends a batch after a lost ack or a
+//     retriable error and the broker stores it once (InitProducer);
+//     Consumer follows a topic as a Go iterator, from an offset or a time
+//     (ConsumeFrom); Writer turns lines into messages (for log.New and
+//     slog).
 //
 // Errors: a broker error is an *Error (netproto.Error) with a Code, the
 // broker's message, a Retriable flag and, for ErrOffsetOutOfRange, the
@@ -29,18 +38,20 @@
 // the calls in flight with ErrDisconnected (retriable), and the next call
 // redials with backoff (WithReconnect).
 //
-// Aliasing: message values returned by Consume alias the ConsumeBuffer
-// and stay valid until its next use; a Consumer's messages alias its
-// buffer until the next iteration. Copy what must live longer. Produce
-// and Producer.Send copy the messages they are given.
+// Aliasing: message values, keys and headers returned by Consume alias
+// the ConsumeBuffer and stay valid until its next use; a Consumer's
+// messages alias its buffer until the next iteration. Copy what must live
+// longer. Produce, ProduceMessages, Producer.Send and SendMessage copy the
+// messages they are given.
 //
 // Options are grouped by what they configure: Option for the connection
 // (WithToken, WithDialTimeout, WithWriteTimeout, WithMaxBody,
-// WithReconnect, WithLogger), ConsumeOption for reads (ConsumeWait,
-// ConsumeMaxBytes, ConsumeLimit) and ProducerOption for a Producer
-// (ProducerMaxBytes, ProducerMaxMessages, ProducerLinger,
-// ProducerBufferBytes, ProducerMaxInFlight, ProducerOnError,
-// ProducerOnAck).
+// WithReconnect, WithLogger) and for what it produces (WithCompression),
+// ConsumeOption for reads (ConsumeWait, ConsumeMaxBytes, ConsumeLimit,
+// ConsumeFrom) and ProducerOption for a Producer (ProducerMaxBytes,
+// ProducerMaxMessages, ProducerLinger, ProducerBufferBytes,
+// ProducerMaxInFlight, ProducerCompression, ProducerIdempotent,
+// ProducerOnError, ProducerOnAck).
 //
 // Hello world:
 //

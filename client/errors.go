@@ -62,7 +62,10 @@ var (
 // the broker said so (an *Error with Retriable set: storage unavailable,
 // too busy, shutting down, ...), or the connection was lost. A retried
 // Produce whose first attempt was lost with the connection may store its
-// messages twice. Context errors are not retriable: the caller gave up.
+// messages twice, unless the batch carries a producer id and sequence
+// (record.SetProducer, as an idempotent Producer's do): the broker then
+// answers the retry with the first attempt's offsets. Context errors are
+// not retriable: the caller gave up.
 func IsRetriable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

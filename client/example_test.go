@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/haraqa/haraqa/client"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/server"
 )
 
@@ -154,4 +156,68 @@ func ExampleWriter() {
 	// Output:
 	// "svc started"
 	// "svc stopping"
+}
+
+// Messages with a key, headers and the producer's timestamp, compressed
+// with zstd; Consume decompresses them.
+func ExampleClient_ProduceMessages() {
+	addr, stop := runExampleBroker()
+	defer stop()
+	ctx := context.Background()
+	c, err := client.Dial(ctx, addr, client.WithCompression(record.CodecZstd))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateTopic(ctx, "orders"); err != nil {
+		log.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	_, err = c.ProduceMessages(ctx, "orders",
+		client.Message{Key: []byte("user-1"), Value: []byte(`{"order":1}`), Timestamp: at,
+			Headers: []client.Header{{Key: "trace-id", Value: []byte("4bf92f35")}}},
+		client.Message{Key: []byte("user-2"), Value: []byte(`{"order":2}`), Timestamp: at.Add(time.Second)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	msgs, err := c.Consume(ctx, "orders", 0, 0, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for m := range msgs.All() {
+		fmt.Println(m.Offset, string(m.Key), string(m.Value), m.Timestamp.Format(time.TimeOnly), len(m.Headers))
+	}
+	// Output:
+	// 0 user-1 {"order":1} 12:00:00 1
+	// 1 user-2 {"order":2} 12:00:01 0
+}
+
+// A Consumer can start at a time instead of an offset.
+func ExampleConsumeFrom() {
+	addr, stop := runExampleBroker()
+	defer stop()
+	ctx := context.Background()
+	c, err := client.Dial(ctx, addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateTopic(ctx, "audit"); err != nil {
+		log.Fatal(err)
+	}
+	c.Produce(ctx, "audit", []byte("old"))
+	time.Sleep(10 * time.Millisecond)
+	since := time.Now()
+	c.Produce(ctx, "audit", []byte("new"))
+
+	cs := client.NewConsumer(c, "audit", 0, client.ConsumeFrom(since))
+	for m, err := range cs.Messages(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(m.Offset, string(m.Value))
+		break
+	}
+	// Output:
+	// 1 new
 }

@@ -151,3 +151,17 @@ func createTopic(t testing.TB, c *client.Client, topic string) {
 		t.Fatal(err)
 	}
 }
+
+// dialAt connects a client to addr (a proxy in front of the broker) that
+// the test closes at its end.
+func (b *broker) dialAt(addr string, opts ...client.Option) *client.Client {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, opts...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { c.Close() })
+	return c
+}

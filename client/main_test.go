@@ -95,11 +95,11 @@ func startBrokerProcess(t testing.TB, network string) string {
 }
 
 // dialProcess connects to a broker process.
-func dialProcess(t testing.TB, addr string) *client.Client {
+func dialProcess(t testing.TB, addr string, opts ...client.Option) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, addr)
+	c, err := client.Dial(ctx, addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

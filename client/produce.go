@@ -9,45 +9,93 @@ import (
 	"github.com/haraqa/haraqa/record"
 )
 
-// builderPool holds record.Builders for Produce; each keeps its buffer.
+// builderPool holds record.Builders for Produce; each keeps its buffers.
 var builderPool = sync.Pool{New: func() any { return new(record.Builder) }}
 
 // keepBuilder is the largest batch whose builder goes back to the pool.
 const keepBuilder = 4 << 20
 
+// Header is one header of a message: a string key and a bytes value.
+type Header = record.MessageHeader
+
 // Produce appends msgs to topic as one batch and returns the offset given
 // to the first message; the others follow densely. The messages are copied
-// into a pooled batch buffer: nothing is allocated per message. When the
-// call fails the batch may or may not have been stored (check the error
-// with IsRetriable and errors.Is; a lost connection leaves it unknown).
+// into a pooled batch buffer (compressed with WithCompression's codec):
+// nothing is allocated per message, and a message costs its length varint
+// and nothing more. When the call fails the batch may or may not have been
+// stored (check the error with IsRetriable and errors.Is; a lost
+// connection leaves it unknown; a Producer resends safely).
 func (c *Client) Produce(ctx context.Context, topic string, msgs ...[]byte) (uint64, error) {
 	if len(msgs) == 0 {
 		return 0, fmt.Errorf("client: produce to %q: %w", topic, record.ErrEmpty)
 	}
 	b := builderPool.Get().(*record.Builder)
-	defer func() {
-		if b.Size() <= keepBuilder {
-			builderPool.Put(b)
-		}
-	}()
+	defer putBuilder(b)
 	b.Reset()
 	for _, m := range msgs {
 		if err := b.Add(m); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 		}
 	}
-	batch, err := b.Finish()
+	return c.produceBuilt(ctx, topic, b)
+}
+
+// ProduceMessages is Produce for messages with keys, headers and
+// timestamps (the extended encoding; Offset and Time are ignored). A zero
+// Timestamp is stored as none; so is the Unix epoch.
+func (c *Client) ProduceMessages(ctx context.Context, topic string, msgs ...Message) (uint64, error) {
+	if len(msgs) == 0 {
+		return 0, fmt.Errorf("client: produce to %q: %w", topic, record.ErrEmpty)
+	}
+	b := builderPool.Get().(*record.Builder)
+	defer putBuilder(b)
+	b.Reset()
+	for i := range msgs {
+		if err := addMessage(b, &msgs[i]); err != nil {
+			return 0, err
+		}
+	}
+	return c.produceBuilt(ctx, topic, b)
+}
+
+func putBuilder(b *record.Builder) {
+	if b.Size() <= keepBuilder {
+		builderPool.Put(b)
+	}
+}
+
+// addMessage adds m to b in the extended encoding.
+func addMessage(b *record.Builder, m *Message) error {
+	var ts int64
+	if !m.Timestamp.IsZero() {
+		ts = m.Timestamp.UnixNano()
+	}
+	if err := b.AddMessage(ts, m.Key, m.Value, m.Headers); err != nil {
+		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+	}
+	return nil
+}
+
+// produceBuilt finishes b with the Client's codec and produces it. The raw
+// batch must fit the Client's frame limit as well as the compressed one,
+// so that a consumer with the same limit can decompress it.
+func (c *Client) produceBuilt(ctx context.Context, topic string, b *record.Builder) (uint64, error) {
+	if b.Size() > int(c.cfg.maxBody) {
+		return 0, fmt.Errorf("%w: batch of %d bytes before compression, frame limit %d", ErrMessageTooLarge, b.Size(), c.cfg.maxBody)
+	}
+	batch, err := b.FinishCodec(c.cfg.codec)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("client: produce to %q: %w", topic, err)
 	}
 	return c.ProduceBatch(ctx, topic, batch)
 }
 
 // ProduceBatch appends a batch built with record.Builder or
 // record.AppendBatch to topic and returns the offset given to its first
-// message. The batch is written to the socket as it is (no copy); the
-// broker verifies it (ErrBatchInvalid) and stamps offsets and time on its
-// own copy, so batch may be reused once ProduceBatch returns.
+// message. The batch is written to the socket as it is (no copy, no
+// compression); the broker verifies it (ErrBatchInvalid) and stamps
+// offsets and time on its own copy, so batch may be reused once
+// ProduceBatch returns.
 func (c *Client) ProduceBatch(ctx context.Context, topic string, batch []byte) (uint64, error) {
 	if err := checkTopic(topic); err != nil {
 		return 0, err

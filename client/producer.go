@@ -2,9 +2,9 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/netproto"
@@ -19,10 +19,23 @@ import (
 // sent. Messages buffered or in flight are bounded by ProducerBufferBytes:
 // Send blocks while the buffer is full.
 //
-// A batch that fails is not retried once it was written to the
-// connection (the broker may have stored it); one that could not be
-// written because the connection was down waits for the redial. Failures
-// reach ProducerOnError, per message, and the next Flush or Close.
+// Batches are compressed with the Client's codec (WithCompression) or
+// ProducerCompression's. A Producer is idempotent by default
+// (ProducerIdempotent): it numbers its batches under a producer id from
+// the broker and resends a batch that failed retriably (the connection
+// dropped, Storage, ShuttingDown, TooBusy, ...) unchanged, with backoff,
+// until it is acknowledged or Close's context ends; the broker stores it
+// once, so a retry after a lost acknowledgement is safe, and the batches
+// in flight behind it are resent in order, so order is kept. Against a
+// broker without idempotent producers (InitProducer answered with
+// UnknownOpcode) the Producer is not idempotent: a batch that fails once
+// it was written to the connection is not resent (the broker may have
+// stored it). Either way a batch that could not be written because the
+// connection was down waits for the redial. Failures reach
+// ProducerOnError, per message, and the next Flush or Close. A batch the
+// broker refuses for good (TopicNotFound, ...) may fail the batches sent
+// behind it while it was in flight, and the next batch goes out under a
+// fresh producer id.
 //
 // All methods are safe for concurrent use. Two goroutines run per
 // Producer: a sender and an acker; Close stops them.
@@ -44,6 +57,24 @@ type Producer struct {
 	err      error         // guarded by mu: first failure since the last Flush
 	closed   bool          // guarded by mu
 
+	// Sender and acker, for resends in order: while the acker resends,
+	// the sender writes no new batch.
+	smu      sync.Mutex
+	paused   bool          // guarded by smu: the acker is resending
+	resumed  chan struct{} // guarded by smu: closed when paused ends
+	inflight int           // guarded by smu: batches written, not yet through the acker
+
+	// Sender only: the producer id (0: none yet, or not idempotent), the
+	// next sequence under it, and whether to ask for one at all.
+	pid  uint64
+	seq  uint32
+	idem bool
+	// dropPID is the id under which a batch failed for good (set by the
+	// acker): the sender asks for a fresh id before its next batch.
+	dropPID atomic.Uint64
+
+	codec record.Codec
+
 	wake   chan struct{} // capacity 1: the queue has work
 	quit   chan struct{} // closed by Close: the sender drains and exits
 	slots  chan struct{} // capacity cfg.inFlight: batches in flight
@@ -60,6 +91,10 @@ type pbatch struct {
 	n     int       // messages
 	bytes int       // bytes counted against the buffer
 	born  time.Time // first message
+	out   []byte    // the finished batch (aliases b), as sent and resent
+	pid   uint64    // producer id stamped into out; 0: none
+	seq   uint32
+	sent  bool // counted in Producer.inflight
 	cl    *call
 	cn    *conn
 	base  uint64
@@ -75,6 +110,11 @@ func NewProducer(c *Client, topic string, opts ...ProducerOption) *Producer {
 		wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		slots: make(chan struct{}, cfg.inFlight), acks: make(chan *pbatch, cfg.inFlight),
 		done: make(chan struct{})}
+	p.codec = c.cfg.codec
+	if cfg.codecSet {
+		p.codec = cfg.codec
+	}
+	p.idem = cfg.idempotent
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.timer = time.AfterFunc(time.Hour, p.lingered)
 	p.timer.Stop()
@@ -86,17 +126,38 @@ func NewProducer(c *Client, topic string, opts ...ProducerOption) *Producer {
 // msgCost is what a message counts against the buffer and the batch size.
 func msgCost(msg []byte) int { return len(msg) + 5 }
 
+// messageCost is msgCost for a message with key, headers and timestamp.
+func messageCost(m *Message) int {
+	n := len(m.Value) + len(m.Key) + 25
+	for i := range m.Headers {
+		n += len(m.Headers[i].Key) + len(m.Headers[i].Value) + 10
+	}
+	return n
+}
+
 // Send adds a copy of msg to the open batch. It blocks while the buffer is
 // full, until ctx ends (then it returns ctx.Err()). A nil error means the
 // message is buffered, not yet stored: see Flush and ProducerOnError.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
+	return p.add(ctx, msg, nil, msgCost(msg))
+}
+
+// SendMessage is Send for a message with a key, headers and a timestamp
+// (Offset and Time are ignored; a zero Timestamp is stored as none). Its
+// batch uses the extended encoding; Send and SendMessage may be mixed.
+// ProducerOnError gets the message's Value.
+func (p *Producer) SendMessage(ctx context.Context, m Message) error {
+	return p.add(ctx, nil, &m, messageCost(&m))
+}
+
+// add copies msg, or m when msg is nil, into the open batch.
+func (p *Producer) add(ctx context.Context, msg []byte, m *Message, cost int) error {
 	if p.terr != nil {
 		return p.terr
 	}
-	if record.HeaderSize+len(p.topic)+16+msgCost(msg) > int(p.c.cfg.maxBody) {
-		return fmt.Errorf("%w: message of %d bytes, frame limit %d", ErrMessageTooLarge, len(msg), p.c.cfg.maxBody)
+	if record.HeaderSize+len(p.topic)+16+cost > int(p.c.cfg.maxBody) {
+		return fmt.Errorf("%w: message of %d bytes, frame limit %d", ErrMessageTooLarge, cost, p.c.cfg.maxBody)
 	}
-	cost := msgCost(msg)
 	p.mu.Lock()
 	for !p.closed && p.buffered > 0 && p.buffered+cost > p.cfg.bufferBytes {
 		ch := p.space
@@ -123,7 +184,11 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 			p.timer.Reset(p.cfg.linger)
 		}
 	}
-	if err := b.b.Add(msg); err != nil {
+	if m != nil {
+		if err := addMessage(&b.b, m); err != nil {
+			return err
+		}
+	} else if err := b.b.Add(msg); err != nil {
 		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 	}
 	b.n++
@@ -147,6 +212,7 @@ func (p *Producer) newBatchLocked() *pbatch {
 	}
 	b.b.Reset()
 	b.n, b.bytes, b.born = 0, 0, time.Now()
+	b.out, b.pid, b.seq, b.sent = nil, 0, 0, false
 	return b
 }
 
@@ -199,12 +265,14 @@ func (p *Producer) next() *pbatch {
 	return b
 }
 
-// send is the sender goroutine: it writes the sealed batches in order,
-// each after taking an in-flight slot, and hands them to the acker.
+// send is the sender goroutine: it finishes (compresses) the sealed
+// batches in order and writes each after taking an in-flight slot, then
+// hands it to the acker.
 func (p *Producer) send() {
 	defer close(p.acks)
 	for {
 		for b := p.next(); b != nil; b = p.next() {
+			b.out, b.err = b.b.FinishCodec(p.codec) // before the slot: overlaps the batch in flight
 			p.slots <- struct{}{}
 			p.start(b)
 			p.acks <- b
@@ -227,46 +295,38 @@ func (p *Producer) idle() bool {
 	return len(p.queue) == 0
 }
 
-// start writes b's produce request. A connection that is down is redialled
-// (with the Client's backoff) until the request is written or the
-// Producer gives up (Close's context ended).
-func (p *Producer) start(b *pbatch) {
-	batch, err := b.b.Finish()
-	if err != nil {
-		b.err = err
-		return
-	}
-	b.cl = getCall(netproto.OpProduce)
-	req := netproto.ProduceRequest{Topic: p.topic}
-	b.cl.head = req.AppendTo(b.cl.head)
-	for {
-		b.cn, b.err = p.c.conn(p.ctx)
-		if b.err == nil {
-			b.err = b.cn.send(b.cl, batch)
-		}
-		if b.err == nil || !errors.Is(b.err, ErrDisconnected) || !p.c.cfg.reconnect || p.ctx.Err() != nil {
-			return
-		}
-	}
-}
-
 // ack is the acker goroutine: it waits for the batches' acks in send
-// order, reports them and frees their buffer space.
+// order, resends what an idempotent Producer may resend, reports them and
+// frees their buffer space.
 func (p *Producer) ack() {
 	defer close(p.done)
 	for b := range p.acks {
-		if b.err == nil {
-			b.err = b.cn.wait(p.ctx, b.cl)
-		}
-		if b.err == nil {
-			var resp netproto.ProduceResponse
-			if b.err = resp.Decode(b.cl.body); b.err == nil {
-				b.base = resp.BaseOffset
-			}
-		}
+		p.await(b)
 		<-p.slots
+		if b.sent {
+			p.smu.Lock()
+			p.inflight--
+			if p.paused && p.inflight == 0 {
+				p.paused = false
+				close(p.resumed)
+			}
+			p.smu.Unlock()
+		}
 		p.report(b)
 	}
+}
+
+// wait waits for the ack of b's current call.
+func (p *Producer) wait(b *pbatch) error {
+	if err := b.cn.wait(p.ctx, b.cl); err != nil {
+		return err
+	}
+	var resp netproto.ProduceResponse
+	if err := resp.Decode(b.cl.body); err != nil {
+		return err
+	}
+	b.base = resp.BaseOffset
+	return nil
 }
 
 // report runs the callbacks for b, then counts it finished and frees its
@@ -278,6 +338,9 @@ func (p *Producer) report(b *pbatch) {
 	}
 	if b.err == nil && p.cfg.onAck != nil {
 		p.cfg.onAck(b.base, b.n)
+	}
+	if b.err != nil && b.pid != 0 {
+		p.dropPID.Store(b.pid) // the broker's sequence may now lag ours
 	}
 	if b.err != nil && p.cfg.onError != nil {
 		batch, _ := b.b.Finish()

@@ -112,3 +112,19 @@ func (c *Client) truncate(ctx context.Context, topic string, offset uint64, befo
 	err := c.simple(ctx, cl, &resp)
 	return resp.Start, err
 }
+
+// InitProducer asks the broker for a fresh producer id, for batches that
+// carry one (record.SetProducer) so that the broker stores a retried batch
+// once. A Producer calls it by itself (see ProducerIdempotent). A broker
+// without idempotent producers answers ErrUnknownOpcode.
+func (c *Client) InitProducer(ctx context.Context) (uint64, error) {
+	cl := getCall(netproto.OpInitProducer)
+	var resp netproto.InitProducerResponse
+	if err := c.simple(ctx, cl, &resp); err != nil {
+		return 0, err
+	}
+	if resp.ProducerID == 0 {
+		return 0, &Error{Code: netproto.CodeMalformed, Message: "broker answered InitProducer with producer id 0"}
+	}
+	return resp.ProducerID, nil
+}

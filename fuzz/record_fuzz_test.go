@@ -75,17 +75,50 @@ func checkErrClass(t *testing.T, what string, err error) {
 	t.Fatalf("%s: error outside the record classes: %v", what, err)
 }
 
-// checkMessages iterates a verified batch.
+// fuzzMaxRaw bounds what the fuzz targets decompress, as a consumer's
+// limit would.
+const fuzzMaxRaw = 1 << 20
+
+// checkMessages decompresses (bounded) and iterates a verified batch.
 func checkMessages(t *testing.T, batch []byte, h *record.Header) {
 	t.Helper()
-	it := record.Messages(batch, h)
+	raw, err := record.Decompress(nil, batch, h, fuzzMaxRaw)
+	if err != nil {
+		if h.Codec() == record.CodecNone {
+			t.Fatalf("Decompress of an uncompressed batch: %v", err)
+		}
+		if !errors.Is(err, record.ErrCorrupt) && !errors.Is(err, record.ErrTooLarge) {
+			t.Fatalf("Decompress: %v, want ErrCorrupt or ErrTooLarge", err)
+		}
+		return
+	}
+	if len(raw) != int(h.RawLen) {
+		t.Fatalf("Decompress returned %d bytes, raw_len %d", len(raw), h.RawLen)
+	}
+	checkIter(t, raw, h)
+}
+
+// checkIter walks a raw payload with NextMessage and its headers.
+func checkIter(t *testing.T, raw []byte, h *record.Header) {
+	t.Helper()
+	var it record.Iter
+	it.ResetPayload(raw, h)
 	var n uint32
 	total := 0
-	for msg, ok := it.Next(); ok; msg, ok = it.Next() {
+	for msg, ok := it.NextMessage(); ok; msg, ok = it.NextMessage() {
 		n++
-		total += len(msg)
-		if n > h.Count || total > int(h.PayloadLen) {
-			t.Fatalf("%d messages, %d bytes from a batch of %d messages, %d bytes", n, total, h.Count, h.PayloadLen)
+		total += len(msg.Value) + len(msg.Key)
+		hi := msg.Headers()
+		hn := 0
+		for k, v, ok := hi.Next(); ok; k, v, ok = hi.Next() {
+			hn++
+			total += len(k) + len(v)
+		}
+		if hn != msg.NumHeaders() {
+			t.Fatalf("%d headers walked, NumHeaders %d", hn, msg.NumHeaders())
+		}
+		if n > h.Count || total > len(raw) {
+			t.Fatalf("%d messages, %d bytes from a batch of %d messages, %d raw bytes", n, total, h.Count, len(raw))
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -130,7 +163,7 @@ func checkScan(t *testing.T, data []byte) {
 // message iterator doing so: a format change that breaks them would leave
 // FuzzBatch stuck in front of the checksums.
 func TestBatchSeedsPassVerify(t *testing.T) {
-	valid := map[string]bool{"one": true, "s2_flag": true, "payload_flipped_fixed": true}
+	valid := map[string]bool{"one": true, "s2_flag": true, "payload_flipped_fixed": true, "zstd_extended": true, "s2_plain": true}
 	for _, s := range batchSeeds() {
 		data := s.args[0].([]byte)
 		if s.args[1].(bool) {

@@ -109,6 +109,84 @@ func batchSeeds() []seed {
 		{"payload_flipped_fixed", []any{corrupt, true}},
 		{"torn_tail", []any{two[:len(two)-5], false}},
 		{"zero_header", []any{make([]byte, record.HeaderSize), true}},
+		{"zstd_extended", []any{seedBuild(seedLines(20), true, record.CodecZstd), false}},
+		{"s2_plain", []any{seedBuild(seedLines(20), false, record.CodecS2), false}},
+	}
+}
+
+// seedPayload returns the stored payload and header fields of a batch,
+// as FuzzDecompress takes them.
+func seedPayload(batch []byte) []any {
+	h := must(record.Verify(batch))
+	return []any{batch[record.HeaderSize : record.HeaderSize+int(h.PayloadLen)], h.Flags, h.Count, h.RawLen}
+}
+
+// seedLines returns n log-like lines, compressible.
+func seedLines(n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, `{"path":"/api/v1/items/%d","status":%d,"ms":%d}`, i%7, 200+i%3, i*13%100)
+	}
+	return out
+}
+
+// seedBuild builds a batch of lines, extended (with keys, headers and
+// timestamps) or plain, finished with codec c.
+func seedBuild(lines [][]byte, extended bool, c record.Codec) []byte {
+	var b record.Builder
+	b.Reset()
+	for i, l := range lines {
+		if extended {
+			hdrs := []record.MessageHeader{{Key: "trace", Value: fmt.Appendf(nil, "%x", i)}}
+			must(0, b.AddMessage(1700000000000000000+int64(i)*1000, fmt.Appendf(nil, "k%d", i%3), l, hdrs))
+		} else {
+			must(0, b.Add(l))
+		}
+	}
+	return append([]byte(nil), must(b.FinishCodec(c))...)
+}
+
+func decompressSeeds() []seed {
+	lines := seedLines(50)
+	zeros := make([]byte, 4<<20)
+	bomb := func(c record.Codec) []byte { // 4 MiB of zero messages
+		var b record.Builder
+		b.Reset()
+		must(0, b.Add(zeros))
+		return append([]byte(nil), must(b.FinishCodec(c))...)
+	}
+	sBomb, zBomb := seedPayload(bomb(record.CodecS2)), seedPayload(bomb(record.CodecZstd))
+	sBomb[3], zBomb[3] = uint32(100), uint32(100) // raw_len lies
+	zst := seedPayload(seedBuild(lines, false, record.CodecZstd))
+	short := append([]any{zst[0].([]byte)[:len(zst[0].([]byte))/2]}, zst[1:]...)
+	return []seed{
+		{"s2_plain", seedPayload(seedBuild(lines, false, record.CodecS2))},
+		{"s2_extended", seedPayload(seedBuild(lines, true, record.CodecS2))},
+		{"zstd_plain", zst},
+		{"zstd_extended", seedPayload(seedBuild(lines, true, record.CodecZstd))},
+		{"none_extended", seedPayload(seedBuild(lines[:3], true, record.CodecNone))},
+		{"s2_bomb", sBomb},
+		{"zstd_bomb", zBomb},
+		{"zstd_truncated", short},
+		{"zstd_garbage", []any{[]byte("\x28\xb5\x2f\xfdgarbage"), uint16(record.CodecZstd), uint32(1), uint32(10)}},
+	}
+}
+
+func extendedSeeds() []seed {
+	raw := func(batch []byte) []byte {
+		h := must(record.Verify(batch))
+		return batch[record.HeaderSize : record.HeaderSize+int(h.PayloadLen)]
+	}
+	ext := raw(seedBuild(seedLines(5), true, record.CodecNone))
+	h := must(record.Verify(seedBuild(seedLines(5), true, record.CodecNone)))
+	base := []byte{0, 0, 0, 0, 0, 0, 0, 0}
+	return []seed{
+		{"five", []any{ext, h.Count}},
+		{"minimal", []any{append(base, 3, 0, 0, 0), uint32(1)}},
+		{"header_count_lies", []any{append(base, 4, 0, 0, 9, 0), uint32(1)}},
+		{"key_past_end", []any{append(base, 3, 0, 7, 0), uint32(1)}},
+		{"no_base", []any{[]byte{3, 0, 0, 0}, uint32(1)}},
+		{"wrapping_timestamps", []any{append(append([]byte(nil), 0, 0, 0, 0, 0, 0, 0, 0x80), 12, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0), uint32(1)}},
 	}
 }
 
@@ -127,6 +205,10 @@ func corpusFile(args []any) []byte {
 			out = fmt.Appendf(out, "[]byte(%q)\n", v)
 		case bool:
 			out = fmt.Appendf(out, "bool(%v)\n", v)
+		case uint16:
+			out = fmt.Appendf(out, "uint16(%d)\n", v)
+		case uint32:
+			out = fmt.Appendf(out, "uint32(%d)\n", v)
 		default:
 			panic(fmt.Sprintf("seed argument of type %T", a))
 		}
@@ -143,6 +225,8 @@ func TestSeedCorpus(t *testing.T) {
 		"FuzzRequests":    requestSeeds(),
 		"FuzzResponses":   responseSeeds(),
 		"FuzzBatch":       batchSeeds(),
+		"FuzzDecompress":  decompressSeeds(),
+		"FuzzExtended":    extendedSeeds(),
 	}
 	for target, seeds := range targets {
 		dir := filepath.Join("testdata", "fuzz", target)

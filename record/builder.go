@@ -8,28 +8,39 @@ import (
 )
 
 // Builder appends messages into a reusable buffer and finishes them as one
-// uncompressed batch. After the buffer has grown to its working size a
-// Builder allocates nothing. The zero value is ready to use.
+// batch, uncompressed (Finish) or compressed (FinishCodec). Messages added
+// with Add use the plain encoding; the first AddMessage switches the batch
+// to the extended encoding (keys, headers, timestamps), re-encoding any
+// plain messages added before it once. After its buffers have grown to
+// their working size a Builder allocates nothing. The zero value is ready
+// to use.
 type Builder struct {
-	buf   []byte
+	buf   []byte // header space, then the raw payload
 	count uint32
+	ext   bool   // the payload uses the extended encoding
+	base  int64  // extended: the base timestamp, also in buf[64:72]
+	zbuf  []byte // FinishCodec's batch; scratch for the switch to extended
 }
 
-// Reset empties the builder, keeping its buffer.
+// Reset empties the builder, keeping its buffers.
 func (b *Builder) Reset() {
 	if cap(b.buf) < HeaderSize {
 		b.buf = make([]byte, HeaderSize, 64<<10)
 	}
 	b.buf = b.buf[:HeaderSize]
 	clear(b.buf)
-	b.count = 0
+	b.count, b.ext, b.base = 0, false, 0
 }
 
-// Add appends one message. It returns ErrTooLarge when the batch would grow
-// past MaxBatchSize; the builder is unchanged then.
+// Add appends one message with no key, headers or timestamp. It returns
+// ErrTooLarge when the batch would grow past MaxBatchSize; the builder is
+// unchanged then.
 func (b *Builder) Add(msg []byte) error {
 	if len(b.buf) < HeaderSize {
 		b.Reset()
+	}
+	if b.ext {
+		return b.AddMessage(0, nil, msg, nil)
 	}
 	if SizeFor(len(b.buf)-HeaderSize+binary.MaxVarintLen64+len(msg)) > MaxBatchSize {
 		return fmt.Errorf("%w: message of %d bytes does not fit", ErrTooLarge, len(msg))
@@ -40,21 +51,88 @@ func (b *Builder) Add(msg []byte) error {
 	return nil
 }
 
+// AddMessage appends one message with a key (nil or empty: none), headers
+// and the producer's timestamp in Unix nanoseconds (0: none), in the
+// extended encoding. It returns ErrTooLarge when the batch would grow past
+// MaxBatchSize; the builder is unchanged then.
+func (b *Builder) AddMessage(timestamp int64, key, value []byte, hdrs []MessageHeader) error {
+	if len(b.buf) < HeaderSize {
+		b.Reset()
+	}
+	base := b.base
+	if !b.ext {
+		base = timestamp
+	}
+	delta := timestamp - base // may wrap; the decoder's addition wraps back
+	inner := extendedLen(delta, key, value, hdrs)
+	need := uvarintLen(uint64(inner)) + inner
+	if !b.ext {
+		// The switch re-encodes each plain message with a timestamp
+		// delta, key length and header count: at most 12 more bytes,
+		// and one more for its length varint.
+		need += baseSize + 13*int(b.count)
+	}
+	if inner > MaxBatchSize || SizeFor(len(b.buf)-HeaderSize+need) > MaxBatchSize {
+		return fmt.Errorf("%w: message of %d bytes does not fit", ErrTooLarge, inner)
+	}
+	if !b.ext {
+		b.toExtended(timestamp)
+	}
+	b.buf = appendExtended(b.buf, inner, delta, key, value, hdrs)
+	b.count++
+	return nil
+}
+
+// toExtended switches the payload to the extended encoding with the given
+// base timestamp, re-encoding the plain messages added so far (with no
+// timestamp, key or headers) through zbuf.
+func (b *Builder) toExtended(base int64) {
+	if b.count == 0 {
+		b.buf = binary.LittleEndian.AppendUint64(b.buf[:HeaderSize], uint64(base))
+		b.ext, b.base = true, base
+		return
+	}
+	out := b.zbuf[:0]
+	if need := len(b.buf) + baseSize + 13*int(b.count); cap(out) < need {
+		out = make([]byte, 0, need)
+	}
+	out = out[:HeaderSize]
+	out = binary.LittleEndian.AppendUint64(out, uint64(base))
+	var it Iter
+	it.Reset(b.buf[HeaderSize:], b.count)
+	for m, ok := it.next(); ok; m, ok = it.next() {
+		delta := -base
+		out = appendExtended(out, extendedLen(delta, nil, m, nil), delta, nil, m, nil)
+	}
+	b.buf, b.zbuf = out, b.buf
+	b.ext, b.base = true, base
+}
+
 // Len returns the number of messages added since Reset.
 func (b *Builder) Len() int { return int(b.count) }
 
-// Size returns the size the batch would have if finished now.
+// Size returns the size the batch would have if finished now without
+// compression.
 func (b *Builder) Size() int { return SizeFor(max(len(b.buf)-HeaderSize, 0)) }
 
-// Finish pads the payload, writes the header and returns the batch. The
-// returned slice aliases the builder's buffer: it is valid until the next
-// Reset or Add. Finish may be called again after more Adds. Finish on an empty builder returns ErrEmpty.
+func (b *Builder) flags() uint16 {
+	if b.ext {
+		return FlagExtended
+	}
+	return 0
+}
+
+// Finish pads the payload, writes the header and returns the batch,
+// uncompressed. The returned slice aliases the builder's buffer: it is
+// valid until the next Reset, Add or AddMessage. Finish may be called
+// again after more messages. Finish on an empty builder returns ErrEmpty.
 func (b *Builder) Finish() ([]byte, error) {
 	if b.count == 0 {
 		return nil, ErrEmpty
 	}
 	payload := len(b.buf) - HeaderSize
 	h := Header{
+		Flags:       b.flags(),
 		PayloadLen:  uint32(payload),
 		RawLen:      uint32(payload),
 		Count:       b.count,
@@ -72,8 +150,47 @@ func (b *Builder) Finish() ([]byte, error) {
 	return out, nil
 }
 
-// AppendBatch encodes msgs as one uncompressed batch appended to dst. It is
-// the one-shot form of Builder.
+// FinishCodec is Finish with the payload compressed by c: payload_len and
+// payload_hash describe the compressed bytes, raw_len the raw payload.
+// When compressing does not make the payload smaller, the batch is stored
+// uncompressed (codec none), as Finish would. The returned slice aliases a
+// second buffer of the builder, valid until the next Reset, Add,
+// AddMessage or FinishCodec; the builder's messages are kept, so more may
+// be added and the batch finished again.
+func (b *Builder) FinishCodec(c Codec) ([]byte, error) {
+	if c == CodecNone {
+		return b.Finish()
+	}
+	if b.count == 0 {
+		return nil, ErrEmpty
+	}
+	raw := b.buf[HeaderSize:]
+	out, err := compress(growTo(b.zbuf[:0], HeaderSize), raw, c)
+	if err != nil {
+		return nil, err
+	}
+	b.zbuf = out
+	stored := len(out) - HeaderSize
+	if stored >= len(raw) {
+		return b.Finish()
+	}
+	h := Header{
+		Flags:       b.flags() | uint16(c),
+		PayloadLen:  uint32(stored),
+		RawLen:      uint32(len(raw)),
+		Count:       b.count,
+		PayloadHash: xxhash.Sum64(out[HeaderSize:]),
+	}
+	for len(out)%Align != 0 {
+		out = append(out, 0)
+	}
+	putHeader(out, &h)
+	b.zbuf = out
+	return out, nil
+}
+
+// AppendBatch encodes msgs as one uncompressed batch in the plain encoding
+// appended to dst. It is the one-shot form of Builder.
 func AppendBatch(dst []byte, msgs ...[]byte) ([]byte, error) {
 	if len(msgs) == 0 {
 		return dst, ErrEmpty

@@ -17,7 +17,8 @@ var (
 	ErrTooLarge = errors.New("record: batch too large")
 	// ErrEmpty reports a batch with no messages.
 	ErrEmpty = errors.New("record: batch has no messages")
-	// ErrCodec reports an unknown compression codec or a payload that the
-	// codec cannot decode.
+	// ErrCodec reports an unknown compression codec, or a compressed batch
+	// handed to a reader of uncompressed ones (Messages). A compressed
+	// payload that does not decode is ErrCorrupt.
 	ErrCodec = errors.New("record: unsupported codec")
 )

@@ -89,6 +89,10 @@ type Header struct {
 // Codec returns the payload's compression codec.
 func (h *Header) Codec() Codec { return Codec(h.Flags & FlagCodecMask) }
 
+// Extended reports whether the messages use the extended encoding (keys,
+// headers, timestamps).
+func (h *Header) Extended() bool { return h.Flags&FlagExtended != 0 }
+
 // Size returns the encoded size of the whole batch: header, payload, padding.
 func (h *Header) Size() int { return SizeFor(int(h.PayloadLen)) }
 
