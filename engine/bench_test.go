@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,14 +198,25 @@ func BenchmarkAppendVolumes(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	root := b.TempDir()
 	vols := []string{filepath.Join(root, "v1"), filepath.Join(root, "v2"), filepath.Join(root, "v3")}
-	opts := Options{Volumes: vols, Fsync: FsyncNever, SegmentBytes: 8 << 20, ScrubBytesPerSec: -1,
+	// HARAQA_OPEN_MB sets the bytes per topic (4 topics, mirrored on 3
+	// volumes) and HARAQA_OPEN_SEGMENT_MB the segment size, for a large
+	// run: HARAQA_OPEN_MB=860 HARAQA_OPEN_SEGMENT_MB=256 puts ~10 GiB on
+	// the three volumes.
+	perTopic, segBytes := 21<<20, int64(8<<20)
+	if v, err := strconv.Atoi(os.Getenv("HARAQA_OPEN_MB")); err == nil && v > 0 {
+		perTopic = v << 20
+	}
+	if v, err := strconv.Atoi(os.Getenv("HARAQA_OPEN_SEGMENT_MB")); err == nil && v > 0 {
+		segBytes = int64(v) << 20
+	}
+	opts := Options{Volumes: vols, Fsync: FsyncNever, SegmentBytes: segBytes, ScrubBytesPerSec: -1,
 		HealthInterval: time.Hour, Logger: (&logRecorder{}).logger()}
 	e, err := Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	batch := batchOf(b, genMsgs(0, benchBatchMsgs, benchMsgBytes)...)
-	const topics, perTopic = 4, 21 << 20
+	const topics = 4
 	for i := range topics {
 		name := fmt.Sprintf("topic-%d", i)
 		if err := e.CreateTopic(name); err != nil {
