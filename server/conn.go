@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -33,8 +34,12 @@ type conn struct {
 	wbuf   []byte      // guarded by wmu: scratch for small responses
 	sf     *sendfileOp // guarded by wmu: built at the first sendfile
 
-	freeMu sync.Mutex
-	free   [][]byte // body buffers to reuse
+	br   *bufio.Reader // reads of nc: small pipelined frames cost one syscall for many
+	acks chan ackJob   // produces awaiting their ack; reader goroutine sends
+
+	freeMu    sync.Mutex
+	free      [][]byte // body buffers to reuse
+	freeBytes int      // capacity held in free
 
 	// topic is the last topic name a request of this connection used, kept
 	// so that a stream of requests to one topic does not allocate its name.
@@ -49,9 +54,14 @@ type conn struct {
 	refused            atomic.Bool // an error frame ends the connection: linger before closing
 }
 
-// Body buffers up to this size are kept for reuse; larger ones are dropped
-// after their request, so an idle connection holds little memory.
-const keepBuf = 1 << 20
+// Body buffers are kept for reuse while the connection holds at most
+// keepBytes of them, so that a stream of large requests (1 MiB messages)
+// reuses its buffers instead of growing new ones each time, and an idle
+// connection holds a bounded amount of memory.
+const keepBytes = 16 << 20
+
+// readBuf is the size of a connection's read buffer.
+const readBuf = 32 << 10
 
 // bodyStep bounds how far a body buffer grows ahead of the bytes that
 // arrived: a larger body is read in steps that double, so that a peer that
@@ -71,7 +81,7 @@ const (
 )
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, sem: make(chan struct{}, s.opts.MaxInFlight)}
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, readBuf), sem: make(chan struct{}, s.opts.MaxInFlight)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.pollCtx, c.pollCancel = context.WithCancel(c.ctx)
 	return c
@@ -84,17 +94,21 @@ func (c *conn) getBuf() []byte {
 		b := c.free[n-1]
 		c.free[n-1] = nil
 		c.free = c.free[:n-1]
+		c.freeBytes -= cap(b)
 		return b
 	}
 	return nil
 }
 
 func (c *conn) putBuf(b []byte) {
-	if cap(b) == 0 || cap(b) > keepBuf {
+	if cap(b) == 0 {
 		return
 	}
 	c.freeMu.Lock()
-	c.free = append(c.free, b[:0])
+	if c.freeBytes+cap(b) <= keepBytes {
+		c.free = append(c.free, b[:0])
+		c.freeBytes += cap(b)
+	}
 	c.freeMu.Unlock()
 }
 
@@ -128,6 +142,11 @@ func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer c.close()
 	defer c.handlers.Wait()
+	defer func() {
+		if c.acks != nil {
+			close(c.acks) // the acker answers what is queued, then ends
+		}
+	}()
 	defer c.cancel()
 	for !c.stopped.Load() {
 		select {
@@ -151,12 +170,41 @@ func (c *conn) serve() {
 			}
 			continue
 		}
-		var q enqueued
 		if h.Opcode == netproto.OpProduce {
-			q = c.enqueue(body)
+			// Queued here, in arrival order; answered in that order by the
+			// connection's long-lived acker (no goroutine per produce).
+			q := c.enqueue(body)
+			if c.acks == nil {
+				c.acks = make(chan ackJob, c.s.opts.MaxInFlight)
+				c.handlers.Add(1)
+				go c.ackLoop()
+			}
+			c.acks <- ackJob{h: h, body: body, q: q}
+			continue
 		}
 		c.handlers.Add(1)
-		go c.handle(h, body, q)
+		go c.handle(h, body, enqueued{})
+	}
+}
+
+// ackJob is a queued produce waiting for its acknowledgement.
+type ackJob struct {
+	h    netproto.Header
+	body []byte
+	q    enqueued
+}
+
+// ackLoop answers the connection's produces in the order they were queued
+// (the order the engine stores them), until the reader closes acks.
+func (c *conn) ackLoop() {
+	defer c.handlers.Done()
+	for j := range c.acks {
+		ok := c.produce(j.h, j.q)
+		c.putBuf(j.body)
+		if !ok {
+			c.endAfterError()
+		}
+		<-c.sem
 	}
 }
 
@@ -206,14 +254,14 @@ func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	if c.stopped.Load() {
 		return h, nil, net.ErrClosed
 	}
-	if _, err := io.ReadFull(c.nc, c.hdr[:1]); err != nil {
+	if _, err := io.ReadFull(c.br, c.hdr[:1]); err != nil {
 		return h, nil, err
 	}
 	if c.stopped.Load() {
 		return h, nil, net.ErrClosed
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadTimeout))
-	if _, err := io.ReadFull(c.nc, c.hdr[1:]); err != nil {
+	if _, err := io.ReadFull(c.br, c.hdr[1:]); err != nil {
 		return h, nil, err
 	}
 	h.Decode(c.hdr[:])
@@ -255,7 +303,7 @@ func (c *conn) readBody(n int) ([]byte, error) {
 	}
 	if cap(buf) >= n {
 		body := buf[:n]
-		if _, err := io.ReadFull(c.nc, body); err != nil {
+		if _, err := io.ReadFull(c.br, body); err != nil {
 			return nil, err
 		}
 		return body, nil
@@ -265,7 +313,7 @@ func (c *conn) readBody(n int) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), bodyStep)))
 		}
-		m, err := c.nc.Read(buf[len(buf):min(n, cap(buf))])
+		m, err := c.br.Read(buf[len(buf):min(n, cap(buf))])
 		buf = buf[:len(buf)+m]
 		if err != nil && len(buf) < n {
 			if errors.Is(err, io.EOF) {
