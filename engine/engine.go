@@ -89,8 +89,8 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e.wg.Add(4)
 	go e.checkpointLoop()
-	go e.retentionLoop()
-	go e.healthLoop()
+	go e.every(e.opts.RetentionInterval, e.ApplyRetention)
+	go e.every(e.opts.HealthInterval, e.CheckVolumes)
 	go e.scrubLoop()
 	return e, nil
 }
@@ -312,16 +312,17 @@ func (e *Engine) Describe(name string) (TopicInfo, error) {
 	return info, nil
 }
 
-func (e *Engine) retentionLoop() {
+// every runs f every interval until the engine closes.
+func (e *Engine) every(interval time.Duration, f func()) {
 	defer e.wg.Done()
-	tick := time.NewTicker(e.opts.RetentionInterval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-e.stop:
 			return
 		case <-tick.C:
-			e.ApplyRetention()
+			f()
 		}
 	}
 }

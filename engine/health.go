@@ -66,20 +66,6 @@ func (e *Engine) snapshotTopics() []*Topic {
 	return ts
 }
 
-func (e *Engine) healthLoop() {
-	defer e.wg.Done()
-	tick := time.NewTicker(e.opts.HealthInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-tick.C:
-			e.CheckVolumes()
-		}
-	}
-}
-
 // CheckVolumes runs one health check: a healthy volume whose identity file
 // is gone or changed is fenced; a fenced volume whose directory is there
 // and writable again (empty, or holding this broker's identity) is rebuilt

@@ -292,34 +292,21 @@ func (e *Engine) OffsetAt(topic string, tm time.Time) (uint64, error) {
 // or ctx is done, the topic is deleted or the engine closes. Watches use
 // it; nothing polls.
 func (e *Engine) WaitChange(ctx context.Context, topic string, start, end uint64) error {
-	t, err := e.topic(topic)
-	if err != nil {
-		return err
-	}
-	t.waiters.Add(1)
-	defer t.waiters.Add(-1)
-	for {
-		ch := t.changed.Load()
-		if t.end.Load() != end || t.segments()[0].Base() != start {
-			return nil
-		}
-		if t.deleted.Load() {
-			return fmt.Errorf("%w: %q", ErrTopicNotFound, topic)
-		}
-		select {
-		case <-*ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.stop:
-			return ErrClosed
-		}
-	}
+	return e.waitFor(ctx, topic, func(t *Topic) bool {
+		return t.end.Load() != end || t.segments()[0].Base() != start
+	})
 }
 
 // Wait blocks until the topic's end passes offset (data at offset can be
 // read), ctx is done, the topic is deleted or the engine closes. Woken by
 // the writer; nothing polls.
 func (e *Engine) Wait(ctx context.Context, topic string, offset uint64) error {
+	return e.waitFor(ctx, topic, func(t *Topic) bool { return t.end.Load() > offset })
+}
+
+// waitFor parks until done(t) holds, rechecking each time the topic's
+// writer (or retention) signals a change.
+func (e *Engine) waitFor(ctx context.Context, topic string, done func(*Topic) bool) error {
 	t, err := e.topic(topic)
 	if err != nil {
 		return err
@@ -328,7 +315,7 @@ func (e *Engine) Wait(ctx context.Context, topic string, offset uint64) error {
 	defer t.waiters.Add(-1)
 	for {
 		ch := t.changed.Load()
-		if t.end.Load() > offset {
+		if done(t) {
 			return nil
 		}
 		if t.deleted.Load() {
