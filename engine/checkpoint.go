@@ -138,18 +138,19 @@ func (e *Engine) checkpointLoop() {
 			return
 		case <-tick.C:
 		}
+		e.ckptMu.Lock()
 		m := map[string]uint64{}
 		for _, t := range e.snapshotTopics() {
 			m[t.name] = t.synced.Load()
 		}
-		if sameCheckpoint(m, last) {
-			continue
+		if !sameCheckpoint(m, last) {
+			if err := e.writeCheckpoint(m); err != nil {
+				e.opts.Logger.Warn("engine: checkpoint", "err", err)
+			} else {
+				last = m
+			}
 		}
-		if err := e.writeCheckpoint(m); err != nil {
-			e.opts.Logger.Warn("engine: checkpoint", "err", err)
-			continue
-		}
-		last = m
+		e.ckptMu.Unlock()
 	}
 }
 

@@ -35,6 +35,7 @@ type Engine struct {
 	closed bool              // guarded by mu
 
 	stats   counters
+	ckptMu  sync.Mutex // serialises checkpoint writes (snapshot and write)
 	open    openSet    // segments holding files open, for MaxOpenSegments
 	checkMu sync.Mutex // one CheckVolumes at a time
 	stop    chan struct{}
@@ -177,9 +178,11 @@ func (e *Engine) Close() error {
 		// Every segment was synced by closeTopics.
 		m := map[string]uint64{}
 		for n, t := range e.topics {
-			m[n] = t.end.Load()
+			m[n] = max(t.end.Load(), t.synced.Load())
 		}
+		e.ckptMu.Lock()
 		err = e.writeCheckpoint(m)
+		e.ckptMu.Unlock()
 	}
 	if damaged {
 		// A damaged topic must be rescanned at the next open: no marker.
@@ -262,16 +265,18 @@ func (e *Engine) DeleteTopic(name string) error {
 		return fmt.Errorf("%w: %q", ErrTopicNotFound, name)
 	}
 	delete(e.topics, name)
-	// Forget its synced offset first: a topic recreated under the name
-	// must not inherit it.
-	m := map[string]uint64{}
-	for n, o := range e.topics {
-		m[n] = o.synced.Load()
-	}
-	if err := e.writeCheckpoint(m); err != nil {
+	e.mu.Unlock()
+	// Forget its synced offset before its files go: a topic recreated
+	// under the name must not inherit it. ckptMu orders this write after
+	// any checkpoint the loop had already taken with the topic in it.
+	e.ckptMu.Lock()
+	if err := e.WriteCheckpoint(); err != nil {
 		e.opts.Logger.Warn("engine: checkpoint after delete", "topic", name, "err", err)
 	}
-	return t.remove()
+	e.ckptMu.Unlock()
+	err := t.remove()
+	e.mu.Lock() // the deferred Unlock
+	return err
 }
 
 // Topics lists the topics whose names start with prefix, sorted.

@@ -206,6 +206,7 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 				err := s.Verify()
 				n := s.Size()
 				s.Release()
+				e.open.trim(e.opts.MaxOpenSegments) // verifying mapped it
 				e.stats.scrubBytes.Add(n)
 				if err != nil {
 					bad++

@@ -130,7 +130,10 @@ func openTopic(e *Engine, name string, clean []bool, synced uint64) (*Topic, err
 			sealedNext = s.Next()
 		}
 	}
-	t.synced.Store(min(max(synced, sealedNext), t.end.Load()))
+	// Never below what the checkpoint recorded, even when the topic now
+	// ends lower (damage on every copy): lowering it would let the next
+	// open cut that acknowledged data as a torn tail.
+	t.synced.Store(max(synced, sealedNext))
 	t.start()
 	return t, nil
 }

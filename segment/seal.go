@@ -143,9 +143,13 @@ func (s *Segment) syncIndex() error {
 // syncs the log and the trimmed index, then drops the owner's pin.
 func (s *Segment) Close() error {
 	var err error
-	if s.loaded.Load() && !s.sealed.Load() {
-		if err = s.Sync(); err == nil {
-			err = s.syncIndex()
+	if !s.sealed.Load() && s.damaged == nil {
+		// Also when the writer let the files go while idle (ReleaseIdle):
+		// what it wrote may not be synced yet (fsync=never).
+		if err = s.load(); err == nil {
+			if err = s.Sync(); err == nil {
+				err = s.syncIndex()
+			}
 		}
 	}
 	s.dropOwner()

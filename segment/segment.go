@@ -223,6 +223,11 @@ func (s *Segment) ReleaseIdle() bool {
 	}
 	// Add, not Store: an owner's pin dropped meanwhile must stay dropped.
 	defer s.refs.Add(1 - releasing)
+	if s.owner.Load() {
+		// The owner let go (Remove, Retire, Close): the one pin left is a
+		// reader's, and its mapping must stay.
+		return false
+	}
 	if !s.sealed.Load() && (s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load()) {
 		return false // the writer has uncommitted bytes in flight
 	}
