@@ -145,6 +145,13 @@ func (e *Engine) revive(v *Volume) error {
 	if err := e.rejoinAll(v); err != nil {
 		return err
 	}
+	// Its SYNCED may be stale (the loop writes only when offsets change):
+	// bring it up to date, so the next open does not take an old value.
+	e.ckptMu.Lock()
+	if err := e.WriteCheckpoint(); err != nil {
+		e.opts.Logger.Warn("engine: checkpoint after rebuild", "volume", v.dir, "err", err)
+	}
+	e.ckptMu.Unlock()
 	e.opts.Logger.Warn("engine: volume rebuilt and back in service", "volume", v.dir)
 	return nil
 }
