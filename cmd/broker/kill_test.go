@@ -37,6 +37,10 @@ type brokerProc struct {
 	sock string
 	logs *bytes.Buffer
 	mu   sync.Mutex
+	// logsDone is closed once stderr reached its end (the process exited):
+	// only then may cmd.Wait run, since Wait closes the pipe and would drop
+	// the lines not read yet.
+	logsDone chan struct{}
 }
 
 // startBroker runs the binary on a Unix socket and waits until it listens.
@@ -53,9 +57,10 @@ func startBroker(t *testing.T, bin, dir string, extra ...string) *brokerProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &brokerProc{cmd: cmd, sock: sock, logs: &bytes.Buffer{}}
+	p := &brokerProc{cmd: cmd, sock: sock, logs: &bytes.Buffer{}, logsDone: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() {
+		defer close(p.logsDone)
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {

@@ -41,7 +41,10 @@ func TestSIGTERMDrainsAndMarksClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() {
+		<-p.logsDone // every line read before Wait closes the pipe
+		done <- p.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
