@@ -177,16 +177,9 @@ func (a *app) benchConsume(ctx context.Context, topic string, f *benchFlags) err
 	if err != nil {
 		return err
 	}
-	start, end, err := c.Offsets(ctx, topic)
-	if err != nil {
-		return onTopic(topic, err)
-	}
-	next, err := from.resolve(ctx, c, topic, start, end)
+	_, end, next, err := openAt(ctx, c, topic, from)
 	if err != nil {
 		return err
-	}
-	if next < start || next > end {
-		return onTopic(topic, outOfRange(next, start, end))
 	}
 	total := uint64(0)
 	if end > next {

@@ -92,16 +92,9 @@ func (a *app) consume(ctx context.Context, topic string, f *consumeFlags) error 
 	if err != nil {
 		return err
 	}
-	start, end, err := c.Offsets(ctx, topic)
-	if err != nil {
-		return onTopic(topic, err)
-	}
-	next, err := from.resolve(ctx, c, topic, start, end)
+	_, end, next, err := openAt(ctx, c, topic, from)
 	if err != nil {
 		return err
-	}
-	if next < start || next > end {
-		return onTopic(topic, outOfRange(next, start, end))
 	}
 	r := reader{c: c, topic: topic, next: next, stop: end, follow: f.follow, count: f.count, wait: f.wait, stderr: a.stderr,
 		warn: func(err error) string {

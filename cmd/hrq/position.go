@@ -83,3 +83,20 @@ func (p position) resolve(ctx context.Context, c *client.Client, topic string, s
 	off, err := c.OffsetAt(ctx, topic, p.t)
 	return off, onTopic(topic, err)
 }
+
+// openAt reads a topic's valid range and resolves from against it: the
+// offset to start reading at, checked to lie in [start, end].
+func openAt(ctx context.Context, c *client.Client, topic string, from position) (start, end, next uint64, err error) {
+	start, end, err = c.Offsets(ctx, topic)
+	if err != nil {
+		return 0, 0, 0, onTopic(topic, err)
+	}
+	next, err = from.resolve(ctx, c, topic, start, end)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if next < start || next > end {
+		return 0, 0, 0, onTopic(topic, outOfRange(next, start, end))
+	}
+	return start, end, next, nil
+}
