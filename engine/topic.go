@@ -70,6 +70,10 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 		for _, m := range v.mirrors {
 			closeAll(m.segs)
 		}
+		if !errors.Is(err, ErrTopicExists) {
+			// A file-system failure: retriable, like a failed write.
+			err = fmt.Errorf("%w: %w", ErrStorage, err)
+		}
 		return nil, fmt.Errorf("engine: create topic %q: %w", name, err)
 	}
 	for _, vol := range vols {

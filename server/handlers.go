@@ -78,8 +78,12 @@ func (c *conn) enqueue(body []byte) enqueued {
 	topic := c.topicName(req.Topic)
 	p, err := c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
 	if err != nil && c.s.opts.AutoCreateTopics && isNotFound(err) {
+		// A create that fails answers with its own reason (disk, limits),
+		// never with the "not found" that asked for it.
 		if cerr := c.s.e.CreateTopic(topic); cerr == nil || isExists(cerr) {
 			p, err = c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
+		} else {
+			err = cerr
 		}
 	}
 	return enqueued{pending: p, count: countOf(req.Batch), err: err}

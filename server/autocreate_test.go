@@ -1,0 +1,36 @@
+package server
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/netproto"
+	"github.com/haraqa/haraqa/segment"
+)
+
+// Promise: a produce that auto-creates its topic and cannot create it is
+// told why (here a failing disk), never "topic not found" — the topic was
+// asked for and the client must learn what stopped it.
+func TestAutoCreateFailureSaysWhy(t *testing.T) {
+	fs := segment.NewMemFS()
+	e := openEngine(t, engine.Options{FS: fs, Dir: "/data"})
+	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
+	p := mustDial(t, ts, "")
+	fs.SetFault(func(op segment.Op, name string) error {
+		if op == segment.OpCreate && strings.Contains(name, "/topics/fresh/") {
+			return errors.New("injected: no inodes left")
+		}
+		return nil
+	})
+	_, err := p.produce("fresh", batchOf(t, "a"))
+	pe := wantCode(t, err, netproto.CodeStorage)
+	if !strings.Contains(pe.Message, "injected: no inodes left") || !pe.Retriable {
+		t.Fatalf("produce to an uncreatable topic: %v (retriable %v), want the cause, retriable", pe, pe.Retriable)
+	}
+	fs.SetFault(nil)
+	if _, err := p.produce("fresh", batchOf(t, "b")); err != nil {
+		t.Fatalf("produce once the disk works again: %v", err)
+	}
+}
