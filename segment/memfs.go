@@ -38,6 +38,8 @@ type MemFS struct {
 	dirs     map[string]bool
 	capacity int64 // 0: unlimited
 	fault    func(op Op, name string) error
+	open     int // files opened or created and not closed
+	maps     int // mappings not unmapped
 }
 
 type memNode struct {
@@ -147,6 +149,7 @@ func (m *MemFS) Create(name string) (File, error) {
 	}
 	n := &memNode{}
 	m.names[name] = n
+	m.open++
 	return &memFile{fs: m, n: n, name: name}, nil
 }
 
@@ -161,6 +164,7 @@ func (m *MemFS) Open(name string) (File, error) {
 	if !ok {
 		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
 	}
+	m.open++
 	return &memFile{fs: m, n: n, name: name}, nil
 }
 
@@ -266,16 +270,27 @@ func (m *MemFS) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	mf := f.(*memFile)
 	mf.n.mu.Lock()
 	defer mf.n.mu.Unlock()
 	return append([]byte(nil), mf.n.data...), nil
 }
 
+// OpenFiles returns the number of files opened (or created) and not yet
+// closed, and the number of mappings not yet released: what a real file
+// system would keep allocated for an unlinked file.
+func (m *MemFS) OpenFiles() (files, maps int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.open, m.maps
+}
+
 type memFile struct {
-	fs   *MemFS
-	n    *memNode
-	name string
+	fs     *MemFS
+	n      *memNode
+	name   string
+	closed bool // guarded by fs.mu
 }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
@@ -388,6 +403,9 @@ func (f *memFile) Size() (int64, error) {
 // bytes so that later writes within length land in the same memory, as
 // they would in a shared mapping.
 func (f *memFile) Map(length int) ([]byte, func() error, error) {
+	f.fs.mu.Lock() // before n.mu: the lock order of WriteAt
+	f.fs.maps++
+	f.fs.mu.Unlock()
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
 	if cap(f.n.data) < length {
@@ -395,8 +413,26 @@ func (f *memFile) Map(length int) ([]byte, func() error, error) {
 		copy(grown, f.n.data)
 		f.n.data = grown
 	}
-	return f.n.data[:length:length], func() error { return nil }, nil
+	var once sync.Once
+	unmap := func() error {
+		once.Do(func() {
+			f.fs.mu.Lock()
+			f.fs.maps--
+			f.fs.mu.Unlock()
+		})
+		return nil
+	}
+	return f.n.data[:length:length], unmap, nil
 }
 
 func (f *memFile) OS() *os.File { return nil }
-func (f *memFile) Close() error { return nil }
+
+func (f *memFile) Close() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		f.fs.open--
+	}
+	return nil
+}

@@ -211,6 +211,10 @@ func (s *Segment) Acquire() bool {
 // releasing is the pin count while ReleaseIdle works: Acquire waits.
 const releasing = -1 << 30
 
+// testHookReleaseIdle, if set (by tests), runs inside ReleaseIdle while
+// the pin count is held at releasing.
+var testHookReleaseIdle func(*Segment)
+
 // ReleaseIdle closes the files and unmaps a segment that only its owner
 // holds (no reader pinned), so that segments not in use cost no
 // descriptor and no mapping; the next read or write opens them again. It
@@ -221,8 +225,20 @@ func (s *Segment) ReleaseIdle() bool {
 	if !s.loaded.Load() || !s.refs.CompareAndSwap(1, releasing) {
 		return false
 	}
-	// Add, not Store: an owner's pin dropped meanwhile must stay dropped.
-	defer s.refs.Add(1 - releasing)
+	// Add, not Store: a pin dropped meanwhile (the owner's, or the last
+	// reader's once the owner let go) must stay dropped, and whoever
+	// brings the count to zero closes the files: that Release saw a
+	// nonzero count and left them open.
+	defer func() {
+		if s.refs.Add(1-releasing) == 0 {
+			s.mu.Lock()
+			s.closeFiles()
+			s.mu.Unlock()
+		}
+	}()
+	if testHookReleaseIdle != nil {
+		testHookReleaseIdle(s)
+	}
 	if s.owner.Load() {
 		// The owner let go (Remove, Retire, Close): the one pin left is a
 		// reader's, and its mapping must stay.
