@@ -1,8 +1,7 @@
 package netproto
 
 // InitProducerRequest asks for a producer id for idempotent produce
-// (reserved: a broker without idempotent producers answers it with an
-// error). Its body is empty.
+// (PROTOCOL.md, InitProducer). Its body is empty.
 type InitProducerRequest struct{}
 
 // AppendTo appends nothing.

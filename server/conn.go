@@ -335,7 +335,7 @@ func isTimeout(err error) bool {
 func (c *conn) hello(h netproto.Header, body []byte) bool {
 	var req netproto.HelloRequest
 	if err := req.Decode(body); err != nil {
-		c.writeError(h.Opcode, h.RequestID, wireError(err))
+		c.replyError(h, err)
 		return false
 	}
 	if req.Version < netproto.ProtocolVersion {

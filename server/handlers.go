@@ -43,7 +43,7 @@ func respHeader(h netproto.Header) netproto.Header {
 // respond writes a success frame with msg as body, or an error frame.
 func (c *conn) respond(h netproto.Header, msg netproto.Encoder, err error) bool {
 	if err != nil {
-		return c.writeError(h.Opcode, h.RequestID, wireError(err))
+		return c.replyError(h, err)
 	}
 	return c.writeFrame(netproto.AppendFrame(make([]byte, 0, 512), respHeader(h), msg))
 }
@@ -51,7 +51,7 @@ func (c *conn) respond(h netproto.Header, msg netproto.Encoder, err error) bool 
 // decodeFailed answers a body that does not decode; the caller returns
 // false and the connection ends.
 func (c *conn) decodeFailed(h netproto.Header, err error) bool {
-	c.writeError(h.Opcode, h.RequestID, wireError(err))
+	c.replyError(h, err)
 	return false
 }
 
@@ -59,6 +59,7 @@ func (c *conn) decodeFailed(h netproto.Header, err error) bool {
 // writer, or why it could not.
 type enqueued struct {
 	pending engine.Pending
+	topic   string
 	count   uint32
 	err     error // the produce failed before it was queued
 	bad     bool  // err is a body that does not decode: the connection ends
@@ -86,7 +87,7 @@ func (c *conn) enqueue(body []byte) enqueued {
 			err = cerr
 		}
 	}
-	return enqueued{pending: p, count: countOf(req.Batch), err: err}
+	return enqueued{pending: p, topic: topic, count: countOf(req.Batch), err: err}
 }
 
 // produce awaits a queued produce and answers it.
@@ -99,8 +100,14 @@ func (c *conn) produce(h netproto.Header, q enqueued) bool {
 		base, err = q.pending.Wait()
 	}
 	if err != nil {
-		return c.writeError(h.Opcode, h.RequestID, wireError(err))
+		if c.s.produceFailed(q.topic, err) {
+			// A full disk: logged once per episode, not per produce.
+			e, _ := c.s.publicError(err)
+			return c.writeError(h.Opcode, h.RequestID, e)
+		}
+		return c.replyError(h, err)
 	}
+	c.s.stored(q.topic)
 	resp := netproto.ProduceResponse{BaseOffset: base, Count: q.count}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -149,7 +156,7 @@ func (c *conn) consume(h netproto.Header, body []byte) bool {
 		err = &netproto.Error{Code: netproto.CodeInternal, Message: "stored batch larger than the server's MaxBody"}
 	}
 	if err != nil {
-		return c.writeError(h.Opcode, h.RequestID, wireError(err))
+		return c.replyError(h, err)
 	}
 	return c.writeConsume(h, st)
 }
@@ -212,7 +219,7 @@ func (c *conn) registerWatch(h netproto.Header, body []byte) (topics []string, o
 		}
 		if _, _, err := c.s.e.Offsets(t); err != nil {
 			c.watches.Add(-1)
-			c.writeError(h.Opcode, h.RequestID, wireError(err))
+			c.replyError(h, err)
 			return nil, true
 		}
 		seen[t] = true
@@ -228,7 +235,7 @@ func (c *conn) watchTopic(h netproto.Header, topic string) {
 		start, end, err := c.s.e.Offsets(topic)
 		if err != nil {
 			if c.pollCtx.Err() == nil {
-				c.writeError(h.Opcode, h.RequestID, wireError(err))
+				c.replyError(h, err)
 			}
 			return
 		}
@@ -245,7 +252,7 @@ func (c *conn) watchTopic(h netproto.Header, topic string) {
 			return
 		}
 		if err != nil && !isContextErr(err) {
-			c.writeError(h.Opcode, h.RequestID, wireError(err))
+			c.replyError(h, err)
 			return
 		}
 	}

@@ -39,12 +39,19 @@ type Server struct {
 	// stop is closed at shutdown: a backing-off Serve returns.
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	volDirs []string // the engine's volume directories, cut from error frames
+
+	errLogMu      sync.Mutex
+	errLogLast    time.Time // guarded by errLogMu: the last logCut line
+	errLogDropped int       // guarded by errLogMu: lines not logged since
+	space         spaceEpisode
 }
 
 // New returns a server for e.
 func New(e *engine.Engine, opts Options) *Server {
 	return &Server{e: e, opts: opts.withDefaults(), listeners: map[net.Listener]struct{}{},
-		conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: volumeDirs(e)}
 }
 
 // Listen opens a listener for an address of the form "tcp://host:port",
