@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -78,6 +79,14 @@ func (e *Engine) CheckVolumes() {
 		if v.healthy() {
 			id, ok, err := readIdentity(e.fs, v.dir)
 			switch {
+			case err != nil && transientErr(err):
+				// Out of descriptors or memory is the process's trouble,
+				// not the disk's.
+				e.opts.Logger.Warn("engine: cannot read volume identity (transient); not fenced", "volume", v.dir, "err", err)
+			case err != nil && e.lastInService(v):
+				// Fencing the last volume stops every write, and the fault
+				// may clear: writes and syncs still fence it if it failed.
+				e.opts.Logger.Error("engine: cannot read the identity of the last volume in service; not fenced", "volume", v.dir, "err", err)
 			case err != nil:
 				e.fenceVolume(v, err)
 			case !ok:
@@ -94,6 +103,27 @@ func (e *Engine) CheckVolumes() {
 			e.opts.Logger.Debug("engine: volume still out of service", "volume", v.dir, "err", err)
 		}
 	}
+}
+
+// transientErr reports an error that says nothing about the disk: the
+// process ran out of descriptors or memory, or a call was interrupted.
+func transientErr(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EINTR, syscall.EAGAIN, syscall.ENOMEM} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastInService reports whether v is the only healthy volume.
+func (e *Engine) lastInService(v *Volume) bool {
+	for _, o := range e.healthyVolumes() {
+		if o != v {
+			return false
+		}
+	}
+	return true
 }
 
 // revive rebuilds a fenced volume. It never creates the volume directory

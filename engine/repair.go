@@ -385,7 +385,10 @@ func (w *writer) rejoin(vol *Volume) error {
 			return nil // a mirror already
 		}
 		if len(v.mirrors) == 1 {
-			return fmt.Errorf("%w: topic %q: no other mirror to rebuild %s from", ErrStorage, t.name, vol.dir)
+			// The lone mirror: nothing to rebuild from, and its segments
+			// are the topic. It rejoins as it is if its files are still
+			// there (the volume came back, as after a remount).
+			return t.keepLoneMirror(stale)
 		}
 		// What the volume held when it was fenced, left in the view of a
 		// topic that wrote nothing since: its files may be gone. Rebuild
@@ -453,4 +456,23 @@ func (e *Engine) strayTopics(vol *Volume) []string {
 		}
 	}
 	return out
+}
+
+// keepLoneMirror lets the only mirror of a topic rejoin unchanged when
+// every one of its segment logs is still in its directory.
+func (t *Topic) keepLoneMirror(m *mirror) error {
+	names, err := t.e.fs.List(m.dir)
+	if err != nil {
+		return fmt.Errorf("%w: topic %q: no other mirror, and %s: %w", ErrStorage, t.name, m.dir, err)
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, s := range m.segs {
+		if !have[segment.LogName(s.Base())] {
+			return fmt.Errorf("%w: topic %q: segment %d is gone from %s and there is no other mirror", ErrStorage, t.name, s.Base(), m.dir)
+		}
+	}
+	return nil
 }
