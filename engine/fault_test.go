@@ -285,3 +285,34 @@ func TestCloseReportsFailedIntervalSync(t *testing.T) {
 		t.Fatal("a clean-shutdown marker was written after a failed sync")
 	}
 }
+
+// TestRollAfterFailedSegmentCreate checks that a topic keeps taking
+// writes after a roll failed to create its next segment (the mapping was
+// refused: out of memory or of map slots): the failed append is not
+// acknowledged, and once the fault clears the next append rolls and
+// succeeds with dense offsets.
+func TestRollAfterFailedSegmentCreate(t *testing.T) {
+	fs := segment.NewMemFS()
+	var on atomic.Bool
+	fs.SetFault(failOn(&on, segment.OpMap, segment.LogName(4), syscall.ENOMEM))
+	opts := memOpts(fs)
+	opts.SegmentEntries = 4
+	e := openEngine(t, opts)
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range 4 {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i), 1, 50))
+	}
+	on.Store(true)
+	if _, err := e.Append(context.Background(), "t", batchOf(t, genMsgs(99, 1, 50)...)); !errors.Is(err, syscall.ENOMEM) {
+		t.Fatalf("Append whose roll cannot map the new segment = %v, want an error wrapping ENOMEM", err)
+	}
+	on.Store(false)
+	for i := range 6 {
+		m.appendBatch(t, e, "t", genMsgs(uint64(10+i), 1, 50))
+	}
+	m.check(t, e, "t", 0)
+	if got := describe(t, e, "t").Segments; got != 3 {
+		t.Fatalf("%d segments after 10 batches of 4 per segment, want 3", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -323,4 +324,79 @@ func crashRound(t *testing.T, rng *rand.Rand, it int) {
 	m := committed.truncated(got)
 	fill(t, s2, m, 2)
 	checkSegment(t, s2, m)
+}
+
+// TestCreateFailureLeavesNoFiles checks that a topic keeps rolling after
+// a segment create failed (a mapping refused for lack of memory or of map
+// slots, an index create or a directory sync failing): the failed create
+// leaves no files and no descriptors behind, and the next create of the
+// same base succeeds.
+func TestCreateFailureLeavesNoFiles(t *testing.T) {
+	for _, tc := range []struct {
+		op   Op
+		file func(base uint64) string
+	}{
+		{OpMap, LogName}, {OpMap, IndexName}, {OpCreate, IndexName}, {OpSyncDir, func(uint64) string { return "" }},
+	} {
+		t.Run(string(tc.op)+" "+tc.file(7), func(t *testing.T) {
+			e := memEnv(t)
+			name := e.dir
+			if f := tc.file(7); f != "" {
+				name = e.path(f)
+			}
+			e.mem.SetFault(failOn(tc.op, name, syscall.ENOMEM))
+			if _, err := Create(e.fs, e.dir, 7, testOpts); !errors.Is(err, syscall.ENOMEM) {
+				t.Fatalf("Create under a %s fault = %v, want ENOMEM", tc.op, err)
+			}
+			e.mem.SetFault(nil)
+			if names, _ := e.fs.List(e.dir); len(names) != 0 {
+				t.Fatalf("a failed create left %v", names)
+			}
+			if files, maps := e.mem.OpenFiles(); files != 0 || maps != 0 {
+				t.Fatalf("a failed create left %d files and %d mappings open", files, maps)
+			}
+			s := mustCreate(t, e, 7, testOpts)
+			m := newModel(7)
+			fill(t, s, m, 3)
+			checkSegment(t, s, m)
+			s.Close()
+		})
+	}
+}
+
+// TestCreateReplacesEmptyLeftover checks that empty files of a segment
+// that was never written (left by a crash during a create, or a failed
+// cleanup) do not block its creation, while a file that holds anything,
+// or a sealed segment, is never replaced.
+func TestCreateReplacesEmptyLeftover(t *testing.T) {
+	e := memEnv(t)
+	for _, name := range []string{LogName(5), IndexName(5), IndexName(9)} {
+		f, err := e.fs.Create(e.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	for _, base := range []uint64{5, 9} { // empty log and index; index alone
+		s := mustCreate(t, e, base, testOpts)
+		m := newModel(base)
+		fill(t, s, m, 1)
+		checkSegment(t, s, m)
+		s.Close()
+	}
+	// Segment 5 now holds a batch; segment 20 is sealed and empty.
+	if _, err := Create(e.fs, e.dir, 5, testOpts); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("Create over a written segment = %v, want ErrExist", err)
+	}
+	s := mustCreate(t, e, 20, testOpts)
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Create(e.fs, e.dir, 20, testOpts); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("Create over a sealed segment = %v, want ErrExist", err)
+	}
+	if _, err := e.fs.ReadFile(e.path(SealName(20))); err != nil {
+		t.Fatalf("the sealed segment's seal is gone: %v", err)
+	}
 }

@@ -24,6 +24,7 @@ const (
 	OpRemove  Op = "remove"
 	OpSyncDir Op = "syncdir"
 	OpTrunc   Op = "truncate"
+	OpMap     Op = "map"
 )
 
 // MemFS is an in-memory FS for tests. It models what survives a power loss:
@@ -404,6 +405,10 @@ func (f *memFile) Size() (int64, error) {
 // they would in a shared mapping.
 func (f *memFile) Map(length int) ([]byte, func() error, error) {
 	f.fs.mu.Lock() // before n.mu: the lock order of WriteAt
+	if err := f.fs.check(OpMap, f.name); err != nil {
+		f.fs.mu.Unlock()
+		return nil, nil, err
+	}
 	f.fs.maps++
 	f.fs.mu.Unlock()
 	f.n.mu.Lock()

@@ -2,7 +2,9 @@ package segment
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -110,23 +112,39 @@ type Segment struct {
 }
 
 // Create makes a new, empty segment with the given base offset in dir. It
-// fails if the segment's files exist.
+// fails if the segment's files exist and hold anything: empty files left
+// by a create that failed (a crash, or a cleanup that failed) are replaced.
+// A failed Create removes the files it made.
 func Create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
+	s, err := create(fs, dir, base, opts)
+	if errors.Is(err, os.ErrExist) && removeEmptyLeftover(fs, dir, base) {
+		s, err = create(fs, dir, base, opts)
+	}
+	return s, err
+}
+
+func create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
 	s := &Segment{fs: fs, dir: dir, base: base, opts: opts.withDefaults()}
 	var err error
 	if s.log, err = fs.Create(s.path(LogName(base))); err != nil {
 		return nil, fmt.Errorf("segment: create: %w", err)
 	}
-	if s.idx, err = fs.Create(s.path(IndexName(base))); err != nil {
-		s.log.Close()
-		fs.Remove(s.path(LogName(base)))
-		return nil, fmt.Errorf("segment: create: %w", err)
-	}
-	if err := fs.SyncDir(dir); err != nil {
+	// fail closes and removes what was made, so that the next Create of
+	// this base (the writer's next roll) does not find the files.
+	fail := func(err error) (*Segment, error) {
 		s.closeFiles()
 		fs.Remove(s.path(LogName(base)))
-		fs.Remove(s.path(IndexName(base)))
-		return nil, fmt.Errorf("segment: create: sync dir: %w", err)
+		if s.idx != nil {
+			fs.Remove(s.path(IndexName(base)))
+		}
+		fs.SyncDir(dir)
+		return nil, err
+	}
+	if s.idx, err = fs.Create(s.path(IndexName(base))); err != nil {
+		return fail(fmt.Errorf("segment: create: %w", err))
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return fail(fmt.Errorf("segment: create: sync dir: %w", err))
 	}
 	s.next.Store(base)
 	s.pendNext = base
@@ -135,10 +153,33 @@ func Create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
 	s.digestReady = true
 	s.refs.Store(1)
 	if err := s.mapFiles(); err != nil {
-		s.closeFiles()
-		return nil, err
+		return fail(err)
 	}
 	return s, nil
+}
+
+// removeEmptyLeftover removes the files of segment base if they can hold
+// no message: no seal, and a log that is missing or empty (an index alone
+// is never read: Open starts from the logs). It reports whether it did.
+func removeEmptyLeftover(fs FS, dir string, base uint64) bool {
+	if _, err := fs.ReadFile(joinPath(dir, SealName(base))); !isNotExist(err) {
+		return false
+	}
+	if f, err := fs.Open(joinPath(dir, LogName(base))); err == nil {
+		n, err := f.Size()
+		f.Close()
+		if err != nil || n != 0 {
+			return false
+		}
+	} else if !isNotExist(err) {
+		return false
+	}
+	for _, name := range []string{LogName(base), IndexName(base)} {
+		if err := fs.Remove(joinPath(dir, name)); err != nil && !isNotExist(err) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Segment) path(name string) string { return filepath.Join(s.dir, name) }
