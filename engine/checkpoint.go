@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -113,18 +114,32 @@ func (e *Engine) WriteCheckpoint() error {
 	for _, t := range e.snapshotTopics() {
 		m[t.name] = t.synced.Load()
 	}
-	return e.writeCheckpoint(m)
+	full, err := e.writeCheckpoint(m)
+	return errors.Join(full, err)
 }
 
-func (e *Engine) writeCheckpoint(m map[string]uint64) error {
+// writeCheckpoint writes m on every healthy volume. Failures for lack of
+// space are returned apart (full): the volume's previous checkpoint stays,
+// a lower bound that is still true.
+func (e *Engine) writeCheckpoint(m map[string]uint64) (full, err error) {
 	b := encodeCheckpoint(m)
-	var errs []error
+	var fulls, errs []error
 	for _, v := range e.healthyVolumes() {
 		if err := segment.WriteFileAtomic(e.fs, v.path(checkpointName), b); err != nil {
-			errs = append(errs, fmt.Errorf("engine: checkpoint on %s: %w", v.dir, err))
+			err = fmt.Errorf("engine: checkpoint on %s: %w", v.dir, err)
+			if diskFull(err) {
+				fulls = append(fulls, err)
+			} else {
+				errs = append(errs, err)
+			}
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(fulls...), errors.Join(errs...)
+}
+
+// diskFull reports an error for lack of space (or quota).
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func (e *Engine) checkpointLoop() {
@@ -132,6 +147,7 @@ func (e *Engine) checkpointLoop() {
 	tick := time.NewTicker(e.opts.CheckpointInterval)
 	defer tick.Stop()
 	var last map[string]uint64
+	full := false // logged once per full-disk episode
 	for {
 		select {
 		case <-e.stop:
@@ -144,9 +160,15 @@ func (e *Engine) checkpointLoop() {
 			m[t.name] = t.synced.Load()
 		}
 		if !sameCheckpoint(m, last) {
-			if err := e.writeCheckpoint(m); err != nil {
+			ferr, err := e.writeCheckpoint(m)
+			if err != nil {
 				e.opts.Logger.Warn("engine: checkpoint", "err", err)
-			} else {
+			}
+			if ferr != nil && !full {
+				e.opts.Logger.Warn("engine: checkpoint not written: disk full; the previous one stays", "err", ferr)
+			}
+			full = ferr != nil
+			if err == nil && ferr == nil {
 				last = m
 			}
 		}

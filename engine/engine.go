@@ -103,6 +103,9 @@ func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
 	if err := e.fs.MkdirAll(v.path(topicsDir)); err != nil {
 		return false, err
 	}
+	if err := removeStaleTmp(e.fs, v.dir); err != nil {
+		return false, err
+	}
 	clean := false
 	if _, err := e.fs.ReadFile(v.path(cleanName)); err == nil {
 		clean = true
@@ -125,6 +128,28 @@ func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
 		names[name] = true
 	}
 	return clean, nil
+}
+
+// removeStaleTmp deletes the temporary files of atomic writes (VOLUME,
+// SYNCED, CLEAN) that a crash or a full disk left in a volume's root.
+func removeStaleTmp(fs segment.FS, dir string) error {
+	names, err := fs.List(dir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tmp") {
+			if err := fs.Remove(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		return fs.SyncDir(dir)
+	}
+	return nil
 }
 
 func (e *Engine) isClosed() bool {
@@ -181,8 +206,14 @@ func (e *Engine) Close() error {
 			m[n] = max(t.end.Load(), t.synced.Load())
 		}
 		e.ckptMu.Lock()
-		err = e.writeCheckpoint(m)
+		var full error
+		full, err = e.writeCheckpoint(m)
 		e.ckptMu.Unlock()
+		if full != nil {
+			// The previous checkpoint stays, a lower bound that is still
+			// true; the clean marker below needs no data block.
+			e.opts.Logger.Warn("engine: checkpoint not updated at close: disk full", "err", full)
+		}
 	}
 	if damaged {
 		// A damaged topic must be rescanned at the next open: no marker.
@@ -193,7 +224,9 @@ func (e *Engine) Close() error {
 		return err
 	}
 	for _, v := range e.healthyVolumes() {
-		if werr := segment.WriteFileAtomic(e.fs, v.path(cleanName), []byte("clean\n")); werr != nil {
+		// Empty: only its existence counts, and an empty file can be made
+		// on a disk with no free data block.
+		if werr := segment.WriteFileAtomic(e.fs, v.path(cleanName), nil); werr != nil {
 			err = errors.Join(err, fmt.Errorf("engine: clean marker on %s: %w", v.dir, werr))
 		}
 	}

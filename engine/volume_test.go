@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -95,5 +96,88 @@ func TestLoneFencedVolumeComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = openEngine(t, o)
+	m.check(t, e, "t", 0)
+}
+
+// memUsed returns the bytes of every file under dir.
+func memUsed(t *testing.T, fs segment.FS, dir string) int64 {
+	t.Helper()
+	names, err := fs.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, name := range names {
+		p := dir + "/" + name
+		if _, err := fs.List(p); err == nil {
+			n += memUsed(t, fs, p)
+			continue
+		}
+		n += int64(len(mustRead(t, fs, p)))
+	}
+	return n
+}
+
+// Promise: a broker on a disk full to the last byte still stops cleanly
+// (Close succeeds, writes the clean-shutdown marker, leaves no temporary
+// file) and starts again on the still-full disk, serving every
+// acknowledged message; writes fail with a storage error until space
+// returns, and then succeed.
+func TestDiskFullStopAndStart(t *testing.T) {
+	fs := segment.NewMemFS()
+	rec := &logRecorder{}
+	o := memOpts(fs)
+	o.Logger = rec.logger()
+	e := openEngine(t, o)
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range 3 {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i)*10, 10, 100))
+	}
+	if err := e.WriteCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	m.appendBatch(t, e, "t", genMsgs(1000, 10, 100)) // the checkpoint changes at Close
+	fs.SetCapacity(memUsed(t, fs, memDir))
+	if _, err := e.Append(context.Background(), "t", batchOf(t, genMsgs(1e6, 10, 100)...)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v, want ENOSPC", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close on a full disk: %v", err)
+	}
+	names, _ := fs.List(memDir)
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tmp") {
+			t.Fatalf("Close left %s behind: %v", n, names)
+		}
+	}
+	if _, err := fs.ReadFile(memDir + "/" + cleanName); err != nil {
+		t.Fatalf("no clean marker after Close on a full disk: %v", err)
+	}
+	// A temporary file left by an older crash is removed at open.
+	fs.SetCapacity(0)
+	if err := segment.WriteFileAtomic(fs, memDir+"/"+checkpointName+".tmp", nil); err != nil {
+		t.Fatal(err)
+	}
+	fs.SetCapacity(memUsed(t, fs, memDir))
+	rec.reset()
+	e, err := Open(o)
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	defer e.Close()
+	if _, err := fs.ReadFile(memDir + "/" + checkpointName + ".tmp"); err == nil {
+		t.Fatal("a stale temporary file survived the open")
+	}
+	m.check(t, e, "t", 0)
+	if _, err := e.Append(context.Background(), "t", batchOf(t, genMsgs(1e6, 10, 100)...)); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append on a still-full disk: %v, want ErrStorage", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close on a full disk: %v", err)
+	}
+	fs.SetCapacity(0)
+	e = openEngine(t, o)
+	m.appendBatch(t, e, "t", genMsgs(1e6, 10, 100))
 	m.check(t, e, "t", 0)
 }

@@ -203,7 +203,9 @@ func (f *osFile) Map(length int) ([]byte, func() error, error) {
 }
 
 // WriteFileAtomic writes data to name through a temporary file: write, sync,
-// rename, sync the directory. A crash leaves the old or the new file whole.
+// rename, sync the directory. A crash leaves the old or the new file whole;
+// a failure before the rename removes the temporary file (best effort: a
+// full disk must not keep a half-written one).
 func WriteFileAtomic(fs FS, name string, data []byte) error {
 	tmp := name + ".tmp"
 	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -213,6 +215,18 @@ func WriteFileAtomic(fs FS, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := writeSyncClose(f, data); err != nil {
+		fs.Remove(tmp)
+		return err
+	}
+	if err := fs.Rename(tmp, name); err != nil {
+		fs.Remove(tmp)
+		return err
+	}
+	return fs.SyncDir(filepath.Dir(name))
+}
+
+func writeSyncClose(f File, data []byte) error {
 	if _, err := f.WriteAt([][]byte{data}, 0); err != nil {
 		f.Close()
 		return err
@@ -221,11 +235,5 @@ func WriteFileAtomic(fs FS, name string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := fs.Rename(tmp, name); err != nil {
-		return err
-	}
-	return fs.SyncDir(filepath.Dir(name))
+	return f.Close()
 }
