@@ -40,6 +40,7 @@ var (
 	ErrUnknownOpcode      = netproto.ErrUnknownOpcode
 	ErrFrameTooLarge      = netproto.ErrFrameTooLarge
 	ErrUnsupportedVersion = netproto.ErrUnsupportedVersion
+	ErrResource           = netproto.ErrResource
 )
 
 // Errors of the client itself.

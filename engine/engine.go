@@ -34,12 +34,13 @@ type Engine struct {
 	topics map[string]*Topic // guarded by mu
 	closed bool              // guarded by mu
 
-	stats   counters
-	ckptMu  sync.Mutex // serialises checkpoint writes (snapshot and write)
-	open    openSet    // segments holding files open, for MaxOpenSegments
-	checkMu sync.Mutex // one CheckVolumes at a time
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	stats    counters
+	resource resourceEpisode
+	ckptMu   sync.Mutex // serialises checkpoint writes (snapshot and write)
+	open     openSet    // segments holding files open, for MaxOpenSegments
+	checkMu  sync.Mutex // one CheckVolumes at a time
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // Open opens (creating if needed) every volume, checks their identities,

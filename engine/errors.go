@@ -27,6 +27,11 @@ var (
 	// ErrStorage reports a failed write or sync: nothing of the request was
 	// acknowledged and the request may be retried.
 	ErrStorage = errors.New("engine: storage error")
+	// ErrResource reports that the broker ran out of file descriptors or
+	// memory mappings (EMFILE, ENFILE, ENOMEM from open or mmap) even after
+	// letting go of idle files: nothing of the request was done, and it may
+	// be retried. It is never a volume's fault.
+	ErrResource = errors.New("engine: out of file descriptors or memory mappings")
 	// ErrInvalidBatch reports a produce batch that fails record.Verify or
 	// the engine's limits.
 	ErrInvalidBatch = errors.New("engine: invalid batch")

@@ -11,14 +11,15 @@ import (
 
 // counters are the engine's event counts, exported through Stats.
 type counters struct {
-	corruptions   atomic.Int64
-	repairs       atomic.Int64
-	bytesRepaired atomic.Int64
-	tornBytes     atomic.Int64
-	scrubPasses   atomic.Int64
-	scrubBytes    atomic.Int64
-	readFailovers atomic.Int64
-	fenced        atomic.Int64
+	corruptions    atomic.Int64
+	repairs        atomic.Int64
+	bytesRepaired  atomic.Int64
+	tornBytes      atomic.Int64
+	scrubPasses    atomic.Int64
+	scrubBytes     atomic.Int64
+	readFailovers  atomic.Int64
+	fenced         atomic.Int64
+	resourceErrors atomic.Int64
 }
 
 // Stats is a snapshot of the engine's counters and volume states.
@@ -31,6 +32,7 @@ type Stats struct {
 	ScrubBytes       int64 // bytes verified by the scrubber
 	ReadFailovers    int64 // reads served from another mirror after a bad batch
 	VolumesFenced    int64 // times a volume was taken out of service
+	ResourceErrors   int64 // requests refused with ErrResource (out of descriptors or mappings)
 	Volumes          []VolumeInfo
 }
 
@@ -42,7 +44,8 @@ func (e *Engine) Stats() Stats {
 		BytesRepaired: c.bytesRepaired.Load(), TornBytes: c.tornBytes.Load(),
 		ScrubPasses: c.scrubPasses.Load(), ScrubBytes: c.scrubBytes.Load(),
 		ReadFailovers: c.readFailovers.Load(), VolumesFenced: c.fenced.Load(),
-		Volumes: e.Volumes(),
+		ResourceErrors: c.resourceErrors.Load(),
+		Volumes:        e.Volumes(),
 	}
 }
 
@@ -245,6 +248,12 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 				s.Release()
 				e.open.trim(e.opts.MaxOpenSegments) // verifying mapped it
 				e.stats.scrubBytes.Add(n)
+				if isResource(err) {
+					// Out of descriptors or mappings: not a bad copy. The
+					// next pass verifies it.
+					e.resourceError(fmt.Sprintf("scrub topic %q segment %d", t.name, s.Base()), err)
+					continue
+				}
 				if err != nil {
 					bad++
 					e.stats.corruptions.Add(1)

@@ -138,6 +138,12 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 		if err == nil && !e.opts.SkipReadVerify {
 			err = safeVerify(s.Bytes(r), r)
 		}
+		if isResource(err) {
+			// Out of descriptors or mappings: not this copy's fault, so
+			// no failover and no repair.
+			s.Release()
+			return e.resourceError(fmt.Sprintf("read topic %q offset %d", t.name, off), err)
+		}
 		if err != nil {
 			// Serve the same batches from another mirror, and have the
 			// writer repair this copy: a bad batch, a damaged index, a
@@ -276,6 +282,9 @@ func (e *Engine) OffsetAt(topic string, tm time.Time) (uint64, error) {
 		s.Release()
 		if errors.Is(err, segment.ErrClosed) {
 			continue // removed by retention meanwhile
+		}
+		if isResource(err) {
+			return 0, e.resourceError(fmt.Sprintf("topic %q offset by time", topic), err)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("engine: topic %q: %w", topic, err)

@@ -320,6 +320,9 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 		if err == nil {
 			return nil // repaired already
 		}
+		if isResource(err) {
+			return t.e.resourceError(fmt.Sprintf("repair topic %q segment %d", t.name, base), err)
+		}
 	}
 	for _, m := range v.mirrors {
 		src := m.find(base)
@@ -334,6 +337,9 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 		fixed, err := t.copySegment(src, bad.dir)
 		if errors.Is(err, ErrCorrupt) {
 			continue // failed its check while copied: try another mirror
+		}
+		if isResource(err) {
+			return t.e.resourceError(fmt.Sprintf("repair topic %q segment %d", t.name, base), err)
 		}
 		if err != nil {
 			t.e.fenceVolume(vol, fmt.Errorf("topic %q: repair of segment %d: %w", t.name, base, err))

@@ -70,7 +70,10 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 		for _, m := range v.mirrors {
 			closeAll(m.segs)
 		}
-		if !errors.Is(err, ErrTopicExists) {
+		switch {
+		case isResource(err):
+			return nil, e.resourceError(fmt.Sprintf("create topic %q", name), err)
+		case !errors.Is(err, ErrTopicExists):
 			// A file-system failure: retriable, like a failed write.
 			err = fmt.Errorf("%w: %w", ErrStorage, err)
 		}

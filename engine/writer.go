@@ -471,7 +471,16 @@ func (w *writer) each(ms []*mirror, st step) error {
 		}
 	}
 	if nfailed == 0 {
+		w.t.e.resourceRecovered()
 		return nil
+	}
+	for _, err := range w.failed {
+		if isResource(err) {
+			// Out of descriptors or mappings: no volume's fault, so none
+			// is fenced. Every mirror rolls back; the request may retry.
+			w.rollbackAll(ms)
+			return w.t.e.resourceError(fmt.Sprintf("topic %q", w.t.name), err)
+		}
 	}
 	if len(ms)-nfailed >= w.opts.MinVolumes {
 		for i, m := range ms {
@@ -482,13 +491,19 @@ func (w *writer) each(ms []*mirror, st step) error {
 		}
 		return nil
 	}
+	w.rollbackAll(ms)
+	return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, firstErr)
+}
+
+// rollbackAll rolls every mirror back to its last commit; one that cannot
+// be rolled back makes the topic read-only.
+func (w *writer) rollbackAll(ms []*mirror) {
 	for _, m := range ms {
 		if rerr := m.active().Rollback(); rerr != nil {
 			w.t.setReadOnly(fmt.Errorf("%w: %q: a failed write could not be rolled back: %w", ErrReadOnly, w.t.name, rerr))
 			w.t.e.opts.Logger.Error("engine: topic now read-only", "topic", w.t.name, "volume", m.vol.dir, "err", rerr)
 		}
 	}
-	return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, firstErr)
 }
 
 // syncActive syncs the active segments for FsyncInterval. A failed sync

@@ -27,6 +27,7 @@ const (
 	CodeTooBusy            Code = 15 // a queue or connection limit is full
 	CodeTimeout            Code = 16 // the broker gave up waiting on an internal step
 	CodeUnsupportedVersion Code = 17 // Hello asked for no version this broker speaks
+	CodeResource           Code = 18 // the broker is out of descriptors or memory mappings
 )
 
 // codeNames holds the name of every known code, indexed by code.
@@ -49,6 +50,7 @@ var codeNames = [...]string{
 	CodeTooBusy:            "too busy",
 	CodeTimeout:            "timeout",
 	CodeUnsupportedVersion: "unsupported protocol version",
+	CodeResource:           "resource limit",
 }
 
 // String names the code; unknown codes read as "code(N)".
@@ -67,7 +69,7 @@ func (c Code) Known() bool { return int(c) < len(codeNames) }
 // the broker states the final word in each ErrorResponse.
 func (c Code) Retriable() bool {
 	switch c {
-	case CodeStorage, CodeShuttingDown, CodeInternal, CodeTooBusy, CodeTimeout:
+	case CodeStorage, CodeShuttingDown, CodeInternal, CodeTooBusy, CodeTimeout, CodeResource:
 		return true
 	}
 	return false

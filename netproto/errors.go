@@ -27,6 +27,7 @@ var (
 	ErrTooBusy            = errors.New("netproto: too busy")
 	ErrTimeout            = errors.New("netproto: timeout")
 	ErrUnsupportedVersion = errors.New("netproto: unsupported protocol version")
+	ErrResource           = errors.New("netproto: resource limit")
 )
 
 // sentinels maps a code to its sentinel; index 0 (CodeOK) has none.
@@ -48,6 +49,7 @@ var sentinels = [...]error{
 	CodeTooBusy:            ErrTooBusy,
 	CodeTimeout:            ErrTimeout,
 	CodeUnsupportedVersion: ErrUnsupportedVersion,
+	CodeResource:           ErrResource,
 }
 
 // Error is a protocol error: the decoded form of an error response, and what

@@ -9,9 +9,9 @@ import (
 )
 
 func TestCodes(t *testing.T) {
-	retriable := map[Code]bool{CodeStorage: true, CodeShuttingDown: true, CodeInternal: true, CodeTooBusy: true, CodeTimeout: true}
+	retriable := map[Code]bool{CodeStorage: true, CodeShuttingDown: true, CodeInternal: true, CodeTooBusy: true, CodeTimeout: true, CodeResource: true}
 	names := map[string]bool{}
-	for c := Code(1); c <= CodeUnsupportedVersion; c++ {
+	for c := Code(1); c <= CodeResource; c++ {
 		s := c.Err()
 		if s == nil || !c.Known() {
 			t.Fatalf("%d has no sentinel", c)
@@ -34,7 +34,7 @@ func TestCodes(t *testing.T) {
 		if !errors.Is(wrapped, s) || CodeOf(wrapped) != c {
 			t.Errorf("%v: wrapped error does not match its sentinel", c)
 		}
-		for o := Code(1); o <= CodeUnsupportedVersion; o++ {
+		for o := Code(1); o <= CodeResource; o++ {
 			if o != c && errors.Is(e, o.Err()) {
 				t.Errorf("%v matches %v", c, o)
 			}

@@ -227,6 +227,9 @@ func (s *Segment) LastTime() int64 { return s.lastTime.Load() }
 // Sealed reports whether the segment is sealed (full, read-only).
 func (s *Segment) Sealed() bool { return s.sealed.Load() }
 
+// Loaded reports whether the segment holds its files open and mapped now.
+func (s *Segment) Loaded() bool { return s.loaded.Load() }
+
 // Dir returns the segment's directory.
 func (s *Segment) Dir() string { return s.dir }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/haraqa/haraqa/engine"
@@ -32,5 +33,32 @@ func TestAutoCreateFailureSaysWhy(t *testing.T) {
 	fs.SetFault(nil)
 	if _, err := p.produce("fresh", batchOf(t, "b")); err != nil {
 		t.Fatalf("produce once the disk works again: %v", err)
+	}
+}
+
+// Promise: a broker out of file descriptors tells the producer so, with a
+// retriable Resource error — not "topic not found", not a storage fault —
+// and the produce works once descriptors are free again.
+func TestAutoCreateOutOfDescriptors(t *testing.T) {
+	fs := segment.NewMemFS()
+	e := openEngine(t, engine.Options{FS: fs, Dir: "/data"})
+	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
+	p := mustDial(t, ts, "")
+	fs.SetFault(func(op segment.Op, name string) error {
+		if op == segment.OpCreate && strings.Contains(name, "/topics/fresh/") {
+			return syscall.EMFILE
+		}
+		return nil
+	})
+	_, err := p.produce("fresh", batchOf(t, "a"))
+	if pe := wantCode(t, err, netproto.CodeResource); !pe.Retriable {
+		t.Fatalf("resource error not retriable: %v", pe)
+	}
+	fs.SetFault(nil)
+	if _, err := p.produce("fresh", batchOf(t, "b")); err != nil {
+		t.Fatalf("produce once descriptors are free: %v", err)
+	}
+	if n := e.Stats().ResourceErrors; n != 1 {
+		t.Fatalf("ResourceErrors = %d, want 1", n)
 	}
 }

@@ -35,6 +35,7 @@ var engineCodes = []struct {
 	{engine.ErrTopicExists, netproto.CodeTopicExists},
 	{engine.ErrBadTopicName, netproto.CodeBadTopicName},
 	{engine.ErrOutOfRange, netproto.CodeOffsetOutOfRange},
+	{engine.ErrResource, netproto.CodeResource},
 	{engine.ErrStorage, netproto.CodeStorage},
 	{engine.ErrClosed, netproto.CodeShuttingDown},
 	{engine.ErrCorrupt, netproto.CodeCorrupt},

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/haraqa/haraqa/segment"
+	"golang.org/x/sys/unix"
+)
+
+// Resources: every open segment costs descriptors and memory mappings, both
+// capped by the system (RLIMIT_NOFILE, vm.max_map_count). Running out is
+// not a fault of a volume: it must never fence one, trigger a repair, or
+// reach a client as anything but ErrResource (retriable).
+
+// resourceEpisode tracks one run of resource failures, so that the first is
+// logged with the numbers and the end is logged once.
+type resourceEpisode struct {
+	active atomic.Bool
+	errors atomic.Int64 // failures in the current episode
+}
+
+// FileLimits are the process's limits on descriptors and mappings.
+type FileLimits struct {
+	Files    int // RLIMIT_NOFILE, soft (what open(2) enforces); 0 unknown
+	Mappings int // vm.max_map_count; 0 unknown
+}
+
+// ReadFileLimits reads the process's current limits.
+func ReadFileLimits() FileLimits {
+	var l FileLimits
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < 1<<31 {
+		l.Files = int(rl.Cur)
+	}
+	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
+		l.Mappings, _ = strconv.Atoi(string(bytes.TrimSpace(b)))
+	}
+	return l
+}
+
+// ProcessFiles counts the descriptors and mappings the process holds now,
+// from /proc (-1 where it cannot tell: reading /proc takes a descriptor).
+func ProcessFiles() (files, mappings int) {
+	files, mappings = -1, -1
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		files = len(ents) - 1 // less the one ReadDir held
+	}
+	if b, err := os.ReadFile("/proc/self/maps"); err == nil {
+		mappings = bytes.Count(b, []byte{'\n'})
+	}
+	return files, mappings
+}
+
+// resourceError turns a resource failure of what (an operation on a topic)
+// into ErrResource: counted, and logged once per episode with the numbers.
+func (e *Engine) resourceError(what string, err error) error {
+	e.stats.resourceErrors.Add(1)
+	e.resource.errors.Add(1)
+	lim := ReadFileLimits()
+	if e.resource.active.CompareAndSwap(false, true) {
+		files, maps := ProcessFiles()
+		e.opts.Logger.Warn("engine: out of file descriptors or memory mappings; requests that need more get a resource error until files are let go",
+			"what", what, "err", err, "open_files", files, "file_limit", lim.Files,
+			"mappings", maps, "max_map_count", lim.Mappings)
+	}
+	return fmt.Errorf("%w: %s (descriptor limit %d, vm.max_map_count %d): %w", ErrResource, what, lim.Files, lim.Mappings, err)
+}
+
+// resourceRecovered ends an episode after a request that needed files
+// succeeded again.
+func (e *Engine) resourceRecovered() {
+	if e.resource.active.Load() && e.resource.active.CompareAndSwap(true, false) {
+		e.opts.Logger.Info("engine: file descriptors and mappings available again",
+			"failures", e.resource.errors.Swap(0))
+	}
+}
+
+func isResource(err error) bool { return segment.IsResource(err) }
