@@ -52,3 +52,19 @@ func (e *RangeError) Error() string {
 
 // Is matches ErrOutOfRange.
 func (e *RangeError) Is(target error) bool { return target == ErrOutOfRange }
+
+// CorruptError reports offsets of a topic that no copy can serve: the
+// damaged batches [First, Next) (they may begin before the offset read).
+// It matches ErrCorrupt; a reader may skip to Next.
+type CorruptError struct {
+	Topic       string
+	First, Next uint64
+	Err         error // what the check of the read copy found
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("engine: topic %q offsets %d..%d: %v", e.Topic, e.First, e.Next-1, e.Err)
+}
+
+// Unwrap lets errors.Is see ErrCorrupt and the cause.
+func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }

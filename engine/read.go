@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sort"
 	"time"
 
-	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/segment"
 )
 
@@ -126,7 +124,7 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 			s.Release()
 			break
 		}
-		r, err := safeFind(s, off, want-off, budget)
+		r, err := s.Find(off, want-off, budget)
 		if errors.Is(err, segment.ErrClosed) {
 			s.Release()
 			return errRetry // removed by retention before its first read
@@ -135,8 +133,9 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 			s.Release()
 			break
 		}
+		var good segment.Range
 		if err == nil && !e.opts.SkipReadVerify {
-			err = safeVerify(s.Bytes(r), r)
+			good, err = s.VerifyRange(r)
 		}
 		if isResource(err) {
 			// Out of descriptors or mappings: not this copy's fault, so
@@ -153,107 +152,150 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 				e.stats.corruptions.Add(1)
 			}
 			alt, ar, ok := e.failover(t, s, off, want-off, budget)
-			s.Release()
-			if !ok {
-				if r.Next > r.First {
-					return fmt.Errorf("engine: topic %q offsets %d..%d: %w", t.name, r.First, r.Next-1, err)
-				}
-				return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
-			}
-			s, r = alt, ar
-			if len(res.Chunks) > 0 && r.Len() > budget {
+			switch {
+			case ok && ar.Next > good.Next:
 				s.Release()
-				break
+				s, r = alt, ar
+				if len(res.Chunks) > 0 && r.Len() > budget {
+					s.Release()
+					return nil
+				}
+			case good.Next > good.First:
+				// No mirror has more: serve the good batches before the
+				// damage; the read that starts at it reports it.
+				if ok {
+					alt.Release()
+				}
+				r = good
+			default:
+				if ok {
+					alt.Release()
+				}
+				if len(res.Chunks) > 0 {
+					s.Release()
+					return nil // what came before the damage
+				}
+				if !errors.Is(err, ErrCorrupt) {
+					s.Release()
+					return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
+				}
+				err = e.damage(t, s, off, res.End, err)
+				s.Release()
+				return err
 			}
 		}
 		res.Chunks = append(res.Chunks, Chunk{seg: s, Range: r})
 		res.Bytes += r.Len()
 		off = r.Next
 		if off < s.Next() {
-			break // the byte budget ended the run inside this segment
+			break // the byte budget or damage ended the run inside this segment
 		}
 	}
 	return nil
 }
 
+// maxDamageScan bounds the batches one failed read looks at to name the
+// damaged range.
+const maxDamageScan = 4096
+
+// damage names the damaged offsets at off, which no mirror can serve: the
+// batch of s holding off and the batches around it in s (below end) that
+// fail on s and on every other mirror too, so that every read in a damaged
+// run names the same whole run. s is pinned.
+func (e *Engine) damage(t *Topic, s *segment.Segment, off, end uint64, cause error) error {
+	ce := &CorruptError{Topic: t.name, First: off, Next: off + 1, Err: cause}
+	r, err := s.Find(off, 1, 0)
+	if err != nil {
+		return ce // the index itself is damaged: only off is known bad
+	}
+	ce.First, ce.Next = r.First, r.Next
+	for n := 0; n < maxDamageScan && ce.First > s.Base(); n++ {
+		r, ok := e.damagedBatch(t, s, ce.First-1)
+		if !ok {
+			break
+		}
+		ce.First = r.First
+	}
+	for n := 0; n < maxDamageScan && ce.Next < min(s.Next(), end); n++ {
+		r, ok := e.damagedBatch(t, s, ce.Next)
+		if !ok {
+			break
+		}
+		ce.Next = r.Next
+	}
+	return ce
+}
+
+// damagedBatch returns the batch of s holding off and whether it is
+// damaged on s and on every other mirror.
+func (e *Engine) damagedBatch(t *Topic, s *segment.Segment, off uint64) (segment.Range, bool) {
+	r, err := s.Find(off, 1, 0)
+	if err != nil {
+		return r, false
+	}
+	if _, err := s.VerifyRange(r); err == nil {
+		return r, false
+	}
+	if alt, _, ok := e.findElsewhere(t, s, off, 1, 0); ok {
+		alt.Release()
+		return r, false
+	}
+	return r, true
+}
+
 // failover finds the batches at off on a mirror other than the one of bad,
-// verifies them, and returns that mirror's segment (pinned) and range. It
-// queues a repair of bad's copy (best effort: the scrubber retries).
+// verifies them, and returns that mirror's segment (pinned) and range: the
+// whole range, or the part before damage that copy has too. It queues a
+// repair of bad's copy (best effort: the scrubber retries).
 func (e *Engine) failover(t *Topic, bad *segment.Segment, off, limit uint64, budget int64) (*segment.Segment, segment.Range, bool) {
-	var badVol *Volume
+	s, r, ok := e.findElsewhere(t, bad, off, limit, budget)
+	if !ok {
+		return nil, segment.Range{}, false
+	}
+	e.stats.readFailovers.Add(1)
 	v := t.view.Load()
 	for _, m := range v.mirrors {
 		if m.find(bad.Base()) == bad {
-			badVol = m.vol
+			rq := &appendReq{op: opRepair, vol: m.vol, base: bad.Base(), done: make(chan struct{}, 1)}
+			select {
+			case t.reqs <- rq:
+			default:
+			}
 		}
 	}
-	for _, m := range v.mirrors {
+	return s, r, true
+}
+
+// findElsewhere finds the batches at off on a mirror other than bad's and
+// returns the longest verified run from off that one holds, pinned.
+func (e *Engine) findElsewhere(t *Topic, bad *segment.Segment, off, limit uint64, budget int64) (*segment.Segment, segment.Range, bool) {
+	var best *segment.Segment
+	var br segment.Range
+	for _, m := range t.view.Load().mirrors {
 		s := m.find(bad.Base())
 		if s == nil || s == bad || !s.Acquire() {
 			continue
 		}
-		r, err := safeFind(s, off, limit, budget)
-		if err == nil && safeVerify(s.Bytes(r), r) == nil {
-			e.stats.readFailovers.Add(1)
-			if badVol != nil {
-				rq := &appendReq{op: opRepair, vol: badVol, base: bad.Base(), done: make(chan struct{}, 1)}
-				select {
-				case t.reqs <- rq:
-				default:
-				}
+		r, err := s.Find(off, limit, budget)
+		if err == nil {
+			var good segment.Range
+			if good, err = s.VerifyRange(r); err != nil {
+				r = good
 			}
-			return s, r, true
+			if err == nil || (r.Next > r.First && (best == nil || r.Next > br.Next)) {
+				if best != nil {
+					best.Release()
+				}
+				best, br = s, r
+				if err == nil {
+					return best, br, true
+				}
+				continue
+			}
 		}
 		s.Release()
 	}
-	return nil, segment.Range{}, false
-}
-
-// safeFind is Segment.Find that survives a mapping whose file was cut
-// under it (Find reads the header of the last batch from the mapping).
-func safeFind(s *segment.Segment, off, limit uint64, budget int64) (r segment.Range, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: reading the mapped segment faulted (file cut under the mapping?): %v", ErrCorrupt, p)
-		}
-	}()
-	return s.Find(off, limit, budget)
-}
-
-// safeVerify is verifyChunk that survives a mapping whose file was cut
-// under it: the access fault becomes an error instead of killing the
-// process (SIGBUS).
-func safeVerify(b []byte, r segment.Range) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: reading the mapped segment faulted (file cut under the mapping?): %v", ErrCorrupt, p)
-		}
-	}()
-	return verifyChunk(b, r)
-}
-
-// verifyChunk checks every batch of a chunk, and that the batches hold
-// exactly the offsets the index promised, densely: an index entry pointing
-// at the wrong (valid) batch must not make a reader skip or repeat offsets.
-func verifyChunk(b []byte, r segment.Range) error {
-	sc := record.NewScanner(b)
-	next := r.First
-	for sc.Next() {
-		h := sc.Header()
-		if h.BaseOffset != next {
-			return fmt.Errorf("%w: batch at offset %d where the index expects %d", ErrCorrupt, h.BaseOffset, next)
-		}
-		next = h.NextOffset()
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if next != r.Next {
-		return fmt.Errorf("%w: batches end at offset %d where the index expects %d", ErrCorrupt, next, r.Next)
-	}
-	return nil
+	return best, br, best != nil
 }
 
 // Offsets returns the topic's valid range [start, end).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -37,48 +38,10 @@ const copyChunk = 8 << 20
 // crash at any point leaves either the old log or the new one, plus at
 // worst a stray temporary file that the engine removes at the next open.
 // The caller holds a pin on s.
-func (s *Segment) CopyTo(fs FS, dir string, opts Options) (*Segment, int64, error) {
-	data, err := s.LogBytes()
+func (s *Segment) CopyTo(fs FS, dir string, opts Options) (c *Segment, n int64, err error) {
+	n, err = s.copyLog(fs, dir)
 	if err != nil {
 		return nil, 0, err
-	}
-	sc := record.NewScanner(data)
-	if _, err := (&Segment{fs: s.fs, dir: s.dir, base: s.base}).scanInto(&sc, -1, s.base); err != nil {
-		return nil, 0, fmt.Errorf("segment: copy source %d: %w", s.base, err)
-	}
-	tmp := joinPath(dir, LogName(s.base)+".tmp")
-	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, 0, err
-	}
-	f, err := fs.Create(tmp)
-	if err != nil {
-		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
-	}
-	var one [1][]byte
-	for off := 0; off < len(data); off += copyChunk {
-		one[0] = data[off:min(off+copyChunk, len(data))]
-		if _, err := f.WriteAt(one[:], int64(off)); err != nil {
-			f.Close()
-			fs.Remove(tmp)
-			return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		fs.Remove(tmp)
-		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
-	}
-	f.Close()
-	for _, name := range []string{SealName(s.base), IndexName(s.base)} {
-		if err := fs.Remove(joinPath(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
-		}
-	}
-	if err := fs.Rename(tmp, joinPath(dir, LogName(s.base))); err != nil {
-		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
-	}
-	if err := fs.SyncDir(dir); err != nil {
-		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
 	}
 	sealed := s.sealed.Load()
 	if sealed {
@@ -86,17 +49,17 @@ func (s *Segment) CopyTo(fs FS, dir string, opts Options) (*Segment, int64, erro
 			return nil, 0, fmt.Errorf("segment: copy %d: seal: %w", s.base, err)
 		}
 	}
-	c, _, err := Open(fs, dir, s.base, opts, false, !sealed)
+	c, _, err = Open(fs, dir, s.base, opts, false, !sealed)
 	if err != nil {
 		if c != nil {
 			c.Retire()
 		}
 		return nil, 0, fmt.Errorf("segment: copy %d: reopen: %w", s.base, err)
 	}
-	if c.Next() != s.Next() || c.Size() != int64(len(data)) {
+	if c.Next() != s.Next() || c.Size() != n {
 		c.Retire()
 		return nil, 0, fmt.Errorf("%w: copy of segment %d ends at %d (%d bytes), source at %d (%d bytes)",
-			ErrCorrupt, s.base, c.Next(), c.Size(), s.Next(), len(data))
+			ErrCorrupt, s.base, c.Next(), c.Size(), s.Next(), n)
 	}
 	// Open made the index anew: make its directory entry durable too, so
 	// that the repaired segment is whole after a power loss.
@@ -104,7 +67,59 @@ func (s *Segment) CopyTo(fs FS, dir string, opts Options) (*Segment, int64, erro
 		c.Retire()
 		return nil, 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
 	}
-	return c, int64(len(data)), nil
+	return c, n, nil
+}
+
+// copyLog verifies the source's committed batches and writes them to
+// <base>.log.tmp in dir, syncs it, removes the old seal and index and
+// renames the copy over the log. It reads the source's mapping under the
+// fault guard: a source cut under it fails the copy, not the process.
+func (s *Segment) copyLog(fs FS, dir string) (n int64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err)
+	data, err := s.LogBytes()
+	if err != nil {
+		return 0, err
+	}
+	sc := record.NewScanner(data)
+	if _, err := (&Segment{fs: s.fs, dir: s.dir, base: s.base}).scanInto(&sc, -1, s.base); err != nil {
+		return 0, fmt.Errorf("segment: copy source %d: %w", s.base, err)
+	}
+	tmp := joinPath(dir, LogName(s.base)+".tmp")
+	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	var one [1][]byte
+	for off := 0; off < len(data); off += copyChunk {
+		one[0] = data[off:min(off+copyChunk, len(data))]
+		if _, err := f.WriteAt(one[:], int64(off)); err != nil {
+			f.Close()
+			fs.Remove(tmp)
+			return 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		fs.Remove(tmp)
+		return 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	f.Close()
+	for _, name := range []string{SealName(s.base), IndexName(s.base)} {
+		if err := fs.Remove(joinPath(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+		}
+	}
+	if err := fs.Rename(tmp, joinPath(dir, LogName(s.base))); err != nil {
+		return 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return 0, fmt.Errorf("segment: copy %d: %w", s.base, err)
+	}
+	return int64(len(data)), nil
 }
 
 // SameAs reports whether two segments (of different volumes) hold the same

@@ -2,8 +2,10 @@ package segment
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -44,7 +46,9 @@ func (s *Segment) corruptIndex(pos int64, what string) error {
 // Find returns the run of whole batches that starts with the batch holding
 // offset and ends once it covers limit messages from offset or before it
 // would pass maxBytes; it holds at least one batch. The caller holds a pin.
-func (s *Segment) Find(offset, limit uint64, maxBytes int64) (Range, error) {
+func (s *Segment) Find(offset, limit uint64, maxBytes int64) (_ Range, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err)
 	if err := s.load(); err != nil {
 		return Range{}, err
 	}
@@ -99,7 +103,9 @@ func (s *Segment) File() *os.File {
 
 // FindTime returns the offset of the first batch appended at or after t
 // (unix nanoseconds), and false when every batch is older.
-func (s *Segment) FindTime(t int64) (uint64, bool, error) {
+func (s *Segment) FindTime(t int64) (_ uint64, _ bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err)
 	if err := s.load(); err != nil {
 		return 0, false, err
 	}
@@ -124,7 +130,9 @@ func (s *Segment) FindTime(t int64) (uint64, bool, error) {
 // continuity, the index entries, and for a sealed segment the whole-file
 // hash against its seal. The scrubber and tests use it; the caller holds a
 // pin, and it may run while the writer commits.
-func (s *Segment) Verify() error {
+func (s *Segment) Verify() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err)
 	if err := s.load(); err != nil {
 		return err
 	}
@@ -136,6 +144,47 @@ func (s *Segment) Verify() error {
 	return s.verifyLog(&sc, n, seal, sealed)
 }
 
+// VerifyRange checks every batch of r, a range Find returned: hashes, and
+// that the batches hold exactly the offsets the index promised, densely (an
+// index entry pointing at the wrong, valid, batch must not make a reader
+// skip or repeat offsets). On damage it returns, with the error, the part
+// of r before the first bad batch (empty when that is the first), which
+// can be served. A zeroed page reads as an incomplete batch: inside
+// committed bytes that is corruption like a bad checksum, so every error
+// matches ErrCorrupt. The caller holds a pin.
+func (s *Segment) VerifyRange(r Range) (good Range, err error) {
+	good = Range{Pos: r.Pos, End: r.Pos, First: r.First, Next: r.First}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err)
+	if r.Pos < 0 || r.End > s.size.Load() || r.End < r.Pos {
+		return good, s.corruptIndex(r.Pos, "range outside the log")
+	}
+	b := s.logMap[r.Pos:r.End:r.End]
+	sc := record.NewScanner(b)
+	prev := good
+	for sc.Next() {
+		h := sc.Header()
+		if h.BaseOffset != good.Next {
+			return good, &CorruptError{File: s.path(LogName(s.base)), Pos: r.Pos + int64(sc.Pos()), Offset: good.Next,
+				Err: fmt.Errorf("batch at offset %d where the index expects %d", h.BaseOffset, good.Next)}
+		}
+		prev = good
+		good.End, good.Next = r.Pos+int64(sc.End()), h.NextOffset()
+	}
+	if err := sc.Err(); err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return good, &CorruptError{File: s.path(LogName(s.base)), Pos: r.Pos + int64(sc.Pos()), Offset: good.Next, Err: err}
+	}
+	if good.Next != r.Next {
+		// The last batch disagrees with the index about where it ends.
+		return prev, &CorruptError{File: s.path(LogName(s.base)), Pos: prev.End, Offset: prev.Next,
+			Err: fmt.Errorf("batches end at offset %d where the index expects %d", good.Next, r.Next)}
+	}
+	return good, nil
+}
+
 func isNotExist(err error) bool { return os.IsNotExist(err) }
 
 // LastBatches calls fn with the headers of the segment's last n committed
@@ -143,7 +192,9 @@ func isNotExist(err error) bool { return os.IsNotExist(err) }
 // the index), so recovering state from a log tail costs little; a segment
 // not yet mapped is read through short-lived file reads and stays unmapped.
 // The caller holds a pin.
-func (s *Segment) LastBatches(n int, fn func(h *record.Header) bool) error {
+func (s *Segment) LastBatches(n int, fn func(h *record.Header) bool) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err)
 	entries := s.entries.Load()
 	size := s.size.Load()
 	from := max(entries-int64(n), 0)

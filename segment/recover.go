@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -171,7 +172,14 @@ func (s *Segment) setCommitted(size, entries int64, next uint64, t int64) {
 // whole-file hash. Damage at the tail of the last segment is cut off as a
 // torn write; other damage is returned as a *CorruptError with the segment
 // committed up to it (still readable there).
-func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
+func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() { // a log cut under the scan's mapping: see fault.go
+		if p := recover(); p != nil {
+			err = s.faultErr(p)
+			s.closeFiles()
+		}
+	}()
 	rep.Scanned = true
 	sealed := s.sealed.Load()
 	s.sealed.Store(false) // map the whole capacity for the scan
@@ -180,6 +188,9 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) error {
 		return err
 	}
 	s.sealed.Store(sealed)
+	if testHookScan != nil {
+		testHookScan(s.path(LogName(s.base)))
+	}
 	data := s.logMap[:logSize]
 	sc := record.NewScanner(data)
 	s.digest.Reset()

@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -127,10 +128,12 @@ func (s *Segment) Rollback() error {
 
 // readyDigest hashes the committed log once after a trusted (unscanned)
 // open, so the running whole-file hash is right when the segment is sealed.
-func (s *Segment) readyDigest() error {
+func (s *Segment) readyDigest() (err error) {
 	if s.digestReady {
 		return nil
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.onFault(&err) // see fault.go
 	if err := s.load(); err != nil {
 		return err
 	}
