@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -485,11 +486,19 @@ func (w *writer) each(ms []*mirror, st step) error {
 	if len(ms)-nfailed >= w.opts.MinVolumes {
 		for i, m := range ms {
 			if w.failed[i] != nil {
-				m.active().Rollback()
+				m.active().Undo() // out of service now: reconciled before it serves again
 				w.t.e.fenceVolume(m.vol, fmt.Errorf("topic %q: %w", w.t.name, w.failed[i]))
 			}
 		}
 		return nil
+	}
+	for _, err := range w.failed {
+		if errors.Is(err, segment.ErrSyncLost) {
+			// The same rule as a failed interval sync: acknowledged bytes
+			// may be gone and retrying the sync (say at the next seal)
+			// could lie. The segment refuses every later sync and seal.
+			return w.syncLost(err)
+		}
 	}
 	w.rollbackAll(ms)
 	return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, firstErr)
@@ -504,6 +513,19 @@ func (w *writer) rollbackAll(ms []*mirror) {
 			w.t.e.opts.Logger.Error("engine: topic now read-only", "topic", w.t.name, "volume", m.vol.dir, "err", rerr)
 		}
 	}
+}
+
+// syncLost makes the topic read-only after a failed sync of acknowledged,
+// not yet synced bytes on the last volumes it may use, says so loudly and
+// returns the error. Every mirror's uncommitted bytes are cut first.
+func (w *writer) syncLost(err error) error {
+	for _, m := range w.mirrors() {
+		m.active().Rollback()
+	}
+	rerr := fmt.Errorf("%w: %q: fsync failed; acknowledged appends may be lost: %w", ErrReadOnly, w.t.name, err)
+	w.t.setReadOnly(rerr)
+	w.t.e.opts.Logger.Error("engine: fsync failed; acknowledged appends may be lost; topic read-only", "topic", w.t.name, "err", err)
+	return rerr
 }
 
 // syncActive syncs the active segments for FsyncInterval. A failed sync

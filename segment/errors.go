@@ -20,6 +20,10 @@ var (
 	// ErrFull reports a write that does not fit the segment's capacity
 	// (Options.MaxBytes, Options.MaxEntries): check Fits first and roll.
 	ErrFull = errors.New("segment: full")
+	// ErrSyncLost reports a failed sync of committed bytes that were not
+	// yet known durable: they may be lost, and the error is sticky (a
+	// retried sync could succeed without them).
+	ErrSyncLost = errors.New("segment: sync failed with committed bytes unsynced")
 )
 
 // CorruptError describes damage found in a segment: which file, at which

@@ -78,6 +78,7 @@ func (s *Segment) openSealed(seal Seal, logSize int64, rep *Report) error {
 			Err: fmt.Errorf("sealed log is %d bytes, seal says %d", logSize, seal.LogSize)}
 	}
 	s.setCommitted(seal.LogSize, seal.Entries, seal.Next, seal.LastTime)
+	s.syncedSize = seal.LogSize // synced when it was sealed
 	s.sealed.Store(true)
 	s.digestReady = true
 	if !s.indexConsistent(seal.Entries, seal.LogSize) {
@@ -135,6 +136,7 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 				}
 			}
 			s.setCommitted(logSize, n, next, t)
+			s.syncedSize = logSize // the clean shutdown synced it
 			if n > 0 {
 				var e [EntrySize]byte
 				if _, err := s.idx.ReadAt(e[:], 0); err == nil {
@@ -212,6 +214,7 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
 		}
 		rep.TornBytes = logSize - size
+		s.syncedSize = size
 		scanErr = nil
 	}
 	if scanErr != nil {

@@ -109,6 +109,8 @@ type Segment struct {
 	seal        Seal
 	idxBufs     [1][]byte
 	damaged     error // set when Open found corruption: no writes, no cuts
+	syncedSize  int64 // log bytes known durable (synced by this process, or trusted at Open)
+	syncErr     error // sticky ErrSyncLost: a failed sync may have lost committed bytes
 }
 
 // Create makes a new, empty segment with the given base offset in dir. It

@@ -34,6 +34,9 @@ func (s *Segment) Write(batches [][]byte) error {
 	if s.damaged != nil {
 		return s.damaged
 	}
+	if s.syncErr != nil {
+		return s.syncErr
+	}
 	if len(batches) == 0 {
 		return nil
 	}
@@ -85,13 +88,31 @@ func (s *Segment) Write(batches [][]byte) error {
 
 // Sync makes the written log bytes durable. The index is derived data and
 // is synced only when the segment is sealed or closed.
+//
+// A failed sync while committed bytes were not yet known durable (written
+// since the last successful Sync: fsync=interval or never, or bytes found
+// at a scanning open) is sticky: the kernel may have dropped those pages
+// and marked them clean, so a retried sync could succeed without them
+// (fsyncgate). Every later Sync, Write, Seal, Close and Rollback returns
+// the same ErrSyncLost error: the segment is never sealed as if good. A
+// failed sync that covered only uncommitted bytes (fsync=always) is not
+// sticky: the caller rolls those bytes back.
 func (s *Segment) Sync() error {
+	if s.syncErr != nil {
+		return s.syncErr
+	}
 	if !s.loaded.Load() {
 		return nil // cold: nothing was written since Open
 	}
 	if err := s.log.Sync(); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", s.path(LogName(s.base)), err)
+		err = fmt.Errorf("segment: sync %s: %w", s.path(LogName(s.base)), err)
+		if s.syncedSize < s.size.Load() {
+			s.syncErr = fmt.Errorf("%w: %w", ErrSyncLost, err)
+			return s.syncErr
+		}
+		return err
 	}
+	s.syncedSize = s.pendSize
 	return nil
 }
 
@@ -105,11 +126,30 @@ func (s *Segment) Commit() {
 }
 
 // Rollback forgets what was written since the last Commit and cuts it off
-// the log, so that no partial batch survives. An error here leaves the
-// segment unusable for writes; the engine makes it sticky.
+// the log, so that no partial batch survives, and syncs the cut: the
+// written bytes may be on disk already (synced on this mirror while
+// another failed, or written back by the kernel), and a batch the caller
+// was told failed must not come back after a crash. A failed truncate is
+// returned (the segment is then unusable for writes; the engine makes it
+// sticky), and so is a sticky sync error (see Sync). A failed sync of the
+// cut alone is not: the next successful Sync makes the cut durable.
 func (s *Segment) Rollback() error {
+	if err := s.Undo(); err != nil || s.sealed.Load() || s.damaged != nil || !s.loaded.Load() {
+		return err
+	}
+	if err := s.Sync(); err != nil && s.syncErr != nil {
+		return s.syncErr
+	}
+	return nil
+}
+
+// Undo is Rollback without the sync of the cut, for a copy that is taken
+// out of service at once (its volume fenced) and is reconciled with the
+// other mirrors before it serves again.
+func (s *Segment) Undo() error {
 	s.pendSize, s.pendNext, s.pendTime = s.size.Load(), s.next.Load(), s.lastTime.Load()
 	s.pendEntries = s.entries.Load()
+	s.syncedSize = min(s.syncedSize, s.pendSize)
 	if s.pendEntries == 0 {
 		s.firstTime = 0
 	}

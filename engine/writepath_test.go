@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/haraqa/haraqa/segment"
+)
+
+// failOnVol returns a MemFS fault that fails op on files under volume vol
+// whose name ends with suffix while on is set.
+func failOnVol(on *atomic.Bool, vol string, op segment.Op, suffix string, err error) func(segment.Op, string) error {
+	return func(o segment.Op, name string) error {
+		if on.Load() && o == op && strings.HasPrefix(name, vol+"/") && strings.HasSuffix(name, suffix) {
+			return err
+		}
+		return nil
+	}
+}
+
+// Promise: an append the client was told failed is never stored after a
+// crash (no duplicate when a non-idempotent client retries it). With two
+// volumes and MinVolumes 2, the batch is written and synced on one volume
+// while the other's sync fails; the rollback on the good volume must be
+// durable, so a crash right after it recovers neither copy of the batch.
+func TestRolledBackAppendGoneAfterCrash(t *testing.T) {
+	fs := segment.NewMemFS()
+	var on atomic.Bool
+	fs.SetFault(failOnVol(&on, "/v2", segment.OpSync, ".log", syscall.EIO))
+	opts := mirrorOpts(fs, "/v1", "/v2")
+	opts.MinVolumes = 2
+	e := openEngine(t, opts)
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range 3 {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i)*5, 5, 60))
+	}
+	on.Store(true)
+	if _, err := e.Append(t.Context(), "t", batchOf(t, genMsgs(100, 4, 60)...)); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Append with a failing sync on one of two required volumes = %v, want ErrStorage", err)
+	}
+	on.Store(false)
+	c, _ := crashOpen(t, fs, opts)
+	if end := endOf(t, c, "t"); end != m.next {
+		t.Fatalf("after a crash the topic ends at %d, want %d: the failed append came back", end, m.next)
+	}
+	m.check(t, c, "t", 0)
+}
+
+// Promise: with fsync=interval or never, a failed fsync is never retried
+// as if it had succeeded (the kernel may have dropped the dirty pages of
+// acknowledged appends). When the seal of a full segment is the first sync
+// of acknowledged data and it fails on the only volume, the topic turns
+// read-only, as after a failed interval sync; a later append, roll or
+// shutdown never seals the segment (a sealed segment is trusted at open
+// without a scan), and no clean-shutdown marker is written.
+func TestFailedSealSyncNotRetried(t *testing.T) {
+	for _, policy := range []FsyncPolicy{FsyncInterval, FsyncNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			fs := segment.NewMemFS()
+			var on atomic.Bool
+			fs.SetFault(failOn(&on, segment.OpSync, ".log", syscall.EIO))
+			opts := memOpts(fs)
+			opts.SegmentBytes = 8 << 10
+			opts.Fsync = policy
+			opts.FsyncInterval = 1 << 62 // only the seal syncs
+			e := openEngine(t, opts)
+			mustCreate(t, e, "t")
+			m := newModel()
+			big := genMsgs(0, 10, 300) // ~3 KiB: the third append rolls
+			m.appendBatch(t, e, "t", big)
+			m.appendBatch(t, e, "t", big)
+			log := activeLog(t, e, "t")
+			on.Store(true)
+			if _, err := e.Append(t.Context(), "t", batchOf(t, big...)); err == nil {
+				t.Fatal("an append whose roll failed to sync the full segment succeeded")
+			}
+			on.Store(false)
+			for range 2 {
+				_, err := e.Append(t.Context(), "t", batchOf(t, big...))
+				if !errors.Is(err, ErrReadOnly) {
+					t.Fatalf("append after the failed seal sync = %v, want ErrReadOnly", err)
+				}
+			}
+			// Truncating to the end rolls the active segment first.
+			if _, err := e.TruncateBefore(t.Context(), "t", m.next); err == nil {
+				t.Fatal("a truncation sealed the segment whose sync failed")
+			}
+			if _, err := fs.ReadFile(strings.TrimSuffix(log, ".log") + ".seal"); err == nil {
+				t.Fatal("the segment whose sync failed was sealed")
+			}
+			m.check(t, e, "t", 0)
+			if err := e.Close(); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Close = %v, want the sticky sync error", err)
+			}
+			if _, err := fs.ReadFile(memDir + "/" + cleanName); err == nil {
+				t.Fatal("a clean-shutdown marker was written after a failed sync")
+			}
+		})
+	}
+}
