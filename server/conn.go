@@ -160,6 +160,9 @@ func (c *conn) serve() {
 			c.readFailed(h, err)
 			return
 		}
+		if c.s.debug {
+			c.s.opts.Logger.Debug("server: request", "remote", remoteName(c.nc), "op", h.Opcode.String(), "id", h.RequestID, "bytes", len(body))
+		}
 		if h.Opcode == netproto.OpHello {
 			ok := c.hello(h, body)
 			c.putBuf(body)
@@ -344,6 +347,7 @@ func (c *conn) hello(h netproto.Header, body []byte) bool {
 		return false
 	}
 	if tok := c.s.opts.Token; tok != "" && subtle.ConstantTimeCompare([]byte(tok), req.Token) != 1 {
+		c.s.opts.Logger.Warn("server: refused a connection: bad token", "remote", remoteName(c.nc), "token_bytes", len(req.Token))
 		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnauthorized, "bad token"))
 		return false
 	}
@@ -396,6 +400,9 @@ func (c *conn) fail(err error) {
 }
 
 func (c *conn) writeError(op netproto.Opcode, reqID uint64, e *netproto.Error) bool {
+	if c.s.debug {
+		c.s.opts.Logger.Debug("server: error response", "remote", remoteName(c.nc), "op", op.String(), "id", reqID, "err", e.Error())
+	}
 	var b [256]byte
 	return c.writeFrame(netproto.AppendErrorFrame(b[:0], op, reqID, e))
 }

@@ -267,13 +267,21 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		return c.respond(h, &netproto.CreateTopicResponse{}, e.CreateTopic(string(req.Topic)))
+		err := e.CreateTopic(string(req.Topic))
+		if err == nil {
+			c.s.opts.Logger.Info("topic created", "topic", string(req.Topic), "remote", remoteName(c.nc))
+		}
+		return c.respond(h, &netproto.CreateTopicResponse{}, err)
 	case netproto.OpDeleteTopic:
 		var req netproto.DeleteTopicRequest
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		return c.respond(h, &netproto.DeleteTopicResponse{}, e.DeleteTopic(string(req.Topic)))
+		err := e.DeleteTopic(string(req.Topic))
+		if err == nil {
+			c.s.opts.Logger.Info("topic deleted", "topic", string(req.Topic), "remote", remoteName(c.nc))
+		}
+		return c.respond(h, &netproto.DeleteTopicResponse{}, err)
 	case netproto.OpTopics:
 		var req netproto.TopicsRequest
 		if err := req.Decode(body); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -28,6 +29,9 @@ import (
 type Server struct {
 	e    *engine.Engine
 	opts Options
+	// debug: the logger takes debug lines (connections, requests); checked
+	// once, so that a request pays one branch when it does not.
+	debug bool
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -50,8 +54,10 @@ type Server struct {
 
 // New returns a server for e.
 func New(e *engine.Engine, opts Options) *Server {
-	return &Server{e: e, opts: opts.withDefaults(), listeners: map[net.Listener]struct{}{},
+	s := &Server{e: e, opts: opts.withDefaults(), listeners: map[net.Listener]struct{}{},
 		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: volumeDirs(e)}
+	s.debug = s.opts.Logger.Enabled(context.Background(), slog.LevelDebug)
+	return s
 }
 
 // Listen opens a listener for an address of the form "tcp://host:port",
@@ -138,6 +144,9 @@ func (s *Server) Serve(l net.Listener) error {
 		s.conns[c] = struct{}{}
 		s.connWG.Add(1)
 		s.mu.Unlock()
+		if s.debug {
+			s.opts.Logger.Debug("server: connection opened", "remote", remoteName(nc), "local", nc.LocalAddr().String(), "conns", s.nconns.Load())
+		}
 		go c.serve()
 	}
 }
@@ -160,9 +169,15 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.nconns.Add(-1)
+	n := s.nconns.Add(-1)
+	if s.debug {
+		s.opts.Logger.Debug("server: connection closed", "remote", remoteName(c.nc), "conns", n)
+	}
 	s.connWG.Done()
 }
+
+// Conns returns the number of open connections.
+func (s *Server) Conns() int { return int(s.nconns.Load()) }
 
 // Shutdown stops accepting, stops reading new requests, ends long polls
 // and watches (a long poll is answered with what is there), answers the
@@ -221,4 +236,13 @@ func refuse(nc net.Conn, timeout time.Duration) {
 	nc.SetWriteDeadline(time.Now().Add(timeout))
 	frame := netproto.AppendErrorFrame(nil, netproto.OpHello, 0, netproto.NewError(netproto.CodeTooBusy, "too many connections"))
 	nc.Write(frame)
+}
+
+// remoteName names a connection's peer for the log; a Unix socket's peer
+// has no address, so its local path stands in.
+func remoteName(nc net.Conn) string {
+	if a := nc.RemoteAddr(); a != nil && a.String() != "" {
+		return a.String()
+	}
+	return "unix:" + nc.LocalAddr().String()
 }

@@ -1,70 +1,126 @@
-// Command broker runs a haraqa broker: it opens the data directory, serves
-// the haraqa protocol on TCP (and optionally a Unix socket), and shuts down
-// gracefully on SIGINT or SIGTERM.
+// Command broker runs a haraqa broker: it opens the data directories,
+// serves the haraqa protocol on TCP (and optionally a Unix socket), and
+// shuts down gracefully on SIGINT or SIGTERM.
 //
-//	broker                      # 127.0.0.1:4353, data in ./data
-//	broker -addr :4353 /mnt/v1  # all interfaces, data on /mnt/v1
+//	broker                          # 127.0.0.1:4353, data in ./data
+//	broker /mnt/v1 /mnt/v2 -addr :4353  # all interfaces, two mirrored volumes
 //
-// Every flag can also be set through an environment variable HARAQA_<NAME>,
-// with the flag's name upper-cased and dashes turned into underscores
-// (-fsync-interval → HARAQA_FSYNC_INTERVAL). A flag on the command line wins.
+// Flags may stand before or after the data directories. Every flag can
+// also be set through an environment variable HARAQA_BROKER_<NAME>, with
+// the flag's name upper-cased and dashes turned into underscores
+// (-fsync-interval → HARAQA_BROKER_FSYNC_INTERVAL). A flag on the command
+// line wins. (HARAQA_ADDR and HARAQA_TOKEN belong to hrq: the broker
+// address it dials and the token it presents.)
+//
+// Exit codes: 0 after a clean stop (and for -h, -version), 1 when the
+// broker fails at run time (a port in use, a data directory it cannot
+// open), 2 for a bad command line or a bad HARAQA_BROKER_* value.
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
-	"github.com/haraqa/haraqa/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// envPrefix starts the environment variable of every flag.
+const envPrefix = "HARAQA_BROKER_"
+
 type config struct {
-	addr, unix, volumes      string
-	fsync                    string
-	fsyncInterval            time.Duration
-	segmentBytes             int64
-	segmentAge               time.Duration
-	retentionAge             time.Duration
-	retentionBytes           int64
-	maxBody                  uint
-	maxConns, maxInFlight    int
-	idleTimeout, maxWait     time.Duration
-	token, logLevel, consume string
-	autoCreate, showVersion  bool
-	shutdownTimeout          time.Duration
-	minVolumes               int
-	scrubRate                int64
+	addr, unix, volumes     string
+	fsync                   string
+	fsyncInterval           time.Duration
+	segmentBytes            int64
+	segmentAge              time.Duration
+	retentionAge            time.Duration
+	retentionBytes          int64
+	maxBody                 uint
+	maxConns, maxInFlight   int
+	idleTimeout, maxWait    time.Duration
+	token, logLevel         string
+	consume                 string
+	autoCreate, showVersion bool
+	shutdownTimeout         time.Duration
+	minVolumes              int
+	scrubRate               int64
+
+	// origin names where each flag's value came from, for error messages:
+	// "-fsync" or "HARAQA_BROKER_FSYNC".
+	origin map[string]string
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr, nil))
 }
 
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the broker could not run or stopped with an error
+	exitUsage   = 2 // a bad command line or environment variable
+)
+
 // run is main without the process exit, so tests can drive it. ready, if
 // not nil, receives the listening addresses once the broker serves.
 func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
-	var c config
+	c, fs := newFlags()
+	if err := applyEnv(fs, os.Getenv, c.origin); err != nil {
+		fmt.Fprintf(stderr, "broker: %v (broker -h lists the flags and their variables)\n", err)
+		return exitUsage
+	}
+	positional, err := parseFlags(fs, args)
+	if err == flag.ErrHelp {
+		usage(stderr, fs)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "broker: %v (broker -h lists the flags)\n", err)
+		return exitUsage
+	}
+	fs.Visit(func(f *flag.Flag) { c.origin[f.Name] = "-" + f.Name })
+	if c.showVersion {
+		fmt.Fprintln(stderr, "haraqa broker", version)
+		return exitOK
+	}
+	vols, err := c.check(fs, positional)
+	if err != nil {
+		fmt.Fprintln(stderr, "broker:", err)
+		return exitUsage
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(c.logLevel)) // checked by the flag
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	warnForeignEnv(fs, os.Getenv, log)
+	log.Info("haraqa broker starting", settings(fs, vols)...)
+	if err := serve(c, vols, log, ready); err != nil {
+		fmt.Fprintln(stderr, "broker:", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newFlags() (*config, *flag.FlagSet) {
+	c := &config{origin: map[string]string{}}
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:4353", "TCP address to listen on (empty: no TCP)")
-	fs.StringVar(&c.unix, "unix", "", "Unix socket path to listen on (empty: none)")
-	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data directories, each a full mirror (default ./data; positional arguments work too)")
+	fs.SetOutput(io.Discard) // run prints one line per error, usage prints -h
+	fs.Usage = func() {}
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:4353", "TCP `address` to listen on (empty: no TCP)")
+	fs.StringVar(&c.unix, "unix", "", "Unix socket `path` to listen on (empty: none)")
+	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments)")
 	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")
 	fs.Int64Var(&c.scrubRate, "scrub-rate", 32<<20, "bytes per second the scrubber re-verifies sealed segments at (negative: off)")
-	fs.StringVar(&c.fsync, "fsync", "always", "when an ack is sent: always (after fdatasync), interval, never")
+	fs.Var(choice{&c.fsync, []string{"always", "interval", "never"}}, "fsync", "`policy` for acks: always (after fdatasync), interval or never (default always)")
+	c.fsync = "always"
 	fs.DurationVar(&c.fsyncInterval, "fsync-interval", 50*time.Millisecond, "longest time between syncs with -fsync interval")
 	fs.Int64Var(&c.segmentBytes, "segment-bytes", 1<<30, "segment size at which a topic's log rolls")
 	fs.DurationVar(&c.segmentAge, "segment-age", 0, "roll a segment whose first message is older (0: never)")
@@ -76,54 +132,130 @@ func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close connections idle this long")
 	fs.DurationVar(&c.maxWait, "max-wait", 30*time.Second, "longest long-poll a consume may ask for")
 	fs.StringVar(&c.token, "token", "", "if set, clients must present this token in Hello")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.consume, "consume-mode", "writev", "how consume responses are sent: writev or sendfile")
+	fs.Var(choice{&c.logLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "log `level`: debug, info, warn or error (default info)")
+	c.logLevel = "info"
+	fs.Var(choice{&c.consume, []string{"writev", "sendfile"}}, "consume-mode", "`mode` consume responses are sent in: writev or sendfile (default writev)")
+	c.consume = "writev"
 	fs.BoolVar(&c.autoCreate, "auto-create", true, "create a topic on its first produce")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
-	if err := applyEnv(fs, os.Getenv); err != nil {
-		fmt.Fprintln(stderr, "broker:", err)
-		return 2
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if c.showVersion {
-		fmt.Fprintln(stderr, "haraqa broker", version)
-		return 0
-	}
-	if err := serve(c, fs.Args(), stderr, ready); err != nil {
-		fmt.Fprintln(stderr, "broker:", err)
-		return 1
-	}
-	return 0
+	return c, fs
 }
 
-// applyEnv sets every flag that has a HARAQA_* variable; command-line flags
-// parsed afterwards override them.
-func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+// choice is a string flag that takes one of a few words.
+type choice struct {
+	p     *string
+	words []string
+}
+
+func (c choice) String() string {
+	if c.p == nil {
+		return ""
+	}
+	return *c.p
+}
+
+func (c choice) Set(v string) error {
+	for _, w := range c.words {
+		if v == w {
+			*c.p = v
+			return nil
+		}
+	}
+	return fmt.Errorf("want %s", orList(c.words))
+}
+
+// orList reads "a, b or c".
+func orList(words []string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// parseFlags parses args with flags anywhere among the positional
+// arguments (the data directories), as far as a "--", after which
+// everything is positional.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usage prints the -h text.
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, `usage: broker [flags] [DATA_DIR...]
+
+Runs a haraqa broker %s. It stores its topics in the data directories
+(default ./data; with more than one, each holds a full mirror of the others)
+and serves them on -addr and -unix until SIGINT or SIGTERM. Flags may stand
+before or after the directories.
+
+Flags:
+`, version)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, `
+Environment: every flag can be set as %s<FLAG>, upper case with - as _
+(HARAQA_BROKER_FSYNC=interval, HARAQA_BROKER_MAX_CONNS=500); a flag on the
+command line wins. HARAQA_ADDR and HARAQA_TOKEN are hrq's, not the broker's.
+
+Exit codes: 0 stopped cleanly, 1 failed (port in use, data directory), 2 bad
+flags or variables.
+`, envPrefix)
+}
+
+// envName returns the environment variable of flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// applyEnv sets every flag that has a HARAQA_BROKER_* variable, recording
+// the variable in origin; command-line flags parsed afterwards override
+// them.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string, origin map[string]string) error {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "HARAQA_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v := getenv(name); v != "" && err == nil {
 			if serr := f.Value.Set(v); serr != nil {
 				err = fmt.Errorf("%s=%q: %w", name, v, serr)
 			}
+			origin[f.Name] = name
 		}
 	})
 	return err
 }
 
-func serve(c config, positional []string, stderr io.Writer, ready chan<- []net.Addr) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	policy, err := engine.ParseFsyncPolicy(c.fsync)
-	if err != nil {
-		return err
-	}
+// warnForeignEnv logs HARAQA_<FLAG> variables the broker does not read
+// (its variables start with HARAQA_BROKER_), except hrq's own.
+func warnForeignEnv(fs *flag.FlagSet, getenv func(string) string, log *slog.Logger) {
+	fs.VisitAll(func(f *flag.Flag) {
+		old := "HARAQA_" + strings.TrimPrefix(envName(f.Name), envPrefix)
+		if old == "HARAQA_ADDR" || old == "HARAQA_TOKEN" {
+			return // hrq's
+		}
+		if getenv(old) != "" {
+			log.Warn("environment variable ignored: the broker reads "+envName(f.Name), "variable", old)
+		}
+	})
+}
+
+// check validates the settings and returns the volumes.
+func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) {
 	vols := positional
 	if c.volumes != "" {
 		vols = append(strings.Split(c.volumes, ","), vols...)
@@ -131,87 +263,108 @@ func serve(c config, positional []string, stderr io.Writer, ready chan<- []net.A
 	if len(vols) == 0 {
 		vols = []string{"./data"}
 	}
-	mode := server.ConsumeWritev
-	switch c.consume {
-	case "writev":
-	case "sendfile":
-		mode = server.ConsumeSendfile
-	default:
-		return fmt.Errorf("-consume-mode %q: want writev or sendfile", c.consume)
+	for _, v := range vols {
+		if err := checkVolume(v); err != nil {
+			return nil, err
+		}
 	}
 	if c.addr == "" && c.unix == "" {
-		return errors.New("nothing to listen on: set -addr or -unix")
+		return nil, fmt.Errorf("nothing to listen on: set -addr or -unix")
 	}
-	start := time.Now()
-	e, err := engine.Open(engine.Options{Volumes: vols, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: policy, FsyncInterval: c.fsyncInterval,
-		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
-		RetentionBytes: c.retentionBytes, MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log})
+	for _, p := range []struct {
+		name string
+		ok   bool
+		want string
+	}{
+		{"segment-bytes", c.segmentBytes > 0, "a size above 0"},
+		{"max-body", c.maxBody > 0 && c.maxBody <= 1<<32-1, "1 to 4294967295"},
+		{"max-conns", c.maxConns > 0, "1 or more"},
+		{"max-in-flight", c.maxInFlight > 0, "1 or more"},
+		{"min-volumes", c.minVolumes >= 1 && c.minVolumes <= len(vols), fmt.Sprintf("1 to the %d volumes given", len(vols))},
+		{"fsync-interval", c.fsyncInterval > 0, "a duration above 0"},
+		{"idle-timeout", c.idleTimeout > 0, "a duration above 0"},
+		{"max-wait", c.maxWait >= 0, "0 or more"},
+		{"segment-age", c.segmentAge >= 0, "0 or more"},
+		{"retention-age", c.retentionAge >= 0, "0 or more"},
+		{"retention-bytes", c.retentionBytes >= 0, "0 or more"},
+		{"shutdown-timeout", c.shutdownTimeout > 0, "a duration above 0"},
+	} {
+		if !p.ok {
+			return nil, fmt.Errorf("%s: want %s", c.describe(fs, p.name), p.want)
+		}
+	}
+	return vols, nil
+}
+
+// describe names a setting and its value as the operator gave it:
+// "-max-conns 0" or "HARAQA_BROKER_MAX_CONNS=0".
+func (c *config) describe(fs *flag.FlagSet, name string) string {
+	v := fs.Lookup(name).Value.String()
+	if o := c.origin[name]; strings.HasPrefix(o, envPrefix) {
+		return o + "=" + v
+	}
+	return "-" + name + " " + v
+}
+
+// checkVolume refuses a data directory that cannot be one: a name that
+// looks like a misplaced flag, or an existing file that is no directory.
+func checkVolume(v string) error {
+	if v == "" {
+		return fmt.Errorf("an empty data directory name (in -volumes?)")
+	}
+	if strings.HasPrefix(v, "-") {
+		return fmt.Errorf("data directory %q starts with '-': a misplaced flag? (write ./%s for a directory of that name)", v, v)
+	}
+	fi, err := os.Stat(v)
 	if err != nil {
-		return err
+		return nil // missing: the engine creates it; other errors it reports
 	}
-	log.Info("engine open", "volumes", strings.Join(vols, ","), "topics", len(e.Topics("")), "fsync", policy.String(), "took", time.Since(start).Round(time.Millisecond))
-	srv := server.New(e, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
-		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
-		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
-
-	var listeners []net.Listener
-	for _, a := range []string{c.addr, c.unix} {
-		if a == "" {
-			continue
-		}
-		if a == c.unix {
-			a = "unix://" + a
-		}
-		l, err := server.Listen(a)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-			e.Close()
-			return err
-		}
-		listeners = append(listeners, l)
-	}
-	errc := make(chan error, len(listeners))
-	var addrs []net.Addr
-	for _, l := range listeners {
-		log.Info("listening", "network", l.Addr().Network(), "addr", l.Addr().String())
-		addrs = append(addrs, l.Addr())
-		go func() { errc <- srv.Serve(l) }()
-	}
-	if ready != nil {
-		ready <- addrs
-	}
-
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	var serveErr error
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case serveErr = <-errc:
-		log.Error("listener failed", "err", serveErr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-sig:
-			log.Warn("second signal: closing connections now")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("shutdown cut short", "err", err)
-	}
-	if err := e.Close(); err != nil {
-		return fmt.Errorf("closing the engine: %w", err)
-	}
-	log.Info("stopped cleanly")
-	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) {
-		return serveErr
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is a %s, not a directory", v, fileKind(fi.Mode()))
 	}
 	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "file of mode " + m.String()
+}
+
+// settings returns the start line's attributes: the version, the volumes
+// and every flag's effective value (the token only as set or not).
+func settings(fs *flag.FlagSet, vols []string) []any {
+	attrs := []any{"version", version, "volumes", strings.Join(vols, ",")}
+	fs.VisitAll(func(f *flag.Flag) {
+		switch f.Name {
+		case "volumes", "version":
+			return
+		case "token":
+			set := "none"
+			if f.Value.String() != "" {
+				set = "set"
+			}
+			attrs = append(attrs, "token", set)
+			return
+		}
+		attrs = append(attrs, f.Name, f.Value.String())
+	})
+	return attrs
+}
+
+// fsyncPolicy turns the checked -fsync word into the engine's policy.
+func fsyncPolicy(s string) engine.FsyncPolicy {
+	p, err := engine.ParseFsyncPolicy(s)
+	if err != nil {
+		panic(err) // the flag admits only the engine's words
+	}
+	return p
 }

@@ -74,7 +74,7 @@ func TestSIGTERMDrainsAndMarksClean(t *testing.T) {
 	}
 }
 
-// TestFlagsAndEnv checks that HARAQA_* variables set flags, that the
+// TestFlagsAndEnv checks that HARAQA_BROKER_* variables set flags, that the
 // command line wins over them, and that bad values are refused clearly.
 func TestFlagsAndEnv(t *testing.T) {
 	var out bytes.Buffer
@@ -82,21 +82,22 @@ func TestFlagsAndEnv(t *testing.T) {
 		t.Fatalf("-version: code %d, output %q", code, out.String())
 	}
 	out.Reset()
-	if code := run([]string{"-fsync", "sometimes", t.TempDir()}, &out, nil); code != 1 || !strings.Contains(out.String(), "unknown fsync policy") {
+	if code := run([]string{"-fsync", "sometimes", t.TempDir()}, &out, nil); code != 2 || !strings.Contains(out.String(), "-fsync") {
 		t.Fatalf("bad fsync: code %d, output %q", code, out.String())
 	}
 	out.Reset()
-	if code := run([]string{"-addr", "", "-unix", ""}, &out, nil); code != 1 || !strings.Contains(out.String(), "nothing to listen on") {
+	if code := run([]string{"-addr", "", "-unix", ""}, &out, nil); code != 2 || !strings.Contains(out.String(), "nothing to listen on") {
 		t.Fatalf("no listener: code %d, output %q", code, out.String())
 	}
-	t.Setenv("HARAQA_FSYNC", "bogus")
+	t.Setenv("HARAQA_BROKER_FSYNC", "bogus")
 	out.Reset()
-	if code := run([]string{t.TempDir()}, &out, nil); code != 1 || !strings.Contains(out.String(), "bogus") {
+	if code := run([]string{t.TempDir()}, &out, nil); code != 2 || !strings.Contains(out.String(), "bogus") {
 		t.Fatalf("env fsync: code %d, output %q", code, out.String())
 	}
-	t.Setenv("HARAQA_MAX_CONNS", "many")
+	t.Setenv("HARAQA_BROKER_FSYNC", "")
+	t.Setenv("HARAQA_BROKER_MAX_CONNS", "many")
 	out.Reset()
-	if code := run(nil, &out, nil); code != 2 || !strings.Contains(out.String(), "HARAQA_MAX_CONNS") {
+	if code := run(nil, &out, nil); code != 2 || !strings.Contains(out.String(), "HARAQA_BROKER_MAX_CONNS") {
 		t.Fatalf("env bad int: code %d, output %q", code, out.String())
 	}
 }

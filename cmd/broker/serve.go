@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/server"
+)
+
+// serve binds the listeners, opens the engine, serves until a signal or a
+// listener failure, and shuts down. The listeners come first, so that an
+// address in use is reported before the data directories are created or
+// opened.
+func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) error {
+	listeners, err := listen(c)
+	if err != nil {
+		return err
+	}
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	start := time.Now()
+	e, err := engine.Open(engine.Options{Volumes: vols, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: fsyncPolicy(c.fsync), FsyncInterval: c.fsyncInterval,
+		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
+		RetentionBytes: c.retentionBytes, MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	log.Info("engine open", "volumes", strings.Join(vols, ","), "topics", len(e.Topics("")), "fsync", c.fsync, "took", time.Since(start).Round(time.Millisecond))
+	mode := server.ConsumeWritev
+	if c.consume == "sendfile" {
+		mode = server.ConsumeSendfile
+	}
+	srv := server.New(e, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
+		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
+		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
+
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	errc := make(chan error, len(listeners))
+	var addrs []net.Addr
+	for _, l := range listeners {
+		log.Info("listening", "network", l.Addr().Network(), "addr", l.Addr().String())
+		addrs = append(addrs, l.Addr())
+		go func() { errc <- srv.Serve(l) }()
+	}
+	if ready != nil {
+		ready <- addrs
+	}
+
+	var serveErr error
+	select {
+	case s := <-sig:
+		log.Info("shutting down: accepting no more connections, answering the requests in flight, then closing the connections",
+			"signal", s.String(), "connections", srv.Conns(), "wait_up_to", c.shutdownTimeout.String(), "hint", "a second signal closes them at once")
+	case serveErr = <-errc:
+		log.Error("listener failed; shutting down", "err", serveErr, "connections", srv.Conns(), "wait_up_to", c.shutdownTimeout.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sig:
+			log.Warn("second signal: closing connections now", "connections", srv.Conns())
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown cut short: connections closed with requests unanswered", "err", err)
+	}
+	log.Info("connections closed; syncing and closing the data directories")
+	if err := e.Close(); err != nil {
+		return fmt.Errorf("closing the engine: %w", err)
+	}
+	log.Info("stopped cleanly")
+	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// listen binds -addr and -unix.
+func listen(c *config) ([]net.Listener, error) {
+	var listeners []net.Listener
+	for _, a := range []struct{ flag, addr string }{{"-addr", c.addr}, {"-unix", c.unix}} {
+		if a.addr == "" {
+			continue
+		}
+		addr := a.addr
+		if a.flag == "-unix" {
+			addr = "unix://" + addr
+		}
+		l, err := server.Listen(addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("%s %s: %w", a.flag, a.addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+	return listeners, nil
+}
