@@ -57,6 +57,14 @@ var (
 	// because it exceeds the frame limit agreed with the broker, or the
 	// Producer's batch size.
 	ErrMessageTooLarge = errors.New("client: message too large")
+	// ErrRetrying marks a report of an idempotent Producer about messages
+	// it keeps resending: the broker refused their batch with a storage
+	// error (a full disk, too few healthy volumes) on storageReportAfter
+	// attempts in a row. ProducerOnError gets it wrapped with the
+	// broker's error; the messages may still be stored later (then
+	// ProducerOnAck reports them), or fail for good (then ProducerOnError
+	// reports them again with that error).
+	ErrRetrying = errors.New("client: not stored yet, still resending")
 )
 
 // IsRetriable reports whether sending the same request again may succeed:

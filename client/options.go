@@ -272,7 +272,10 @@ func ProducerMaxInFlight(n int) ProducerOption {
 // order, from the Producer's goroutine; for a message sent with
 // SendMessage, msg is its Value. msg aliases the Producer's buffer: copy
 // it to keep it. Flush and Close also report the first failure. An
-// idempotent Producer reports a batch only once it gave up resending it.
+// idempotent Producer reports a batch once it gave up resending it, and
+// also, once, while it keeps resending a batch the broker refused with a
+// storage error several times in a row (a full disk): err then wraps
+// ErrRetrying and the broker's error, and the message may still be stored.
 func ProducerOnError(fn func(msg []byte, err error)) ProducerOption {
 	return func(c *producerConfig) { c.onError = fn }
 }

@@ -32,7 +32,10 @@ import (
 // it was written to the connection is not resent (the broker may have
 // stored it). Either way a batch that could not be written because the
 // connection was down waits for the redial. Failures reach
-// ProducerOnError, per message, and the next Flush or Close. A batch the
+// ProducerOnError, per message, and the next Flush or Close; a batch the
+// broker keeps refusing with a storage error (a full disk) is reported
+// while it is resent too (ErrRetrying), and a Flush whose context ends
+// meanwhile names that error. A batch the
 // broker refuses for good (TopicNotFound, ...) may fail the batches sent
 // behind it while it was in flight, and the next batch goes out under a
 // fresh producer id.
@@ -55,6 +58,7 @@ type Producer struct {
 	finished uint64        // guarded by mu: batches acked or failed so far
 	progress chan struct{} // guarded by mu: closed when finished moves
 	err      error         // guarded by mu: first failure since the last Flush
+	retryErr error         // guarded by mu: why a batch is being resent; nil once one is acked
 	closed   bool          // guarded by mu
 
 	// Sender and acker, for resends in order: while the acker resends,
@@ -342,17 +346,12 @@ func (p *Producer) report(b *pbatch) {
 	if b.err != nil && b.pid != 0 {
 		p.dropPID.Store(b.pid) // the broker's sequence may now lag ours
 	}
-	if b.err != nil && p.cfg.onError != nil {
-		batch, _ := b.b.Finish()
-		if h, err := record.ParseHeader(batch); err == nil {
-			it := record.Messages(batch, &h)
-			for m, ok := it.Next(); ok; m, ok = it.Next() {
-				p.cfg.onError(m, b.err)
-			}
-		}
+	if b.err != nil {
+		p.reportMessages(b, b.err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.retryErr = nil
 	if b.err != nil && p.err == nil {
 		p.err = fmt.Errorf("client: producer for %q: batch of %d messages: %w", p.topic, b.n, b.err)
 	}
@@ -368,9 +367,25 @@ func (p *Producer) report(b *pbatch) {
 	}
 }
 
+// reportMessages calls ProducerOnError with err for every message of b.
+func (p *Producer) reportMessages(b *pbatch, err error) {
+	if p.cfg.onError == nil {
+		return
+	}
+	batch, _ := b.b.Finish()
+	if h, herr := record.ParseHeader(batch); herr == nil {
+		it := record.Messages(batch, &h)
+		for m, ok := it.Next(); ok; m, ok = it.Next() {
+			p.cfg.onError(m, err)
+		}
+	}
+}
+
 // Flush sends the open batch and waits until every batch sealed so far is
 // acked or failed, or ctx ends. It returns the first failure since the
-// last Flush (and forgets it), or ctx.Err().
+// last Flush (and forgets it), or ctx.Err(); when ctx ends while a batch
+// is being resent, the error wraps ctx.Err() and the broker's error the
+// batch is resent after (errors.Is(err, ErrStorage) on a full disk).
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	p.sealLocked()
@@ -381,6 +396,12 @@ func (p *Producer) Flush(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			p.mu.Lock()
+			rerr := p.retryErr
+			p.mu.Unlock()
+			if rerr != nil {
+				return fmt.Errorf("client: producer for %q: %w; still resending after: %w", p.topic, ctx.Err(), rerr)
+			}
 			return ctx.Err()
 		}
 		p.mu.Lock()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/record"
@@ -126,7 +127,7 @@ func (p *Producer) await(b *pbatch) {
 	if b.pid == 0 {
 		return
 	}
-	gapResent := false
+	gapResent, reported, storageFails := false, false, 0
 	for failures := 0; b.err != nil; {
 		retry := p.retriable(b.err)
 		if !retry && !gapResent && p.isPaused() && errors.Is(b.err, ErrBatchInvalid) {
@@ -136,6 +137,22 @@ func (p *Producer) await(b *pbatch) {
 		if !retry {
 			return
 		}
+		p.retrying(b.err)
+		if storageFails++; !errors.Is(b.err, ErrStorage) {
+			storageFails = 0
+		}
+		if storageFails >= storageReportAfter && !reported {
+			// The broker cannot store (a full disk): say so while
+			// resending, rather than only once Close gives up.
+			reported = true
+			p.reportMessages(b, fmt.Errorf("%w: %w", ErrRetrying, b.err))
+			if b.pid != 0 {
+				// Finishing the builder to read the messages rewrote
+				// the header that an uncompressed b.out shares: stamp
+				// the id and sequence again before the resend.
+				record.SetProducer(b.out, b.pid, b.seq)
+			}
+		}
 		p.pause()
 		failures++
 		if !sleep(p.ctx, p.c.backoff(failures)) {
@@ -143,6 +160,20 @@ func (p *Producer) await(b *pbatch) {
 		}
 		p.resend(b)
 	}
+}
+
+// storageReportAfter is how many attempts in a row a batch must fail with
+// a storage error before ProducerOnError hears of it (with ErrRetrying): a
+// single refusal (a volume being fenced) passes with the resend; a full
+// disk does not.
+const storageReportAfter = 3
+
+// retrying notes the error a batch is being resent after, for Flush's
+// error should its context end first.
+func (p *Producer) retrying(err error) {
+	p.mu.Lock()
+	p.retryErr = err
+	p.mu.Unlock()
 }
 
 // resend writes b's batch again, unchanged, and waits for the ack.

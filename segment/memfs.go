@@ -370,10 +370,11 @@ func (f *memFile) Sync() error {
 }
 
 func (f *memFile) Truncate(size int64) error {
+	// fs.mu is held throughout, as in WriteAt: used() reads every file's
+	// length under it.
 	f.fs.mu.Lock()
-	err := f.fs.check(OpTrunc, f.name)
-	f.fs.mu.Unlock()
-	if err != nil {
+	defer f.fs.mu.Unlock()
+	if err := f.fs.check(OpTrunc, f.name); err != nil {
 		return err
 	}
 	f.n.mu.Lock()
@@ -404,13 +405,12 @@ func (f *memFile) Size() (int64, error) {
 // bytes so that later writes within length land in the same memory, as
 // they would in a shared mapping.
 func (f *memFile) Map(length int) ([]byte, func() error, error) {
-	f.fs.mu.Lock() // before n.mu: the lock order of WriteAt
+	f.fs.mu.Lock() // before n.mu: the lock order of WriteAt; held, as used() reads n.data
+	defer f.fs.mu.Unlock()
 	if err := f.fs.check(OpMap, f.name); err != nil {
-		f.fs.mu.Unlock()
 		return nil, nil, err
 	}
 	f.fs.maps++
-	f.fs.mu.Unlock()
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
 	if cap(f.n.data) < length {

@@ -128,7 +128,10 @@ func (a *app) benchProduce(ctx context.Context, topic string, f *benchFlags) err
 			m.bytes.Add(uint64(n) * uint64(f.size))
 			guard.finished(n)
 		}),
-		client.ProducerOnError(func([]byte, error) {
+		client.ProducerOnError(func(_ []byte, err error) {
+			if errors.Is(err, client.ErrRetrying) {
+				return // still resent: acked or failed later
+			}
 			m.failed.Add(1)
 			guard.finished(1)
 		}))

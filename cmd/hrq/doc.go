@@ -25,6 +25,9 @@
 //	     token, or it acknowledged nothing for --timeout
 //	4    not found: the topic or the offset does not exist
 //	5    data: input too large, a batch the broker refused, corrupt data
+//	6    storage: the broker cannot store the messages (a full disk,
+//	     too few healthy volumes), also when produce gives up after
+//	     --timeout for that reason
 //	130  interrupted by SIGINT or SIGTERM (consume --follow and watch,
 //	     which run until stopped, exit 0 instead)
 //

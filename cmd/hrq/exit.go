@@ -20,6 +20,7 @@ const (
 	exitConn        = 3   // cannot reach the broker, lost it, or it refused the token
 	exitNotFound    = 4   // the topic or the offset does not exist
 	exitData        = 5   // bad input, a message too large, corrupt data
+	exitStorage     = 6   // the broker cannot store: a full disk, too few healthy volumes
 	exitInterrupted = 130 // SIGINT or SIGTERM (128 + SIGINT, as shells report it)
 )
 
@@ -102,6 +103,8 @@ func (a *app) describe(err error) (int, string) {
 		return exitConn, fmt.Sprintf("the broker at %s refused the token (set --token or HARAQA_TOKEN)", a.address())
 	case errors.As(err, &de):
 		return exitConn, fmt.Sprintf("cannot connect to %s: %s (is the broker running? set --addr or HARAQA_ADDR)", de.addr, cause(de.err))
+	case errors.Is(err, client.ErrStorage):
+		return exitStorage, fmt.Sprintf("the broker at %s cannot store messages: %s", a.address(), storageCause(err))
 	case errors.As(err, &se):
 		return exitConn, fmt.Sprintf("the broker at %s: %v", a.address(), se)
 	case errors.Is(err, client.ErrDisconnected):
@@ -126,6 +129,21 @@ func (a *app) describe(err error) (int, string) {
 		return exitError, err.Error() + " (temporary: try again)"
 	}
 	return exitError, err.Error()
+}
+
+// storageCause is the broker's storage complaint in err and, for a
+// produce that gave up, how long it waited.
+func storageCause(err error) string {
+	var pe *client.Error
+	msg := err.Error()
+	if errors.As(err, &pe) {
+		msg = pe.Message
+	}
+	var ss storageStall
+	if errors.As(err, &ss) {
+		msg += "; " + ss.stall.Error()
+	}
+	return msg
 }
 
 // offsetRE finds the offset in a broker's out-of-range message.

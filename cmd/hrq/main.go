@@ -75,7 +75,8 @@ The token comes from --token, else HARAQA_TOKEN.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 connection (cannot reach the
 broker, lost it, or the token was refused), 4 not found (topic, offset),
-5 data error (bad input, message too large, corrupt data), 130 interrupted.`,
+5 data error (bad input, message too large, corrupt data), 6 storage (the
+broker cannot store: a full disk, too few healthy volumes), 130 interrupted.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,

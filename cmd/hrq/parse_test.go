@@ -135,6 +135,7 @@ func TestDescribeErrors(t *testing.T) {
 		{wrap(onTopic("t", &client.Error{Code: netproto.CodeCorrupt, Message: "x"})), exitData, "corrupt"},
 		{wrap(onTopic("t", fmt.Errorf("%w: big", client.ErrMessageTooLarge))), exitData, "too large"},
 		{wrap(onTopic("t", &client.Error{Code: netproto.CodeTooBusy, Retriable: true})), exitError, "try again"},
+		{wrap(onTopic("t", &client.Error{Code: netproto.CodeStorage, Retriable: true, Message: "write: no space left on device"})), exitStorage, "cannot store messages: write: no space left on device"},
 		{wrap(errors.New("other")), exitError, "other"},
 	} {
 		code, msg := a.describe(c.err)

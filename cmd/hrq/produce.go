@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -266,6 +267,7 @@ func (a *app) produce(ctx context.Context, topic string, msgs []string, f *produ
 		return err
 	}
 	var stored storedRange
+	var storage storageWatch
 	pctx, guard := guardStalls(ctx, f.timeout)
 	defer guard.close()
 	p := client.NewProducer(c, topic, client.ProducerMaxInFlight(max(f.inFlight, 1)), client.ProducerLinger(f.linger),
@@ -274,7 +276,13 @@ func (a *app) produce(ctx context.Context, topic string, msgs []string, f *produ
 			stored.add(base, n)
 			guard.finished(n)
 		}),
-		client.ProducerOnError(func([]byte, error) { guard.finished(1) }))
+		client.ProducerOnError(func(_ []byte, err error) {
+			if errors.Is(err, client.ErrRetrying) {
+				storage.note(a, err) // not stored yet: still resent
+				return
+			}
+			guard.finished(1)
+		}))
 	send := func(v []byte) error {
 		guard.sending()
 		if shape.plain() {
@@ -289,7 +297,7 @@ func (a *app) produce(ctx context.Context, topic string, msgs []string, f *produ
 	case <-pctx.Done():
 		err = pctx.Err()
 	}
-	err = closeProducer(ctx, pctx, p, err)
+	err = storage.explain(closeProducer(ctx, pctx, p, err))
 	if f.verbose {
 		fmt.Fprintf(a.stderr, "hrq: stored %s in %q\n", &stored, topic)
 	}
@@ -314,6 +322,45 @@ func closeProducer(ctx, pctx context.Context, p *client.Producer, err error) err
 	}
 	return err
 }
+
+// storageWatch remembers that the broker refused to store messages (a
+// full disk) while the Producer resends them: hrq says so at once, on
+// stderr, and a produce that then gives up exits with the storage code.
+type storageWatch struct {
+	mu  sync.Mutex
+	err error // the first storage error reported, or nil
+}
+
+func (w *storageWatch) note(a *app, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+		fmt.Fprintf(a.stderr, "hrq: the broker cannot store messages, retrying (--timeout sets how long): %s\n", storageCause(err))
+	}
+}
+
+// explain turns a stall into a storage failure when storage was the
+// reason seen.
+func (w *storageWatch) explain(err error) error {
+	var se stalledError
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil && errors.As(err, &se) {
+		return storageStall{err: w.err, stall: se}
+	}
+	return err
+}
+
+// storageStall is a produce that gave up while the broker could not
+// store its messages.
+type storageStall struct {
+	err   error // the broker's storage error
+	stall stalledError
+}
+
+func (e storageStall) Error() string { return e.err.Error() + "; " + e.stall.Error() }
+func (e storageStall) Unwrap() error { return e.err }
 
 // storedRange tracks the messages a Producer got acknowledged; acks come
 // in offset order, from the Producer's goroutine.
