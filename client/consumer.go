@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"time"
+
+	"github.com/haraqa/haraqa/netproto"
 )
 
 // Consumer follows a topic from an offset: Messages yields every message
@@ -51,7 +54,8 @@ func (cs *Consumer) Offset() uint64 { return cs.next }
 // one (IsRetriable: the connection dropped, the broker is busy) is
 // retried with backoff if the loop goes on; any other error (the topic was
 // deleted, the offset fell below the start by retention, corruption) ends
-// the iteration after it is yielded.
+// the iteration after it is yielded — except, with ConsumeSkipCorrupt,
+// damage the broker names: the Consumer goes on after it.
 func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
 		failures := 0
@@ -64,7 +68,14 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 				m, err = cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, &cs.buf, &cs.cfg)
 			}
 			if err != nil {
-				if ctx.Err() != nil || !yield(Message{}, err) || !IsRetriable(err) {
+				if ctx.Err() != nil || !yield(Message{}, err) {
+					return
+				}
+				if end, ok := cs.skippable(err); ok {
+					cs.next, failures = end, 0 // what was skipped: the error yielded
+					continue
+				}
+				if !IsRetriable(err) {
 					return
 				}
 				failures++
@@ -86,6 +97,16 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			}
 		}
 	}
+}
+
+// skippable reports, with ConsumeSkipCorrupt, whether err names damaged
+// offsets to read past, and the offset after them.
+func (cs *Consumer) skippable(err error) (uint64, bool) {
+	var e *Error
+	if !cs.cfg.skip || !errors.As(err, &e) || e.Code != netproto.CodeCorrupt || e.End <= e.Start || e.End <= cs.next || e.Start > cs.next {
+		return 0, false
+	}
+	return e.End, true
 }
 
 // resolve turns ConsumeFrom's time into the starting offset.

@@ -12,7 +12,8 @@ import (
 // it for a failure of the same kind (a batch that fails its checksum in the
 // client is an *Error with CodeCorrupt). It carries the Code, the broker's
 // Message, whether a retry may succeed (Retriable) and, with
-// CodeOffsetOutOfRange, the topic's valid range [Start, End). Get it with
+// CodeOffsetOutOfRange, the topic's valid range [Start, End) — with
+// CodeCorrupt from the broker, the damaged offsets [Start, End). Get it with
 // errors.As; test its class with errors.Is and the sentinels below.
 type Error = netproto.Error
 

@@ -137,6 +137,7 @@ type consumeConfig struct {
 	wait     time.Duration
 	limit    int
 	from     time.Time // Consumer: start at the first message appended at or after it
+	skip     bool      // Consumer: read on past damaged offsets the broker names
 }
 
 // ConsumeMaxBytes asks the broker for at most about n bytes of batches
@@ -173,6 +174,17 @@ func ConsumeLimit(n int) ConsumeOption {
 // ignores this option.
 func ConsumeFrom(t time.Time) ConsumeOption {
 	return func(c *consumeConfig) { c.from = t }
+}
+
+// ConsumeSkipCorrupt makes a Consumer read on past stored damage. When the
+// broker reports offsets that no copy can serve (ErrCorrupt, with the
+// damaged offsets [Start, End) in the *Error), Messages still yields that
+// error — so the caller sees what is skipped — and then, if the loop goes
+// on, continues at End instead of ending. A corruption error that names no
+// offsets ends the iteration as before. Without this option any
+// corruption ends it. Consume ignores this option.
+func ConsumeSkipCorrupt() ConsumeOption {
+	return func(c *consumeConfig) { c.skip = true }
 }
 
 // ProducerOption configures a Producer.

@@ -2,8 +2,9 @@ package netproto
 
 // ErrorResponse is the body of every response frame whose Status is not
 // CodeOK, whatever its opcode; the code itself is the Status. Start and End
-// give the topic's valid offset range with CodeOffsetOutOfRange and are zero
-// otherwise. Decode aliases Message to the source.
+// give the topic's valid offset range with CodeOffsetOutOfRange, the
+// damaged offsets with CodeCorrupt (when known), and are zero otherwise.
+// Decode aliases Message to the source.
 //
 //	u64 Start | u64 End | u8 Retriable (0 or 1) | u16 len + Message
 type ErrorResponse struct {

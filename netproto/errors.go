@@ -54,7 +54,9 @@ var sentinels = [...]error{
 
 // Error is a protocol error: the decoded form of an error response, and what
 // the broker builds to send one. Start and End carry the topic's valid
-// offset range [Start, End) with CodeOffsetOutOfRange and are zero otherwise.
+// offset range [Start, End) with CodeOffsetOutOfRange, the damaged offsets
+// [Start, End) with CodeCorrupt when the broker could name them (End >
+// Start), and are zero otherwise.
 type Error struct {
 	Code      Code
 	Message   string

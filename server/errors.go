@@ -70,6 +70,10 @@ func wireErrorCut(err error) (e *netproto.Error, cut bool) {
 	if errors.As(err, &re) {
 		e.Start, e.End = re.Start, re.End
 	}
+	var ce *engine.CorruptError
+	if code == netproto.CodeCorrupt && errors.As(err, &ce) {
+		e.Start, e.End = ce.First, ce.Next // the damaged offsets, to skip
+	}
 	return e, cut
 }
 

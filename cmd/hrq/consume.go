@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -23,6 +24,7 @@ type consumeFlags struct {
 	delim     string
 	nul       bool
 	wait      time.Duration
+	skip      bool
 }
 
 func (a *app) consumeCommand() *cobra.Command {
@@ -41,6 +43,10 @@ so explicitly); with --follow it waits for new messages, tail -f style, until
 producer's, else append_time), append_time, key (null: none), headers
 [{key, value}], value. A key or value that is not UTF-8 is base64, marked
 by key_encoding or value_encoding "base64".
+
+--skip-corrupt reads on past stored damage that the broker names (offsets no
+copy of the topic can serve): hrq writes the skipped offsets to stderr and goes
+on. Without it hrq stops there with an error, after every message before it.
 
 --format is a Go template (text/template) over .Topic .Offset .Timestamp
 .AppendTime .Key .HasKey .Value .Headers and .Header "name", with the
@@ -65,6 +71,7 @@ functions json, base64, hex, quote and rfc3339.`,
 	fl.BoolVarP(&f.nul, "null", "0", false, "end each message with NUL instead of a newline")
 	fl.DurationVar(&f.wait, "poll-wait", 10*time.Second, "long-poll wait of --follow at the end of the topic")
 	fl.MarkHidden("poll-wait")
+	fl.BoolVar(&f.skip, "skip-corrupt", false, "skip damaged offsets the broker names, reporting them on stderr")
 	return cmd
 }
 
@@ -96,7 +103,7 @@ func (a *app) consume(ctx context.Context, topic string, f *consumeFlags) error 
 	if err != nil {
 		return err
 	}
-	r := reader{c: c, topic: topic, next: next, stop: end, follow: f.follow, count: f.count, wait: f.wait, stderr: a.stderr,
+	r := reader{c: c, topic: topic, next: next, stop: end, follow: f.follow, count: f.count, wait: f.wait, skip: f.skip, stderr: a.stderr,
 		warn: func(err error) string {
 			_, msg := a.describe(runError{onTopic(topic, err)})
 			return oneLine(msg)
@@ -121,6 +128,7 @@ type reader struct {
 	follow bool
 	count  int
 	wait   time.Duration
+	skip   bool // read on past damaged offsets the broker names
 	stderr io.Writer
 	warn   func(error) string // the line that reports a retriable failure
 
@@ -154,6 +162,14 @@ func (r *reader) run(ctx context.Context, each func(*client.Message) error, flus
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if end, ok := r.skippable(err); ok {
+				if err := flush(); err != nil {
+					return fmt.Errorf("writing stdout: %w", err)
+				}
+				fmt.Fprintf(r.stderr, "hrq: topic %q: skipped damaged offsets %d..%d\n", r.topic, r.next, end-1)
+				r.next = end
+				continue
+			}
 			if !r.follow || !client.IsRetriable(err) {
 				return onTopic(r.topic, err)
 			}
@@ -185,6 +201,16 @@ func (r *reader) run(ctx context.Context, each func(*client.Message) error, flus
 		}
 	}
 	return nil
+}
+
+// skippable reports, with --skip-corrupt, whether err names damaged offsets
+// from r.next on, and the offset after them.
+func (r *reader) skippable(err error) (uint64, bool) {
+	var e *client.Error
+	if !r.skip || !errors.As(err, &e) || e.Code != netproto.CodeCorrupt || e.End <= r.next || e.Start > r.next {
+		return 0, false
+	}
+	return e.End, true
 }
 
 // outOfRange is the broker's error for an offset outside [start, end].
