@@ -234,6 +234,10 @@ func corruptActive(t *testing.T, clean bool) (*segment.MemFS, Options, string, *
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}
+	} else if err := e.WriteCheckpoint(); err != nil {
+		// The damage is below the synced offset: past it, the active
+		// segment's tail would be torn.
+		t.Fatal(err)
 	}
 	img := fs.Crash()
 	flip := sizes[0] + sizes[1] + 64 + 20 // inside batch 2's payload

@@ -71,8 +71,8 @@ func (s *Scanner) Err() error { return s.err }
 
 // FindValid reports the position of the first fully valid batch that starts
 // at an Align-aligned position at or after from, or -1 when there is none.
-// Recovery uses it to tell a torn tail (nothing valid follows the damage)
-// from corruption (valid data follows the damage).
+// Recovery uses it to resume indexing after damage. A batch it finds may
+// lie inside another batch's payload: it says nothing about the offsets.
 func FindValid(buf []byte, from int) int {
 	from = (max(from, 0) + Align - 1) &^ (Align - 1)
 	for p := from; p+HeaderSize <= len(buf); p += Align {

@@ -27,9 +27,9 @@ type Report struct {
 //
 // An unsealed segment is trusted without a scan only when clean is set (the
 // engine found a clean-shutdown marker) and its index is consistent with
-// its log. Otherwise the log is scanned batch by batch. Damage with no valid
-// batch after it, in the last segment (last set), is a torn write and is
-// cut off; any other damage is corruption: Open then returns the segment,
+// its log. Otherwise the log is scanned batch by batch. Damage in the last
+// segment (last set) at or past Options.Synced is a torn write and is cut
+// off together with everything after it; any other damage is corruption: Open then returns the segment,
 // readable up to the damage, together with a *CorruptError. Such a segment
 // refuses Write and Seal, and Rollback never cuts it: the bytes after the
 // damage stay for repair. A damaged sealed segment is not returned.
@@ -200,11 +200,17 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 	res, scanErr := s.scanInto(&sc, -1, s.base)
 	size := res.end // not sc.End(): a batch with a wrong offset is not accepted
 	// Only a batch the scanner rejected can be torn; a whole valid batch
-	// with the wrong offset is corruption wherever it is.
-	// Nor can a batch below the synced offset: that was acknowledged.
-	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced &&
-		record.FindValid(data, sc.Pos()+1) < 0 {
-		// A torn tail: nothing valid follows the damage. Cut it off.
+	// with the wrong offset is corruption wherever it is. Nor can a batch
+	// below the synced offset: that was acknowledged.
+	//
+	// Past the synced offset, valid-looking batches after the damage do
+	// not make it corruption: a power cut during one multi-page write can
+	// leave an early block a hole while later pages made it, and a message
+	// payload may itself look like a batch. Any genuine batch after the
+	// damage holds offsets above it, so none of them is known synced
+	// either: the whole tail from the damage on is unacknowledged.
+	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced {
+		// A torn tail. Cut it off.
 		if err := s.log.Truncate(size); err != nil {
 			s.closeFiles()
 			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
@@ -383,7 +389,14 @@ func (s *Segment) skipDamage(data []byte, sc *record.Scanner, res scanResult, si
 		if p < size {
 			p = size // a wrong-offset batch: the damage starts where it does
 		}
-		q := record.FindValid(data, int(p)+1)
+		from := int(p) + 1
+		if h, err := record.ParseHeader(data[p:]); err == nil && h.BaseOffset == res.next && int64(h.Size()) <= int64(len(data))-p {
+			// The damaged batch's header is intact, so it says where the
+			// batch ends: nothing inside it (a message may look like a
+			// batch) is taken for data after the damage.
+			from = int(p) + h.Size()
+		}
+		q := record.FindValid(data, from)
 		for q >= 0 {
 			if h, err := record.ParseHeader(data[q:]); err == nil && h.BaseOffset > res.next {
 				break

@@ -36,7 +36,13 @@ func snapshot(t *testing.T, e *fsEnv) func() {
 // want, cut torn bytes off, and takes new appends at the right place.
 func expectTorn(t *testing.T, e *fsEnv, clean bool, want *model, torn int64) {
 	t.Helper()
-	s, rep := mustOpen(t, e, 0, testOpts, clean, true)
+	expectTornOpts(t, e, testOpts, clean, want, torn)
+}
+
+// expectTornOpts is expectTorn with the given options (say Options.Synced).
+func expectTornOpts(t *testing.T, e *fsEnv, opts Options, clean bool, want *model, torn int64) {
+	t.Helper()
+	s, rep := mustOpen(t, e, 0, opts, clean, true)
 	defer s.Close()
 	if rep.TornBytes != torn || !rep.Scanned || !rep.IndexRebuilt {
 		t.Fatalf("report %+v, want %d torn bytes", rep, torn)
@@ -111,8 +117,9 @@ func TestTornWholeSegment(t *testing.T) {
 	expectTorn(t, e, false, m.truncated(0), m.size()-1)
 }
 
-// TestCorruptionNotTorn: damage followed by a valid batch is corruption,
-// in the last segment or not: Open reports where, keeps every byte of the
+// TestCorruptionNotTorn: damage below the synced offset followed by a valid
+// batch is corruption, in the last segment or not (past the synced offset
+// the last segment's tail is torn: TestTornHoleBeforeValidPages): Open reports where, keeps every byte of the
 // file, serves every batch but the damaged one (whose read fails its
 // checksum, so the engine can name its offsets and fetch it from a mirror)
 // and refuses writes.
@@ -134,7 +141,9 @@ func TestCorruptionNotTorn(t *testing.T) {
 		for _, d := range damages {
 			for _, last := range []bool{true, false} {
 				e.mutate(t, LogName(0), flip(d.at, 0))
-				s, rep, err := Open(e.fs, e.dir, 0, testOpts, false, last)
+				opts := testOpts
+				opts.Synced = m.next()
+				s, rep, err := Open(e.fs, e.dir, 0, opts, false, last)
 				ce := asCorrupt(t, err)
 				if ce.Pos != m.pos[d.bad] || ce.Offset != m.first[d.bad] {
 					t.Errorf("%s (last=%v): Pos %d Offset %d; want %d, %d", d.name, last, ce.Pos, ce.Offset, m.pos[d.bad], m.first[d.bad])

@@ -3,6 +3,8 @@ package segment
 import (
 	"errors"
 	"testing"
+
+	"github.com/haraqa/haraqa/record"
 )
 
 // TestRollbackSurvivesCrash protects the promise that a batch the caller
@@ -99,4 +101,127 @@ func TestFailedSyncSticky(t *testing.T) {
 		}
 		checkSegment(t, s, m)
 	})
+}
+
+// embeddingBatch returns a stamped batch of k messages at base whose last
+// message carries, 8-byte aligned and ending exactly at the end of the
+// payload, a valid batch of k-1 messages at offset base+1: a payload that
+// looks like batches continuing the log's offsets exactly.
+func embeddingBatch(t *testing.T, base uint64, k int, at int64) (b []byte, innerPos int64) {
+	t.Helper()
+	inner := mkBatch(t, base+1, k-1, 24, 5)
+	msgs := make([][]byte, k)
+	prefix := 0
+	for i := range k - 1 {
+		msgs[i] = msg(base+uint64(i), 9) // 1-byte length + 9 bytes
+		prefix += 10
+	}
+	pad := (8 - (record.HeaderSize+prefix+2)%8) % 8 // 2-byte length of the last message
+	msgs[k-1] = append(make([]byte, pad), inner...)
+	if l := len(msgs[k-1]); l < 128 || l >= 1<<14 {
+		t.Fatalf("embedded message of %d bytes: its length is not a 2-byte varint", l)
+	}
+	b, err := record.AppendBatch(nil, msgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record.Stamp(b, base, at)
+	innerPos = int64(record.HeaderSize + prefix + 2 + pad)
+	if got := record.FindValid(b, 1); int64(got) != innerPos || len(b) != int(innerPos)+len(inner) {
+		t.Fatalf("embedded batch found at %d of %d bytes, want %d ending the batch", got, len(b), innerPos)
+	}
+	return b, innerPos
+}
+
+// tornImage writes batches 0..5 to segment 0 (batch 3 embedding a batch in
+// its payload when embed is set) and closes it as lastSegment does.
+func tornImage(t *testing.T, e *fsEnv, embed bool) *model {
+	t.Helper()
+	s := mustCreate(t, e, 0, testOpts)
+	m := newModel(0)
+	fill(t, s, m, 3)
+	b3 := mkBatch(t, m.next(), 4, 300, 7)
+	if embed {
+		b3, _ = embeddingBatch(t, m.next(), 4, 7)
+	}
+	appendBatches(t, s, m, b3)
+	appendBatches(t, s, m, mkBatch(t, m.next(), 2, 50, 8), mkBatch(t, m.next()+2, 3, 20, 9))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestTornHoleBeforeValidPages protects the promise that a crash never
+// makes a topic read-only for data nobody was told was stored: a power cut
+// during one multi-page write can leave an early block a hole (zeros)
+// while later pages of the same write made it. Past the synced offset that
+// is a torn tail, cut at the hole and counted, whatever valid batches
+// follow it; a message payload that looks like a batch continuing the
+// offsets changes nothing.
+func TestTornHoleBeforeValidPages(t *testing.T) {
+	holes := []struct {
+		name     string
+		from, to func(m *model) int64
+	}{
+		{"header of batch 3", func(m *model) int64 { return m.pos[3] }, func(m *model) int64 { return m.pos[3] + 64 }},
+		{"start of batch 3", func(m *model) int64 { return m.pos[3] }, func(m *model) int64 { return m.pos[3] + 200 }},
+		{"inside batch 3", func(m *model) int64 { return m.pos[3] + 72 }, func(m *model) int64 { return m.pos[3] + 136 }},
+		{"batch 3 and part of 4", func(m *model) int64 { return m.pos[3] }, func(m *model) int64 { return m.pos[4] + 70 }},
+	}
+	for _, embed := range []bool{false, true} {
+		for _, h := range holes {
+			forEachFS(t, func(t *testing.T, e *fsEnv) {
+				m := tornImage(t, e, embed)
+				from, to := h.from(m), h.to(m)
+				e.mutate(t, LogName(0), func(b []byte) []byte { clear(b[from:to]); return b })
+				if record.FindValid(e.readFile(t, LogName(0)), int(to)) < 0 {
+					t.Fatalf("%s: no valid batch after the hole: the image tests nothing", h.name)
+				}
+				for _, synced := range []uint64{0, m.first[3]} {
+					opts := testOpts
+					opts.Synced = synced
+					restore := snapshot(t, e)
+					expectTornOpts(t, e, opts, false, m.truncated(3), m.size()-m.pos[3])
+					restore()
+				}
+			})
+		}
+	}
+}
+
+// TestDamageBelowSyncedWithEmbeddedBatch protects the promise that
+// acknowledged data is never cut and never replaced by look-alikes: below
+// the synced offset damage followed by valid batches is corruption, and a
+// damaged batch whose payload holds a valid-looking batch continuing the
+// offsets gives the same result as one without: every offset of the
+// damaged batch fails to read, none is served from the embedded bytes.
+func TestDamageBelowSyncedWithEmbeddedBatch(t *testing.T) {
+	for _, embed := range []bool{false, true} {
+		e := memEnv(t)
+		m := tornImage(t, e, embed)
+		e.mutate(t, LogName(0), flip(m.pos[3]+64+1, 2)) // the first message, not the embedded batch
+		opts := testOpts
+		opts.Synced = m.next()
+		s, rep, err := Open(e.fs, e.dir, 0, opts, false, true)
+		ce := asCorrupt(t, err)
+		if ce.Pos != m.pos[3] || ce.Offset != m.first[3] || rep.TornBytes != 0 {
+			t.Fatalf("embed=%v: %v, report %+v", embed, ce, rep)
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("embed=%v: log cut to %d bytes, want %d", embed, got, m.size())
+		}
+		checkAroundDamage(t, s, m, 3)
+		if !s.Acquire() {
+			t.Fatal("Acquire failed")
+		}
+		for off := m.first[3]; off < m.first[4]; off++ {
+			r, err := s.Find(off, 1, 1)
+			if err != nil || r.Pos != m.pos[3] {
+				t.Fatalf("embed=%v: Find(%d) = %+v, %v; want the damaged batch at %d", embed, off, r, err, m.pos[3])
+			}
+		}
+		s.Release()
+		s.Close()
+	}
 }
