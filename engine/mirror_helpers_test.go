@@ -179,6 +179,11 @@ func sameFiles(t *testing.T, fs segment.FS, topic string, vols ...string) {
 			t.Fatalf("%s holds %d files of %q (%v), %s holds %d (%v)", v, len(got), topic, keys(got), vols[0], len(want), keys(want))
 		}
 		for n, b := range want {
+			if _, sealed := want[strings.TrimSuffix(n, ".idx")+".seal"]; strings.HasSuffix(n, ".idx") && !sealed {
+				// An active segment's index is in memory until it is
+				// sealed or closed; its file may lag (derived data).
+				continue
+			}
 			if g, ok := got[n]; !ok || !bytes.Equal(g, b) {
 				t.Fatalf("%s/%s differs from %s's copy (%d bytes vs %d)", v, n, vols[0], len(g), len(b))
 			}

@@ -115,6 +115,9 @@ func (s *Segment) goCold() {
 	}
 	s.log, s.idx, s.logMap, s.idxMap, s.unmap = nil, nil, nil, nil, nil
 	s.loaded.Store(false)
+	if s.sealed.Load() {
+		s.mem.Store(nil) // the .idx file holds every entry since Seal
+	}
 }
 
 func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) error {
@@ -147,6 +150,9 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 			return nil
 		}
 	}
+	// The scanned bytes may never have been synced (a crash of the
+	// process that wrote them): the first Sync syncs them.
+	s.dirty = true
 	if err := s.rebuild(logSize, last, rep); err != nil {
 		s.goCold()
 		return err
@@ -168,6 +174,8 @@ func (s *Segment) setCommitted(size, entries int64, next uint64, t int64) {
 	s.lastTime.Store(t)
 	s.entries.Store(entries)
 	s.pendSize, s.pendEntries, s.pendNext, s.pendTime = size, entries, next, t
+	s.idxFlushed = entries // Open found or wrote them in the .idx file
+	s.idxSynced = true     // synced by the rebuild, or by the clean shutdown
 }
 
 // rebuild scans the log, rewrites the index from it, and recomputes the
@@ -229,31 +237,20 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 		// them) and a mirror can repair the segment.
 		res, size = s.skipDamage(data, &sc, res, size)
 	}
-	s.idxBufs[0] = s.idxBuf
-	if _, err := s.idx.WriteAt(s.idxBufs[:], 0); err != nil {
-		s.closeFiles()
-		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
-	}
-	if err := s.idx.Truncate(res.entries * EntrySize); err != nil {
-		s.closeFiles()
-		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
-	}
-	// Sync it: a sealed segment's index is trusted on the next open after a
-	// check of its first and last entries only.
-	if err := s.idx.Sync(); err != nil {
-		s.closeFiles()
-		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
-	}
-	if res.entries > s.opts.MaxEntries && !sealed {
-		// More batches than the options allow now: map the index whole.
-		s.opts.MaxEntries = res.entries
-		for _, u := range s.unmap {
-			u()
-		}
-		if err := s.mapFiles(); err != nil {
+	if err := s.writeRebuilt(res.entries); err != nil {
+		if sealed {
 			s.closeFiles()
 			return err
 		}
+		// An unsealed segment's index lives in memory anyway (a full
+		// disk, say): keep it there; the file is written at the next
+		// seal, release or close.
+		s.mem.Store(&memIndex{b: append([]byte(nil), s.idxBuf...)})
+		defer func() { s.idxFlushed, s.idxSynced = 0, false }()
+	}
+	if res.entries > s.opts.MaxEntries && !sealed {
+		// More batches than the options allow now: they must still fit.
+		s.opts.MaxEntries = res.entries
 	}
 	rep.IndexRebuilt = true
 	s.setCommitted(size, res.entries, res.next, res.lastTime)
@@ -266,6 +263,23 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 		s.damaged = scanErr
 	}
 	return scanErr
+}
+
+// writeRebuilt writes the index rebuilt in s.idxBuf to the .idx file,
+// trims and syncs it: a sealed segment's index is trusted on the next open
+// after a check of its first and last entries only.
+func (s *Segment) writeRebuilt(entries int64) error {
+	s.idxBufs[0] = s.idxBuf
+	if _, err := s.idx.WriteAt(s.idxBufs[:], 0); err != nil {
+		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
+	}
+	if err := s.idx.Truncate(entries * EntrySize); err != nil {
+		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
+	}
+	if err := s.idx.Sync(); err != nil {
+		return fmt.Errorf("segment: rebuild index %d: %w", s.base, err)
+	}
+	return nil
 }
 
 type scanResult struct {
@@ -316,9 +330,10 @@ func (s *Segment) verifyLog(sc *record.Scanner, n int64, seal Seal, sealed bool)
 		return &CorruptError{File: s.path(LogName(s.base)), Pos: r.end, Offset: r.next,
 			Err: fmt.Errorf("log ends at offset %d after %d batches, index has %d", r.next, r.entries, n)}
 	}
+	ix := s.index()
 	for i := int64(0); i < n; i++ {
 		want := t.idxBuf[i*EntrySize : (i+1)*EntrySize]
-		if got := s.idxMap[i*EntrySize : (i+1)*EntrySize]; string(got) != string(want) {
+		if got := ix[i*EntrySize : (i+1)*EntrySize]; string(got) != string(want) {
 			return &CorruptError{File: s.path(IndexName(s.base)), Pos: i * EntrySize,
 				Offset: s.base + uint64(binary.LittleEndian.Uint32(want)),
 				Err:    fmt.Errorf("index entry %d is %x, the log says %x", i, got, want)}

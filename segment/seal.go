@@ -98,6 +98,10 @@ func (s *Segment) Seal() error {
 	if s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load() {
 		return fmt.Errorf("segment: seal %d: uncommitted writes (commit or roll back first)", s.base)
 	}
+	if !s.Acquire() {
+		return ErrClosed
+	}
+	defer s.Release()
 	if err := s.load(); err != nil {
 		return err
 	}
@@ -114,7 +118,7 @@ func (s *Segment) Seal() error {
 	} else if n != s.size.Load() {
 		return fmt.Errorf("segment: seal %d: log file is %d bytes, %d committed", s.base, n, s.size.Load())
 	}
-	if err := s.syncIndex(); err != nil {
+	if err := s.writeIndex(true); err != nil {
 		return err
 	}
 	// saved, not digest: the hash of exactly the committed bytes.
@@ -128,29 +132,21 @@ func (s *Segment) Seal() error {
 	return nil
 }
 
-// syncIndex trims the index file to its committed entries and syncs it.
-func (s *Segment) syncIndex() error {
-	if err := s.idx.Truncate(s.entries.Load() * EntrySize); err != nil {
-		return fmt.Errorf("segment: trim index %d: %w", s.base, err)
-	}
-	if err := s.idx.Sync(); err != nil {
-		return fmt.Errorf("segment: sync index %d: %w", s.base, err)
-	}
-	return nil
-}
-
 // Close ends the writer's use of an open segment at a clean shutdown: it
-// syncs the log and the trimmed index, then drops the owner's pin.
+// syncs the log (a segment whose files were let go was synced then) and
+// writes, trims and syncs the index file, then drops the owner's pin.
+//
+// A failure to write the index (a full disk) is not Close's failure: the
+// index is derived data, and the next Open trusts it only if its last entry
+// ends exactly at the log's end — a stale or partial index fails that check
+// and is rebuilt from the log.
 func (s *Segment) Close() error {
 	var err error
-	if !s.sealed.Load() && s.damaged == nil {
-		// Also when the writer let the files go while idle (ReleaseIdle):
-		// what it wrote may not be synced yet (fsync=never).
-		if err = s.load(); err == nil {
-			if err = s.Sync(); err == nil {
-				err = s.syncIndex()
-			}
+	if !s.sealed.Load() && s.damaged == nil && s.Acquire() {
+		if err = s.Sync(); err == nil && !s.idxSynced {
+			s.writeIndex(true)
 		}
+		s.Release()
 	}
 	s.dropOwner()
 	return err

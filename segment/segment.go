@@ -79,7 +79,8 @@ type Segment struct {
 	mu       sync.Mutex
 	log, idx File
 	logMap   []byte // read-only; only [0, size) may be touched
-	idxMap   []byte // read-only; only [0, entries*EntrySize) may be touched
+	idxMap   []byte // a sealed segment's mapped .idx; only [0, entries*EntrySize) may be touched
+	mem      atomic.Pointer[memIndex] // an unsealed segment's index (memindex.go)
 	unmap    []func() error
 	loaded   atomic.Bool
 	closed   bool
@@ -111,6 +112,10 @@ type Segment struct {
 	damaged     error // set when Open found corruption: no writes, no cuts
 	syncedSize  int64 // log bytes known durable (synced by this process, or trusted at Open)
 	syncErr     error // sticky ErrSyncLost: a failed sync may have lost committed bytes
+	idxFlushed  int64 // entries the .idx file holds
+	idxSynced   bool  // the .idx file holds exactly the committed entries, synced
+	inFlight    bool  // written since the last Commit or Rollback
+	dirty       bool  // written since the last successful sync of the log
 }
 
 // Create makes a new, empty segment with the given base offset in dir. It
@@ -133,18 +138,27 @@ func create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
 	}
 	// fail closes and removes what was made, so that the next Create of
 	// this base (the writer's next roll) does not find the files.
+	idxMade := false
 	fail := func(err error) (*Segment, error) {
 		s.closeFiles()
 		fs.Remove(s.path(LogName(base)))
-		if s.idx != nil {
+		if idxMade {
 			fs.Remove(s.path(IndexName(base)))
 		}
 		fs.SyncDir(dir)
 		return nil, err
 	}
-	if s.idx, err = fs.Create(s.path(IndexName(base))); err != nil {
+	// The index file exists from the start but stays closed: the index
+	// lives in memory until the segment is sealed (memindex.go).
+	idx, err := fs.Create(s.path(IndexName(base)))
+	if err != nil {
 		return fail(fmt.Errorf("segment: create: %w", err))
 	}
+	idxMade = true
+	if err := idx.Close(); err != nil {
+		return fail(fmt.Errorf("segment: create: %w", err))
+	}
+	s.mem.Store(&memIndex{b: make([]byte, 16*EntrySize)})
 	if err := fs.SyncDir(dir); err != nil {
 		return fail(fmt.Errorf("segment: create: sync dir: %w", err))
 	}
@@ -186,24 +200,33 @@ func removeEmptyLeftover(fs FS, dir string, base uint64) bool {
 
 func (s *Segment) path(name string) string { return filepath.Join(s.dir, name) }
 
-// mapFiles maps the log and index read-only: an unsealed segment's whole
-// capacity (it grows under the mapping), a sealed one's exact size.
+// mapFiles maps the log read-only — an unsealed segment's whole capacity
+// (it grows under the mapping), a sealed one's exact size — and, for a
+// sealed segment, its .idx file, whose descriptor is closed at once (the
+// mapping outlives it). An unsealed segment's index is in memory.
 func (s *Segment) mapFiles() error {
-	logLen, idxLen := int(s.opts.MaxBytes), int(s.opts.MaxEntries*EntrySize)
+	logLen := int(s.opts.MaxBytes)
 	if s.sealed.Load() {
-		logLen, idxLen = int(s.size.Load()), int(s.entries.Load()*EntrySize)
+		logLen = int(s.size.Load())
 	}
 	lm, lu, err := s.log.Map(logLen)
 	if err != nil {
 		return fmt.Errorf("segment: map %s: %w", s.path(LogName(s.base)), err)
 	}
-	im, iu, err := s.idx.Map(idxLen)
-	if err != nil {
-		lu()
-		return fmt.Errorf("segment: map %s: %w", s.path(IndexName(s.base)), err)
+	s.unmap = append(s.unmap[:0], lu)
+	if s.sealed.Load() {
+		im, iu, err := s.idx.Map(int(s.entries.Load() * EntrySize))
+		if err != nil {
+			lu()
+			s.unmap = s.unmap[:0]
+			return fmt.Errorf("segment: map %s: %w", s.path(IndexName(s.base)), err)
+		}
+		s.idxMap = im
+		s.unmap = append(s.unmap, iu)
+		s.idx.Close()
+		s.idx = nil
 	}
-	s.logMap, s.idxMap = lm, im
-	s.unmap = append(s.unmap[:0], lu, iu)
+	s.logMap = lm
 	s.loaded.Store(true)
 	if s.opts.OnLoad != nil {
 		s.opts.OnLoad(s)
@@ -265,8 +288,10 @@ var testHookReleaseIdle func(*Segment)
 // holds (no reader pinned), so that segments not in use cost no
 // descriptor and no mapping; the next read or write opens them again. It
 // reports whether it released anything. Readers cannot pin the segment
-// while it works. Anyone may call it on a sealed segment; on an unsealed
-// one only its writer may.
+// while it works, and neither can the writer (it pins the segment for
+// every use of its files), so anyone may call it: an unsealed segment is
+// released only between writes, after syncing what was written since its
+// last sync and writing out a large in-memory index.
 func (s *Segment) ReleaseIdle() bool {
 	if !s.loaded.Load() || !s.refs.CompareAndSwap(1, releasing) {
 		return false
@@ -290,8 +315,8 @@ func (s *Segment) ReleaseIdle() bool {
 		// reader's, and its mapping must stay.
 		return false
 	}
-	if !s.sealed.Load() && (s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load()) {
-		return false // the writer has uncommitted bytes in flight
+	if !s.sealed.Load() && !s.releaseActive() {
+		return false
 	}
 	s.goCold()
 	return true
@@ -333,7 +358,8 @@ func (s *Segment) closeFiles() {
 	}
 }
 
-// load opens and maps a lazily opened segment. Callers hold a pin.
+// load opens and maps a lazily opened segment. Callers hold a pin. What it
+// opened is closed again when it fails, so a failed load holds nothing.
 func (s *Segment) load() error {
 	if s.loaded.Load() {
 		return nil
@@ -348,14 +374,23 @@ func (s *Segment) load() error {
 		// before it was first mapped gets ErrClosed, not an open error.
 		return ErrClosed
 	}
+	if err := s.openFiles(); err != nil {
+		if s.log != nil {
+			s.log.Close()
+		}
+		if s.idx != nil {
+			s.idx.Close()
+		}
+		s.log, s.idx = nil, nil
+		return err
+	}
+	return nil
+}
+
+func (s *Segment) openFiles() error {
 	var err error
 	if s.log == nil {
 		if s.log, err = s.fs.Open(s.path(LogName(s.base))); err != nil {
-			return fmt.Errorf("segment: %w", err)
-		}
-	}
-	if s.idx == nil {
-		if s.idx, err = s.fs.Open(s.path(IndexName(s.base))); err != nil {
 			return fmt.Errorf("segment: %w", err)
 		}
 	}
@@ -368,6 +403,19 @@ func (s *Segment) load() error {
 	if logSize < s.size.Load() {
 		return &CorruptError{File: s.path(LogName(s.base)), Pos: logSize, Offset: s.base,
 			Err: fmt.Errorf("log is %d bytes, %d committed", logSize, s.size.Load())}
+	}
+	if !s.sealed.Load() {
+		if s.mem.Load() == nil {
+			if err := s.readIndex(); err != nil {
+				return err
+			}
+		}
+		return s.mapFiles()
+	}
+	if s.idx == nil {
+		if s.idx, err = s.fs.Open(s.path(IndexName(s.base))); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
 	}
 	idxSize, err := s.idx.Size()
 	if err != nil {
@@ -405,7 +453,7 @@ func (s *Segment) Remove() error {
 
 // entry decodes index entry i. Callers keep i below the committed count.
 func (s *Segment) entry(i int64) (rel uint32, pos int64, t int64) {
-	e := s.idxMap[i*EntrySize : i*EntrySize+EntrySize]
+	e := s.index()[i*EntrySize : i*EntrySize+EntrySize]
 	le := binary.LittleEndian
 	return le.Uint32(e), int64(le.Uint32(e[4:])), int64(le.Uint64(e[8:]))
 }

@@ -24,9 +24,9 @@ func (s *Segment) Fits(n, k int) bool {
 func (s *Segment) FirstTime() int64 { return s.firstTime }
 
 // Write appends stamped, verified batches whose offsets continue the
-// segment, with one vectored write to the log and one to the index. Nothing
-// becomes visible to readers before Commit; after an error the caller must
-// Rollback.
+// segment, with one vectored write to the log; their index entries go to
+// the in-memory index. Nothing becomes visible to readers before Commit;
+// after an error the caller must Rollback.
 func (s *Segment) Write(batches [][]byte) error {
 	if s.sealed.Load() {
 		return ErrSealed
@@ -40,6 +40,11 @@ func (s *Segment) Write(batches [][]byte) error {
 	if len(batches) == 0 {
 		return nil
 	}
+	// Pinned while it uses the files: ReleaseIdle (anyone's) waits.
+	if !s.Acquire() {
+		return ErrClosed
+	}
+	defer s.Release()
 	if err := s.load(); err != nil {
 		return err
 	}
@@ -68,12 +73,10 @@ func (s *Segment) Write(batches [][]byte) error {
 		return fmt.Errorf("%w: %d batches end at byte %d of %d, entry %d of %d", ErrFull,
 			len(batches), pos, s.opts.MaxBytes, s.pendEntries+int64(len(batches)), s.opts.MaxEntries)
 	}
+	s.stageIndex(s.idxBuf)
+	s.inFlight, s.dirty = true, true
 	if _, err := s.log.WriteAt(batches, s.pendSize); err != nil {
 		return fmt.Errorf("segment: write %s: %w", s.path(LogName(s.base)), err)
-	}
-	s.idxBufs[0] = s.idxBuf
-	if _, err := s.idx.WriteAt(s.idxBufs[:], s.pendEntries*EntrySize); err != nil {
-		return fmt.Errorf("segment: write %s: %w", s.path(IndexName(s.base)), err)
 	}
 	for _, b := range batches {
 		s.digest.Write(b)
@@ -101,8 +104,17 @@ func (s *Segment) Sync() error {
 	if s.syncErr != nil {
 		return s.syncErr
 	}
-	if !s.loaded.Load() {
-		return nil // cold: nothing was written since Open
+	if !s.Acquire() {
+		return nil // closed: its owner synced it
+	}
+	defer s.Release()
+	if !s.dirty {
+		return nil // nothing written since the last sync
+	}
+	// Cold and dirty: bytes a scanning Open found, never synced by this
+	// process (a segment let go while in use was synced first).
+	if err := s.load(); err != nil {
+		return err
 	}
 	if err := s.log.Sync(); err != nil {
 		err = fmt.Errorf("segment: sync %s: %w", s.path(LogName(s.base)), err)
@@ -113,6 +125,7 @@ func (s *Segment) Sync() error {
 		return err
 	}
 	s.syncedSize = s.pendSize
+	s.dirty = false
 	return nil
 }
 
@@ -123,6 +136,7 @@ func (s *Segment) Commit() {
 	s.entries.Store(s.pendEntries) // Find loads entries first, then size
 	s.next.Store(s.pendNext)       // last: a reader that saw Next finds it
 	s.saved = s.digest
+	s.inFlight = false
 }
 
 // Rollback forgets what was written since the last Commit and cuts it off
@@ -154,15 +168,23 @@ func (s *Segment) Undo() error {
 		s.firstTime = 0
 	}
 	s.digest = s.saved
+	if !s.Acquire() {
+		return nil
+	}
+	defer s.Release()
 	if s.sealed.Load() || s.damaged != nil || !s.loaded.Load() {
 		// Write refused before writing anything; a damaged log keeps the
 		// bytes after its damage for repair, and a sealed or cold one may
-		// be unopened (and has nothing written since Open).
+		// be unopened (and has nothing written since Open: a segment with
+		// bytes in flight is never let go).
+		s.inFlight = false
 		return nil
 	}
 	if err := s.log.Truncate(s.pendSize); err != nil {
 		return fmt.Errorf("segment: rollback %s: %w", s.path(LogName(s.base)), err)
 	}
+	// The cut is to be synced, by Rollback or by whoever lets the files go.
+	s.inFlight, s.dirty = false, true
 	return nil
 }
 
