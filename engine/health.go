@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/haraqa/haraqa/segment"
 )
 
 // counters are the engine's event counts, exported through Stats.
@@ -211,15 +213,33 @@ func (e *Engine) scrubLoop() {
 	if e.opts.ScrubBytesPerSec < 0 {
 		return
 	}
+	wait := firstScrub(e.opts.ScrubInterval, e.opts.RetentionInterval)
 	for {
 		select {
 		case <-e.stop:
 			return
-		case <-time.After(e.opts.ScrubInterval):
+		case <-time.After(wait):
 		}
 		e.Scrub(e.opts.ScrubBytesPerSec)
+		wait = e.opts.ScrubInterval
 	}
 }
+
+// firstScrub is the wait before the first scrub pass: half the scrub
+// interval, moved off the retention ticks (which fall on whole retention
+// intervals since the open), so that the first pass and the first
+// retention run do not start together.
+func firstScrub(scrub, retention time.Duration) time.Duration {
+	d := scrub / 2
+	if retention > 0 && d%retention == 0 {
+		d += retention / 2
+	}
+	return max(d, time.Millisecond)
+}
+
+// testHookScrub, set by tests only, runs when the scrubber has pinned a
+// segment and is about to check it.
+var testHookScrub func(t *Topic, s *segment.Segment)
 
 // Scrub runs one pass over every sealed segment of every mirror, verifying
 // its batches, index and whole-file hash at no more than bytesPerSec
@@ -242,6 +262,9 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 				if !s.Sealed() || !s.Acquire() {
 					continue
 				}
+				if testHookScrub != nil {
+					testHookScrub(t, s)
+				}
 				start := time.Now()
 				err := s.Verify()
 				n := s.Size()
@@ -252,6 +275,12 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 					// Out of descriptors or mappings: not a bad copy. The
 					// next pass verifies it.
 					e.resourceError(fmt.Sprintf("scrub topic %q segment %d", t.name, s.Base()), err)
+					continue
+				}
+				if err != nil && (errors.Is(err, segment.ErrClosed) || !t.inView(m.vol, s)) {
+					// Retention, truncation, a delete or a repair took the
+					// segment out of the topic while it was checked: not
+					// damage, nothing to repair.
 					continue
 				}
 				if err != nil {
@@ -276,4 +305,14 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 	}
 	e.stats.scrubPasses.Add(1)
 	return bad
+}
+
+// inView reports whether s is still a segment of vol's mirror of the topic.
+func (t *Topic) inView(vol *Volume, s *segment.Segment) bool {
+	for _, m := range t.view.Load().mirrors {
+		if m.vol == vol && m.find(s.Base()) == s {
+			return true
+		}
+	}
+	return false
 }
