@@ -95,6 +95,13 @@ func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pendi
 		// %v, not %w: a client's bad batch is not stored data gone bad.
 		return Pending{}, fmt.Errorf("%w: %v", ErrInvalidBatch, err)
 	}
+	// A compressed batch is small on the wire but may claim up to
+	// record.MaxBatchSize raw bytes (and as many messages: the count is at
+	// most the raw length): bound both by the same limit, so a consumer
+	// can decode it and a few batches cannot span a segment's offsets.
+	if int64(h.RawLen) > int64(e.opts.MaxBatchBytes) {
+		return Pending{}, fmt.Errorf("%w: %d raw (uncompressed) bytes, limit %d: %w", ErrInvalidBatch, h.RawLen, e.opts.MaxBatchBytes, record.ErrTooLarge)
+	}
 	if err := t.readOnlyErr(); err != nil {
 		return Pending{}, err
 	}
@@ -300,7 +307,7 @@ func (w *writer) process() {
 			return
 		}
 		seg := ms[0].active()
-		if seg.Sealed() || w.shouldRoll(seg, len(g[0].batch), now) {
+		if seg.Sealed() || w.shouldRoll(seg, len(g[0].batch), g[0].count, now) {
 			if err := w.roll(); err != nil {
 				w.fail(g, err)
 				return
@@ -355,21 +362,22 @@ func (w *writer) control(r *appendReq) {
 
 // chunk returns how many leading append requests of g fit seg together.
 func (w *writer) chunk(seg *segment.Segment, g []*appendReq) int {
-	size := 0
+	size, msgs := 0, uint64(0)
 	for i, r := range g {
-		if r.op != opAppend || (i > 0 && !seg.Fits(size+len(r.batch), i+1)) {
+		if r.op != opAppend || (i > 0 && (!seg.Fits(size+len(r.batch), i+1) || !seg.SpanFits(msgs+uint64(r.count)))) {
 			return i
 		}
 		size += len(r.batch)
+		msgs += uint64(r.count)
 	}
 	return len(g)
 }
 
-func (w *writer) shouldRoll(seg *segment.Segment, n int, now int64) bool {
+func (w *writer) shouldRoll(seg *segment.Segment, n int, count uint32, now int64) bool {
 	if seg.Entries() == 0 {
 		return false
 	}
-	if !seg.Fits(n, 1) {
+	if !seg.Fits(n, 1) || !seg.SpanFits(uint64(count)) {
 		return true
 	}
 	return w.opts.SegmentAge > 0 && now-seg.FirstTime() >= int64(w.opts.SegmentAge)

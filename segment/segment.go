@@ -19,6 +19,9 @@ const (
 	EntrySize = 16
 	// MaxSegmentBytes caps a segment's log: positions are 32-bit.
 	MaxSegmentBytes = 1<<32 - 1
+	// MaxOffsetSpan caps the offsets a segment holds (next offset minus
+	// base): relative offsets in the index are 32-bit.
+	MaxOffsetSpan = 1<<32 - 1
 	// DefaultMaxBytes is the default roll size of a segment's log.
 	DefaultMaxBytes = 1 << 30
 	// DefaultMaxEntries is the default capacity of a segment's index

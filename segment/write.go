@@ -20,6 +20,13 @@ func (s *Segment) Fits(n, k int) bool {
 	return s.pendSize+int64(n) <= s.opts.MaxBytes && s.pendEntries+int64(k) <= s.opts.MaxEntries
 }
 
+// SpanFits reports whether msgs more messages fit the segment's offset span
+// on top of what was written: the next offset after them is at most
+// MaxOffsetSpan above the base. Write refuses what does not with ErrFull.
+func (s *Segment) SpanFits(msgs uint64) bool {
+	return msgs <= MaxOffsetSpan && s.pendNext-s.base <= MaxOffsetSpan-msgs
+}
+
 // FirstTime returns the append time of the segment's first batch, 0 if none.
 func (s *Segment) FirstTime() int64 { return s.firstTime }
 
@@ -63,6 +70,9 @@ func (s *Segment) Write(batches [][]byte) error {
 		base := le.Uint64(b[16:])
 		if base != next {
 			return fmt.Errorf("segment: batch offset %d, want %d", base, next)
+		}
+		if n := uint64(le.Uint32(b[12:])); base-s.base > MaxOffsetSpan-n {
+			return fmt.Errorf("%w: batch of %d messages at offset %d passes the offset span of segment %d", ErrFull, n, base, s.base)
 		}
 		t = int64(le.Uint64(b[24:]))
 		s.idxBuf = putEntry(s.idxBuf, uint32(base-s.base), uint32(pos), t)
