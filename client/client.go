@@ -27,8 +27,10 @@ type Client struct {
 	closed   bool               // guarded by mu
 }
 
-// Dial connects to the broker at addr: "tcp://host:port", "unix:///path"
-// or a plain "host:port" (TCP), and exchanges Hello. Dial makes one
+// Dial connects to the broker at addr: "tcp://host:port", "unix:///path",
+// a plain "host:port" (TCP) or a socket path ("/tmp/haraqa.sock"), and
+// exchanges Hello. An address it cannot parse is ErrBadAddress; a failed
+// connection is a *DialError ("cannot connect to ADDR: REASON"). Dial makes one
 // attempt; later redials follow WithReconnect.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	c := &Client{addr: addr, cfg: newConfig(opts), watches: map[*conn]struct{}{}}

@@ -86,27 +86,49 @@ func putCall(cl *call) {
 	callPool.Put(cl)
 }
 
-// splitAddr splits "tcp://h:p" or "unix:///p" into network and address;
-// anything else is a TCP host:port.
-func splitAddr(addr string) (network, address string) {
-	if a, ok := strings.CutPrefix(addr, "unix://"); ok {
-		return "unix", a
+// parseAddr splits a broker address into network and address:
+// "tcp://host:port" and a plain "host:port" are TCP; "unix:///path" and a
+// bare path (one with a '/', as in /tmp/haraqa.sock or ./b.sock) are a
+// Unix socket. Any other scheme, or a TCP address without a port, is
+// ErrBadAddress.
+func parseAddr(addr string) (network, address string, err error) {
+	network, address = "tcp", addr
+	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+		switch scheme {
+		case "tcp":
+			address = rest
+		case "unix":
+			network, address = "unix", rest
+		default:
+			return "", "", fmt.Errorf("%w %q: unknown scheme %q (want tcp://HOST:PORT, HOST:PORT, unix:///PATH or a socket path)", ErrBadAddress, addr, scheme)
+		}
+	} else if strings.ContainsRune(addr, '/') {
+		network = "unix"
 	}
-	if a, ok := strings.CutPrefix(addr, "tcp://"); ok {
-		return "tcp", a
+	if network == "unix" {
+		if address == "" {
+			return "", "", fmt.Errorf("%w %q: no socket path", ErrBadAddress, addr)
+		}
+		return network, address, nil
 	}
-	return "tcp", addr
+	if _, _, err := net.SplitHostPort(address); err != nil {
+		return "", "", fmt.Errorf("%w %q: want HOST:PORT (%v)", ErrBadAddress, addr, err)
+	}
+	return network, address, nil
 }
 
 // dialConn connects, exchanges Hello and starts the reader.
 func dialConn(ctx context.Context, addr string, cfg *config) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
 	defer cancel()
-	network, address := splitAddr(addr)
+	network, address, err := parseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return nil, disconnected(err)
+		return nil, &DialError{Addr: addr, Err: err}
 	}
 	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger,
 		pending: map[uint64]*call{}, dead: make(chan struct{})}

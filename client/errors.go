@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 
 	"github.com/haraqa/haraqa/netproto"
 )
@@ -66,7 +68,40 @@ var (
 	// ProducerOnAck reports them), or fail for good (then ProducerOnError
 	// reports them again with that error).
 	ErrRetrying = errors.New("client: not stored yet, still resending")
+	// ErrBadAddress reports a broker address Dial cannot parse; retrying
+	// does not help.
+	ErrBadAddress = errors.New("client: bad broker address")
 )
+
+// DialError is a failure to connect to the broker at Addr (the dial, not
+// the Hello that follows). It matches ErrDisconnected, so IsRetriable holds
+// for it, and it wraps the system's error (Err).
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+// Error reads "client: cannot connect to ADDR: REASON", with the reason
+// as the system gives it ("connection refused", "no such file or
+// directory"), without the wrappers of package net.
+func (e *DialError) Error() string {
+	return "client: cannot connect to " + e.Addr + ": " + dialReason(e.Err)
+}
+
+// Unwrap returns ErrDisconnected and the system's error.
+func (e *DialError) Unwrap() []error { return []error{ErrDisconnected, e.Err} }
+
+// dialReason is the innermost useful text of a dial error.
+func dialReason(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return strings.TrimPrefix(op.Err.Error(), "connect: ")
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return err.Error()
+}
 
 // IsRetriable reports whether sending the same request again may succeed:
 // the broker said so (an *Error with Retriable set: storage unavailable,

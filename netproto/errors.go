@@ -71,7 +71,7 @@ func NewError(code Code, msg string) *Error {
 }
 
 // Error formats the code, the message and, for CodeOffsetOutOfRange, the
-// valid range.
+// valid range unless the message already gives it.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("netproto: ")
@@ -81,11 +81,12 @@ func (e *Error) Error() string {
 		b.WriteString(e.Message)
 	}
 	if e.Code == CodeOffsetOutOfRange {
-		b.WriteString(" (valid range [")
-		b.WriteString(strconv.FormatUint(e.Start, 10))
-		b.WriteString(", ")
-		b.WriteString(strconv.FormatUint(e.End, 10))
-		b.WriteString("))")
+		valid := "[" + strconv.FormatUint(e.Start, 10) + ", " + strconv.FormatUint(e.End, 10) + ")"
+		if !strings.Contains(e.Message, valid) { // the broker's message may name it already
+			b.WriteString(" (valid range ")
+			b.WriteString(valid)
+			b.WriteString(")")
+		}
 	}
 	return b.String()
 }

@@ -90,3 +90,13 @@ func TestOpcodeNames(t *testing.T) {
 		t.Fatal("opcode 0 or 12")
 	}
 }
+
+// TestErrorStringSaysTheRangeOnce checks that an out-of-range error whose
+// message already names the valid range (as the broker's does) does not
+// repeat it.
+func TestErrorStringSaysTheRangeOnce(t *testing.T) {
+	e := &Error{Code: CodeOffsetOutOfRange, Message: `engine: topic "t": offset 200000 out of range [0, 101010)`, Start: 0, End: 101010}
+	if got := e.Error(); strings.Count(got, "101010") != 1 {
+		t.Fatalf("%q names the range more than once", got)
+	}
+}

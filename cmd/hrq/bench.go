@@ -25,6 +25,7 @@ type benchFlags struct {
 	timeout     time.Duration
 	from        string
 	json        bool
+	statusEvery time.Duration
 }
 
 // benchResult is a benchmark's summary (--json prints it as it is).
@@ -44,8 +45,9 @@ func (a *app) benchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Load-test the broker: produce or consume as fast as it goes",
 		Long: `Load-test the broker. While stderr is a terminal a progress line shows the
-messages done, msgs/s, MB/s and the time left; at the end a summary goes to
-stdout (--json: one JSON object). MB are 10^6 bytes of message values.`,
+messages done, msgs/s, MB/s and the time left; otherwise a status line goes
+to stderr every --status-every. At the end a summary goes to stdout (--json:
+one JSON object). MB are 10^6 bytes of message values.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -74,6 +76,7 @@ func (a *app) benchProduceCommand() *cobra.Command {
 	fl.IntVar(&f.batchBytes, "batch-bytes", 1<<20, "send a batch once it holds this many bytes")
 	fl.DurationVar(&f.timeout, "timeout", time.Minute, "give up when messages wait this long with no acknowledgement (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON")
+	fl.DurationVar(&f.statusEvery, "status-every", 10*time.Second, "when stderr is no terminal, print a status line this often (0: never)")
 	return cmd
 }
 
@@ -93,6 +96,7 @@ func (a *app) benchConsumeCommand() *cobra.Command {
 	fl.IntVarP(&f.count, "count", "n", 0, "messages to read (0: up to the current end)")
 	fl.StringVarP(&f.from, "from", "o", "beginning", "first message: "+positionHelp)
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON")
+	fl.DurationVar(&f.statusEvery, "status-every", 10*time.Second, "when stderr is no terminal, print a status line this often (0: never)")
 	return cmd
 }
 
@@ -135,21 +139,24 @@ func (a *app) benchProduce(ctx context.Context, topic string, f *benchFlags) err
 			m.failed.Add(1)
 			guard.finished(1)
 		}))
-	var bar *progress
-	if a.stderrTTY {
-		bar = startProgress(a.stderr, "acked", &m, uint64(f.count))
-	}
+	stopProgress := a.benchProgress(fmt.Sprintf("bench produce %q", topic), "acked", &m, uint64(f.count), f.statusEvery, guard.waiting)
 	start := time.Now()
 	pool := payloadPool(f.size)
 	for i := 0; i < f.count && err == nil; i++ {
 		at := (i * 7919) % (len(pool) - f.size + 1)
 		guard.sending()
-		err = p.Send(pctx, pool[at:at+f.size])
+		if err = p.Send(pctx, pool[at:at+f.size]); err != nil {
+			m.failed.Add(1) // refused by Send: never stored
+			guard.finished(1)
+		}
 	}
 	err = closeProducer(ctx, pctx, p, err)
 	elapsed := time.Since(start)
-	if bar != nil {
-		bar.finish()
+	stopProgress()
+	var se stalledError
+	if errors.As(err, &se) {
+		se.pending = m.failed.Load() // the final count, as the summary's
+		err = se
 	}
 	if perr := a.printBench("produce", topic, &m, elapsed, f.json); err == nil {
 		err = perr
@@ -192,10 +199,7 @@ func (a *app) benchConsume(ctx context.Context, topic string, f *benchFlags) err
 		total = min(total, uint64(f.count))
 	}
 	var m meter
-	var bar *progress
-	if a.stderrTTY {
-		bar = startProgress(a.stderr, "consumed", &m, total)
-	}
+	stopProgress := a.benchProgress(fmt.Sprintf("bench consume %q", topic), "consumed", &m, total, f.statusEvery, nil)
 	began := time.Now()
 	r := reader{c: c, topic: topic, next: next, stop: next + total, stderr: a.stderr}
 	err = r.run(ctx, func(msg *client.Message) error {
@@ -204,13 +208,24 @@ func (a *app) benchConsume(ctx context.Context, topic string, f *benchFlags) err
 		return nil
 	}, func() error { return nil })
 	elapsed := time.Since(began)
-	if bar != nil {
-		bar.finish()
-	}
+	stopProgress()
 	if perr := a.printBench("consume", topic, &m, elapsed, f.json); err == nil {
 		err = perr
 	}
 	return err
+}
+
+// benchProgress shows m's progress on stderr: a progress line on a
+// terminal, else a status line every statusEvery. It returns the function
+// that stops it.
+func (a *app) benchProgress(what, label string, m *meter, total uint64, statusEvery time.Duration, idle func() time.Duration) func() {
+	switch {
+	case a.stderrTTY:
+		return startProgress(a.stderr, label, m, total).finish
+	case statusEvery > 0:
+		return startStatus(a.stderr, what, label, m, total, statusEvery, idle).finish
+	}
+	return func() {}
 }
 
 // printBench writes the summary to stdout.

@@ -76,6 +76,11 @@ func (e dataError) Unwrap() error { return e.err }
 
 func dataErrorf(format string, a ...any) error { return dataError{fmt.Errorf(format, a...)} }
 
+// reportedError ends a run whose error lines are printed already.
+type reportedError struct{ code int }
+
+func (e reportedError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
 // describe returns the exit code for err and the line to print (without
 // the "hrq: " prefix).
 func (a *app) describe(err error) (int, string) {
@@ -94,7 +99,10 @@ func (a *app) describe(err error) (int, string) {
 	if errors.As(err, &te) {
 		topic = te.topic
 	}
+	var re reportedError
 	switch {
+	case errors.As(err, &re):
+		return re.code, ""
 	case errors.As(err, &ue):
 		return exitUsage, withHelp(ue.Error(), ue.cmd)
 	case errors.Is(err, context.Canceled):
@@ -165,8 +173,24 @@ func cobraUsage(err error) (int, string) {
 	if errors.As(err, &ue) {
 		return exitUsage, withHelp(ue.Error(), ue.cmd)
 	}
-	first, _, _ := strings.Cut(err.Error(), "\n") // cobra adds "Run 'hrq --help' for usage."
-	return exitUsage, withHelp(first, "hrq")
+	// cobra adds "Run 'hrq --help' for usage." and, for an unknown
+	// command, "Did you mean this?" with one suggestion per tabbed line.
+	lines := strings.Split(err.Error(), "\n")
+	var suggestions []string
+	for _, l := range lines[1:] {
+		if s, ok := strings.CutPrefix(l, "\t"); ok && s != "" {
+			suggestions = append(suggestions, s)
+		}
+	}
+	return exitUsage, withHelp(lines[0]+didYouMean(suggestions), "hrq")
+}
+
+// didYouMean reads " (did you mean consume?)", or "" without suggestions.
+func didYouMean(suggestions []string) string {
+	if len(suggestions) == 0 {
+		return ""
+	}
+	return " (did you mean " + strings.Join(suggestions, " or ") + "?)"
 }
 
 // withHelp points to cmd's help; without cmd the message says enough.

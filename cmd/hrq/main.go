@@ -93,6 +93,7 @@ broker cannot store: a full disk, too few healthy volumes), 130 interrupted.`,
 	pf.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to try to connect")
 	root.AddCommand(a.produceCommand(), a.consumeCommand(), a.topicsCommand(),
 		a.offsetsCommand(), a.watchCommand(), a.benchCommand())
+	a.completeTopicArgs(root)
 	return root
 }
 
@@ -118,6 +119,9 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 		err := check(cmd, a)
 		switch {
 		case err != nil && cmd.HasSubCommands():
+			if len(a) > 0 {
+				err = fmt.Errorf("unknown command %q for %q%s", a[0], cmd.CommandPath(), didYouMean(cmd.SuggestionsFor(a[0])))
+			}
 			return usageError{err: err, cmd: cmd.CommandPath()}
 		case err != nil:
 			return usageError{err: fmt.Errorf("%w (usage: %s)", err, cmd.UseLine())}
@@ -156,8 +160,60 @@ func (a *app) connect(ctx context.Context, opts ...client.Option) (*client.Clien
 		if errors.Is(err, context.Canceled) {
 			return nil, err
 		}
+		if errors.Is(err, client.ErrBadAddress) {
+			source := "--addr"
+			if a.addr == "" {
+				source = "HARAQA_ADDR"
+			}
+			return nil, usageError{err: fmt.Errorf("%s (from %s)", strings.TrimPrefix(err.Error(), "client: "), source), cmd: "hrq"}
+		}
 		return nil, dialError{addr: a.address(), err: err}
 	}
 	a.client = c
 	return c, nil
+}
+
+// completeTopicArgs makes shell completion offer the broker's topic names
+// for the TOPIC arguments of cmd and its subcommands: every argument of a
+// "TOPIC..." command, the first of a "TOPIC" one. Creating a topic offers
+// nothing (its name is new).
+func (a *app) completeTopicArgs(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		a.completeTopicArgs(sub)
+	}
+	use := cmd.Use
+	switch {
+	case cmd.Name() == "create":
+	case strings.Contains(use, "TOPIC..."):
+		cmd.ValidArgsFunction = a.topicNames(-1)
+	case strings.Contains(use, "TOPIC"):
+		cmd.ValidArgsFunction = a.topicNames(1)
+	}
+}
+
+// topicNames completes topic names from the broker for the first n
+// arguments (n < 0: all), without offering files.
+func (a *app) topicNames(n int) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if n >= 0 && len(args) >= n {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		ctx, cancel := context.WithTimeout(ctx, min(a.dialTimeout, 2*time.Second))
+		defer cancel()
+		c, err := a.connect(ctx)
+		if err != nil {
+			cobra.CompErrorln(err.Error())
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		names, err := c.ListTopics(ctx, toComplete, "")
+		if err != nil {
+			cobra.CompErrorln(err.Error())
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
 }

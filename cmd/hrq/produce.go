@@ -161,6 +161,16 @@ func (a *app) produceSource(cmd []string, f *produceFlags) (func(send func([]byt
 			return nil
 		}, nil
 	case len(f.files) > 0:
+		for _, name := range f.files {
+			if name == "-" {
+				continue
+			}
+			if fi, err := os.Stat(name); err != nil {
+				return nil, usagef("--file %v", err)
+			} else if fi.IsDir() {
+				return nil, usagef("--file %s: a directory, not a file", name)
+			}
+		}
 		return func(send func([]byte) error) error { return a.sendFiles(f.files, send) }, nil
 	}
 	delim := []byte(unescape(f.delim))

@@ -96,3 +96,51 @@ func (p *progress) finish() {
 type plainWriter struct{ w io.Writer }
 
 func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
+
+// status prints a meter as a plain line every so often, for a stderr that
+// is no terminal (a log file, a CI job): a benchmark that stops making
+// progress says so instead of going quiet.
+//
+//	hrq: bench produce "t": 420000/1000000 acked, 0 failed, 210345 msgs/s, 21.0 MB/s; no acknowledgement for 20s
+type status struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startStatus prints what's progress towards total on w every interval
+// until finish. idle, if not nil, says how long messages have waited with
+// no acknowledgement (0: none wait).
+func startStatus(w io.Writer, what, label string, m *meter, total uint64, every time.Duration, idle func() time.Duration) *status {
+	s := &status{stop: make(chan struct{})}
+	start := time.Now()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+			secs := max(time.Since(start).Seconds(), 1e-9)
+			n := m.msgs.Load()
+			line := fmt.Sprintf("hrq: %s: %d/%d %s, %d failed, %.0f msgs/s, %.1f MB/s", what, n, total, label,
+				m.failed.Load(), float64(n)/secs, float64(m.bytes.Load())/1e6/secs)
+			if idle != nil {
+				if d := idle(); d >= time.Second {
+					line += fmt.Sprintf("; no acknowledgement for %s", d.Round(time.Second))
+				}
+			}
+			fmt.Fprintln(w, line)
+		}
+	}()
+	return s
+}
+
+// finish stops the status lines.
+func (s *status) finish() {
+	close(s.stop)
+	s.wg.Wait()
+}

@@ -73,6 +73,15 @@ func (g *stallGuard) run() {
 	}
 }
 
+// waiting returns how long messages have waited with no acknowledgement
+// (0 when none waits).
+func (g *stallGuard) waiting() time.Duration {
+	if g.sent.Load() <= g.done.Load() {
+		return 0
+	}
+	return time.Since(time.Unix(0, g.since.Load()))
+}
+
 // close stops the guard and releases its context.
 func (g *stallGuard) close() {
 	close(g.stop)

@@ -68,10 +68,10 @@ func (a *app) topicsCreateCommand() *cobra.Command {
 	var ifNotExists bool
 	cmd := &cobra.Command{
 		Use:   "create TOPIC...",
-		Short: "Create empty topics",
+		Short: "Create empty topics (each one tried; an error line for each that fails)",
 		Args:  args(cobra.MinimumNArgs(1)),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			return a.eachTopic(cmd.Context(), args, func(c *client.Client, t string) error {
+			return a.allTopics(cmd.Context(), args, func(c *client.Client, t string) error {
 				err := c.CreateTopic(cmd.Context(), t)
 				if ifNotExists && errors.Is(err, client.ErrTopicExists) {
 					return nil
@@ -89,10 +89,10 @@ func (a *app) topicsDeleteCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "delete TOPIC...",
 		Aliases: []string{"rm"},
-		Short:   "Delete topics and all their messages",
+		Short:   "Delete topics and all their messages (each one tried; an error line for each that fails)",
 		Args:    args(cobra.MinimumNArgs(1)),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			return a.eachTopic(cmd.Context(), args, func(c *client.Client, t string) error {
+			return a.allTopics(cmd.Context(), args, func(c *client.Client, t string) error {
 				err := c.DeleteTopic(cmd.Context(), t)
 				if ifExists && errors.Is(err, client.ErrTopicNotFound) {
 					return nil
@@ -116,6 +116,35 @@ func (a *app) eachTopic(ctx context.Context, topics []string, fn func(*client.Cl
 		if err := fn(c, t); err != nil {
 			return onTopic(t, err)
 		}
+	}
+	return nil
+}
+
+// allTopics connects and runs fn on every topic, also after one fails: a
+// failure prints its error line and the run goes on with the next topic,
+// unless the connection is gone. The exit code is the first failure's.
+func (a *app) allTopics(ctx context.Context, topics []string, fn func(*client.Client, string) error) error {
+	c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	code := exitOK
+	for _, t := range topics {
+		err := fn(c, t)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, client.ErrDisconnected) || errors.Is(err, context.Canceled) {
+			return onTopic(t, err)
+		}
+		c, msg := a.describe(runError{onTopic(t, err)})
+		fmt.Fprintln(a.stderr, "hrq: "+oneLine(msg))
+		if code == exitOK {
+			code = c
+		}
+	}
+	if code != exitOK {
+		return reportedError{code: code}
 	}
 	return nil
 }
