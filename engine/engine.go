@@ -53,7 +53,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	vols, err := openVolumes(opts.FS, opts.Volumes)
+	vols, fence, err := openVolumes(opts.FS, opts.Volumes, opts.InitVolumes)
 	if err != nil {
 		return nil, err
 	}
@@ -61,13 +61,21 @@ func Open(opts Options) (*Engine, error) {
 	e.opts.onLoad = e.open.add
 	clean := make([]bool, len(vols))
 	names := map[string]bool{}
+	var reasons []error
 	for i, v := range vols {
+		if fence[i] != nil {
+			e.fenceVolume(v, fence[i])
+			reasons = append(reasons, fence[i])
+			continue
+		}
 		if clean[i], err = e.openVolume(v, names); err != nil {
 			e.fenceVolume(v, fmt.Errorf("open: %w", err))
+			reasons = append(reasons, err)
 		}
 	}
 	if len(e.healthyVolumes()) == 0 {
-		return nil, fmt.Errorf("%w: no volume could be opened", ErrStorage)
+		releaseLocks(vols)
+		return nil, fmt.Errorf("%w: no volume could be opened: %w", ErrStorage, errors.Join(reasons...))
 	}
 	sorted := make([]string, 0, len(names))
 	for n := range names {
@@ -85,6 +93,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		if err != nil {
 			e.closeTopics()
+			releaseLocks(vols)
 			return nil, err
 		}
 		e.topics[name] = t
@@ -101,7 +110,7 @@ func Open(opts Options) (*Engine, error) {
 // (read, then removed and the removal synced before anything is written),
 // and the names of the topics it holds.
 func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
-	if err := e.fs.MkdirAll(v.path(topicsDir)); err != nil {
+	if err := e.fs.Mkdir(v.path(topicsDir)); err != nil {
 		return false, err
 	}
 	if err := removeStaleTmp(e.fs, v.dir); err != nil {
@@ -216,6 +225,12 @@ func (e *Engine) Close() error {
 			e.opts.Logger.Warn("engine: checkpoint not updated at close: disk full", "err", full)
 		}
 	}
+	// The volumes stay locked until the last file is written.
+	defer func() {
+		e.checkMu.Lock()
+		releaseLocks(e.vols)
+		e.checkMu.Unlock()
+	}()
 	if damaged {
 		// A damaged topic must be rescanned at the next open: no marker.
 		e.opts.Logger.Warn("engine: closing with read-only topics; the next open will scan")

@@ -80,6 +80,9 @@ func (e *Engine) snapshotTopics() []*Topic {
 func (e *Engine) CheckVolumes() {
 	e.checkMu.Lock()
 	defer e.checkMu.Unlock()
+	if e.isClosed() {
+		return // the volumes' locks may be released
+	}
 	for _, v := range e.vols {
 		if v.healthy() {
 			id, ok, err := readIdentity(e.fs, v.dir)
@@ -110,6 +113,28 @@ func (e *Engine) CheckVolumes() {
 	}
 }
 
+// knownIdentity checks that id is v's identity or, for a volume whose id
+// was never known (fenced since open), one of this broker's volumes that
+// no other volume is; it then becomes v's.
+func (e *Engine) knownIdentity(v *Volume, id identity) error {
+	if v.id.Volume != "" {
+		if id != v.id {
+			return fmt.Errorf("%w: %s holds volume %s of broker %s", ErrVolume, v.dir, id.Volume, id.Broker)
+		}
+		return nil
+	}
+	if id.Broker != v.id.Broker {
+		return fmt.Errorf("%w: %s belongs to broker %s, the other volumes to broker %s", ErrVolume, v.dir, id.Broker, v.id.Broker)
+	}
+	for _, o := range e.vols {
+		if o != v && o.volumeID() == id.Volume {
+			return fmt.Errorf("%w: %s and %s are the same volume (id %s)", ErrVolume, o.dir, v.dir, id.Volume)
+		}
+	}
+	v.setID(id.Volume)
+	return nil
+}
+
 // transientErr reports an error that says nothing about the disk: the
 // process ran out of descriptors or memory, or a call was interrupted.
 func transientErr(err error) bool {
@@ -132,33 +157,49 @@ func (e *Engine) lastInService(v *Volume) bool {
 }
 
 // revive rebuilds a fenced volume. It never creates the volume directory
-// itself (an unmounted disk's mount point must not fill the root disk).
+// itself (an unmounted disk's mount point must not fill the root disk), and
+// adopts an empty one only as DESIGN.md says (a NEW-VOLUME marker or
+// InitVolumes). It locks the volume again if its directory was replaced.
 func (e *Engine) revive(v *Volume) error {
-	names, err := e.fs.List(v.dir)
-	if err != nil {
-		return err
+	if v.lock == nil || !v.lock.current() {
+		if v.lock != nil {
+			v.lock.release()
+			v.lock = nil
+		}
+		l, err := lockVolume(e.fs, v.dir)
+		if err != nil {
+			return err
+		}
+		v.lock = l
 	}
-	id, ok, err := readIdentity(e.fs, v.dir)
-	if err != nil {
-		return err
-	}
-	if ok && id != v.id {
-		return fmt.Errorf("%w: %s holds volume %s of broker %s", ErrVolume, v.dir, id.Volume, id.Broker)
-	}
-	if !ok && len(names) > 0 {
-		// Our own stale files without an identity (a failed rebuild) are
-		// fine to reuse; anything else is not ours.
-		for _, n := range names {
-			if n != topicsDir && n != volumeName+".tmp" {
-				return fmt.Errorf("%w: %s has files but no identity", ErrVolume, v.dir)
-			}
+	p := probeDir(e.fs, v.dir)
+	switch p.kind {
+	case dirMissing:
+		return fmt.Errorf("%w: %s is missing", ErrVolume, v.dir)
+	case dirBad:
+		return p.err
+	case dirForeign:
+		return fmt.Errorf("%w: %s has files but no identity", ErrVolume, v.dir)
+	case dirEmpty:
+		if !p.marker && !e.opts.InitVolumes {
+			return fmt.Errorf("%w: %s is empty (an unmounted disk?); to rebuild it as a new volume, create %s in it", ErrVolume, v.dir, newVolumeName)
+		}
+		if v.id.Volume == "" {
+			v.setID(newID())
+		}
+		if err := adopt(e.fs, v); err != nil {
+			return err
+		}
+	case dirVolume:
+		if err := e.knownIdentity(v, p.id); err != nil {
+			return err
+		}
+		// Writing the identity is also the probe that the volume takes writes.
+		if err := writeIdentity(e.fs, v.dir, v.id); err != nil {
+			return err
 		}
 	}
-	// Writing the identity is also the probe that the volume takes writes.
-	if err := writeIdentity(e.fs, v.dir, v.id); err != nil {
-		return err
-	}
-	if err := e.fs.MkdirAll(v.path(topicsDir)); err != nil {
+	if err := e.fs.Mkdir(v.path(topicsDir)); err != nil {
 		return err
 	}
 	if !v.transition(VolumeFenced, VolumeRepairing) {

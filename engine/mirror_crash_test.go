@@ -53,7 +53,7 @@ func TestMirrorCrashDuringRepair(t *testing.T) {
 	}{
 		{"open", func(img *segment.MemFS) {
 			mustCorrupt(t, img, seg("/v2", "t", 1, "log"), cut(1000))
-			wipe(t, img, "/v3")
+			replaceDisk(t, img, "/v3")
 		}, func(img *segment.MemFS, arm func()) {
 			arm()
 			if e, err := Open(f.opts2(img)); err == nil {
@@ -80,7 +80,7 @@ func TestMirrorCrashDuringRepair(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.CheckVolumes()
-			wipe(t, img, "/v3")
+			replaceDisk(t, img, "/v3")
 			arm()
 			e.CheckVolumes()
 			e.Close()

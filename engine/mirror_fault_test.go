@@ -262,7 +262,7 @@ func TestMirrorVolumeDeletedWhileRunning(t *testing.T) {
 	if v := readVolume(t, e, "t", 0); v != "/v2" {
 		t.Fatalf("reads come from %s after v3 was fenced, want v2", v)
 	}
-	wipe(t, f.fs, "/v3")
+	replaceDisk(t, f.fs, "/v3")
 	for i := range 40 { // "u" stays idle
 		f.mt.appendBatch(t, e, "t", genMsgs(3e6+uint64(i)*4, 4, 100))
 	}
@@ -322,10 +322,11 @@ func TestMirrorFencedVolumeIdleTopicClose(t *testing.T) {
 }
 
 // Promise (issue 3 #8): every volume carries an identity; a volume of
-// another broker, a non-empty directory without an identity, an unreadable
-// identity, and one volume given twice (by two spellings or two paths) are
-// refused at open with ErrVolume naming the directory; a volume swapped
-// under a running broker is fenced and not rebuilt over.
+// another broker and one volume given twice (by two spellings or two
+// paths) are refused at open with ErrVolume naming the directory; a
+// non-empty directory without an identity, or an unreadable identity, is
+// fenced with the reason while the others serve; a volume swapped under a
+// running broker is fenced and not rebuilt over.
 func TestMirrorVolumeIdentity(t *testing.T) {
 	fs := segment.NewMemFS()
 	a := mirrorOpts(fs, "/a1", "/a2", "/a3")
@@ -370,8 +371,6 @@ func TestMirrorVolumeIdentity(t *testing.T) {
 		errV bool
 	}{
 		{"other-broker", []string{"/a1", "/a2", "/b2"}, "/b2", true},
-		{"files-no-identity", []string{"/a1", "/a2", "/junk"}, "/junk", true},
-		{"garbage-identity", []string{"/a1", "/bad"}, "/bad", true},
 		{"same-volume-two-paths", []string{"/a1", "/twin"}, "same volume", true},
 		{"same-dir-twice", []string{"/a1", "/a2", "/a1/"}, "given twice", false},
 		{"new-then-junk", []string{"/n1", "/junk"}, "/junk", true},
@@ -379,11 +378,29 @@ func TestMirrorVolumeIdentity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := a
 			o.Volumes = tc.vols
-			_, err := Open(o)
+			e, err := Open(o)
+			if err == nil {
+				e.Close()
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, ErrVolume) != tc.errV {
 				t.Fatalf("Open(%v) = %v, want an error naming %q (ErrVolume %v)", tc.vols, err, tc.want, tc.errV)
 			}
 		})
+	}
+	// Once the data set is initialised, a directory with files but no
+	// identity, or with an unreadable one, is fenced with the reason; the
+	// others serve.
+	for _, tc := range []struct{ bad, want string }{{"/junk", "has files but no VOLUME"}, {"/bad", "unreadable VOLUME"}} {
+		o := a
+		o.Volumes = []string{"/a1", "/a2", tc.bad}
+		e := openEngine(t, o)
+		if vi := volState(t, e, tc.bad); vi.State != VolumeFenced || !strings.Contains(vi.Reason, tc.want) {
+			t.Fatalf("%s at open: %+v", tc.bad, vi)
+		}
+		wantStates(t, e, VolumeHealthy, VolumeHealthy, VolumeFenced)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A refused open wrote no identity: the new volume joins broker a.
 	if _, ok, _ := readIdentity(fs, "/n1"); ok {
@@ -391,6 +408,7 @@ func TestMirrorVolumeIdentity(t *testing.T) {
 	}
 	o := a
 	o.Volumes = []string{"/a1", "/a2", "/a3", "/n1"}
+	o.InitVolumes = true // an empty volume added to an initialised set
 	if err := openEngine(t, o).Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +443,7 @@ func TestMirrorReadVolumeVanishes(t *testing.T) {
 	f := newMirrorFixture(t)
 	img := f.closeImage(t)
 	e, _ := f.open(t, img) // sealed segments are opened lazily
-	wipe(t, img, "/v3")
+	replaceDisk(t, img, "/v3")
 	f.check(t, e)
 	writerBarrier(t, e, "t")
 	vi := volState(t, e, "/v3")

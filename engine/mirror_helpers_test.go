@@ -369,6 +369,7 @@ func (r *routeFS) Open(name string) (segment.File, error)   { return r.pick(name
 func (r *routeFS) Remove(name string) error                 { return r.pick(name).Remove(name) }
 func (r *routeFS) Rename(o, n string) error                 { return r.pick(o).Rename(o, n) }
 func (r *routeFS) MkdirAll(dir string) error                { return r.pick(dir).MkdirAll(dir) }
+func (r *routeFS) Mkdir(dir string) error                   { return r.pick(dir).Mkdir(dir) }
 func (r *routeFS) List(dir string) ([]string, error)        { return r.pick(dir).List(dir) }
 func (r *routeFS) SyncDir(dir string) error                 { return r.pick(dir).SyncDir(dir) }
 func (r *routeFS) ReadFile(name string) ([]byte, error)     { return r.pick(name).ReadFile(name) }
@@ -383,6 +384,7 @@ func (errFS) Open(string) (segment.File, error)   { return nil, errOutside }
 func (errFS) Remove(string) error                 { return errOutside }
 func (errFS) Rename(string, string) error         { return errOutside }
 func (errFS) MkdirAll(string) error               { return errOutside }
+func (errFS) Mkdir(string) error                  { return errOutside }
 func (errFS) List(string) ([]string, error)       { return nil, errOutside }
 func (errFS) SyncDir(string) error                { return errOutside }
 func (errFS) ReadFile(string) ([]byte, error)     { return nil, errOutside }

@@ -110,7 +110,7 @@ func TestMirrorFencedDuringRebuild(t *testing.T) {
 	}
 	e.CheckVolumes()
 	wantStates(t, e, VolumeHealthy, VolumeHealthy, VolumeFenced)
-	wipe(t, f.fs, "/v3")
+	replaceDisk(t, f.fs, "/v3")
 	mustCreate(t, e, "w") // created without v3
 	mw := newModel()
 	mw.appendBatch(t, e, "w", genMsgs(0, 3, 30))

@@ -254,7 +254,7 @@ func TestMirrorWipedVolumeRepopulated(t *testing.T) {
 				ids[v.Dir] = v.ID
 			}
 			for _, v := range tc.vols {
-				wipe(t, img, v)
+				replaceDisk(t, img, v)
 			}
 			e, _ := f.open(t, img)
 			f.check(t, e)

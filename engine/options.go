@@ -62,6 +62,13 @@ type Options struct {
 	// topic (put them on different disks). Reads come from the last healthy
 	// one.
 	Volumes []string
+	// InitVolumes adopts a missing (created) or empty volume directory as
+	// a new volume although other volumes are initialised already; without
+	// it only a new data set (no volume has an identity yet) is created,
+	// and a missing or empty volume is fenced (it may be an unmounted
+	// disk) unless it holds a NEW-VOLUME marker file. An empty directory
+	// is adopted while running on the same terms.
+	InitVolumes bool
 	// MinVolumes is how many healthy volumes an append needs (default 1).
 	// Below it appends fail with ErrStorage (retriable) and nothing is
 	// acknowledged.

@@ -200,7 +200,7 @@ func cmpErr(first, next error) error {
 func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool) (m *mirror, ok bool, err error) {
 	e := t.e
 	m = &mirror{vol: c.vol, dir: c.dir}
-	if err := e.fs.MkdirAll(c.dir); err != nil {
+	if err := e.fs.Mkdir(c.dir); err != nil {
 		return m, false, err
 	}
 	if len(layout) == 0 {

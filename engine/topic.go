@@ -86,7 +86,8 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 			// a new topic's segments with them.
 			return fail(fmt.Errorf("%w: %q has files on %s", ErrTopicExists, name, vol.dir))
 		}
-		if err := e.fs.MkdirAll(dir); err != nil {
+		// Never MkdirAll: a vanished volume root must not be recreated.
+		if err := e.fs.Mkdir(dir); err != nil {
 			return fail(err)
 		}
 		s, err := segment.Create(e.fs, dir, 0, e.opts.segmentOptions())

@@ -56,7 +56,7 @@ func TestBadTopicNames(t *testing.T) {
 	}
 	want := map[string][]string{
 		root:                                     {"vol", "x"},
-		opts.Dir:                                 {volumeName, topicsDir},
+		opts.Dir:                                 {lockName, volumeName, topicsDir},
 		filepath.Join(opts.Dir, topicsDir):       {"ok"},
 		filepath.Join(opts.Dir, topicsDir, "ok"): nil,
 	}

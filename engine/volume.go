@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/haraqa/haraqa/segment"
@@ -53,8 +55,9 @@ const identityFormat = 1
 
 // Volume is one data directory holding a full mirror of every topic.
 type Volume struct {
-	dir string
-	id  identity
+	dir  string
+	id   identity   // Volume empty while unknown (fenced since open); set under mu
+	lock volumeLock // held from Open (or its adoption) to Close; nil if none
 
 	mu     sync.Mutex
 	state  VolumeState // guarded by mu
@@ -77,6 +80,20 @@ func (v *Volume) info() VolumeInfo {
 		vi.Reason = v.reason.Error()
 	}
 	return vi
+}
+
+func (v *Volume) volumeID() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.id.Volume
+}
+
+// setID sets the volume id of a volume whose id was unknown. Only the
+// open and the health check (under checkMu) write it.
+func (v *Volume) setID(id string) {
+	v.mu.Lock()
+	v.id.Volume = id
+	v.mu.Unlock()
 }
 
 func (v *Volume) healthy() bool {
@@ -160,61 +177,176 @@ func writeIdentity(fs segment.FS, dir string, id identity) error {
 	return segment.WriteFileAtomic(fs, filepath.Join(dir, volumeName), append(b, '\n'))
 }
 
-// openVolumes checks the identity of every volume directory. All volumes
-// that have an identity must name the same broker. A directory without one
-// is taken as a new volume only if it is empty (a fresh disk, or one whose
-// contents were lost): it gets the broker's identity and is repopulated
-// from the others. A non-empty directory without an identity is refused.
-func openVolumes(fs segment.FS, dirs []string) ([]*Volume, error) {
-	vols := make([]*Volume, len(dirs))
+// Names in a volume root that leave it empty: a file system's lost+found,
+// the lock file, the new-volume marker and temporary files.
+const newVolumeName = "NEW-VOLUME"
+
+func ignorable(name string) bool {
+	return name == "lost+found" || name == lockName || name == newVolumeName || strings.HasSuffix(name, ".tmp")
+}
+
+// dirKind is what a volume directory holds.
+type dirKind int
+
+const (
+	dirMissing dirKind = iota // no such directory
+	dirEmpty                  // nothing but ignorable names
+	dirForeign                // files, but no identity
+	dirVolume                 // a readable identity
+	dirBad                    // unreadable directory or identity
+)
+
+// dirProbe is one look at a volume directory.
+type dirProbe struct {
+	kind   dirKind
+	id     identity // dirVolume
+	marker bool     // NEW-VOLUME present
+	err    error    // dirBad: why
+}
+
+func probeDir(fs segment.FS, dir string) dirProbe {
+	names, err := fs.List(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return dirProbe{kind: dirMissing}
+	}
+	if err != nil {
+		return dirProbe{kind: dirBad, err: fmt.Errorf("%w: %s: %w", ErrVolume, dir, err)}
+	}
+	id, ok, err := readIdentity(fs, dir)
+	if err != nil {
+		return dirProbe{kind: dirBad, err: err}
+	}
+	if ok {
+		return dirProbe{kind: dirVolume, id: id}
+	}
+	p := dirProbe{kind: dirEmpty}
+	for _, n := range names {
+		p.marker = p.marker || n == newVolumeName
+		if !ignorable(n) {
+			p.kind = dirForeign
+		}
+	}
+	return p
+}
+
+// adopt gives a new volume its identity and removes the new-volume
+// marker, if any.
+func adopt(fs segment.FS, v *Volume) error {
+	if err := writeIdentity(fs, v.dir, v.id); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrVolume, v.dir, err)
+	}
+	if err := fs.Remove(v.path(newVolumeName)); err == nil {
+		return fs.SyncDir(v.dir)
+	}
+	return nil
+}
+
+// openVolumes locks every volume directory and checks its identity (see
+// DESIGN.md, "Volumes and their identity"). A volume that cannot be used
+// is returned fenced, its reason in fence; the error refuses the whole
+// open: a volume locked by another process, volumes of two brokers, one
+// volume under two paths, or a new data set with a directory that is
+// not empty. On error every lock taken is released.
+func openVolumes(fs segment.FS, dirs []string, init bool) (vols []*Volume, fence []error, err error) {
+	all := make([]*Volume, len(dirs))
+	vols = all
+	fence = make([]error, len(dirs))
+	defer func() {
+		if err != nil {
+			releaseLocks(all)
+		}
+	}()
+	probes := make([]dirProbe, len(dirs))
+	initialised := false
 	broker := ""
 	for i, dir := range dirs {
-		if err := fs.MkdirAll(dir); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrVolume, dir, err)
-		}
-		id, ok, err := readIdentity(fs, dir)
-		if err != nil {
-			return nil, err
-		}
-		vols[i] = &Volume{dir: dir, id: id}
-		if !ok {
-			continue
-		}
-		if broker != "" && id.Broker != broker {
-			return nil, fmt.Errorf("%w: %s belongs to broker %s, the other volumes to broker %s", ErrVolume, dir, id.Broker, broker)
-		}
-		broker = id.Broker
-		for _, other := range vols[:i] {
-			if other.id.Volume == id.Volume {
-				return nil, fmt.Errorf("%w: %s and %s are the same volume (id %s)", ErrVolume, other.dir, dir, id.Volume)
+		vols[i] = &Volume{dir: dir}
+		if _, err := fs.List(dir); err == nil {
+			// Lock first: two brokers starting at once must not both
+			// take a new data set.
+			if vols[i].lock, err = lockVolume(fs, dir); errors.Is(err, ErrLocked) {
+				return nil, nil, err
+			} else if err != nil {
+				probes[i] = dirProbe{kind: dirBad, err: fmt.Errorf("%w: %s: lock: %w", ErrVolume, dir, err)}
+				initialised = true
+				continue
 			}
+		}
+		p := probeDir(fs, dir)
+		probes[i] = p
+		switch p.kind {
+		case dirBad:
+			initialised = true
+		case dirVolume:
+			initialised = true
+			if broker != "" && p.id.Broker != broker {
+				return nil, nil, fmt.Errorf("%w: %s belongs to broker %s, the other volumes to broker %s", ErrVolume, dir, p.id.Broker, broker)
+			}
+			broker = p.id.Broker
+			for _, other := range vols[:i] {
+				if other.id.Volume == p.id.Volume {
+					return nil, nil, fmt.Errorf("%w: %s and %s are the same volume (id %s)", ErrVolume, other.dir, dir, p.id.Volume)
+				}
+			}
+			vols[i].id = p.id
 		}
 	}
 	if broker == "" {
 		broker = newID()
 	}
-	// Check every new volume before writing any identity: a refused open
-	// must not leave a new volume claimed by a broker id made up here.
-	for _, v := range vols {
-		if v.id.Broker != "" {
+	// Decide for every directory before writing any identity: a refused
+	// open must not leave a new volume claimed by a broker id made up here.
+	var adopted []*Volume
+	for i, v := range vols {
+		p := probes[i]
+		switch {
+		case p.kind == dirVolume:
 			continue
+		case p.kind == dirBad:
+			fence[i] = p.err
+		case p.kind == dirForeign && !initialised:
+			return nil, nil, fmt.Errorf("%w: %s is not empty and has no %s file: not a haraqa volume (or not this broker's)", ErrVolume, v.dir, volumeName)
+		case p.kind == dirForeign:
+			fence[i] = fmt.Errorf("%w: %s has files but no %s file: not a haraqa volume; left untouched", ErrVolume, v.dir, volumeName)
+		case p.kind == dirMissing && initialised && !init:
+			fence[i] = fmt.Errorf("%w: %s is missing (an unmounted disk?); a volume is created only for a new data set, or with InitVolumes (broker -init)", ErrVolume, v.dir)
+		case p.kind == dirEmpty && initialised && !init && !p.marker:
+			fence[i] = fmt.Errorf("%w: %s is empty (an unmounted disk?); to add it as a new volume, create %s in it or start with InitVolumes (broker -init)", ErrVolume, v.dir, newVolumeName)
+		default:
+			adopted = append(adopted, v)
 		}
-		names, err := fs.List(v.dir)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrVolume, v.dir, err)
+		v.id = identity{Format: identityFormat, Broker: broker} // volume id unknown yet
+	}
+	for _, v := range adopted {
+		i := slices.Index(vols, v)
+		if v.lock == nil { // it was missing
+			if err := fs.MkdirAll(v.dir); err != nil {
+				fence[i] = fmt.Errorf("%w: %s: %w", ErrVolume, v.dir, err)
+			} else if v.lock, err = lockVolume(fs, v.dir); errors.Is(err, ErrLocked) {
+				return nil, nil, err
+			} else if err != nil {
+				fence[i] = fmt.Errorf("%w: %s: lock: %w", ErrVolume, v.dir, err)
+			}
 		}
-		if len(names) > 0 {
-			return nil, fmt.Errorf("%w: %s is not empty and has no %s file: not a haraqa volume (or not this broker's)", ErrVolume, v.dir, volumeName)
+		if fence[i] == nil {
+			v.id.Volume = newID()
+			fence[i] = adopt(fs, v)
+		}
+		if fence[i] != nil {
+			v.id.Volume = ""
 		}
 	}
+	return vols, fence, nil
+}
+
+// releaseLocks lets go of the volumes' locks.
+func releaseLocks(vols []*Volume) error {
+	var errs []error
 	for _, v := range vols {
-		if v.id.Broker != "" {
-			continue
-		}
-		v.id = identity{Format: identityFormat, Broker: broker, Volume: newID()}
-		if err := writeIdentity(fs, v.dir, v.id); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrVolume, v.dir, err)
+		if v != nil && v.lock != nil {
+			errs = append(errs, v.lock.release())
+			v.lock = nil
 		}
 	}
-	return vols, nil
+	return errors.Join(errs...)
 }

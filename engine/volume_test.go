@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/haraqa/haraqa/segment"
 )
@@ -180,4 +183,194 @@ func TestDiskFullStopAndStart(t *testing.T) {
 	e = openEngine(t, o)
 	m.appendBatch(t, e, "t", genMsgs(1e6, 10, 100))
 	m.check(t, e, "t", 0)
+}
+
+// replaceDisk empties a volume directory and marks it as a new volume, as
+// an operator does after swapping a failed disk: it is rebuilt from the
+// others (an empty directory without the marker is not adopted).
+func replaceDisk(t *testing.T, fs segment.FS, dir string) {
+	t.Helper()
+	wipe(t, fs, dir)
+	if err := segment.WriteFileAtomic(fs, dir+"/"+newVolumeName, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Promise: an acknowledged message is never lost when two brokers are
+// pointed at one data directory: the second is refused at open with an
+// error naming the volume and the first one's pid, on the operating
+// system's file system and on MemFS; once the first closes, it opens.
+func TestSecondEngineOnVolumeRefused(t *testing.T) {
+	root := t.TempDir()
+	d1, d2, d3 := root+"/d1", root+"/d2", root+"/d3"
+	fs := segment.NewMemFS()
+	for _, tc := range []struct {
+		name string
+		fs   segment.FS
+	}{{"os", segment.OSFS{}}, {"mem", fs}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Volumes: []string{d1, d2}, FS: tc.fs, Logger: (&logRecorder{}).logger()}
+			e, err := Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, e, "t")
+			for _, vols := range [][]string{{d1, d2}, {d3, d2}} {
+				o2 := o
+				o2.Volumes = vols
+				e2, err := Open(o2)
+				if err == nil {
+					e2.Close()
+					t.Fatalf("a second engine opened %v while the first runs", vols)
+				}
+				if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), vols[0]) && !strings.Contains(err.Error(), vols[1]) {
+					t.Fatalf("second open of %v: %v, want ErrLocked naming the volume", vols, err)
+				}
+				if tc.name == "os" && !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+					t.Fatalf("second open: %v, want the holder's pid", err)
+				}
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			e = openEngine(t, o)
+			if got := e.Topics(""); len(got) != 1 {
+				t.Fatalf("topics after reopening: %v", got)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// A shared lock (a read-only tool) keeps a broker out too, and says so.
+	release, err := LockVolumeShared(d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Volumes: []string{d1, d2}, Logger: (&logRecorder{}).logger()}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shared lock") {
+		t.Fatalf("open during a shared lock: %v", err)
+	}
+	release()
+	e := openEngine(t, Options{Volumes: []string{d1, d2}, Logger: (&logRecorder{}).logger()})
+	if _, err := LockVolumeShared(d1); !errors.Is(err, ErrLocked) {
+		t.Fatalf("shared lock while a broker runs: %v, want ErrLocked", err)
+	}
+	e.Close()
+}
+
+// Promise: a volume directory is never created, and an empty one never
+// adopted, once the data set is initialised (it may be an unmounted disk's
+// mount point on the root disk): it is fenced with a reason while the
+// others serve, and joins only with InitVolumes or a NEW-VOLUME marker.
+// A new data set is created whole, an empty disk's lost+found included.
+func TestVolumeNotCreatedAfterInit(t *testing.T) {
+	root := t.TempDir()
+	d1, d2 := root+"/d1", root+"/d2"
+	if err := os.MkdirAll(d2+"/lost+found", 0o755); err != nil { // a fresh ext4 disk
+		t.Fatal(err)
+	}
+	o := Options{Volumes: []string{d1, d2}, Logger: (&logRecorder{}).logger()}
+	e := openEngine(t, o)
+	mustCreate(t, e, "t")
+	m := newModel()
+	m.appendBatch(t, e, "t", genMsgs(0, 3, 10))
+	wantStates(t, e, VolumeHealthy, VolumeHealthy)
+	e.Close()
+
+	if err := os.RemoveAll(d2); err != nil {
+		t.Fatal(err)
+	}
+	e = openEngine(t, o)
+	if vi := volState(t, e, d2); vi.State != VolumeFenced || !strings.Contains(vi.Reason, "missing") {
+		t.Fatalf("missing volume at open: %+v", vi)
+	}
+	if _, err := os.Stat(d2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a missing volume was created: %v", err)
+	}
+	m.appendBatch(t, e, "t", genMsgs(10, 3, 10))
+	mustCreate(t, e, "u")
+	e.CheckVolumes()
+	if _, err := os.Stat(d2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a missing volume was created while running: %v", err)
+	}
+	// The mount point is back, empty: still not adopted.
+	if err := os.Mkdir(d2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.CheckVolumes()
+	if vi := volState(t, e, d2); vi.State != VolumeFenced {
+		t.Fatalf("an empty volume was adopted without a marker: %+v", vi)
+	}
+	if names, _ := os.ReadDir(d2); len(names) > 1 { // LOCK at most
+		t.Fatalf("an empty, unadopted volume was written: %v", names)
+	}
+	// The operator marks it new: rebuilt, in service.
+	if err := os.WriteFile(d2+"/"+newVolumeName, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.CheckVolumes()
+	wantStates(t, e, VolumeHealthy, VolumeHealthy)
+	if _, err := os.Stat(d2 + "/" + newVolumeName); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the new-volume marker stayed after the adoption")
+	}
+	m.check(t, e, "t", 0)
+	e.Close()
+
+	// Missing at open, created with InitVolumes.
+	if err := os.RemoveAll(d2); err != nil {
+		t.Fatal(err)
+	}
+	o.InitVolumes = true
+	e = openEngine(t, o)
+	wantStates(t, e, VolumeHealthy, VolumeHealthy)
+	if got := mirrorsOf(t, e, "t"); len(got) != 2 {
+		t.Fatalf("mirrors after -init: %v", got)
+	}
+	e.Close()
+}
+
+// Promise: while running, creating a topic never recreates a volume root
+// that vanished (an unmounted disk), so the volume can rejoin when it is
+// back.
+func TestCreateTopicKeepsVanishedVolumeGone(t *testing.T) {
+	root := t.TempDir()
+	d1, d2 := root+"/d1", root+"/d2"
+	e := openEngine(t, Options{Volumes: []string{d1, d2}, HealthInterval: time.Hour, Logger: (&logRecorder{}).logger()})
+	if err := os.RemoveAll(d2); err != nil {
+		t.Fatal(err)
+	}
+	e.CreateTopic("x") // may fail: d2 is not fenced yet
+	if _, err := os.Stat(d2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("topic creation recreated the vanished volume root: %v", err)
+	}
+	e.CheckVolumes()
+	wantStates(t, e, VolumeHealthy, VolumeFenced)
+	mustCreate(t, e, "y")
+	if _, err := os.Stat(d2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("volume root recreated: %v", err)
+	}
+}
+
+// Promise: an identity file that cannot be read (EIO) fences that one
+// volume at open; the broker starts on the others with every message.
+func TestUnreadableIdentityFencedAtOpen(t *testing.T) {
+	fs := segment.NewMemFS()
+	o := mirrorOpts(fs, "/v1", "/v2")
+	e := openEngine(t, o)
+	mustCreate(t, e, "t")
+	m := newModel()
+	m.appendBatch(t, e, "t", genMsgs(0, 3, 10))
+	e.Close()
+	identityFault(fs, syscall.EIO, "/v1")
+	e = openEngine(t, o)
+	fs.SetFault(nil)
+	if vi := volState(t, e, "/v1"); vi.State != VolumeFenced || !strings.Contains(vi.Reason, "input/output error") {
+		t.Fatalf("v1 with an unreadable identity: %+v", vi)
+	}
+	m.check(t, e, "t", 0)
+	// The fault cleared: the volume is this broker's, and rejoins.
+	e.CheckVolumes()
+	wantStates(t, e, VolumeHealthy, VolumeHealthy)
+	m.appendBatch(t, e, "t", genMsgs(10, 3, 10))
+	sameFiles(t, fs, "t", "/v1", "/v2")
 }

@@ -25,6 +25,9 @@ type FS interface {
 	Remove(name string) error
 	Rename(oldname, newname string) error
 	MkdirAll(dir string) error
+	// Mkdir creates dir, whose parent must exist (so a vanished volume root
+	// is never recreated under it); an existing directory is no error.
+	Mkdir(dir string) error
 	// List returns the names (not paths) of the entries of dir, sorted.
 	List(dir string) ([]string, error)
 	// SyncDir makes the directory's entries (creates, renames, removes) durable.
@@ -79,6 +82,16 @@ func (OSFS) Remove(name string) error             { return os.Remove(name) }
 func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 func (OSFS) MkdirAll(dir string) error            { return os.MkdirAll(dir, 0o755) }
 func (OSFS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+func (OSFS) Mkdir(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, os.ErrExist) {
+		if st, serr := os.Stat(dir); serr == nil && st.IsDir() {
+			return nil
+		}
+	}
+	return err
+}
 
 func (OSFS) List(dir string) ([]string, error) {
 	f, err := os.Open(dir)

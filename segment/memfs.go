@@ -220,6 +220,23 @@ func (m *MemFS) MkdirAll(dir string) error {
 	}
 }
 
+func (m *MemFS) Mkdir(dir string) error {
+	dir = filepath.Clean(dir)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dirs[dir] {
+		return nil
+	}
+	if _, ok := m.names[dir]; ok {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: syscall.EEXIST}
+	}
+	if !m.dirs[filepath.Dir(dir)] {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: os.ErrNotExist}
+	}
+	m.dirs[dir] = true
+	return nil
+}
+
 func (m *MemFS) List(dir string) ([]string, error) {
 	dir = filepath.Clean(dir)
 	m.mu.Lock()

@@ -52,6 +52,7 @@ type config struct {
 	autoCreate, showVersion bool
 	shutdownTimeout         time.Duration
 	minVolumes              int
+	initVolumes             bool
 	scrubRate               int64
 
 	// origin names where each flag's value came from, for error messages:
@@ -117,6 +118,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:4353", "TCP `address` to listen on (empty: no TCP)")
 	fs.StringVar(&c.unix, "unix", "", "Unix socket `path` to listen on (empty: none)")
 	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments)")
+	fs.BoolVar(&c.initVolumes, "init", false, "adopt missing (created) or empty volume directories as new volumes although the others are initialised")
 	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")
 	fs.Int64Var(&c.scrubRate, "scrub-rate", 32<<20, "bytes per second the scrubber re-verifies sealed segments at (negative: off)")
 	fs.Var(choice{&c.fsync, []string{"always", "interval", "never"}}, "fsync", "`policy` for acks: always (after fdatasync), interval or never (default always)")

@@ -31,7 +31,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		}
 	}
 	start := time.Now()
-	e, err := engine.Open(engine.Options{Volumes: vols, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: fsyncPolicy(c.fsync), FsyncInterval: c.fsyncInterval,
+	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: fsyncPolicy(c.fsync), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
 		RetentionBytes: c.retentionBytes, MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log})
 	if err != nil {

@@ -6,6 +6,12 @@
 //
 // It exits 1 when any file holds damage (a bad checksum, a torn tail, a
 // broken offset chain) and says where.
+//
+// It takes a shared lock on the volume the files are in, so that no broker
+// starts on the volume while it reads. If a broker runs on it, it says so
+// on stderr and reads anyway: the files are only read, but the newest
+// segment may be written meanwhile, so damage at its very end may be a
+// write in progress rather than a torn tail.
 package main
 
 import (
@@ -19,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
 )
 
@@ -52,6 +59,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			files = append(files, a)
 		}
 	}
+	for _, dir := range volumeRoots(fs.Args()) {
+		release, err := engine.LockVolumeShared(dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "haraqa-dump: warning: %v\nharaqa-dump: reading anyway; damage at the end of the newest segment may be a write in progress\n", err)
+			continue
+		}
+		defer release()
+	}
 	bad := false
 	for _, f := range files {
 		if err := dump(f, *messages, stdout); err != nil {
@@ -63,6 +78,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// volumeRoots returns the volume directories (holding a VOLUME file) that
+// the paths are in: a topic directory is two levels below its volume's
+// root, a segment file three.
+func volumeRoots(paths []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range paths {
+		dir, err := filepath.Abs(p)
+		if err != nil {
+			continue
+		}
+		for range 4 {
+			if _, err := os.Stat(filepath.Join(dir, "VOLUME")); err == nil {
+				if !seen[dir] {
+					seen[dir] = true
+					out = append(out, dir)
+				}
+				break
+			}
+			dir = filepath.Dir(dir)
+		}
+	}
+	return out
 }
 
 func dump(path string, messages bool, w io.Writer) error {

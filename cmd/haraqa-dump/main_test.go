@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
 )
 
@@ -34,5 +37,42 @@ func TestDump(t *testing.T) {
 	out.Reset()
 	if code := run([]string{path}, &out, &out); code != 1 || !strings.Contains(out.String(), "corruption at byte") {
 		t.Fatalf("damaged log: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestDumpWhileBrokerRuns checks the documented behaviour of dumping a
+// volume a broker has open: the tool cannot take its shared lock, says so
+// on stderr naming the broker's pid, and still prints every batch.
+func TestDumpWhileBrokerRuns(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := record.AppendBatch(nil, []byte("a"), []byte("b"))
+	if _, err := e.Append(context.Background(), "t", b); err != nil {
+		t.Fatal(err)
+	}
+	topic := filepath.Join(dir, "topics", "t")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-messages", topic}, &out, &errOut); code != 0 {
+		t.Fatalf("dump of a live volume: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	pid := "pid " + strconv.Itoa(os.Getpid())
+	if !strings.Contains(errOut.String(), "locked by another broker") || !strings.Contains(errOut.String(), pid) {
+		t.Fatalf("no warning naming the running broker:\n%s", errOut.String())
+	}
+	if !strings.Contains(out.String(), `1 "b"`) {
+		t.Fatalf("batches missing:\n%s", out.String())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	if code := run([]string{topic}, &out, &errOut); code != 0 || errOut.Len() != 0 {
+		t.Fatalf("dump of a stopped volume: exit %d, stderr %q", code, errOut.String())
 	}
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haraqa/haraqa/record"
+)
+
+// TestSecondBrokerRefused: an acknowledged message is never lost when two
+// brokers are pointed at one data directory. The second broker process
+// exits 1 at once with an error naming the volume and the first one's pid;
+// the first keeps serving what it acknowledged.
+func TestSecondBrokerRefused(t *testing.T) {
+	bin := buildBroker(t)
+	dir := t.TempDir()
+	p := startBroker(t, bin, dir)
+	defer func() { p.cmd.Process.Kill(); <-p.logsDone; p.cmd.Wait() }()
+	c, err := dialRaw(p.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, _ := record.AppendBatch(nil, []byte("first"))
+	if _, err := c.produce("t", batch); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(bin, "-addr", "", "-unix", filepath.Join(dir, "second.sock"), data)
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the second broker did not exit:\n%s", out)
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("second broker: %v, want exit 1\n%s", err, out)
+	}
+	pid := "pid " + strconv.Itoa(p.cmd.Process.Pid)
+	if !strings.Contains(string(out), data) || !strings.Contains(string(out), pid) {
+		t.Fatalf("second broker's error does not name the volume and %s:\n%s", pid, out)
+	}
+	if got := c.readAll(t, "t"); got[0] != "first" {
+		t.Fatalf("the first broker lost its message: %v", got)
+	}
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// flock is an exclusive flock(2) on a volume's LOCK file, held through
+// its open descriptor until release.
+type flock struct {
+	f    *os.File
+	path string
+}
+
+func flockVolume(dir string) (volumeLock, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockFile(f, unix.LOCK_EX); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, lockedErr(dir, lockHolder(path))
+		}
+		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+	}
+	// The pid is for the error of the next broker that tries; a failure
+	// to record it (a full disk) does not matter.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &flock{f: f, path: path}, nil
+}
+
+func flockShared(dir string) (func() error, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return func() error { return nil }, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := flockFile(f, unix.LOCK_SH); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, lockedErr(dir, lockHolder(path))
+		}
+		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+	}
+	return f.Close, nil
+}
+
+func flockFile(f *os.File, how int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			ferr = unix.Flock(int(fd), how|unix.LOCK_NB)
+			if ferr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// lockHolder returns the pid a broker recorded in the lock file, or "".
+func lockHolder(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	pid := strings.TrimSpace(string(b))
+	if _, err := strconv.Atoi(pid); err != nil {
+		return ""
+	}
+	return pid
+}
+
+func (l *flock) current() bool {
+	a, err := l.f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(l.path)
+	return err == nil && os.SameFile(a, b)
+}
+
+// release clears the recorded pid (a shared holder seen later must not be
+// taken for this broker) and unlocks by closing the descriptor.
+func (l *flock) release() error {
+	l.f.Truncate(0)
+	return l.f.Close()
+}
