@@ -31,12 +31,17 @@ func (s *Segment) onFault(err *error) {
 
 // faultErr describes a recovered fault p.
 func (s *Segment) faultErr(p any) error {
+	a, fault := p.(interface{ Addr() uintptr })
+	if !fault {
+		// Not a memory fault: a slice out of range on damaged bytes, say.
+		// Still this call's failure on this segment, not the process's.
+		return &CorruptError{File: s.path(LogName(s.base)), Pos: -1, Offset: s.base,
+			Err: fmt.Errorf("reading the segment panicked: %v", p)}
+	}
 	pos := int64(-1)
-	if a, ok := p.(interface{ Addr() uintptr }); ok && len(s.logMap) > 0 {
-		lo := uintptr(unsafe.Pointer(unsafe.SliceData(s.logMap)))
-		if addr := a.Addr(); addr >= lo && addr < lo+uintptr(len(s.logMap)) {
-			pos = int64(addr - lo)
-		}
+	if lo := uintptr(unsafe.Pointer(unsafe.SliceData(s.logMap))); len(s.logMap) > 0 &&
+		a.Addr() >= lo && a.Addr() < lo+uintptr(len(s.logMap)) {
+		pos = int64(a.Addr() - lo)
 	}
 	return &CorruptError{File: s.path(LogName(s.base)), Pos: pos, Offset: s.base,
 		Err: fmt.Errorf("reading the mapped segment faulted (file cut under the mapping, or an unreadable page): %v", p)}
