@@ -58,7 +58,10 @@ func (r *ReadResult) Release() {
 // start before offset and the last may run past offset+limit: the caller
 // trims. Reading at the end offset returns no chunks and no error (use
 // Wait); an offset outside [start, end] is a *RangeError. Every returned
-// batch passed its checksums unless Options.SkipReadVerify is set.
+// batch passed its checksums unless Options.SkipReadVerify is set. A batch
+// that fails on the read mirror is served from another; when none has it,
+// Read returns the batches before it, and a read that starts at damaged
+// offsets fails with a *CorruptError naming them (read on at its Next).
 func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *ReadResult) error {
 	res.Release()
 	t, err := e.topic(topic)
