@@ -38,6 +38,7 @@ type Engine struct {
 	resource resourceEpisode
 	ckptMu   sync.Mutex // serialises checkpoint writes (snapshot and write)
 	open     openSet    // segments holding files open, for MaxOpenSegments
+	press    pressure   // descriptors and mappings held, for MaxOpenFiles and MaxMappings
 	checkMu  sync.Mutex // one CheckVolumes at a time
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -58,7 +59,14 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Volumes[0], vols: vols, topics: map[string]*Topic{}, stop: make(chan struct{})}
-	e.opts.onLoad = e.open.add
+	e.press.maxFiles, e.press.maxMaps = int64(e.opts.MaxOpenFiles), int64(e.opts.MaxMappings)
+	e.opts.usage = &e.press.usage
+	e.opts.onLoad = func(s *segment.Segment) {
+		e.open.add(s)
+		if !s.Sealed() {
+			e.press.track(s)
+		}
+	}
 	clean := make([]bool, len(vols))
 	names := map[string]bool{}
 	var reasons []error

@@ -13,15 +13,16 @@ import (
 
 // counters are the engine's event counts, exported through Stats.
 type counters struct {
-	corruptions    atomic.Int64
-	repairs        atomic.Int64
-	bytesRepaired  atomic.Int64
-	tornBytes      atomic.Int64
-	scrubPasses    atomic.Int64
-	scrubBytes     atomic.Int64
-	readFailovers  atomic.Int64
-	fenced         atomic.Int64
-	resourceErrors atomic.Int64
+	corruptions      atomic.Int64
+	repairs          atomic.Int64
+	bytesRepaired    atomic.Int64
+	tornBytes        atomic.Int64
+	scrubPasses      atomic.Int64
+	scrubBytes       atomic.Int64
+	readFailovers    atomic.Int64
+	fenced           atomic.Int64
+	resourceErrors   atomic.Int64
+	pressureReleases atomic.Int64
 }
 
 // Stats is a snapshot of the engine's counters and volume states.
@@ -35,6 +36,9 @@ type Stats struct {
 	ReadFailovers    int64 // reads served from another mirror after a bad batch
 	VolumesFenced    int64 // times a volume was taken out of service
 	ResourceErrors   int64 // requests refused with ErrResource (out of descriptors or mappings)
+	PressureReleases int64 // active segments let go to stay within MaxOpenFiles / MaxMappings
+	OpenFiles        int64 // descriptors segments hold now
+	OpenMappings     int64 // mappings segments hold now
 	Volumes          []VolumeInfo
 }
 
@@ -46,8 +50,9 @@ func (e *Engine) Stats() Stats {
 		BytesRepaired: c.bytesRepaired.Load(), TornBytes: c.tornBytes.Load(),
 		ScrubPasses: c.scrubPasses.Load(), ScrubBytes: c.scrubBytes.Load(),
 		ReadFailovers: c.readFailovers.Load(), VolumesFenced: c.fenced.Load(),
-		ResourceErrors: c.resourceErrors.Load(),
-		Volumes:        e.Volumes(),
+		ResourceErrors: c.resourceErrors.Load(), PressureReleases: c.pressureReleases.Load(),
+		OpenFiles: e.press.usage.Files.Load(), OpenMappings: e.press.usage.Maps.Load(),
+		Volumes: e.Volumes(),
 	}
 }
 

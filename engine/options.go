@@ -84,10 +84,19 @@ type Options struct {
 	// CheckpointInterval is how often the synced offsets are recorded
 	// (default 1s); see checkpoint.go.
 	CheckpointInterval time.Duration
-	// MaxOpenSegments caps the sealed segments kept open (two descriptors
+	// MaxOpenSegments caps the sealed segments kept open (a descriptor
 	// and two mappings each) after reads; past it the least recently
 	// opened idle ones are closed (default 1024).
 	MaxOpenSegments int
+	// MaxOpenFiles caps the descriptors that segments hold open (one per
+	// topic being written or read); past it the least recently written
+	// topics' files are let go (default: three quarters of the process's
+	// descriptor limit, RLIMIT_NOFILE, at Open).
+	MaxOpenFiles int
+	// MaxMappings caps the memory mappings that segments hold (one per
+	// topic being written, two per sealed segment being read); default:
+	// three quarters of vm.max_map_count (65,530 if unknown).
+	MaxMappings int
 	// IdleRelease closes the active segments of a topic that had no append
 	// for this long (default 10s), so idle topics hold no descriptors.
 	IdleRelease time.Duration
@@ -127,6 +136,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	onLoad func(*segment.Segment) // set by Open: the open-segment tracker
+	usage  *segment.Usage         // set by Open: what segments hold
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -159,6 +169,22 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxOpenSegments <= 0 {
 		o.MaxOpenSegments = 1024
 	}
+	lim := ReadFileLimits()
+	if o.MaxOpenFiles <= 0 {
+		o.MaxOpenFiles = 1 << 20
+		if lim.Files > 0 {
+			o.MaxOpenFiles = max(lim.Files*3/4, 1)
+		}
+	}
+	if o.MaxMappings <= 0 {
+		o.MaxMappings = 65530 * 3 / 4
+		if lim.Mappings > 0 {
+			o.MaxMappings = max(lim.Mappings*3/4, 2)
+		}
+	}
+	// Sealed segments kept open after reads take at most a quarter of
+	// either budget (each holds a descriptor and two mappings).
+	o.MaxOpenSegments = max(min(o.MaxOpenSegments, o.MaxOpenFiles/4, o.MaxMappings/8), 1)
 	if o.IdleRelease <= 0 {
 		o.IdleRelease = 10 * time.Second
 	}
@@ -208,5 +234,5 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) segmentOptions() segment.Options {
-	return segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries, OnLoad: o.onLoad}
+	return segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries, OnLoad: o.onLoad, Usage: o.usage}
 }

@@ -71,6 +71,7 @@ func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *R
 	if limit == 0 {
 		limit = 1
 	}
+	relieved := false
 	for attempt := 0; ; attempt++ {
 		// end first, then the list: a list loaded after end holds every
 		// offset below it (the writer adds a segment before publishing
@@ -87,6 +88,16 @@ func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *R
 		}
 		err := e.readSegments(t, segs, offset, limit, maxBytes, res)
 		e.open.trim(e.opts.MaxOpenSegments)
+		e.relieve(false)
+		if rf, ok := err.(*resourceFail); ok {
+			res.Release()
+			if relieved {
+				return e.resourceError(rf.what, rf.err)
+			}
+			relieved = true
+			e.relieve(true)
+			continue
+		}
 		if err == errRetry && attempt < 3 {
 			res.Release()
 			continue // retention removed a segment under us: look again
@@ -142,9 +153,9 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 		}
 		if isResource(err) {
 			// Out of descriptors or mappings: not this copy's fault, so
-			// no failover and no repair.
+			// no failover and no repair. Read lets files go and retries.
 			s.Release()
-			return e.resourceError(fmt.Sprintf("read topic %q offset %d", t.name, off), err)
+			return &resourceFail{what: fmt.Sprintf("read topic %q offset %d", t.name, off), err: err}
 		}
 		if err != nil {
 			// Serve the same batches from another mirror, and have the
@@ -327,6 +338,11 @@ func (e *Engine) OffsetAt(topic string, tm time.Time) (uint64, error) {
 		s.Release()
 		if errors.Is(err, segment.ErrClosed) {
 			continue // removed by retention meanwhile
+		}
+		if isResource(err) && s.Acquire() {
+			e.relieve(true) // and once more
+			off, ok, err = s.FindTime(ts)
+			s.Release()
 		}
 		if isResource(err) {
 			return 0, e.resourceError(fmt.Sprintf("topic %q offset by time", topic), err)

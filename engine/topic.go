@@ -91,6 +91,10 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 			return fail(err)
 		}
 		s, err := segment.Create(e.fs, dir, 0, e.opts.segmentOptions())
+		if isResource(err) {
+			e.relieve(true) // let other topics' files go, and once more
+			s, err = segment.Create(e.fs, dir, 0, e.opts.segmentOptions())
+		}
 		if err != nil {
 			return fail(err)
 		}

@@ -153,20 +153,21 @@ func (t *Topic) goneErr() error {
 // of batches with one vectored write per mirror, syncs per policy,
 // publishes the new end, then answers every request of the group.
 type writer struct {
-	t       *Topic
-	opts    *Options
-	sendMu  sync.RWMutex // submitters hold it shared while sending
-	stopped bool         // guarded by sendMu
-	group   []*appendReq
-	bufs    [][]byte
-	failed  []error            // per mirror, for one step
-	created []*segment.Segment // per mirror, for stepCreate
-	syncWG  sync.WaitGroup
-	next    uint64 // offset the next batch gets; == t.end between groups
-	last    int64  // last append time handed out (append times never go back)
-	dirty   bool   // written but not synced (FsyncInterval)
-	timer   *time.Timer
-	prods   producers // idempotent producers' recent sequences
+	t        *Topic
+	opts     *Options
+	sendMu   sync.RWMutex // submitters hold it shared while sending
+	stopped  bool         // guarded by sendMu
+	group    []*appendReq
+	bufs     [][]byte
+	failed   []error            // per mirror, for one step
+	created  []*segment.Segment // per mirror, for stepCreate
+	syncWG   sync.WaitGroup
+	next     uint64 // offset the next batch gets; == t.end between groups
+	last     int64  // last append time handed out (append times never go back)
+	dirty    bool   // written but not synced (FsyncInterval)
+	timer    *time.Timer
+	prods    producers // idempotent producers' recent sequences
+	relieved bool      // each is retrying a step after a forced relieve
 }
 
 func (w *writer) init(t *Topic) {
@@ -403,6 +404,7 @@ func (w *writer) write(rs []*appendReq, now int64) error {
 	for _, m := range w.mirrors() {
 		m.active().Commit()
 	}
+	w.t.e.relieve(false) // within the descriptor and mapping budget
 	w.next, w.last = next, now
 	if w.opts.Fsync == FsyncAlways {
 		w.t.synced.Store(next)
@@ -486,8 +488,25 @@ func (w *writer) each(ms []*mirror, st step) error {
 	for _, err := range w.failed {
 		if isResource(err) {
 			// Out of descriptors or mappings: no volume's fault, so none
-			// is fenced. Every mirror rolls back; the request may retry.
+			// is fenced. Every mirror rolls back; the engine lets go of the
+			// least recently written topics' files and the step is tried
+			// once more; if it fails again the request may retry later.
 			w.rollbackAll(ms)
+			if st == stepCreate {
+				for i, s := range w.created {
+					if s != nil {
+						s.Remove()
+						w.created[i] = nil
+					}
+				}
+			}
+			if !w.relieved {
+				w.relieved = true
+				w.t.e.relieve(true)
+				err := w.each(ms, st)
+				w.relieved = false
+				return err
+			}
 			return w.t.e.resourceError(fmt.Sprintf("topic %q", w.t.name), err)
 		}
 	}

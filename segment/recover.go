@@ -115,6 +115,7 @@ func (s *Segment) goCold() {
 	}
 	s.log, s.idx, s.logMap, s.idxMap, s.unmap = nil, nil, nil, nil, nil
 	s.loaded.Store(false)
+	s.account(0, 0)
 	if s.sealed.Load() {
 		s.mem.Store(nil) // the .idx file holds every entry since Seal
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	MaxBytes int64
 	// MaxEntries is the number of batches at which the segment is full.
 	MaxEntries int64
+	// Usage, if set, counts the descriptors and mappings this segment holds
+	// while loaded, together with every other segment sharing it.
+	Usage *Usage
 	// OnLoad, if set, is called (with the segment's lock held: it must not
 	// call back into any segment) each time the segment opens its files
 	// and maps them, so that an owner can cap how many are open.
@@ -81,8 +84,8 @@ type Segment struct {
 	// to map a segment the first time (sealed segments open lazily).
 	mu       sync.Mutex
 	log, idx File
-	logMap   []byte // read-only; only [0, size) may be touched
-	idxMap   []byte // a sealed segment's mapped .idx; only [0, entries*EntrySize) may be touched
+	logMap   []byte                   // read-only; only [0, size) may be touched
+	idxMap   []byte                   // a sealed segment's mapped .idx; only [0, entries*EntrySize) may be touched
 	mem      atomic.Pointer[memIndex] // an unsealed segment's index (memindex.go)
 	unmap    []func() error
 	loaded   atomic.Bool
@@ -112,13 +115,15 @@ type Segment struct {
 	idxBuf      []byte
 	seal        Seal
 	idxBufs     [1][]byte
-	damaged     error // set when Open found corruption: no writes, no cuts
-	syncedSize  int64 // log bytes known durable (synced by this process, or trusted at Open)
-	syncErr     error // sticky ErrSyncLost: a failed sync may have lost committed bytes
-	idxFlushed  int64 // entries the .idx file holds
-	idxSynced   bool  // the .idx file holds exactly the committed entries, synced
-	inFlight    bool  // written since the last Commit or Rollback
-	dirty       bool  // written since the last successful sync of the log
+	damaged     error       // set when Open found corruption: no writes, no cuts
+	syncedSize  int64       // log bytes known durable (synced by this process, or trusted at Open)
+	syncErr     error       // sticky ErrSyncLost: a failed sync may have lost committed bytes
+	idxFlushed  int64       // entries the .idx file holds
+	held        [2]int      // descriptors and mappings counted in opts.Usage (under mu)
+	recent      atomic.Bool // written or loaded since the last TakeRecent
+	idxSynced   bool        // the .idx file holds exactly the committed entries, synced
+	inFlight    bool        // written since the last Commit or Rollback
+	dirty       bool        // written since the last successful sync of the log
 }
 
 // Create makes a new, empty segment with the given base offset in dir. It
@@ -173,6 +178,10 @@ func create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
 	s.refs.Store(1)
 	if err := s.mapFiles(); err != nil {
 		return fail(err)
+	}
+	s.recent.Store(true)
+	if s.opts.OnLoad != nil {
+		s.opts.OnLoad(s)
 	}
 	return s, nil
 }
@@ -231,9 +240,7 @@ func (s *Segment) mapFiles() error {
 	}
 	s.logMap = lm
 	s.loaded.Store(true)
-	if s.opts.OnLoad != nil {
-		s.opts.OnLoad(s)
-	}
+	s.account(1, len(s.unmap))
 	return nil
 }
 
@@ -359,6 +366,7 @@ func (s *Segment) closeFiles() {
 	if s.idx != nil {
 		s.idx.Close()
 	}
+	s.account(0, 0)
 }
 
 // load opens and maps a lazily opened segment. Callers hold a pin. What it
@@ -386,6 +394,10 @@ func (s *Segment) load() error {
 		}
 		s.log, s.idx = nil, nil
 		return err
+	}
+	s.recent.Store(true)
+	if s.opts.OnLoad != nil {
+		s.opts.OnLoad(s)
 	}
 	return nil
 }

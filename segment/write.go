@@ -58,6 +58,7 @@ func (s *Segment) Write(batches [][]byte) error {
 	if err := s.readyDigest(); err != nil {
 		return err
 	}
+	s.recent.Store(true)
 	le := binary.LittleEndian
 	s.idxBuf = s.idxBuf[:0]
 	pos, next, t := s.pendSize, s.pendNext, s.pendTime

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"syscall"
+	"testing"
+
+	"github.com/haraqa/haraqa/segment"
+)
+
+// Promise: the engine never holds more descriptors for segments than its
+// budget (MaxOpenFiles), however many topics are written: past it, the
+// least recently written topics' files are let go, and every message of
+// every topic is still stored and reads back.
+func TestPressureKeepsWithinBudget(t *testing.T) {
+	const topics, rounds, budget = 120, 4, 24
+	fs := segment.NewMemFS()
+	o := memOpts(fs)
+	o.MaxOpenFiles = budget
+	e := openEngine(t, o)
+	models := make([]*model, topics)
+	peakFiles, peakMaps := int64(0), 0
+	for r := range rounds {
+		for i := range topics {
+			if r == 0 {
+				mustCreate(t, e, topicName(i))
+				models[i] = newModel()
+			}
+			models[i].appendBatch(t, e, topicName(i), genMsgs(uint64(r*1000+i), 2, 40))
+			peakFiles = max(peakFiles, e.Stats().OpenFiles)
+			_, maps := fs.OpenFiles()
+			peakMaps = max(peakMaps, maps)
+		}
+	}
+	for i := range topics {
+		models[i].check(t, e, topicName(i), 0)
+	}
+	st := e.Stats()
+	t.Logf("%d topics, budget %d: peak %d segment descriptors, %d mappings; %d released under pressure", topics, budget, peakFiles, peakMaps, st.PressureReleases)
+	// One over while a write has just opened its files, before it lets
+	// others go.
+	if peakFiles > budget+1 || peakMaps > budget+1 || st.PressureReleases == 0 {
+		t.Fatalf("peak %d descriptors, %d mappings for a budget of %d (%d releases)", peakFiles, peakMaps, budget, st.PressureReleases)
+	}
+	if st.ResourceErrors != 0 {
+		t.Fatalf("%d resource errors", st.ResourceErrors)
+	}
+}
+
+// Promise: when opening a segment fails for lack of descriptors (EMFILE,
+// here a limit below the engine's budget), the engine lets go of the least
+// recently written topics' files and the append succeeds; nothing fails
+// while other topics' files can be let go.
+func TestPressureReliefOnEMFILE(t *testing.T) {
+	const topics, rounds, limit = 100, 3, 25
+	fs := segment.NewMemFS()
+	o := memOpts(fs)
+	o.MaxOpenFiles = 10000 // the budget would allow it; the "system" does not
+	e := openEngine(t, o)
+	fs.SetFault(func(op segment.Op, name string) error {
+		if (op == segment.OpOpen || op == segment.OpCreate) && e.press.usage.Files.Load() >= limit {
+			return syscall.EMFILE
+		}
+		return nil
+	})
+	models := make([]*model, topics)
+	for r := range rounds {
+		for i := range topics {
+			if r == 0 {
+				if err := e.CreateTopic(topicName(i)); err != nil {
+					t.Fatalf("create %s: %v", topicName(i), err)
+				}
+				models[i] = newModel()
+			}
+			msgs := genMsgs(uint64(r*1000+i), 2, 40)
+			off, err := e.Append(context.Background(), topicName(i), batchOf(t, msgs...))
+			if err != nil {
+				t.Fatalf("round %d, %s: %v", r, topicName(i), err)
+			}
+			if off != models[i].next {
+				t.Fatalf("%s: offset %d, want %d", topicName(i), off, models[i].next)
+			}
+			for j, msg := range msgs {
+				models[i].msgs[off+uint64(j)] = msg
+			}
+			models[i].next = off + uint64(len(msgs))
+		}
+	}
+	fs.SetFault(nil)
+	for i := range topics {
+		models[i].check(t, e, topicName(i), 0)
+	}
+	if st := e.Stats(); st.ResourceErrors != 0 || st.PressureReleases == 0 {
+		t.Fatalf("resource errors %d, releases %d", st.ResourceErrors, st.PressureReleases)
+	}
+}
