@@ -32,6 +32,9 @@ type volumeLock interface {
 	// on it.
 	current() bool
 	release() error
+	// discard is release after a refused open: it also removes a lock
+	// file the lock created.
+	discard() error
 }
 
 // lockVolume takes the exclusive lock of the volume directory dir, which
@@ -89,6 +92,8 @@ func memLockVolume(fs segment.FS, dir string) (volumeLock, error) {
 
 func (l *memLock) current() bool { return true }
 
+func (l *memLock) discard() error { return l.release() }
+
 func (l *memLock) release() error {
 	memLocks.Lock()
 	delete(memLocks.held, l.key)
@@ -100,3 +105,4 @@ type noLock struct{}
 
 func (noLock) current() bool  { return true }
 func (noLock) release() error { return nil }
+func (noLock) discard() error { return nil }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,13 +14,35 @@ import (
 // flock is an exclusive flock(2) on a volume's LOCK file, held through
 // its open descriptor until release.
 type flock struct {
-	f    *os.File
-	path string
+	f       *os.File
+	path    string
+	created bool // the lock file did not exist before
 }
 
 func flockVolume(dir string) (volumeLock, error) {
+	// A lock file removed by a refused open (discard) between our open and
+	// our flock leaves us locking a file no one else will see: try again.
+	for range 3 {
+		l, err := flockOnce(dir)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		if l.current() {
+			return l, nil
+		}
+		l.f.Close()
+	}
+	return nil, fmt.Errorf("%w: %s: its lock file keeps being replaced", ErrLocked, dir)
+}
+
+func flockOnce(dir string) (*flock, error) {
 	path := filepath.Join(dir, lockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	created := true
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		created = false
+		f, err = os.OpenFile(path, os.O_RDWR, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +58,7 @@ func flockVolume(dir string) (volumeLock, error) {
 	if f.Truncate(0) == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &flock{f: f, path: path}, nil
+	return &flock{f: f, path: path, created: created}, nil
 }
 
 func flockShared(dir string) (func() error, error) {
@@ -103,4 +126,13 @@ func (l *flock) current() bool {
 func (l *flock) release() error {
 	l.f.Truncate(0)
 	return l.f.Close()
+}
+
+// discard releases the lock and removes the lock file if this lock made
+// it: a refused open leaves nothing in a directory that is not a volume.
+func (l *flock) discard() error {
+	if l.created && l.current() {
+		os.Remove(l.path)
+	}
+	return l.release()
 }

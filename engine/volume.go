@@ -253,7 +253,11 @@ func openVolumes(fs segment.FS, dirs []string, init bool) (vols []*Volume, fence
 	fence = make([]error, len(dirs))
 	defer func() {
 		if err != nil {
-			releaseLocks(all)
+			for _, v := range all {
+				if v != nil && v.lock != nil {
+					v.lock.discard()
+				}
+			}
 		}
 	}()
 	probes := make([]dirProbe, len(dirs))

@@ -374,3 +374,22 @@ func TestUnreadableIdentityFencedAtOpen(t *testing.T) {
 	m.appendBatch(t, e, "t", genMsgs(10, 3, 10))
 	sameFiles(t, fs, "t", "/v1", "/v2")
 }
+
+// Promise: an open refused because a directory is not a haraqa volume (a
+// wrong path on a new data set) leaves nothing behind in it.
+func TestRefusedOpenLeavesNoLockFile(t *testing.T) {
+	root := t.TempDir()
+	junk := root + "/junk"
+	if err := os.MkdirAll(junk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(junk+"/notes.txt", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Volumes: []string{root + "/new", junk}, Logger: (&logRecorder{}).logger()}); !errors.Is(err, ErrVolume) {
+		t.Fatalf("open with a foreign directory: %v, want ErrVolume", err)
+	}
+	if names, _ := os.ReadDir(junk); len(names) != 1 {
+		t.Fatalf("a refused open left files in %s: %v", junk, names)
+	}
+}
