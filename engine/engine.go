@@ -33,6 +33,14 @@ type Engine struct {
 	mu     sync.RWMutex
 	topics map[string]*Topic // guarded by mu
 	closed bool              // guarded by mu
+	// deleting reserves the names of topics whose files DeleteTopic is
+	// still removing; the channel closes when it is done. A name is in
+	// at most one of topics and deleting. Guarded by mu.
+	deleting map[string]chan struct{}
+
+	// testHookCreateWaits, set by tests, runs when a CreateTopic waits
+	// for a delete of its name.
+	testHookCreateWaits func(name string)
 
 	stats    counters
 	resource resourceEpisode
@@ -58,7 +66,8 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Volumes[0], vols: vols, topics: map[string]*Topic{}, stop: make(chan struct{})}
+	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Volumes[0], vols: vols, topics: map[string]*Topic{},
+		deleting: map[string]chan struct{}{}, stop: make(chan struct{})}
 	e.press.maxFiles, e.press.maxMaps = int64(e.opts.MaxOpenFiles), int64(e.opts.MaxMappings)
 	e.opts.usage = &e.press.usage
 	e.opts.onLoad = func(s *segment.Segment) {
@@ -199,9 +208,9 @@ func (e *Engine) path(elem ...string) string {
 	return filepath.Join(append([]string{e.dir}, elem...)...)
 }
 
-// Close stops every writer (appends in flight finish first), syncs and
-// closes every segment, and writes the clean-shutdown marker on every
-// healthy volume, unless a topic is damaged.
+// Close waits for topic deletes in flight, stops every writer (appends in
+// flight finish first), syncs and closes every segment, and writes the
+// clean-shutdown marker on every healthy volume, unless a topic is damaged.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -210,7 +219,16 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	close(e.stop)
+	var deleting []chan struct{}
+	for _, done := range e.deleting {
+		deleting = append(deleting, done)
+	}
 	e.mu.Unlock()
+	// A delete in flight finishes first: the clean marker must not be
+	// written while it still removes files.
+	for _, done := range deleting {
+		<-done
+	}
 	e.wg.Wait()
 	damaged := false
 	for _, t := range e.topics {
@@ -285,18 +303,33 @@ func (e *Engine) topic(name string) (*Topic, error) {
 	return t, nil
 }
 
-// CreateTopic creates an empty topic.
+// CreateTopic creates an empty topic. While a topic of the same name is
+// being deleted, it waits until that topic's files are gone.
 func (e *Engine) CreateTopic(name string) error {
 	if err := ValidTopic(name); err != nil {
 		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
-	}
-	if _, ok := e.topics[name]; ok {
-		return fmt.Errorf("%w: %q", ErrTopicExists, name)
+	for {
+		if e.closed {
+			return ErrClosed
+		}
+		if _, ok := e.topics[name]; ok {
+			return fmt.Errorf("%w: %q", ErrTopicExists, name)
+		}
+		done, ok := e.deleting[name]
+		if !ok {
+			break
+		}
+		// A new topic's files must never be in the directory the delete
+		// is emptying: it would remove them after they were acknowledged.
+		e.mu.Unlock()
+		if e.testHookCreateWaits != nil {
+			e.testHookCreateWaits(name)
+		}
+		<-done
+		e.mu.Lock()
 	}
 	t, err := createTopic(e, name)
 	if err != nil {
@@ -307,22 +340,32 @@ func (e *Engine) CreateTopic(name string) error {
 }
 
 // DeleteTopic deletes a topic and its files. Readers holding data of it
-// finish their reads; appends in flight fail with ErrTopicNotFound.
+// finish their reads; appends in flight fail with ErrTopicNotFound. The
+// name stays reserved (a CreateTopic of it waits) until the files are gone.
 func (e *Engine) DeleteTopic(name string) error {
 	if err := ValidTopic(name); err != nil {
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return ErrClosed
 	}
 	t, ok := e.topics[name]
 	if !ok {
+		e.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrTopicNotFound, name)
 	}
 	delete(e.topics, name)
+	done := make(chan struct{})
+	e.deleting[name] = done
 	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.deleting, name)
+		e.mu.Unlock()
+		close(done)
+	}()
 	// Forget its synced offset before its files go: a topic recreated
 	// under the name must not inherit it. ckptMu orders this write after
 	// any checkpoint the loop had already taken with the topic in it.
@@ -331,9 +374,7 @@ func (e *Engine) DeleteTopic(name string) error {
 		e.opts.Logger.Warn("engine: checkpoint after delete", "topic", name, "err", err)
 	}
 	e.ckptMu.Unlock()
-	err := t.remove()
-	e.mu.Lock() // the deferred Unlock
-	return err
+	return t.remove()
 }
 
 // Topics lists the topics whose names start with prefix, sorted.

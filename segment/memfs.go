@@ -118,9 +118,14 @@ func (m *MemFS) Corrupt(name string, f func(b []byte) []byte) error {
 	return nil
 }
 
+// check runs the fault function, if any, without holding m.mu: a fault
+// may block (to pause an operation) while other operations go on.
 func (m *MemFS) check(op Op, name string) error {
-	if m.fault != nil {
-		if err := m.fault(op, name); err != nil {
+	m.mu.Lock()
+	fault := m.fault
+	m.mu.Unlock()
+	if fault != nil {
+		if err := fault(op, name); err != nil {
 			return &os.PathError{Op: string(op), Path: name, Err: err}
 		}
 	}
@@ -137,11 +142,11 @@ func (m *MemFS) used() int64 {
 
 func (m *MemFS) Create(name string) (File, error) {
 	name = filepath.Clean(name)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err := m.check(OpCreate, name); err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if !m.dirs[filepath.Dir(name)] {
 		return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrNotExist}
 	}
@@ -156,11 +161,11 @@ func (m *MemFS) Create(name string) (File, error) {
 
 func (m *MemFS) Open(name string) (File, error) {
 	name = filepath.Clean(name)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err := m.check(OpOpen, name); err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	n, ok := m.names[name]
 	if !ok {
 		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
@@ -171,11 +176,11 @@ func (m *MemFS) Open(name string) (File, error) {
 
 func (m *MemFS) Remove(name string) error {
 	name = filepath.Clean(name)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err := m.check(OpRemove, name); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if _, ok := m.names[name]; !ok {
 		if m.dirs[name] {
 			for n := range m.names {
@@ -194,11 +199,11 @@ func (m *MemFS) Remove(name string) error {
 
 func (m *MemFS) Rename(oldname, newname string) error {
 	oldname, newname = filepath.Clean(oldname), filepath.Clean(newname)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err := m.check(OpRename, oldname); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	n, ok := m.names[oldname]
 	if !ok {
 		return &os.PathError{Op: "rename", Path: oldname, Err: os.ErrNotExist}
@@ -265,11 +270,11 @@ func (m *MemFS) List(dir string) ([]string, error) {
 
 func (m *MemFS) SyncDir(dir string) error {
 	dir = filepath.Clean(dir)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err := m.check(OpSyncDir, dir); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for name := range m.durable {
 		if filepath.Dir(name) == dir {
 			delete(m.durable, name)
@@ -325,11 +330,11 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) WriteAt(bufs [][]byte, off int64) (int, error) {
-	f.fs.mu.Lock()
-	defer f.fs.mu.Unlock()
 	if err := f.fs.check(OpWrite, f.name); err != nil {
 		return 0, err
 	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
 	// room is the bytes this write may place at or past off. A room
@@ -374,10 +379,7 @@ func (f *memFile) WriteAt(bufs [][]byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
-	f.fs.mu.Lock()
-	err := f.fs.check(OpSync, f.name)
-	f.fs.mu.Unlock()
-	if err != nil {
+	if err := f.fs.check(OpSync, f.name); err != nil {
 		return err
 	}
 	f.n.mu.Lock()
@@ -387,13 +389,13 @@ func (f *memFile) Sync() error {
 }
 
 func (f *memFile) Truncate(size int64) error {
+	if err := f.fs.check(OpTrunc, f.name); err != nil {
+		return err
+	}
 	// fs.mu is held throughout, as in WriteAt: used() reads every file's
 	// length under it.
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if err := f.fs.check(OpTrunc, f.name); err != nil {
-		return err
-	}
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
 	if size <= int64(len(f.n.data)) {
@@ -422,11 +424,11 @@ func (f *memFile) Size() (int64, error) {
 // bytes so that later writes within length land in the same memory, as
 // they would in a shared mapping.
 func (f *memFile) Map(length int) ([]byte, func() error, error) {
-	f.fs.mu.Lock() // before n.mu: the lock order of WriteAt; held, as used() reads n.data
-	defer f.fs.mu.Unlock()
 	if err := f.fs.check(OpMap, f.name); err != nil {
 		return nil, nil, err
 	}
+	f.fs.mu.Lock() // before n.mu: the lock order of WriteAt; held, as used() reads n.data
+	defer f.fs.mu.Unlock()
 	f.fs.maps++
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
