@@ -241,7 +241,7 @@ func refuse(nc net.Conn, timeout time.Duration) {
 // remoteName names a connection's peer for the log; a Unix socket's peer
 // has no address, so its local path stands in.
 func remoteName(nc net.Conn) string {
-	if a := nc.RemoteAddr(); a != nil && a.String() != "" {
+	if a := nc.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" {
 		return a.String()
 	}
 	return "unix:" + nc.LocalAddr().String()

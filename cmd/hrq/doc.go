@@ -31,12 +31,15 @@
 //	130  interrupted by SIGINT or SIGTERM (consume --follow and watch,
 //	     which run until stopped, exit 0 instead)
 //
-// Flags and subcommands are parsed by cobra; the progress line of bench,
-// drawn only while stderr is a terminal, by progressbar. Both stay in this
-// command: the client package does not import them.
+// Flags and subcommands are parsed by cobra (which also completes topic
+// names from the broker in the shell); the progress line of bench, drawn
+// only while stderr is a terminal, by progressbar (otherwise bench prints a
+// status line every --status-every). Both stay in this command: the client
+// package does not import them.
 //
 // Files: main.go (the root command, connecting), exit.go (exit codes and
 // error lines), produce.go and stall.go (produce, the --timeout guard),
 // consume.go, format.go (--json, --format) and position.go (--from),
-// topics.go, offsets.go, watch.go, bench.go and progress.go.
+// topics.go, offsets.go, watch.go, bench.go and progress.go. readme_test.go
+// runs README.md's shell examples against a real broker.
 package main

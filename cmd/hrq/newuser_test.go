@@ -160,3 +160,19 @@ func TestBenchStallReport(t *testing.T) {
 		t.Fatalf("the summary's failed count and the error's not-stored count differ (or are 0)\nstdout: %s\nstderr: %s", stdout, stderr)
 	}
 }
+
+// TestTruncateSaysWhatStays checks that a truncation that keeps messages
+// below the asked position (the broker drops whole segments only) says so,
+// instead of appearing to do nothing.
+func TestTruncateSaysWhatStays(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	mustHRQ(t, b.addr, strings.NewReader(numbers(100)), "produce", "small")
+	r := hrq(t, b.addr, nil, "topics", "truncate", "small", "--before", "-10")
+	if r.code != 0 || r.stdout != "small now starts at offset 0\n" {
+		t.Fatalf("truncate: %v", r)
+	}
+	if !strings.Contains(r.stderr, "offsets 0 to 89 stay") || !strings.Contains(r.stderr, "whole segments") {
+		t.Fatalf("truncate that dropped nothing does not say why: %v", r)
+	}
+}

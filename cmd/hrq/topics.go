@@ -262,7 +262,7 @@ func (a *app) truncate(ctx context.Context, topic, before string, asJSON bool) e
 	if err != nil {
 		return err
 	}
-	var newStart uint64
+	var newStart, asked uint64
 	if pos.kind == posTime {
 		newStart, err = c.TruncateBeforeTime(ctx, topic, pos.t)
 	} else {
@@ -271,6 +271,7 @@ func (a *app) truncate(ctx context.Context, topic, before string, asJSON bool) e
 			return onTopic(topic, oerr)
 		}
 		off, _ := pos.resolve(ctx, c, topic, start, end) // not posTime: no call
+		asked = off
 		newStart, err = c.TruncateBefore(ctx, topic, off)
 	}
 	if err != nil {
@@ -280,6 +281,10 @@ func (a *app) truncate(ctx context.Context, topic, before string, asJSON bool) e
 		return writeJSON(a.stdout, map[string]any{"topic": topic, "start": newStart})
 	}
 	fmt.Fprintf(a.stdout, "%s now starts at offset %d\n", topic, newStart)
+	if newStart < asked {
+		fmt.Fprintf(a.stderr, "hrq: note: offsets %d to %d stay: the broker drops whole segments only, and the segment holding offset %d starts at %d (the broker's -segment-bytes sets their size)\n",
+			newStart, asked-1, asked, newStart)
+	}
 	return nil
 }
 

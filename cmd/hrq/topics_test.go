@@ -70,8 +70,14 @@ func TestOffsetsAndTruncate(t *testing.T) {
 	if got := mustHRQ(t, b.addr, nil, "offsets", "t", "--at", "@-1h"); got != "t 0\n" {
 		t.Fatalf("offsets --at: %q", got)
 	}
-	out := mustHRQ(t, b.addr, nil, "topics", "truncate", "t", "--before", "10000")
-	start := truncatedStart(t, out)
+	r := hrq(t, b.addr, nil, "topics", "truncate", "t", "--before", "10000")
+	if r.code != 0 {
+		t.Fatalf("truncate --before 10000: %v", r)
+	}
+	start := truncatedStart(t, r.stdout) // stderr notes the offsets kept below 10000
+	if start < 10000 && !strings.Contains(r.stderr, fmt.Sprintf("offsets %d to 9999 stay", start)) {
+		t.Fatalf("truncate --before 10000 kept offsets from %d without saying so: %v", start, r)
+	}
 	if start == 0 || start > 10000 {
 		t.Fatalf("truncate --before 10000: new start %d", start)
 	}
@@ -83,7 +89,8 @@ func TestOffsetsAndTruncate(t *testing.T) {
 		t.Fatalf("consume after truncate: %d lines from %q", len(lines)-1, lines[0])
 	}
 	// Keep the last 100: the start moves on, at most to 19900.
-	start2 := truncatedStart(t, mustHRQ(t, b.addr, nil, "topics", "truncate", "t", "--before", "-100"))
+	r = hrq(t, b.addr, nil, "topics", "truncate", "t", "--before", "-100")
+	start2 := truncatedStart(t, r.stdout)
 	if start2 <= start || start2 > 19900 {
 		t.Fatalf("truncate --before -100: new start %d after %d", start2, start)
 	}
@@ -91,7 +98,7 @@ func TestOffsetsAndTruncate(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustHRQ(t, b.addr, nil, "offsets", "t", "--json")), &offs); err != nil || len(offs) != 1 || offs[0].Start != start2 || offs[0].End != 20000 {
 		t.Fatalf("offsets --json: %+v %v", offs, err)
 	}
-	r := hrq(t, b.addr, nil, "topics", "truncate", "t", "--before", "30000")
+	r = hrq(t, b.addr, nil, "topics", "truncate", "t", "--before", "30000")
 	if r.code != exitNotFound {
 		t.Fatalf("truncate past the end: %v", r)
 	}
