@@ -108,6 +108,10 @@ func Open(opts Options) (*Engine, error) {
 			e.opts.Logger.Error("engine: topic damaged; left offline", "topic", name, "err", err)
 			continue
 		}
+		if err != nil && diskFull(err) {
+			e.opts.Logger.Error("engine: no space to recover topic; left offline until space is freed and the broker restarted", "topic", name, "err", err)
+			continue
+		}
 		if err != nil {
 			e.closeTopics()
 			releaseLocks(vols)

@@ -114,16 +114,26 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 func openTopic(e *Engine, name string, clean []bool, synced uint64) (*Topic, error) {
 	t := newTopic(e, name)
 	var copies []*topicCopy
+	var full error
 	for i, vol := range e.vols {
 		if !vol.healthy() {
 			continue
 		}
 		c, err := openCopy(e, vol, name, clean[i], false, synced)
+		if err != nil && diskFull(err) && e.lastInService(vol) {
+			// Recovery writes (an index rebuilt, a seal): with no space
+			// on the last volume, this topic waits, not the others.
+			full = err
+			continue
+		}
 		if err != nil {
 			e.fenceVolume(vol, err)
 			continue
 		}
 		copies = append(copies, c)
+	}
+	if len(copies) == 0 && full != nil {
+		return nil, fmt.Errorf("%w: topic %q: no space to recover it: %w", ErrStorage, name, full)
 	}
 	v, damage, err := t.reconcile(copies)
 	if err != nil {

@@ -393,3 +393,43 @@ func TestRefusedOpenLeavesNoLockFile(t *testing.T) {
 		t.Fatalf("a refused open left files in %s: %v", junk, names)
 	}
 }
+
+// Promise: after a crash on a disk full to the last byte the broker still
+// starts: a topic whose recovery needs space (a sealed segment's index to
+// rebuild) is left offline with its files untouched and the reason logged,
+// the volume is not fenced for it, the other topics serve, and once space
+// is back the next start serves every acknowledged message of it.
+func TestDiskFullStartAfterCrash(t *testing.T) {
+	fs := segment.NewMemFS()
+	o := mirrorOpts(fs, "/v1")
+	e := openEngine(t, o)
+	mustCreate(t, e, "t")
+	mustCreate(t, e, "u")
+	mt, mu := newModel(), newModel()
+	for i := range 40 { // a sealed segment and an active one
+		mt.appendBatch(t, e, "t", genMsgs(uint64(i)*4, 4, 100))
+	}
+	mu.appendBatch(t, e, "u", genMsgs(0, 4, 100))
+	img := fs.Crash()
+	mustCorrupt(t, img, seg("/v1", "t", 0, "idx"), cut(16)) // its index must be rebuilt
+	img.SetCapacity(memUsed(t, img, "/v1"))
+	rec := &logRecorder{}
+	o.FS, o.Logger = img, rec.logger()
+	e2, err := Open(o)
+	if err != nil {
+		t.Fatalf("Open after a crash on a full disk: %v", err)
+	}
+	wantStates(t, e2, VolumeHealthy)
+	if got := e2.Topics(""); len(got) != 1 || got[0] != "u" || rec.count("no space to recover topic") != 1 {
+		t.Fatalf("topics %v, log %q: want t offline for lack of space, u served", got, rec.msgs)
+	}
+	mu.check(t, e2, "u", 0)
+	if err := e2.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	img.SetCapacity(0)
+	e3 := openEngine(t, o)
+	mt.check(t, e3, "t", 0)
+	mt.appendBatch(t, e3, "t", genMsgs(1e6, 4, 100))
+	mu.check(t, e3, "u", 0)
+}
