@@ -302,6 +302,11 @@ func (s *Segment) scanInto(sc *record.Scanner, limit int64, from uint64) (scanRe
 			return r, &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.Pos()), Offset: r.next,
 				Err: fmt.Errorf("batch offset %d, want %d", h.BaseOffset, r.next)}
 		}
+		if !s.inSpan(h) {
+			// Never written by Write: its relative offsets would wrap.
+			return r, &CorruptError{File: s.path(LogName(s.base)), Pos: int64(sc.Pos()), Offset: r.next,
+				Err: fmt.Errorf("batch of offsets %d..%d passes the offset span of the segment", h.BaseOffset, h.LastOffset())}
+		}
 		if r.entries == 0 {
 			r.firstTime = h.AppendTime
 		}
@@ -414,7 +419,7 @@ func (s *Segment) skipDamage(data []byte, sc *record.Scanner, res scanResult, si
 		}
 		q := record.FindValid(data, from)
 		for q >= 0 {
-			if h, err := record.ParseHeader(data[q:]); err == nil && h.BaseOffset > res.next {
+			if h, err := record.ParseHeader(data[q:]); err == nil && h.BaseOffset > res.next && s.inSpan(&h) {
 				break
 			}
 			q = record.FindValid(data, q+1)
@@ -437,4 +442,10 @@ func (s *Segment) skipDamage(data []byte, sc *record.Scanner, res scanResult, si
 			return res, size
 		}
 	}
+}
+
+// inSpan reports whether the batch h describes lies within the segment's
+// offset span (MaxOffsetSpan): its relative offsets fit the index.
+func (s *Segment) inSpan(h *record.Header) bool {
+	return h.BaseOffset >= s.base && h.NextOffset()-s.base <= MaxOffsetSpan
 }

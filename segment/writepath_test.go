@@ -1,8 +1,11 @@
 package segment
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -223,5 +226,103 @@ func TestDamageBelowSyncedWithEmbeddedBatch(t *testing.T) {
 		}
 		s.Release()
 		s.Close()
+	}
+}
+
+// zeroBatch returns a batch at base of n empty messages in a zstd frame of
+// RLE blocks (n raw bytes, a few KiB stored): a big message count cheaply.
+func zeroBatch(base uint64, n int) []byte {
+	le := binary.LittleEndian
+	p := le.AppendUint32(nil, 0xFD2FB528)
+	p = append(p, 3<<6|1<<5) // 8-byte content size, single segment
+	p = le.AppendUint64(p, uint64(n))
+	for left := n; left > 0; {
+		size := min(left, 128<<10)
+		left -= size
+		hdr := uint32(size)<<3 | 1<<1 // RLE block
+		if left == 0 {
+			hdr |= 1
+		}
+		p = append(p, byte(hdr), byte(hdr>>8), byte(hdr>>16), 0)
+	}
+	b := make([]byte, record.SizeFor(len(p)))
+	copy(b, "HRQB")
+	le.PutUint16(b[4:], record.Version)
+	le.PutUint16(b[6:], uint16(record.CodecZstd))
+	le.PutUint32(b[8:], uint32(len(p)))
+	le.PutUint32(b[12:], uint32(n))
+	le.PutUint32(b[44:], uint32(n))
+	le.PutUint64(b[48:], xxhash.Sum64(p))
+	copy(b[record.HeaderSize:], p)
+	record.Stamp(b, base, 1)
+	return b
+}
+
+// TestOffsetSpan protects the promise that a segment's 32-bit relative
+// offsets never wrap: Write refuses a batch whose offsets would pass
+// MaxOffsetSpan (the engine rolls first), and a log holding such a batch
+// anyway (written by an older version, or crafted) opens as corruption at
+// that batch, with everything before it readable and nothing cut.
+func TestOffsetSpan(t *testing.T) {
+	e := memEnv(t)
+	opts := Options{MaxBytes: 1 << 20, MaxEntries: 64}
+	s := mustCreate(t, e, 0, opts)
+	m := newModel(0)
+	appendBatches(t, s, m, mkBatch(t, 0, 1, 10, 1))
+	for range 3 {
+		appendBatches(t, s, m, zeroBatch(m.next(), 1<<30))
+	}
+	if !s.SpanFits(1<<30-2) || s.SpanFits(1<<30-1) { // next is 1+3·2^30
+		t.Fatalf("SpanFits at next %d: wrong answer", m.next())
+	}
+	over := zeroBatch(m.next(), 1<<30) // its next offset is 2^32 + 1
+	if err := s.Write([][]byte{over}); !errors.Is(err, ErrFull) {
+		t.Fatalf("Write past the offset span = %v, want ErrFull", err)
+	}
+	if err := s.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	checkBatches(t, s, m)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.mutate(t, LogName(0), func(b []byte) []byte { return append(b, over...) })
+	for _, synced := range []uint64{0, m.next() + 1<<30} {
+		o := opts
+		o.Synced = synced
+		s, rep, err := Open(e.fs, e.dir, 0, o, false, true)
+		ce := asCorrupt(t, err)
+		if ce.Pos != m.size() || ce.Offset != m.next() || rep.TornBytes != 0 {
+			t.Fatalf("synced %d: %v, report %+v; want corruption at byte %d, offset %d", synced, err, rep, m.size(), m.next())
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size()+int64(len(over)) {
+			t.Fatalf("log cut to %d bytes", got)
+		}
+		checkBatches(t, s, m)
+		s.Close()
+	}
+}
+
+// checkBatches checks that s holds exactly m's batches, finding each by its
+// first and last offset (checkSegment visits every offset: too many here).
+func checkBatches(t *testing.T, s *Segment, m *model) {
+	t.Helper()
+	if s.Next() != m.next() || s.Entries() != int64(len(m.batches)) {
+		t.Fatalf("segment ends at %d with %d batches, want %d, %d", s.Next(), s.Entries(), m.next(), len(m.batches))
+	}
+	if !s.Acquire() {
+		t.Fatal("Acquire failed")
+	}
+	defer s.Release()
+	for i, b := range m.batches {
+		for _, off := range []uint64{m.first[i], m.first[i] + uint64(record.CountOf(b)) - 1} {
+			r, err := s.Find(off, 1, 1)
+			if err != nil || r.Pos != m.pos[i] || r.First != m.first[i] || string(s.Bytes(r)) != string(b) {
+				t.Fatalf("Find(%d) = %+v, %v; want batch %d at %d", off, r, err, i, m.pos[i])
+			}
+		}
+	}
+	if _, err := s.Find(m.next(), 1, 1); err == nil {
+		t.Fatalf("Find(%d) past the end succeeded", m.next())
 	}
 }
