@@ -41,6 +41,9 @@ type Engine struct {
 	// testHookCreateWaits, set by tests, runs when a CreateTopic waits
 	// for a delete of its name.
 	testHookCreateWaits func(name string)
+	// creating holds the names being created, each closed when done
+	// (guarded by mu).
+	creating map[string]chan struct{}
 
 	stats    counters
 	resource resourceEpisode
@@ -233,6 +236,7 @@ func (e *Engine) Close() error {
 	for _, done := range deleting {
 		<-done
 	}
+	e.waitCreates()
 	e.wg.Wait()
 	damaged := false
 	for _, t := range e.topics {
@@ -313,34 +317,74 @@ func (e *Engine) CreateTopic(name string) error {
 	if err := ValidTopic(name); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for {
+		e.mu.Lock()
 		if e.closed {
+			e.mu.Unlock()
 			return ErrClosed
 		}
 		if _, ok := e.topics[name]; ok {
+			e.mu.Unlock()
 			return fmt.Errorf("%w: %q", ErrTopicExists, name)
 		}
-		done, ok := e.deleting[name]
-		if !ok {
-			break
+		if done, ok := e.deleting[name]; ok {
+			// A new topic's files must never be in the directory the delete
+			// is emptying: it would remove them after they were acknowledged.
+			e.mu.Unlock()
+			if e.testHookCreateWaits != nil {
+				e.testHookCreateWaits(name)
+			}
+			<-done
+			continue
 		}
-		// A new topic's files must never be in the directory the delete
-		// is emptying: it would remove them after they were acknowledged.
+		if ch, ok := e.creating[name]; ok {
+			e.mu.Unlock()
+			<-ch // the same name being created: it exists, or failed
+			continue
+		}
+		ch := make(chan struct{})
+		if e.creating == nil {
+			e.creating = map[string]chan struct{}{}
+		}
+		e.creating[name] = ch
 		e.mu.Unlock()
-		if e.testHookCreateWaits != nil {
-			e.testHookCreateWaits(name)
-		}
-		<-done
+		// The files are made (and their directories synced) without the
+		// engine's lock: topics are created concurrently, and appends to
+		// other topics never wait for a create's syncs.
+		t, err := createTopic(e, name)
 		e.mu.Lock()
-	}
-	t, err := createTopic(e, name)
-	if err != nil {
+		closed := e.closed
+		if err == nil && !closed {
+			e.topics[name] = t
+		}
+		e.mu.Unlock()
+		if err == nil && closed {
+			err = errors.Join(ErrClosed, t.close())
+		}
+		e.mu.Lock()
+		delete(e.creating, name) // Close waits until then
+		e.mu.Unlock()
+		close(ch)
 		return err
 	}
-	e.topics[name] = t
-	return nil
+}
+
+// waitCreates waits for the topic creates under way (Close, once closed
+// is set, so that no create outlives it).
+func (e *Engine) waitCreates() {
+	for {
+		e.mu.Lock()
+		var ch chan struct{}
+		for _, c := range e.creating {
+			ch = c
+			break
+		}
+		e.mu.Unlock()
+		if ch == nil {
+			return
+		}
+		<-ch
+	}
 }
 
 // DeleteTopic deletes a topic and its files. Readers holding data of it

@@ -80,3 +80,7 @@ func (e *Engine) resourceRecovered() {
 }
 
 func isResource(err error) bool { return segment.IsResource(err) }
+
+// FileBudget returns the descriptors and mappings the engine lets its
+// segments hold (Options.MaxOpenFiles, MaxMappings after defaults).
+func (e *Engine) FileBudget() (files, maps int) { return e.opts.MaxOpenFiles, e.opts.MaxMappings }

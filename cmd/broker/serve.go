@@ -30,6 +30,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 			l.Close()
 		}
 	}
+	raiseLimits(log)
 	start := time.Now()
 	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: fsyncPolicy(c.fsync), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
@@ -39,6 +40,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		return err
 	}
 	log.Info("engine open", "volumes", strings.Join(vols, ","), "topics", len(e.Topics("")), "fsync", c.fsync, "took", time.Since(start).Round(time.Millisecond))
+	checkLimits(log, e)
 	mode := server.ConsumeWritev
 	if c.consume == "sendfile" {
 		mode = server.ConsumeSendfile
