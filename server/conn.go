@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,7 @@ type conn struct {
 
 	sem     chan struct{} // in-flight slots; the reader takes one before it reads a frame
 	watches atomic.Int32
+	watched atomic.Int32              // topics the watches watch together (MaxWatchedTopics)
 	authed  bool                      // reader goroutine only
 	hdr     [netproto.HeaderSize]byte // reader goroutine only
 
@@ -38,8 +38,9 @@ type conn struct {
 	acks chan ackJob   // produces awaiting their ack; reader goroutine sends
 
 	freeMu    sync.Mutex
-	free      [][]byte // body buffers to reuse
-	freeBytes int      // capacity held in free
+	free      [][]byte  // small body buffers to reuse (bodies.go)
+	freeBytes int       // capacity held in free
+	helloBy   time.Time // the Hello must be read whole by then (HelloTimeout)
 
 	// topic is the last topic name a request of this connection used, kept
 	// so that a stream of requests to one topic does not allocate its name.
@@ -54,18 +55,11 @@ type conn struct {
 	refused            atomic.Bool // an error frame ends the connection: linger before closing
 }
 
-// Body buffers are kept for reuse while the connection holds at most
-// keepBytes of them, so that a stream of large requests (1 MiB messages)
-// reuses its buffers instead of growing new ones each time, and an idle
-// connection holds a bounded amount of memory.
-const keepBytes = 16 << 20
-
 // readBuf is the size of a connection's read buffer.
 const readBuf = 32 << 10
 
-// bodyStep bounds how far a body buffer grows ahead of the bytes that
-// arrived: a larger body is read in steps that double, so that a peer that
-// declares a large body and sends little of it costs little memory.
+// bodyStep is the largest body read into a buffer on the Go heap; a
+// larger one is read into a memory mapping (bodies.go).
 const bodyStep = 64 << 10
 
 // maxHelloBody is the largest HelloRequest body: a version and a token.
@@ -81,12 +75,14 @@ const (
 )
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, readBuf), sem: make(chan struct{}, s.opts.MaxInFlight)}
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, readBuf), sem: make(chan struct{}, s.opts.MaxInFlight),
+		helloBy: time.Now().Add(s.opts.HelloTimeout)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.pollCtx, c.pollCancel = context.WithCancel(c.ctx)
 	return c
 }
 
+// getBuf returns a kept small body buffer, or nil.
 func (c *conn) getBuf() []byte {
 	c.freeMu.Lock()
 	defer c.freeMu.Unlock()
@@ -100,14 +96,23 @@ func (c *conn) getBuf() []byte {
 	return nil
 }
 
-func (c *conn) putBuf(b []byte) {
-	if cap(b) == 0 {
+// putBuf releases a body read by readBody: its bytes go back to the
+// server's budget, and its buffer is kept (a small one, while the
+// connection keeps less than connKeepBytes), pooled or unmapped (a mapped
+// one). Nothing may use body afterwards.
+func (c *conn) putBuf(body []byte) {
+	c.s.budget.release(int64(len(body)))
+	if cap(body) == 0 {
+		return
+	}
+	if mapped(body) {
+		c.s.bodies.put(body)
 		return
 	}
 	c.freeMu.Lock()
-	if c.freeBytes+cap(b) <= keepBytes {
-		c.free = append(c.free, b[:0])
-		c.freeBytes += cap(b)
+	if c.freeBytes+cap(body) <= connKeepBytes {
+		c.free = append(c.free, body[:0])
+		c.freeBytes += cap(body)
 	}
 	c.freeMu.Unlock()
 }
@@ -155,6 +160,15 @@ func (c *conn) serve() {
 			return
 		}
 		h, body, err := c.readFrame()
+		if err == errBusy {
+			// Skipped for want of room under MaxInFlightBytes.
+			ok := c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeTooBusy, "the broker holds too many request bytes; retry"))
+			<-c.sem
+			if !ok {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			<-c.sem
 			c.readFailed(h, err)
@@ -251,7 +265,11 @@ func linger(nc net.Conn) {
 // is sized for it.
 func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	var h netproto.Header
-	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
+	if c.authed {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
+	} else {
+		c.nc.SetReadDeadline(c.helloBy)
+	}
 	// Checked after the deadline is set: a stopReading that this check
 	// misses sets its own deadline after ours, which wins.
 	if c.stopped.Load() {
@@ -263,7 +281,9 @@ func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	if c.stopped.Load() {
 		return h, nil, net.ErrClosed
 	}
-	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadTimeout))
+	if c.authed {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadTimeout))
+	}
 	if _, err := io.ReadFull(c.br, c.hdr[1:]); err != nil {
 		return h, nil, err
 	}
@@ -271,9 +291,23 @@ func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	if err := c.checkHeader(h); err != nil {
 		return h, nil, err
 	}
-	body, err := c.readBody(int(h.BodyLen))
+	n := int64(h.BodyLen)
+	if !c.s.budget.acquire(c.pollCtx, n, c.s.opts.InFlightBytesWait) {
+		if _, err := io.CopyN(io.Discard, c.br, n); err != nil {
+			return h, nil, err
+		}
+		return h, nil, errBusy
+	}
+	body, err := c.readBody(int(n))
+	if err != nil {
+		c.s.budget.release(n)
+	}
 	return h, body, err
 }
+
+// errBusy reports a request skipped for want of room under
+// MaxInFlightBytes: it is answered TooBusy and the connection goes on.
+var errBusy = errors.New("server: request bytes over budget")
 
 // checkHeader refuses a frame from its header alone: the frame checks of
 // netproto, then, before the Hello exchange, anything but a Hello of at most
@@ -295,37 +329,27 @@ func (c *conn) checkHeader(h netproto.Header) error {
 	return nil
 }
 
-// readBody reads an n-byte body, checked against MaxBody by the caller,
-// into a reused buffer when one is large enough. Otherwise a body up to
-// bodyStep is read into a buffer of its size, and a larger one into a
-// buffer that grows with the bytes that arrive.
+// readBody reads an n-byte body, checked against MaxBody and counted in
+// the budget by the caller: a small one into a kept or new heap buffer, a
+// larger one into a mapped buffer (bodies.go), whose pages cost memory
+// only as the bytes arrive. On error nothing is held.
 func (c *conn) readBody(n int) ([]byte, error) {
-	buf := c.getBuf()
-	if cap(buf) < n && n <= bodyStep {
+	var buf []byte
+	if n > bodyStep {
+		var err error
+		if buf, err = c.s.bodies.get(n); err != nil {
+			return nil, err
+		}
+	} else if buf = c.getBuf(); cap(buf) < n {
+		c.putBuf(buf) // keep it for a smaller body
 		buf = make([]byte, 0, max(n, 4096))
 	}
-	if cap(buf) >= n {
-		body := buf[:n]
-		if _, err := io.ReadFull(c.br, body); err != nil {
-			return nil, err
-		}
-		return body, nil
+	body := buf[:n]
+	if _, err := io.ReadFull(c.br, body); err != nil {
+		c.putBuf(buf[:0]) // the caller releases the n budgeted bytes
+		return nil, err
 	}
-	buf = buf[:0]
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), bodyStep)))
-		}
-		m, err := c.br.Read(buf[len(buf):min(n, cap(buf))])
-		buf = buf[:len(buf)+m]
-		if err != nil && len(buf) < n {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-	}
-	return buf, nil
+	return body, nil
 }
 
 func isTimeout(err error) bool {

@@ -19,7 +19,12 @@
 // not with the declared length. A refused header gets one error frame and
 // the connection closes; a request-level error answers only its request.
 // The first byte of a frame may take IdleTimeout, the rest ReadTimeout; a
-// write may take WriteTimeout; connections past MaxConns get TooBusy.
+// write may take WriteTimeout; connections past MaxConns get TooBusy, and
+// a connection must finish its Hello within HelloTimeout. Request bodies
+// held by all connections together are bounded by MaxInFlightBytes (past
+// it a request gets TooBusy after a short wait); large body buffers are
+// mappings given back to a bounded shared pool or unmapped (bodies.go),
+// so an idle connection holds little memory.
 //
 // Lifecycle as in net/http: Serve blocks until Shutdown or Close and then
 // returns ErrServerClosed. Shutdown stops accepting and reading, ends long

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
@@ -175,6 +176,7 @@ func (c *conn) watch(h netproto.Header, body []byte) {
 		return
 	}
 	defer c.watches.Add(-1)
+	defer c.watched.Add(-int32(len(topics)))
 	ok = c.respond(h, &netproto.WatchResponse{}, nil)
 	<-c.sem // a watch does not hold an in-flight slot while it waits
 	if !ok {
@@ -208,6 +210,12 @@ func (c *conn) registerWatch(h netproto.Header, body []byte) (topics []string, o
 		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeTooBusy, "too many watches on this connection"))
 		return nil, true
 	}
+	limit := c.s.opts.MaxWatchedTopics
+	if len(req.Topics) > limit {
+		c.watches.Add(-1)
+		c.writeError(h.Opcode, h.RequestID, tooManyTopics(len(req.Topics), limit))
+		return nil, true
+	}
 	// Names must exist and are deduplicated, so a request repeating one
 	// name cannot start a goroutine per repetition.
 	seen := make(map[string]bool, min(len(req.Topics), 1024))
@@ -225,7 +233,19 @@ func (c *conn) registerWatch(h netproto.Header, body []byte) (topics []string, o
 		seen[t] = true
 		topics = append(topics, t)
 	}
+	if n := c.watched.Add(int32(len(topics))); int(n) > limit {
+		c.watched.Add(-int32(len(topics)))
+		c.watches.Add(-1)
+		c.writeError(h.Opcode, h.RequestID, tooManyTopics(int(n), limit))
+		return nil, true
+	}
 	return topics, true
+}
+
+// tooManyTopics refuses a Watch past MaxWatchedTopics.
+func tooManyTopics(n, limit int) *netproto.Error {
+	return netproto.NewError(netproto.CodeTooBusy, "watch of "+strconv.Itoa(n)+
+		" topics on this connection, the limit is "+strconv.Itoa(limit)+": watch fewer, or from another connection")
 }
 
 func (c *conn) watchTopic(h netproto.Header, topic string) {

@@ -32,6 +32,22 @@ type Options struct {
 	MaxInFlight int
 	// MaxWatches caps Watch requests per connection (default 16).
 	MaxWatches int
+	// MaxWatchedTopics caps the topics all the watches of one connection
+	// watch together (default 1,024); a Watch past it gets TooBusy naming
+	// the limit. Each watched topic costs the broker a goroutine.
+	MaxWatchedTopics int
+	// MaxInFlightBytes caps the request bodies held by all connections
+	// together (default 512 MiB, at least MaxBody): a request whose body
+	// does not fit waits up to InFlightBytesWait for room, then is
+	// answered TooBusy without its body being kept (the connection goes on).
+	MaxInFlightBytes int64
+	// InFlightBytesWait is how long a request waits for room under
+	// MaxInFlightBytes (default 1 second).
+	InFlightBytesWait time.Duration
+	// HelloTimeout bounds the time from accepting a connection to its
+	// Hello request read whole (default 10 seconds): a connection that
+	// never says Hello gives its MaxConns slot back soon.
+	HelloTimeout time.Duration
 	// IdleTimeout closes a connection that starts no frame for this long
 	// (default 5 minutes).
 	IdleTimeout time.Duration
@@ -70,6 +86,19 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxWatches <= 0 {
 		o.MaxWatches = 16
+	}
+	if o.MaxWatchedTopics <= 0 {
+		o.MaxWatchedTopics = 1024
+	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = 512 << 20
+	}
+	o.MaxInFlightBytes = max(o.MaxInFlightBytes, int64(o.MaxBody))
+	if o.InFlightBytesWait <= 0 {
+		o.InFlightBytesWait = time.Second
+	}
+	if o.HelloTimeout <= 0 {
+		o.HelloTimeout = 10 * time.Second
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 5 * time.Minute

@@ -46,6 +46,9 @@ type Server struct {
 
 	volDirs []string // the engine's volume directories, cut from error frames
 
+	budget *budget  // request body bytes held, against MaxInFlightBytes
+	bodies bodyPool // mapped body buffers for reuse
+
 	errLogMu      sync.Mutex
 	errLogLast    time.Time // guarded by errLogMu: the last logCut line
 	errLogDropped int       // guarded by errLogMu: lines not logged since
@@ -54,8 +57,10 @@ type Server struct {
 
 // New returns a server for e.
 func New(e *engine.Engine, opts Options) *Server {
-	s := &Server{e: e, opts: opts.withDefaults(), listeners: map[net.Listener]struct{}{},
-		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: volumeDirs(e)}
+	opts = opts.withDefaults()
+	s := &Server{e: e, opts: opts, listeners: map[net.Listener]struct{}{},
+		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: volumeDirs(e),
+		budget: newBudget(opts.MaxInFlightBytes), bodies: bodyPool{max: bigPoolBytes}}
 	s.debug = s.opts.Logger.Enabled(context.Background(), slog.LevelDebug)
 	return s
 }
@@ -168,6 +173,9 @@ func retriableAccept(err error) bool {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.closing.Load() && len(s.conns) == 0 {
+		s.bodies.drain() // the last connection of a closed server: nothing uses them
+	}
 	s.mu.Unlock()
 	n := s.nconns.Add(-1)
 	if s.debug {

@@ -47,6 +47,8 @@ type config struct {
 	maxBody                 uint
 	maxConns, maxInFlight   int
 	idleTimeout, maxWait    time.Duration
+	helloTimeout            time.Duration
+	maxInFlightBytes        int64
 	token, logLevel         string
 	consume                 string
 	autoCreate, showVersion bool
@@ -132,6 +134,8 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "most open connections")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 64, "most requests handled at once per connection")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close connections idle this long")
+	fs.DurationVar(&c.helloTimeout, "hello-timeout", 10*time.Second, "close connections that have not said Hello this long after connecting")
+	fs.Int64Var(&c.maxInFlightBytes, "max-in-flight-bytes", 512<<20, "request body bytes held at once over all connections; past it requests wait a second, then get TooBusy")
 	fs.DurationVar(&c.maxWait, "max-wait", 30*time.Second, "longest long-poll a consume may ask for")
 	fs.StringVar(&c.token, "token", "", "if set, clients must present this token in Hello")
 	fs.Var(choice{&c.logLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "log `level`: debug, info, warn or error (default info)")
@@ -285,6 +289,8 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		{"min-volumes", c.minVolumes >= 1 && c.minVolumes <= len(vols), fmt.Sprintf("1 to the %d volumes given", len(vols))},
 		{"fsync-interval", c.fsyncInterval > 0, "a duration above 0"},
 		{"idle-timeout", c.idleTimeout > 0, "a duration above 0"},
+		{"hello-timeout", c.helloTimeout > 0, "a duration above 0"},
+		{"max-in-flight-bytes", c.maxInFlightBytes > 0, "a size above 0"},
 		{"max-wait", c.maxWait >= 0, "0 or more"},
 		{"segment-age", c.segmentAge >= 0, "0 or more"},
 		{"retention-age", c.retentionAge >= 0, "0 or more"},

@@ -46,6 +46,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		mode = server.ConsumeSendfile
 	}
 	srv := server.New(e, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
+		HelloTimeout: c.helloTimeout, MaxInFlightBytes: c.maxInFlightBytes,
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
 		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
 
