@@ -134,7 +134,7 @@ func Open(opts Options) (*Engine, error) {
 // (read, then removed and the removal synced before anything is written),
 // and the names of the topics it holds.
 func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
-	if err := e.fs.Mkdir(v.path(topicsDir)); err != nil {
+	if err := mkdirDurable(e.fs, v.path(topicsDir)); err != nil {
 		return false, err
 	}
 	if err := removeStaleTmp(e.fs, v.dir); err != nil {

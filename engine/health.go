@@ -204,7 +204,7 @@ func (e *Engine) revive(v *Volume) error {
 			return err
 		}
 	}
-	if err := e.fs.Mkdir(v.path(topicsDir)); err != nil {
+	if err := mkdirDurable(e.fs, v.path(topicsDir)); err != nil {
 		return err
 	}
 	if !v.transition(VolumeFenced, VolumeRepairing) {

@@ -371,8 +371,30 @@ func (r *routeFS) Rename(o, n string) error                 { return r.pick(o).R
 func (r *routeFS) MkdirAll(dir string) error                { return r.pick(dir).MkdirAll(dir) }
 func (r *routeFS) Mkdir(dir string) error                   { return r.pick(dir).Mkdir(dir) }
 func (r *routeFS) List(dir string) ([]string, error)        { return r.pick(dir).List(dir) }
-func (r *routeFS) SyncDir(dir string) error                 { return r.pick(dir).SyncDir(dir) }
 func (r *routeFS) ReadFile(name string) ([]byte, error)     { return r.pick(name).ReadFile(name) }
+
+// SyncDir of a directory holding volume roots (on the disk the test does
+// not model) syncs it in the file system of each volume under it: that is
+// where the volume root's own entry lives.
+func (r *routeFS) SyncDir(dir string) error {
+	dir = filepath.Clean(dir)
+	if _, outside := r.pick(dir).(errFS); !outside {
+		return r.pick(dir).SyncDir(dir)
+	}
+	synced := false
+	for v, fs := range r.vols {
+		if _, err := fs.List(dir); err == nil && filepath.Dir(v) == dir {
+			if err := fs.SyncDir(dir); err != nil {
+				return err
+			}
+			synced = true
+		}
+	}
+	if !synced {
+		return errOutside
+	}
+	return nil
+}
 
 // errFS refuses everything: paths outside the test's volumes.
 type errFS struct{}

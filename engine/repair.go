@@ -200,7 +200,9 @@ func cmpErr(first, next error) error {
 func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool) (m *mirror, ok bool, err error) {
 	e := t.e
 	m = &mirror{vol: c.vol, dir: c.dir}
-	if err := e.fs.Mkdir(c.dir); err != nil {
+	// Segments copied into a directory made here are durable only once
+	// its entry in topics/ is.
+	if err := mkdirDurable(e.fs, c.dir); err != nil {
 		return m, false, err
 	}
 	if len(layout) == 0 {

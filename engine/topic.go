@@ -324,6 +324,40 @@ func (t *Topic) remove() error {
 	return errors.Join(errs...)
 }
 
+// mkdirDurable makes dir (never its parents) if it is missing, and syncs
+// its parent so that the new entry survives a power loss: files synced in
+// a directory whose own entry is not are lost with it.
+func mkdirDurable(fs segment.FS, dir string) error {
+	if _, err := fs.List(dir); err == nil {
+		return nil
+	}
+	if err := fs.Mkdir(dir); err != nil {
+		return err
+	}
+	return fs.SyncDir(filepath.Dir(dir))
+}
+
+// mkdirAllDurable makes dir and any missing parents, syncing the parent of
+// each directory it made.
+func mkdirAllDurable(fs segment.FS, dir string) error {
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fs.List(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := fs.MkdirAll(dir); err != nil {
+		return err
+	}
+	for i := len(made) - 1; i >= 0; i-- {
+		if err := fs.SyncDir(filepath.Dir(made[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // removeTopicDir deletes a topic's directory on one volume.
 func removeTopicDir(fs segment.FS, vol *Volume, name string) error {
 	dir := topicDir(vol, name)

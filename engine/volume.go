@@ -324,7 +324,7 @@ func openVolumes(fs segment.FS, dirs []string, init bool) (vols []*Volume, fence
 	for _, v := range adopted {
 		i := slices.Index(vols, v)
 		if v.lock == nil { // it was missing
-			if err := fs.MkdirAll(v.dir); err != nil {
+			if err := mkdirAllDurable(fs, v.dir); err != nil {
 				fence[i] = fmt.Errorf("%w: %s: %w", ErrVolume, v.dir, err)
 			} else if v.lock, err = lockVolume(fs, v.dir); errors.Is(err, ErrLocked) {
 				return nil, nil, err

@@ -29,6 +29,13 @@ func memEnv(t testing.TB) *fsEnv {
 	if err := m.MkdirAll(dir); err != nil {
 		t.Fatal(err)
 	}
+	// The directory stands for one that existed before the test: its
+	// entries in its parents are durable.
+	for _, d := range []string{"/", "/data"} {
+		if err := m.SyncDir(d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return &fsEnv{name: "mem", fs: m, mem: m, dir: dir}
 }
 

@@ -29,18 +29,30 @@ const (
 
 // MemFS is an in-memory FS for tests. It models what survives a power loss:
 // file contents survive only up to their last Sync, and directory entries
-// (creates, renames, removes) only up to the last SyncDir of their
-// directory. Directories themselves are durable once made. It can fail any
-// operation (SetFault) and run out of space (SetCapacity).
+// (creates, renames, removes of files and of directories) only up to the
+// last SyncDir of their parent directory. A directory whose own entry was
+// never synced is lost in a crash with everything in it, and a removed
+// one comes back, with what it durably held, until its parent is synced.
+// It can fail any operation (SetFault) and run out of space (SetCapacity).
 type MemFS struct {
 	mu       sync.Mutex
-	names    map[string]*memNode // the live namespace
-	durable  map[string]*memNode // the namespace as of the last SyncDir
-	dirs     map[string]bool
-	capacity int64 // 0: unlimited
+	names    map[string]*memNode // the live files
+	dirs     map[string]*memDir  // the live directories
+	capacity int64               // 0: unlimited
 	fault    func(op Op, name string) error
 	open     int // files opened or created and not closed
 	maps     int // mappings not unmapped
+}
+
+// memDir is one directory (an inode: a directory removed and made again
+// is a new one). Its maps hold its entries as of its last SyncDir.
+type memDir struct {
+	files map[string]*memNode
+	dirs  map[string]*memDir
+}
+
+func newMemDir() *memDir {
+	return &memDir{files: map[string]*memNode{}, dirs: map[string]*memDir{}}
 }
 
 type memNode struct {
@@ -51,7 +63,7 @@ type memNode struct {
 
 // NewMemFS returns an empty in-memory file system.
 func NewMemFS() *MemFS {
-	return &MemFS{names: map[string]*memNode{}, durable: map[string]*memNode{}, dirs: map[string]bool{}}
+	return &MemFS{names: map[string]*memNode{}, dirs: map[string]*memDir{}}
 }
 
 // SetFault installs f, called before every operation; a non-nil result is
@@ -72,26 +84,37 @@ func (m *MemFS) SetCapacity(n int64) {
 }
 
 // Crash returns a new MemFS holding only what was durable in m: the
-// namespace as of each directory's last SyncDir, each file's bytes as of its
-// last Sync. m itself is left as it was.
+// directory tree as of each directory's last SyncDir, starting from the
+// roots, each file's bytes as of its last Sync. m itself is left as it was.
 func (m *MemFS) Crash() *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := NewMemFS()
-	for d := range m.dirs {
-		c.dirs[d] = true
-	}
 	clones := map[*memNode]*memNode{}
-	for name, n := range m.durable {
-		cn, ok := clones[n]
-		if !ok {
-			n.mu.Lock()
-			cn = &memNode{data: append([]byte(nil), n.synced...), synced: append([]byte(nil), n.synced...)}
-			n.mu.Unlock()
-			clones[n] = cn
+	var walk func(path string, d *memDir) *memDir
+	walk = func(path string, d *memDir) *memDir {
+		cd := newMemDir()
+		c.dirs[path] = cd
+		for base, n := range d.files {
+			cn, ok := clones[n]
+			if !ok {
+				n.mu.Lock()
+				cn = &memNode{data: append([]byte(nil), n.synced...), synced: append([]byte(nil), n.synced...)}
+				n.mu.Unlock()
+				clones[n] = cn
+			}
+			c.names[filepath.Join(path, base)] = cn
+			cd.files[base] = cn
 		}
-		c.names[name] = cn
-		c.durable[name] = cn
+		for base, sd := range d.dirs {
+			cd.dirs[base] = walk(filepath.Join(path, base), sd)
+		}
+		return cd
+	}
+	for path, d := range m.dirs {
+		if filepath.Dir(path) == path { // a root: always there
+			walk(path, d)
+		}
 	}
 	return c
 }
@@ -147,8 +170,11 @@ func (m *MemFS) Create(name string) (File, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.dirs[filepath.Dir(name)] {
+	if m.dirs[filepath.Dir(name)] == nil {
 		return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrNotExist}
+	}
+	if m.dirs[name] != nil {
+		return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrExist}
 	}
 	if _, ok := m.names[name]; ok {
 		return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrExist}
@@ -182,9 +208,14 @@ func (m *MemFS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.names[name]; !ok {
-		if m.dirs[name] {
+		if m.dirs[name] != nil {
 			for n := range m.names {
 				if strings.HasPrefix(n, name+"/") {
+					return &os.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+				}
+			}
+			for d := range m.dirs {
+				if strings.HasPrefix(d, name+"/") {
 					return &os.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
 				}
 			}
@@ -208,6 +239,9 @@ func (m *MemFS) Rename(oldname, newname string) error {
 	if !ok {
 		return &os.PathError{Op: "rename", Path: oldname, Err: os.ErrNotExist}
 	}
+	if m.dirs[filepath.Dir(newname)] == nil {
+		return &os.PathError{Op: "rename", Path: newname, Err: os.ErrNotExist}
+	}
 	delete(m.names, oldname)
 	m.names[newname] = n
 	return nil
@@ -218,7 +252,12 @@ func (m *MemFS) MkdirAll(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for d := dir; ; d = filepath.Dir(d) {
-		m.dirs[d] = true
+		if _, ok := m.names[d]; ok {
+			return &os.PathError{Op: "mkdir", Path: d, Err: syscall.ENOTDIR}
+		}
+		if m.dirs[d] == nil {
+			m.dirs[d] = newMemDir()
+		}
 		if d == filepath.Dir(d) {
 			return nil
 		}
@@ -229,16 +268,16 @@ func (m *MemFS) Mkdir(dir string) error {
 	dir = filepath.Clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.dirs[dir] {
+	if m.dirs[dir] != nil {
 		return nil
 	}
 	if _, ok := m.names[dir]; ok {
 		return &os.PathError{Op: "mkdir", Path: dir, Err: syscall.EEXIST}
 	}
-	if !m.dirs[filepath.Dir(dir)] {
+	if m.dirs[filepath.Dir(dir)] == nil {
 		return &os.PathError{Op: "mkdir", Path: dir, Err: os.ErrNotExist}
 	}
-	m.dirs[dir] = true
+	m.dirs[dir] = newMemDir()
 	return nil
 }
 
@@ -246,7 +285,7 @@ func (m *MemFS) List(dir string) ([]string, error) {
 	dir = filepath.Clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.dirs[dir] {
+	if m.dirs[dir] == nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: os.ErrNotExist}
 	}
 	seen := map[string]bool{}
@@ -275,14 +314,20 @@ func (m *MemFS) SyncDir(dir string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for name := range m.durable {
-		if filepath.Dir(name) == dir {
-			delete(m.durable, name)
-		}
+	d := m.dirs[dir]
+	if d == nil {
+		return &os.PathError{Op: "open", Path: dir, Err: os.ErrNotExist}
 	}
+	clear(d.files)
+	clear(d.dirs)
 	for name, n := range m.names {
 		if filepath.Dir(name) == dir {
-			m.durable[name] = n
+			d.files[filepath.Base(name)] = n
+		}
+	}
+	for path, sd := range m.dirs {
+		if path != dir && filepath.Dir(path) == dir {
+			d.dirs[filepath.Base(path)] = sd
 		}
 	}
 	return nil
