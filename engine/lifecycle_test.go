@@ -192,3 +192,30 @@ func TestRebuiltVolumeDurableOnItsOwn(t *testing.T) {
 	c := openEngine(t, o)
 	f.check(t, c)
 }
+
+// TestCreateTopicFailureLeavesNothing checks that a CreateTopic that
+// failed leaves no files: the name can be created once the fault clears,
+// and no topic the caller was told failed appears at the next start.
+func TestCreateTopicFailureLeavesNothing(t *testing.T) {
+	fs := segment.NewMemFS()
+	opts := memOpts(fs)
+	e := openEngine(t, opts)
+	var on atomic.Bool
+	on.Store(true)
+	fs.SetFault(failOn(&on, segment.OpSyncDir, "/"+topicsDir, syscall.EIO))
+	if err := e.CreateTopic("t"); !errors.Is(err, ErrStorage) {
+		t.Fatalf("CreateTopic under a failing directory sync = %v, want ErrStorage", err)
+	}
+	on.Store(false)
+	if names, _ := fs.List(topicDir(e.vols[0], "t")); len(names) != 0 {
+		t.Fatalf("a failed create left %v", names)
+	}
+	e = reopen(t, e, opts)
+	if got := e.Topics(""); len(got) != 0 {
+		t.Fatalf("topics after a restart following a failed create: %v", got)
+	}
+	mustCreate(t, e, "t")
+	m := newModel()
+	m.appendBatch(t, e, "t", genMsgs(1, 2, 30))
+	m.check(t, e, "t", 0)
+}

@@ -66,9 +66,19 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 		return nil, fmt.Errorf("%w: create topic %q: %d healthy volumes, %d needed", ErrStorage, name, len(vols), e.opts.MinVolumes)
 	}
 	v := &view{}
+	var made []*Volume // volumes where this call made (or found empty) the directory
 	fail := func(err error) (*Topic, error) {
+		// Leave nothing: files left would block the name ("has files")
+		// and bring back at the next start a topic whose create failed.
 		for _, m := range v.mirrors {
-			closeAll(m.segs)
+			for _, s := range m.segs {
+				s.Remove()
+			}
+		}
+		for _, vol := range made {
+			if rerr := removeTopicDir(e.fs, vol, name); rerr != nil {
+				e.opts.Logger.Warn("engine: failed create left files", "topic", name, "volume", vol.dir, "err", rerr)
+			}
 		}
 		switch {
 		case isResource(err):
@@ -90,6 +100,7 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 		if err := e.fs.Mkdir(dir); err != nil {
 			return fail(err)
 		}
+		made = append(made, vol)
 		s, err := segment.Create(e.fs, dir, 0, e.opts.segmentOptions())
 		if isResource(err) {
 			e.relieve(true) // let other topics' files go, and once more
