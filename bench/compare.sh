@@ -2,7 +2,8 @@
 # compare.sh runs the benchmark suite COUNT times (go test -count), prints
 # a markdown table with the median and range per workload and system, the
 # haraqa/peer ratios and the machine limits, and writes it to RESULTS.md
-# (raw go test output in RESULTS.raw.txt).
+# (raw go test output in RESULTS.raw.txt), and draws the charts of the
+# same numbers into charts/ next to it (SVG and PNG, see README.md).
 #
 #   ./compare.sh                  # everything, 3 runs (about 8 minutes here)
 #   COUNT=5 BENCH='W1W2|Limit' ./compare.sh
@@ -17,6 +18,7 @@ BENCH=${BENCH:-.}
 BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da}
 OUT=${OUT:-RESULTS.md}
 RAW=${RAW:-RESULTS.raw.txt}
+CHARTS=${CHARTS:-$(dirname "$OUT")/charts}
 FLAGS=${FLAGS:-} # more go test flags, e.g. FLAGS=-short for a quick try
 
 tmp=$(mktemp -d)
@@ -41,6 +43,8 @@ modver() { awk -v m="$1" '$1 == m { print $2 }' go.mod; }
 redis_version=$(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
+commit=$(git -C .. rev-parse --short HEAD 2>/dev/null || echo '?')
 
 cat >"$tmp/header.md" <<EOF
 # haraqa vs NATS JetStream vs Redis Streams — results
@@ -50,11 +54,11 @@ in that run. Ratios are between systems of the same run on the same machine.
 
 - **Command** (in \`bench/\`): \`$cmd\` — took ${elapsed}s
   (the whole of compare.sh adds benchstat and this table).
-- **Date**: $(date -u '+%Y-%m-%d %H:%M UTC')
+- **Date**: $run_date
 - **Machine**: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r), $(go version | cut -d' ' -f3).
   Load average (1, 5, 15 min) before the run: $load_before; after: $load_after
   (the suite keeps about 1–2 cores busy; more means other work shared the machine).
-- **Versions**: haraqa at $(git -C .. rev-parse --short HEAD 2>/dev/null || echo '?') with the working tree as it was;
+- **Versions**: haraqa at $commit with the working tree as it was;
   nats-server $(modver github.com/nats-io/nats-server/v2) embedded, nats.go $(modver github.com/nats-io/nats.go) (jetstream);
   redis-server ${redis_version:-not installed} (Debian package), go-redis $(modver github.com/redis/go-redis/v9).
 - **Durability** (matched per tier):
@@ -78,6 +82,7 @@ in that run. Ratios are between systems of the same run on the same machine.
 
 EOF
 
-go run ./internal/benchtable -raw "$RAW" -benchstat "$tmp/benchstat.txt" -header "$tmp/header.md" >"$OUT"
+go run ./internal/benchtable -raw "$RAW" -benchstat "$tmp/benchstat.txt" -header "$tmp/header.md" \
+	-charts "$CHARTS" -date "$run_date" -machine "$(nproc) CPUs ($cpu), $mem RAM" -commit "$commit" >"$OUT"
 cat "$OUT"
-echo "compare.sh: wrote $OUT and $RAW in $(( $(date +%s) - start ))s" >&2
+echo "compare.sh: wrote $OUT, $RAW and the charts in $CHARTS in $(( $(date +%s) - start ))s" >&2

@@ -4,7 +4,10 @@
 // issue's targets, the machine limits and each haraqa figure as a fraction
 // of its limit.
 //
-//	go run ./internal/benchtable -raw raw.txt -benchstat stat.txt -cmd "…" > RESULTS.md
+//	go run ./internal/benchtable -raw raw.txt -benchstat stat.txt -header head.md > RESULTS.md
+//	go run ./internal/benchtable -raw raw.txt -charts charts -date … -machine … -commit … > /dev/null
+//
+// With -charts it also draws the charts (charts.go).
 package main
 
 import (
@@ -272,6 +275,19 @@ func fractions(sys string) []fraction {
 	}
 }
 
+// fraction is sys's median of f as a fraction of its limit's median
+// (latency: limit ÷ haraqa); false if either was not measured.
+func (r *results) fraction(f fraction, sys string) (float64, bool) {
+	h, l := r.get(fmt.Sprintf(f.bench, sys), f.unit), r.get("Limit/"+f.limit, f.limitUnit)
+	if !h.ok() || !l.ok() {
+		return 0, false
+	}
+	if f.lowerBetter {
+		return l.med / h.med, true
+	}
+	return h.med / l.med, true
+}
+
 func (r *results) fractionTable(w io.Writer) {
 	haraqas := systems[:4]
 	fmt.Fprintf(w, "| figure | limit | %s |\n|---|---|%s\n", strings.Join(haraqas, " | "), strings.Repeat("---|", len(haraqas)))
@@ -285,14 +301,10 @@ func (r *results) fractionTable(w io.Writer) {
 			} else if !strings.Contains(label, f.limit) {
 				label += " / " + f.limit
 			}
-			h, l := r.get(fmt.Sprintf(f.bench, sys), f.unit), r.get("Limit/"+f.limit, f.limitUnit)
-			if !h.ok() || !l.ok() {
+			v, ok := r.fraction(f, sys)
+			if !ok {
 				cells[j] = "–"
 				continue
-			}
-			v := h.med / l.med
-			if f.lowerBetter {
-				v = l.med / h.med
 			}
 			cells[j] = fmt.Sprintf("%.0f%%", 100*v)
 		}
@@ -304,6 +316,11 @@ func main() {
 	raw := flag.String("raw", "", "go test -bench output")
 	bstat := flag.String("benchstat", "", "benchstat output to append (optional)")
 	header := flag.String("header", "", "markdown to put first (optional)")
+	charts := flag.String("charts", "", "also write the charts (SVG and PNG) into this directory (optional)")
+	var info chartInfo
+	flag.StringVar(&info.date, "date", "", "date of the run, for the charts' titles")
+	flag.StringVar(&info.machine, "machine", "", "the machine, for the charts' titles")
+	flag.StringVar(&info.commit, "commit", "", "haraqa's commit, for the charts' titles")
 	flag.Parse()
 	f, err := os.Open(*raw)
 	if err != nil {
@@ -315,6 +332,12 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
+	}
+	if *charts != "" {
+		if _, err := r.writeCharts(*charts, info); err != nil {
+			fmt.Fprintln(os.Stderr, "benchtable:", err)
+			os.Exit(1)
+		}
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
