@@ -36,11 +36,28 @@ type app struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	os.Exit(runMain(os.Args[1:]))
+}
+
+// runMain runs hrq as a process: SIGINT and SIGTERM cancel the run's
+// context, and stay caught until the process exits. A second signal (Ctrl-C
+// twice; timeout(1) signals both the process and its group) must not kill
+// hrq with the signal's status in place of its exit code, as it would if
+// the handler were removed before os.Exit.
+func runMain(args []string) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
-	code := a.run(ctx, os.Args[1:])
-	stop()
-	os.Exit(code)
+	return a.run(ctx, args)
 }
 
 // run executes one command line and returns the exit code; an error is

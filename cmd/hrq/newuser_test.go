@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -175,4 +176,19 @@ func TestTruncateSaysWhatStays(t *testing.T) {
 	if !strings.Contains(r.stderr, "offsets 0 to 89 stay") || !strings.Contains(r.stderr, "whole segments") {
 		t.Fatalf("truncate that dropped nothing does not say why: %v", r)
 	}
+}
+
+// TestSignalsStayCaught checks that hrq keeps catching SIGINT after its run
+// ends: a second Ctrl-C (or timeout(1), which signals the process and its
+// group) arriving while hrq exits must not kill it with status 130 after a
+// clean stop. Before, the handler was removed before os.Exit, and the
+// signal sent here killed the test process.
+func TestSignalsStayCaught(t *testing.T) {
+	if code := runMain([]string{"--version"}); code != 0 {
+		t.Fatalf("hrq --version: exit %d", code)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the signal is delivered, or the process is gone
 }

@@ -29,8 +29,11 @@ import (
 //     defaults there), so that runs do not collide;
 //   - go install writes into a private GOBIN, which the README's PATH line
 //     puts first instead of $(go env GOPATH)/bin;
-//   - commands that run until Ctrl-C (--follow, watch) get SIGINT after 3s
+//   - commands that run until Ctrl-C (--follow, watch) get SIGINT after 5s
 //     and must exit 0, as the README says they do;
+//   - the quick start's "sleep 1" (a moment for the broker to listen)
+//     waits until the broker's socket exists, up to 20s, so that a slow
+//     machine does not fail the test;
 //   - go test lines are not run: they are the suite this test is part of
 //     (CI runs them itself).
 func TestREADMEShellExamples(t *testing.T) {
@@ -75,7 +78,9 @@ func TestREADMEShellExamples(t *testing.T) {
 		case cmd == `export PATH="$(go env GOPATH)/bin:$PATH"`:
 			cmd = `export PATH="$GOBIN:$PATH"`
 		case strings.Contains(cmd, "--follow") || strings.HasPrefix(cmd, "hrq watch "):
-			cmd = "timeout --preserve-status -s INT 3 " + cmd
+			cmd = "timeout --preserve-status -s INT 5 " + cmd
+		case strings.HasPrefix(cmd, "sleep 1 "):
+			cmd = fmt.Sprintf("for i in $(seq 200); do [ -S %s ] && break; sleep 0.1; done", shellQuote(sock))
 		}
 		fmt.Fprintf(&script, "echo %s >&2\n%s\n", shellQuote(fmt.Sprintf(">>> README.md:%d: %s", l.line, l.text)), cmd)
 	}
