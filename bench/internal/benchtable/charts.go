@@ -113,7 +113,8 @@ func (r *results) maxRuns() int {
 func isLatency(unit string) bool { return strings.HasSuffix(unit, "-µs") }
 
 // tcpLimit is the limit drawn across a group: the binding (lowest for
-// throughput) limit of the loopback TCP path, which every peer uses.
+// throughput) limit of haraqa-tcp's figure, the path every peer uses too
+// (a loopback TCP stream or round trip, sendfile, or the disk for W5).
 func (r *results) tcpLimit(bench, unit string) (name string, v float64) {
 	for _, f := range fractions("haraqa-tcp") {
 		if f.bench != bench {
@@ -153,7 +154,7 @@ func (r *results) throughputFigures(info chartInfo) []*barFigure {
 			file:        "throughput",
 			title:       "Throughput, " + unit + " (higher is better)",
 			yLabel:      unit,
-			limitLegend: "limit (loopback TCP)",
+			limitLegend: "machine limit (named below)",
 			format:      num,
 			runs:        r.maxRuns(),
 		}
