@@ -293,6 +293,9 @@ func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	}
 	n := int64(h.BodyLen)
 	if !c.s.budget.acquire(c.pollCtx, n, c.s.opts.InFlightBytesWait) {
+		if c.pollCtx.Err() != nil {
+			return h, nil, net.ErrClosed // Shutdown ended the wait: read no more
+		}
 		if _, err := io.CopyN(io.Discard, c.br, n); err != nil {
 			return h, nil, err
 		}
