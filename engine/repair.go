@@ -90,10 +90,27 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 		layout = append(layout, p.src)
 	}
 
+	// The other undamaged copies of a segment holding the same data: the
+	// sources to use when the chosen one turns out damaged while copied.
+	sources := func(s *segment.Segment) []source {
+		out := []source{{seg: s}}
+		for _, c := range copies {
+			cs := c.get(s.Base())
+			switch {
+			case cs == nil || cs.seg == nil:
+			case cs.seg == s:
+				out[0].vol = c.vol
+			case cs.err == nil && cs.seg.SameAs(s):
+				out = append(out, source{seg: cs.seg, vol: c.vol})
+			}
+		}
+		return out
+	}
+	var bad []badSource
 	v := &view{}
 	var drop []*segment.Segment
 	for _, c := range copies {
-		m, ok, err := t.reconcileCopy(c, layout, damage == nil)
+		m, ok, err := t.reconcileCopy(c, layout, damage == nil, sources, &bad)
 		if err != nil {
 			e.fenceVolume(c.vol, fmt.Errorf("topic %q: repair: %w", t.name, err))
 		}
@@ -106,6 +123,7 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 	for _, s := range drop {
 		s.Retire()
 	}
+	t.queueRepairs(bad)
 	if len(v.mirrors) == 0 {
 		if damage != nil {
 			return nil, nil, fmt.Errorf("engine: topic %q: nothing readable: %w", t.name, damage)
@@ -197,7 +215,11 @@ func cmpErr(first, next error) error {
 // layout: its files are then left alone. When ok is false or err is set,
 // m holds the segments made so far and the caller lets them and the
 // copy's own go (see copySegments).
-func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool) (m *mirror, ok bool, err error) {
+//
+// sources(src) lists the copies of src's segment to copy from, src first
+// (see copyFromSources); source copies found damaged are added to *bad.
+func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool,
+	sources func(*segment.Segment) []source, bad *[]badSource) (m *mirror, ok bool, err error) {
 	e := t.e
 	m = &mirror{vol: c.vol, dir: c.dir}
 	// Segments copied into a directory made here are durable only once
@@ -231,7 +253,11 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 			// The source itself is damaged: this copy cannot mirror it.
 			return m, false, nil
 		}
-		fixed, err := t.copySegment(src, c.dir)
+		fixed, err := t.copyFromSources(sources(src), c.dir, bad)
+		if errors.Is(err, errNoGoodSource) {
+			// Damaged on every copy, and not copyable as it is.
+			return m, false, nil
+		}
 		if err != nil {
 			return m, false, err
 		}
@@ -415,7 +441,18 @@ func (w *writer) rejoin(vol *Volume) error {
 		return err
 	}
 	layout := append([]*segment.Segment(nil), src.segs...)
-	m, ok, err := t.reconcileCopy(c, layout, true)
+	sources := func(s *segment.Segment) []source {
+		out := []source{{seg: s, vol: src.vol}}
+		for _, o := range v.mirrors {
+			if a := o.find(s.Base()); o != src && o.vol != vol && o.vol.healthy() && a != nil && a.SameAs(s) {
+				out = append(out, source{seg: a, vol: o.vol})
+			}
+		}
+		return out
+	}
+	var bad []badSource
+	defer func() { w.repairBadSources(bad) }()
+	m, ok, err := t.reconcileCopy(c, layout, true, sources, &bad)
 	if err != nil || !ok {
 		for _, s := range copySegments(c, m) {
 			s.Retire()
