@@ -244,9 +244,19 @@ func (e *Engine) rejoinAll(v *Volume) error {
 		return ErrClosed
 	}
 	for _, t := range e.snapshotTopics() {
+		if e.stopping() {
+			// Shutdown does not wait for a rebuild: the next open
+			// reconciles what was copied so far and copies the rest.
+			v.fence(ErrClosed)
+			return ErrClosed
+		}
 		_, err := t.submitCtl(context.Background(), &appendReq{op: opRejoin, vol: v})
 		if err == nil || errors.Is(err, ErrTopicNotFound) {
 			continue // a deleted topic needs no mirror
+		}
+		if errors.Is(err, ErrClosed) {
+			v.fence(ErrClosed)
+			return err
 		}
 		e.fenceVolume(v, fmt.Errorf("rebuilding topic %q: %w", t.name, err))
 		return err
@@ -361,4 +371,15 @@ func (t *Topic) inView(vol *Volume, s *segment.Segment) bool {
 		}
 	}
 	return false
+}
+
+// stopping reports whether Close has begun: long loops (rebuilds, copies)
+// check it between steps so that shutdown does not wait for them.
+func (e *Engine) stopping() bool {
+	select {
+	case <-e.stop:
+		return true
+	default:
+		return false
+	}
 }

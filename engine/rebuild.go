@@ -81,7 +81,7 @@ func (t *Topic) copyAsIs(src *segment.Segment, dir string) (*segment.Segment, er
 		return nil, err
 	}
 	for _, name := range []string{segment.IndexName(b), segment.LogName(b)} {
-		if err := copyFile(fs, filepath.Join(src.Dir(), name), filepath.Join(dir, name)); err != nil {
+		if err := copyFile(fs, filepath.Join(src.Dir(), name), filepath.Join(dir, name), t.e.stopping); err != nil {
 			return nil, err
 		}
 	}
@@ -108,8 +108,9 @@ func (t *Topic) copyAsIs(src *segment.Segment, dir string) (*segment.Segment, er
 }
 
 // copyFile copies from into to through to+".tmp" (written, synced, renamed).
-// Read errors wrap errNoGoodSource.
-func copyFile(fs segment.FS, from, to string) error {
+// Read errors wrap errNoGoodSource; it gives up between chunks once stop
+// (if set) reports true.
+func copyFile(fs segment.FS, from, to string, stop func() bool) error {
 	in, err := fs.Open(from)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errNoGoodSource, err)
@@ -127,6 +128,11 @@ func copyFile(fs segment.FS, from, to string) error {
 	buf := make([]byte, min(size, 8<<20))
 	var one [1][]byte
 	for off := int64(0); off < size; {
+		if stop != nil && stop() {
+			out.Close()
+			fs.Remove(tmp)
+			return ErrClosed
+		}
 		n, err := in.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
 		if n == 0 {
 			out.Close()

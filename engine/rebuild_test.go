@@ -3,13 +3,16 @@ package engine
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/haraqa/haraqa/segment"
 )
 
 // fenceAndWipe fences vol through the health check (its identity file
-// removed) and empties it, so that the next check rebuilds it.
+// removed) and empties it as a replaced disk (with the marker that lets
+// an empty directory join), so that the next check rebuilds it.
 func fenceAndWipe(t *testing.T, e *Engine, fs segment.FS, vol string) {
 	t.Helper()
 	if err := fs.Remove(vol + "/" + volumeName); err != nil {
@@ -19,7 +22,7 @@ func fenceAndWipe(t *testing.T, e *Engine, fs segment.FS, vol string) {
 	if st := volState(t, e, vol); st.State != VolumeFenced {
 		t.Fatalf("%s not fenced: %+v", vol, st)
 	}
-	wipe(t, fs, vol)
+	replaceDisk(t, fs, vol)
 }
 
 // A replaced disk is rebuilt whole although one segment of the mirror it
@@ -112,7 +115,7 @@ func TestRebuildBadSourceSegmentTwoVolumes(t *testing.T) {
 func TestReconcileBadSourceSegmentAtOpen(t *testing.T) {
 	f := newMirrorFixture(t)
 	img := f.closeImage(t)
-	wipe(t, img, "/v3")
+	replaceDisk(t, img, "/v3")
 	mustCorrupt(t, img, seg("/v1", "t", 1, "log"), flip(3*500+100))
 	e, rec := f.open(t, img)
 	wantStates(t, e, VolumeHealthy, VolumeHealthy, VolumeHealthy)
@@ -122,5 +125,57 @@ func TestReconcileBadSourceSegmentAtOpen(t *testing.T) {
 	f.check(t, e)
 	if st := e.Stats(); st.VolumesFenced != 0 || rec.count("source segment damaged") == 0 {
 		t.Fatalf("stats %+v, log %q", st, rec.msgs)
+	}
+}
+
+// Shutdown does not wait for a volume rebuild: Close during the rebuild of
+// a topic of many segments stops it between segments and returns, and the
+// next open completes the rebuild (every segment on both volumes).
+func TestCloseDuringRebuild(t *testing.T) {
+	const segs = 120
+	rfs := newRouteFS("/v1", "/v2")
+	opts := mirrorOpts(rfs, "/v1", "/v2")
+	opts.SegmentEntries = 1
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range segs {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i)*4, 4, 100))
+	}
+	fenceAndWipe(t, e, rfs, "/v2")
+	// The third segment copied to /v2 waits until Close has begun.
+	var copies atomic.Int32
+	started := make(chan struct{})
+	rfs.vols["/v2"].SetFault(func(op segment.Op, name string) error {
+		if op == segment.OpCreate && strings.HasSuffix(name, ".log.tmp") && copies.Add(1) == 3 {
+			close(started)
+			for i := 0; i < 2000 && !e.isClosed(); i++ {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		return nil
+	})
+	go e.CheckVolumes()
+	select {
+	case <-started:
+	case <-time.After(time.Minute):
+		t.Fatalf("the rebuild did not start: %+v", e.Volumes())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := copies.Load(); n >= segs/2 {
+		t.Fatalf("Close waited for the rebuild: %d of %d segments copied", n, segs)
+	}
+	rfs.vols["/v2"].SetFault(nil)
+	e = openEngine(t, opts)
+	wantStates(t, e, VolumeHealthy, VolumeHealthy)
+	sameFiles(t, rfs, "t", "/v1", "/v2")
+	m.check(t, e, "t", 0)
+	if v := readVolume(t, e, "t", 0); v != "/v2" {
+		t.Fatalf("reads come from %s, want /v2", v)
 	}
 }

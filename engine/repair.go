@@ -253,6 +253,9 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 			// The source itself is damaged: this copy cannot mirror it.
 			return m, false, nil
 		}
+		if e.stopping() {
+			return m, false, ErrClosed // shutdown: the next open goes on
+		}
 		fixed, err := t.copyFromSources(sources(src), c.dir, bad)
 		if errors.Is(err, errNoGoodSource) {
 			// Damaged on every copy, and not copyable as it is.
