@@ -40,7 +40,8 @@ if ! go run "$BENCHSTAT" "$RAW" >"$tmp/benchstat.txt" 2>"$tmp/benchstat.err"; th
 fi
 
 modver() { awk -v m="$1" '$1 == m { print $2 }' go.mod; }
-redis_version=$(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')
+# (|| true: without redis-server, set -e and pipefail would end the script here)
+redis_version=$({ redis-server --version 2>/dev/null || true; } | sed -n 's/.*v=\([^ ]*\).*/\1/p')
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 run_date=$(date -u '+%Y-%m-%d %H:%M UTC')

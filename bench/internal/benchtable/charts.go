@@ -41,7 +41,10 @@ func (i chartInfo) subtitle(runs int) string {
 	if i.commit != "" {
 		parts = append(parts, "haraqa "+i.commit)
 	}
-	if runs > 0 {
+	switch {
+	case runs == 1:
+		parts = append(parts, "one run")
+	case runs > 1:
 		parts = append(parts, fmt.Sprintf("median of %d runs", runs))
 	}
 	return strings.Join(parts, " · ")
