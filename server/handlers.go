@@ -82,7 +82,11 @@ func (c *conn) enqueue(body []byte) enqueued {
 	if err != nil && c.s.opts.AutoCreateTopics && isNotFound(err) {
 		// A create that fails answers with its own reason (disk, limits),
 		// never with the "not found" that asked for it.
-		if cerr := c.s.e.CreateTopic(topic); cerr == nil || isExists(cerr) {
+		cerr := c.s.e.CreateTopic(topic)
+		if cerr == nil {
+			c.s.opts.Logger.Info("topic created", "topic", topic, "remote", remoteName(c.nc), "by", "auto-create on produce")
+		}
+		if cerr == nil || isExists(cerr) {
 			p, err = c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
 		} else {
 			err = cerr

@@ -233,7 +233,8 @@ func TestPortInUseBeforeDataDirectory(t *testing.T) {
 
 // TestOperatorLog checks what the log tells an operator: the start line
 // has the version and the settings; at debug, connections and requests;
-// at info, topics created and deleted and refused tokens; at shutdown,
+// at info, topics created (also by a first produce) and deleted and
+// refused tokens; at shutdown,
 // what it waits for.
 func TestOperatorLog(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "b.sock")
@@ -250,6 +251,9 @@ func TestOperatorLog(t *testing.T) {
 	if err := c.DeleteTopic(ctx, "orders"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.Produce(ctx, "autoc", []byte("m")); err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
 	if _, err := client.Dial(ctx, "unix://"+sock, client.WithToken("wrong")); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("a wrong token: %v", err)
@@ -260,6 +264,7 @@ func TestOperatorLog(t *testing.T) {
 		`msg="haraqa broker starting" version=dev`, "fsync=never", "token=set", "log-level=debug",
 		`msg="server: connection opened"`, `msg="server: request"`, "op=create-topic",
 		`msg="topic created" topic=orders`, `msg="topic deleted" topic=orders`,
+		`msg="topic created" topic=autoc`, `by="auto-create on produce"`,
 		`msg="server: refused a connection: bad token"`,
 		"shutting down", "wait_up_to=30s", "stopped cleanly",
 	} {
