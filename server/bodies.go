@@ -13,10 +13,11 @@ import (
 // Memory for request bodies, across connections.
 //
 // Every body read counts against the server's budget (MaxInFlightBytes)
-// from the moment its header is read until it is released: a request
-// whose body does not fit waits a little for room, then is answered
-// TooBusy and its body skipped, so that no number of connections can make
-// the broker hold more than the budget in bodies.
+// until it is released: a small body from its header on, a large one
+// budgetStep at a time as its bytes arrive. A request whose body does not
+// fit waits a little for room, then is answered TooBusy and the rest of
+// its body skipped, so that no number of connections can make the broker
+// hold more than the budget in bodies.
 //
 // A body up to bodyStep lives on the Go heap; a connection keeps such
 // buffers for reuse up to connKeepBytes, so an idle connection holds at

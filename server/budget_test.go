@@ -176,3 +176,21 @@ func TestIdleConnectionsKeepNoLargeBuffers(t *testing.T) {
 		t.Fatalf("an idle pool keeps %d bytes", pooled)
 	}
 }
+
+// Promise: a peer that declares a large body and sends little of it holds
+// little of the budget: bytes are counted as they arrive, so the other
+// clients' requests are served.
+func TestStalledBodyHoldsLittleBudget(t *testing.T) {
+	const maxBody = 8 << 20
+	e := openEngine(t, engine.Options{Fsync: engine.FsyncNever})
+	ts := startServer(t, e, "unix", Options{AutoCreateTopics: true, MaxBody: maxBody, MaxInFlightBytes: maxBody,
+		InFlightBytesWait: 100 * time.Millisecond})
+	work := mustDial(t, ts, "")
+	stall := mustDial(t, ts, "")
+	stall.mustWrite(t, append(header(maxBody, netproto.OpProduce, 0, 0, 7), make([]byte, 100)...))
+	waitFor(ioTimeout, func() bool { return ts.budget.used.Load() > 0 })
+	if used := ts.budget.used.Load(); used > budgetStep {
+		t.Fatalf("a stalled body of 100 bytes holds %d bytes of the budget", used)
+	}
+	work.mustProduce(t, "t", batchOf(t, string(bytes.Repeat([]byte("w"), 4<<20))))
+}

@@ -291,20 +291,7 @@ func (c *conn) readFrame() (netproto.Header, []byte, error) {
 	if err := c.checkHeader(h); err != nil {
 		return h, nil, err
 	}
-	n := int64(h.BodyLen)
-	if !c.s.budget.acquire(c.pollCtx, n, c.s.opts.InFlightBytesWait) {
-		if c.pollCtx.Err() != nil {
-			return h, nil, net.ErrClosed // Shutdown ended the wait: read no more
-		}
-		if _, err := io.CopyN(io.Discard, c.br, n); err != nil {
-			return h, nil, err
-		}
-		return h, nil, errBusy
-	}
-	body, err := c.readBody(int(n))
-	if err != nil {
-		c.s.budget.release(n)
-	}
+	body, err := c.readBody(int(h.BodyLen))
 	return h, body, err
 }
 
@@ -332,27 +319,70 @@ func (c *conn) checkHeader(h netproto.Header) error {
 	return nil
 }
 
-// readBody reads an n-byte body, checked against MaxBody and counted in
-// the budget by the caller: a small one into a kept or new heap buffer, a
-// larger one into a mapped buffer (bodies.go), whose pages cost memory
-// only as the bytes arrive. On error nothing is held.
+// budgetStep is how many bytes of a large body are counted in the budget
+// at a time, as they arrive: a peer that declares a large body and sends
+// little of it holds little of the budget.
+const budgetStep = 1 << 20
+
+// readBody reads an n-byte body, checked against MaxBody, counting it in
+// the server's budget: a small one at once, into a kept or new heap
+// buffer; a larger one budgetStep at a time as it arrives, into a mapped
+// buffer (bodies.go) whose pages cost memory only as the bytes arrive.
+// When the budget has no room, the rest of the body is skipped and errBusy
+// returned. On error nothing is held.
 func (c *conn) readBody(n int) ([]byte, error) {
-	var buf []byte
-	if n > bodyStep {
-		var err error
-		if buf, err = c.s.bodies.get(n); err != nil {
+	if n <= bodyStep {
+		if !c.take(n) {
+			return nil, c.skip(n)
+		}
+		buf := c.getBuf()
+		if cap(buf) < n {
+			c.putBuf(buf) // keep it for a smaller body
+			buf = make([]byte, 0, max(n, 4096))
+		}
+		body := buf[:n]
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			c.putBuf(body) // releases the n bytes taken
 			return nil, err
 		}
-	} else if buf = c.getBuf(); cap(buf) < n {
-		c.putBuf(buf) // keep it for a smaller body
-		buf = make([]byte, 0, max(n, 4096))
+		return body, nil
 	}
-	body := buf[:n]
-	if _, err := io.ReadFull(c.br, body); err != nil {
-		c.putBuf(buf[:0]) // the caller releases the n budgeted bytes
+	buf, err := c.s.bodies.get(n)
+	if err != nil {
 		return nil, err
 	}
+	body := buf[:n]
+	for got := 0; got < n; {
+		step := min(n-got, budgetStep)
+		if !c.take(step) {
+			c.putBuf(body[:got])
+			return nil, c.skip(n - got)
+		}
+		if _, err := io.ReadFull(c.br, body[got:got+step]); err != nil {
+			c.putBuf(body[:got+step])
+			return nil, err
+		}
+		got += step
+	}
 	return body, nil
+}
+
+// take counts n body bytes in the server's budget, waiting up to
+// InFlightBytesWait for room.
+func (c *conn) take(n int) bool {
+	return c.s.budget.acquire(c.pollCtx, int64(n), c.s.opts.InFlightBytesWait)
+}
+
+// skip reads and drops the n bytes left of a body that the budget had no
+// room for, and returns errBusy; at Shutdown it reads nothing.
+func (c *conn) skip(n int) error {
+	if c.pollCtx.Err() != nil {
+		return net.ErrClosed // Shutdown ended the wait: read no more
+	}
+	if _, err := io.CopyN(io.Discard, c.br, int64(n)); err != nil {
+		return err
+	}
+	return errBusy
 }
 
 func isTimeout(err error) bool {
