@@ -397,26 +397,31 @@ func (f *barFigure) plot() (*plot.Plot, *plot.Legend, error) {
 	}
 	var valueLabels []plot.Plotter // added last: drawn over the lines
 	for i, s := range f.series {
-		vals := make(plotter.Values, len(s.values))
+		offset := vg.Length(float64(i)-float64(len(f.series)-1)/2) * barWidth
 		var xys plotter.XYs
 		var strs []string
+		var first *plotter.BarChart
 		for g, v := range s.values {
 			if math.IsNaN(v) {
 				continue // no bar, no label: not measured
 			}
-			vals[g] = v
+			// A bar chart of one bar per value: a missing value draws nothing.
+			bar, err := plotter.NewBarChart(plotter.Values{v}, barWidth*0.9)
+			if err != nil {
+				return nil, nil, err
+			}
+			bar.XMin = float64(g)
+			bar.Color = seriesColor(s.name, i)
+			bar.LineStyle.Width = 0
+			bar.Offset = offset
+			p.Add(bar)
+			if first == nil {
+				first = bar
+				leg.Add(s.name, bar)
+			}
 			xys = append(xys, plotter.XY{X: float64(g), Y: v})
 			strs = append(strs, f.format(v))
 		}
-		bars, err := plotter.NewBarChart(vals, barWidth*0.9)
-		if err != nil {
-			return nil, nil, err
-		}
-		bars.Color = seriesColor(s.name, i)
-		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(float64(i)-float64(len(f.series)-1)/2) * barWidth
-		p.Add(bars)
-		leg.Add(s.name, bars)
 		if len(xys) > 0 {
 			lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: strs})
 			if err != nil {
@@ -425,7 +430,7 @@ func (f *barFigure) plot() (*plot.Plot, *plot.Legend, error) {
 			for j := range lab.TextStyle {
 				lab.TextStyle[j] = labelStyle
 			}
-			lab.Offset = vg.Point{X: bars.Offset, Y: 3}
+			lab.Offset = vg.Point{X: offset, Y: 3}
 			valueLabels = append(valueLabels, lab)
 		}
 	}

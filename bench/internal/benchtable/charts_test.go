@@ -350,3 +350,62 @@ func TestChartsShowEveryRow(t *testing.T) {
 		t.Errorf("the charts hold %d bars, RESULTS.raw.txt has %d values to chart", bars, want)
 	}
 }
+
+// TestCommittedChartsMatchResults protects the promise that the charts
+// shown in README.md and bench/README.md are the committed
+// RESULTS.raw.txt: each chart there is has every group and every median of
+// the raw file as a labelled bar of the right height, and there is no chart
+// left over from other results.
+func TestCommittedChartsMatchResults(t *testing.T) {
+	f, err := os.Open("../../RESULTS.raw.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const redraw = "redraw them (bench/README.md, \"Charts\")"
+	figs := r.figures(chartInfo{})
+	for _, name := range chartFiles {
+		want := slices.ContainsFunc(figs, func(f *barFigure) bool { return f.file == name })
+		for _, kind := range []string{".svg", ".png"} {
+			_, err := os.Stat(filepath.Join("../../charts", name+kind))
+			if got := err == nil; got != want {
+				t.Errorf("charts/%s%s exists: %v, the results have that chart: %v; %s", name, kind, got, want, redraw)
+			}
+		}
+	}
+	for _, fig := range figs {
+		b, err := os.ReadFile(filepath.Join("../../charts", fig.file+".svg"))
+		if err != nil {
+			t.Errorf("%v; %s", err, redraw)
+			continue
+		}
+		doc := readSVG(t, b)
+		var want []string
+		for _, g := range fig.groups {
+			want = append(want, strings.Split(g.label, "\n")...)
+			if g.limit > 0 {
+				want = append(want, "limit "+g.limitLabel)
+			}
+		}
+		bars := map[string][]float64{}
+		for _, s := range fig.series {
+			want = append(want, s.name)
+			for _, v := range s.values {
+				if !math.IsNaN(v) {
+					want = append(want, fig.format(v))
+					bars[s.name] = append(bars[s.name], v)
+				}
+			}
+		}
+		for _, s := range want {
+			if !slices.Contains(doc.texts, s) {
+				t.Errorf("charts/%s.svg has no %q: it was not drawn from RESULTS.raw.txt; %s", fig.file, s, redraw)
+			}
+		}
+		checkBars(t, "charts/"+fig.file+".svg", doc, fig, bars)
+	}
+}
