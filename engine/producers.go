@@ -13,8 +13,9 @@ import (
 // the last few sequence numbers it appended with their offsets. A retried
 // batch (same producer id and sequence) is answered with its original
 // offset instead of being appended again; a sequence that skips ahead is
-// refused. The state lives only in the writer goroutine (no locks) and is
-// rebuilt from the log tail when a topic opens.
+// refused. The state lives only in the writer goroutine (no locks); it is
+// checkpointed to a small file (producerfile.go) and rebuilt from it, and
+// from the log tail after it, when a topic opens.
 
 const (
 	// seqWindow is how many recent batches per producer are remembered.
@@ -83,6 +84,9 @@ type producers struct {
 	// pending holds, for the group being written, the next sequence each
 	// producer may use, overlaying m.
 	pending map[uint64]uint32
+	// saved is the end offset the last checkpoint written or loaded
+	// covers (0: none).
+	saved uint64
 }
 
 func (ps *producers) get(id uint64) *producerState {
@@ -167,17 +171,40 @@ func (ps *producers) evict() {
 	delete(ps.m, oldest)
 }
 
-// recover rebuilds the table from the newest batches of the topic.
+// recover rebuilds the table when the topic opens: from its checkpoint
+// (see producerfile.go) when one verifies and matches the log, plus the
+// batches after it when it is older; else from the newest batches of the
+// log.
 func (ps *producers) recover(t *Topic) {
+	if ps.fromCheckpoint(t) {
+		return
+	}
+	*ps = producers{}
+	found, _, _ := scanBatches(t, 0)
+	ps.apply(found)
+}
+
+// scanBatches returns the idempotent batches among the newest
+// recoverBatches batches of the topic at or after offset from, newest
+// first, and the header of the batch just before from if it read it.
+// whole reports that the scan reached from (or the topic's start).
+func scanBatches(t *Topic, from uint64) (found []seqRecord, before *record.Header, whole bool) {
 	segs := t.segments()
 	left := recoverBatches
-	var found []seqRecord
-	for i := len(segs) - 1; i >= 0 && left > 0; i-- {
+	for i := len(segs) - 1; i >= 0 && left > 0 && !whole; i-- {
 		s := segs[i]
+		if s.Entries() == 0 {
+			continue // an empty active segment
+		}
 		if !s.Acquire() {
 			continue
 		}
 		s.LastBatches(left, func(h *record.Header) bool {
+			if h.BaseOffset < from {
+				c := *h
+				before, whole = &c, true
+				return false
+			}
 			left--
 			if h.ProducerID != 0 {
 				found = append(found, seqRecord{h.ProducerID, seqEntry{h.Sequence, h.BaseOffset, h.Count}})
@@ -186,7 +213,15 @@ func (ps *producers) recover(t *Topic) {
 		})
 		s.Release()
 	}
-	for i := len(found) - 1; i >= 0; i-- { // oldest first
+	if left > 0 {
+		whole = true // reached from, or read the whole log
+	}
+	return found, before, whole
+}
+
+// apply remembers found (newest first) oldest first.
+func (ps *producers) apply(found []seqRecord) {
+	for i := len(found) - 1; i >= 0; i-- {
 		ps.remember(found[i].id, found[i].e)
 	}
 }

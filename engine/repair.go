@@ -242,6 +242,7 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 		return m, true, nil
 	}
 	keep := map[uint64]bool{}
+	copied := false
 	for _, src := range layout {
 		keep[src.Base()] = true
 		cs := c.get(src.Base())
@@ -270,6 +271,10 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 		e.opts.Logger.Warn("engine: repaired segment from a mirror", "topic", t.name, "volume", c.vol.dir,
 			"segment", src.Base(), "from", src.Dir())
 		m.segs = append(m.segs, fixed)
+		copied = true
+	}
+	if copied {
+		t.copyProducers(layout[len(layout)-1].Dir(), c.dir)
 	}
 	for _, cs := range c.segs {
 		if keep[cs.base] {

@@ -210,6 +210,7 @@ func (w *writer) releaseIdle() {
 	if w.dirty {
 		w.syncActive()
 	}
+	w.saveProducers(w.mirrors())
 	for _, m := range w.mirrors() {
 		m.active().ReleaseIdle()
 	}
@@ -248,6 +249,9 @@ func (w *writer) shutdown() {
 		default:
 			if w.dirty {
 				w.syncActive()
+			}
+			if !w.t.deleted.Load() {
+				w.saveProducers(w.mirrors())
 			}
 			if w.timer != nil {
 				w.timer.Stop()
@@ -639,5 +643,6 @@ func (w *writer) roll() error {
 			m.active().ReleaseIdle()
 		}
 	}
+	w.saveProducers(w.mirrors())
 	return nil
 }
