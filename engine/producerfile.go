@@ -29,7 +29,7 @@ const (
 	producersName  = "PRODUCERS"
 	producersMagic = "HRQPRD01"
 	prodHeaderSize = 8 + 8 + 8 + 4 // magic, end, tag, count
-	prodEntrySize  = 16        // seq, count, base
+	prodEntrySize  = 16            // seq, count, base
 )
 
 // encode returns the checkpoint of the table covering the log below end,
