@@ -14,9 +14,12 @@ import (
 
 // Names inside a volume directory.
 const (
-	topicsDir  = "topics"
-	cleanName  = "CLEAN"
-	volumeName = "VOLUME"
+	topicsDir = "topics"
+	cleanName = "CLEAN"
+	// deletingName marks a topic directory whose deletion started: the
+	// next open finishes it instead of opening what is left.
+	deletingName = "DELETING"
+	volumeName   = "VOLUME"
 )
 
 // Engine holds the topics of a broker, each mirrored on every volume.
@@ -157,6 +160,14 @@ func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
 	for _, name := range list {
 		if ValidTopic(name) != nil {
 			e.opts.Logger.Warn("engine: ignoring entry that is not a topic", "dir", v.path(topicsDir), "name", name)
+			continue
+		}
+		if _, err := e.fs.ReadFile(filepath.Join(topicDir(v, name), deletingName)); err == nil {
+			// Deleted before a crash: finish it; never open what is left.
+			if err := removeTopicDir(e.fs, v, name); err != nil {
+				return false, fmt.Errorf("finish deleting topic %q: %w", name, err)
+			}
+			e.opts.Logger.Info("engine: finished deleting topic", "topic", name, "volume", v.dir)
 			continue
 		}
 		names[name] = true

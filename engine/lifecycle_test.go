@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,4 +219,51 @@ func TestCreateTopicFailureLeavesNothing(t *testing.T) {
 	m := newModel()
 	m.appendBatch(t, e, "t", genMsgs(1, 2, 30))
 	m.check(t, e, "t", 0)
+}
+
+// TestCrashDuringDeleteStaysDeleted checks that a deleted topic never
+// comes back in part: a power cut while DeleteTopic removes its files
+// (some segments gone, others not) leaves a topic that the next start
+// finishes deleting, not one that starts in the middle of its old data.
+func TestCrashDuringDeleteStaysDeleted(t *testing.T) {
+	fs := segment.NewMemFS()
+	opts := memOpts(fs)
+	opts.SegmentEntries = 4
+	e := openEngine(t, opts)
+	mustCreate(t, e, "t")
+	for i := range 10 {
+		mustAppend(t, e, "t", batchOf(t, genMsgs(uint64(i), 1, 40)...))
+	}
+	if n := describe(t, e, "t").Segments; n != 3 {
+		t.Fatalf("%d segments, want 3", n)
+	}
+	// Pause the delete once the first segment is gone (and synced).
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var pausing atomic.Bool
+	second := filepath.Join(topicDir(e.vols[0], "t"), segment.SealName(4))
+	fs.SetFault(func(op segment.Op, name string) error {
+		if op == segment.OpRemove && name == second && pausing.CompareAndSwap(false, true) {
+			close(paused)
+			<-resume
+		}
+		return nil
+	})
+	delErr := make(chan error, 1)
+	go func() { delErr <- e.DeleteTopic("t") }()
+	<-paused
+	img := fs.Crash()
+	close(resume)
+	if err := <-delErr; err != nil {
+		t.Fatalf("DeleteTopic: %v", err)
+	}
+	o := opts
+	o.FS = img
+	c := openEngine(t, o)
+	if got := c.Topics(""); len(got) != 0 {
+		t.Fatalf("topics after a power cut during a delete: %v (from %d)", got, describe(t, c, got[0]).Start)
+	}
+	if names, err := img.List(topicDir(c.vols[0], "t")); err == nil && len(names) > 0 {
+		t.Fatalf("files of the deleted topic left after the restart: %v", names)
+	}
+	mustCreate(t, c, "t") // the name is free again
 }

@@ -312,13 +312,20 @@ func (t *Topic) close() error {
 	return errors.Join(errs...)
 }
 
-// remove stops the writer and deletes every file of the topic.
+// remove stops the writer and deletes every file of the topic. A marker
+// written (and synced) first makes the deletion whole across a crash: the
+// next open finishes it rather than open the segments left.
 func (t *Topic) remove() error {
 	t.deleted.Store(true)
 	t.stopWriter()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
+	for _, m := range t.view.Load().mirrors {
+		if err := segment.WriteFileAtomic(t.e.fs, filepath.Join(m.dir, deletingName), nil); err != nil && m.vol.healthy() {
+			errs = append(errs, err)
+		}
+	}
 	for _, m := range t.view.Load().mirrors {
 		for _, s := range m.segs {
 			if err := s.Remove(); err != nil && m.vol.healthy() {
