@@ -179,3 +179,50 @@ func TestCloseDuringRebuild(t *testing.T) {
 		t.Fatalf("reads come from %s, want /v2", v)
 	}
 }
+
+// Shutdown does not wait for a large segment copy either: a rebuild
+// copying a segment of several chunks stops between chunks once Close has
+// begun, and the next open copies the segment whole.
+func TestCloseDuringLargeSegmentCopy(t *testing.T) {
+	rfs := newRouteFS("/v1", "/v2")
+	opts := mirrorOpts(rfs, "/v1", "/v2")
+	opts.SegmentBytes, opts.SegmentEntries = 32<<20, 20
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range 21 { // 20 batches of 1 MiB, sealed when the 21st rolls
+		m.appendBatch(t, e, "t", [][]byte{msgBytes(uint64(i), 1<<20)})
+	}
+	fenceAndWipe(t, e, rfs, "/v2")
+	var writes atomic.Int32
+	started := make(chan struct{})
+	rfs.vols["/v2"].SetFault(func(op segment.Op, name string) error {
+		if op == segment.OpWrite && strings.HasSuffix(name, ".log.tmp") && writes.Add(1) == 1 {
+			close(started)
+			for i := 0; i < 2000 && !e.isClosed(); i++ {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		return nil
+	})
+	go e.CheckVolumes()
+	select {
+	case <-started:
+	case <-time.After(time.Minute):
+		t.Fatalf("the rebuild did not start: %+v", e.Volumes())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Fatalf("the copy went on after Close began: %d chunk writes, want 1", n)
+	}
+	rfs.vols["/v2"].SetFault(nil)
+	e = openEngine(t, opts)
+	wantStates(t, e, VolumeHealthy, VolumeHealthy)
+	sameFiles(t, rfs, "t", "/v1", "/v2")
+	m.check(t, e, "t", 0)
+}

@@ -322,7 +322,12 @@ func (t *Topic) copySegment(src *segment.Segment, dir string) (*segment.Segment,
 		return nil, fmt.Errorf("engine: repair source segment %d is gone", src.Base())
 	}
 	defer src.Release()
-	s, n, err := src.CopyTo(t.e.fs, dir, t.e.opts.segmentOptions())
+	opts := t.e.opts.segmentOptions()
+	opts.Stop = t.e.stop // shutdown does not wait for a large copy
+	s, n, err := src.CopyTo(t.e.fs, dir, opts)
+	if errors.Is(err, segment.ErrStopped) {
+		return nil, ErrClosed
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -373,6 +378,9 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 		fixed, err := t.copySegment(src, bad.dir)
 		if errors.Is(err, ErrCorrupt) {
 			continue // failed its check while copied: try another mirror
+		}
+		if errors.Is(err, ErrClosed) {
+			return err // shutdown; the scrubber finds it again
 		}
 		if isResource(err) {
 			return t.e.resourceError(fmt.Sprintf("repair topic %q segment %d", t.name, base), err)

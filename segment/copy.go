@@ -37,9 +37,10 @@ const copyChunk = 8 << 20
 // scan) and, for a sealed source, the seal is written after the rename. A
 // crash at any point leaves either the old log or the new one, plus at
 // worst a stray temporary file that the engine removes at the next open.
-// The caller holds a pin on s.
+// The caller holds a pin on s. Once opts.Stop is closed, the copy gives up
+// between chunks with ErrStopped (its temporary file removed).
 func (s *Segment) CopyTo(fs FS, dir string, opts Options) (c *Segment, n int64, err error) {
-	n, err = s.copyLog(fs, dir)
+	n, err = s.copyLog(fs, dir, opts.Stop)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -74,7 +75,7 @@ func (s *Segment) CopyTo(fs FS, dir string, opts Options) (c *Segment, n int64, 
 // <base>.log.tmp in dir, syncs it, removes the old seal and index and
 // renames the copy over the log. It reads the source's mapping under the
 // fault guard: a source cut under it fails the copy, not the process.
-func (s *Segment) copyLog(fs FS, dir string) (n int64, err error) {
+func (s *Segment) copyLog(fs FS, dir string, stop <-chan struct{}) (n int64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer s.onFault(&err)
 	data, err := s.LogBytes()
@@ -95,6 +96,13 @@ func (s *Segment) copyLog(fs FS, dir string) (n int64, err error) {
 	}
 	var one [1][]byte
 	for off := 0; off < len(data); off += copyChunk {
+		select {
+		case <-stop: // a nil stop never fires
+			f.Close()
+			fs.Remove(tmp)
+			return 0, fmt.Errorf("segment: copy %d: %w", s.base, ErrStopped)
+		default:
+		}
 		one[0] = data[off:min(off+copyChunk, len(data))]
 		if _, err := f.WriteAt(one[:], int64(off)); err != nil {
 			f.Close()

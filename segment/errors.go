@@ -24,6 +24,8 @@ var (
 	// yet known durable: they may be lost, and the error is sticky (a
 	// retried sync could succeed without them).
 	ErrSyncLost = errors.New("segment: sync failed with committed bytes unsynced")
+	// ErrStopped reports a CopyTo given up because Options.Stop was closed.
+	ErrStopped = errors.New("segment: copy stopped")
 )
 
 // CorruptError describes damage found in a segment: which file, at which

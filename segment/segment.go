@@ -48,6 +48,9 @@ type Options struct {
 	// at Open, damage at the tail of the last segment below it is
 	// corruption, never a torn write to cut off. 0: unknown.
 	Synced uint64
+	// Stop, if set, makes CopyTo give up between chunks once it is closed
+	// (ErrStopped), so that a shutdown does not wait for a large copy.
+	Stop <-chan struct{}
 }
 
 func (o Options) withDefaults() Options {
