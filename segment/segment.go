@@ -107,6 +107,10 @@ type Segment struct {
 	owner    atomic.Bool  // the owner's pin was dropped (by Remove or Close)
 
 	// Writer-only state: what Write has written but Commit not published.
+	// ReleaseIdle (anyone's) reads inFlight, pendSize, pendEntries and sets
+	// dirty, syncedSize, syncErr and the index fields (releaseActive), so
+	// the writer touches those only while it holds a pin (pinWriter), or
+	// reads them once the segment can no longer be pinned.
 	pendSize    int64
 	pendEntries int64
 	pendNext    uint64

@@ -41,17 +41,21 @@ func (s *Segment) Write(batches [][]byte) error {
 	if s.damaged != nil {
 		return s.damaged
 	}
+	// Pinned while it uses the files and the writer state ReleaseIdle
+	// (anyone's) reads and sets: ReleaseIdle waits (see pinWriter).
+	if !s.Acquire() {
+		if s.syncErr != nil {
+			return s.syncErr
+		}
+		return ErrClosed
+	}
+	defer s.Release()
 	if s.syncErr != nil {
 		return s.syncErr
 	}
 	if len(batches) == 0 {
 		return nil
 	}
-	// Pinned while it uses the files: ReleaseIdle (anyone's) waits.
-	if !s.Acquire() {
-		return ErrClosed
-	}
-	defer s.Release()
 	if err := s.load(); err != nil {
 		return err
 	}
@@ -112,13 +116,13 @@ func (s *Segment) Write(batches [][]byte) error {
 // failed sync that covered only uncommitted bytes (fsync=always) is not
 // sticky: the caller rolls those bytes back.
 func (s *Segment) Sync() error {
+	if !s.Acquire() {
+		return s.syncErr // closed: its owner synced it
+	}
+	defer s.Release()
 	if s.syncErr != nil {
 		return s.syncErr
 	}
-	if !s.Acquire() {
-		return nil // closed: its owner synced it
-	}
-	defer s.Release()
 	if !s.dirty {
 		return nil // nothing written since the last sync
 	}
@@ -142,6 +146,9 @@ func (s *Segment) Sync() error {
 
 // Commit publishes everything written so far to readers.
 func (s *Segment) Commit() {
+	if s.pinWriter() {
+		defer s.Release()
+	}
 	s.size.Store(s.pendSize)
 	s.lastTime.Store(s.pendTime)
 	s.entries.Store(s.pendEntries) // Find loads entries first, then size
@@ -159,6 +166,9 @@ func (s *Segment) Commit() {
 // sticky), and so is a sticky sync error (see Sync). A failed sync of the
 // cut alone is not: the next successful Sync makes the cut durable.
 func (s *Segment) Rollback() error {
+	if s.pinWriter() {
+		defer s.Release()
+	}
 	if err := s.Undo(); err != nil || s.sealed.Load() || s.damaged != nil || !s.loaded.Load() {
 		return err
 	}
@@ -172,6 +182,10 @@ func (s *Segment) Rollback() error {
 // out of service at once (its volume fenced) and is reconciled with the
 // other mirrors before it serves again.
 func (s *Segment) Undo() error {
+	pinned := s.pinWriter()
+	if pinned {
+		defer s.Release()
+	}
 	s.pendSize, s.pendNext, s.pendTime = s.size.Load(), s.next.Load(), s.lastTime.Load()
 	s.pendEntries = s.entries.Load()
 	s.syncedSize = min(s.syncedSize, s.pendSize)
@@ -179,10 +193,9 @@ func (s *Segment) Undo() error {
 		s.firstTime = 0
 	}
 	s.digest = s.saved
-	if !s.Acquire() {
+	if !pinned {
 		return nil
 	}
-	defer s.Release()
 	if s.sealed.Load() || s.damaged != nil || !s.loaded.Load() {
 		// Write refused before writing anything; a damaged log keeps the
 		// bytes after its damage for repair, and a sealed or cold one may
@@ -216,3 +229,13 @@ func (s *Segment) readyDigest() (err error) {
 	s.digestReady = true
 	return nil
 }
+
+// pinWriter pins the segment for a writer step that touches the state
+// releaseActive reads and sets (inFlight, pendSize, pendEntries, dirty,
+// syncedSize, syncErr) without necessarily using the files. The pin is
+// what keeps ReleaseIdle out: it starts only by swapping a count of 1 (the
+// owner's pin alone) for releasing, and the pin count's atomic updates
+// order the writer's steps before or after its whole run. It reports
+// false once the segment was closed for good (no pins left): no
+// ReleaseIdle can start on it any more, so the step may go on unpinned.
+func (s *Segment) pinWriter() bool { return s.Acquire() }
