@@ -10,8 +10,8 @@ import (
 
 	"github.com/haraqa/haraqa/client"
 	"github.com/haraqa/haraqa/engine"
-	"github.com/haraqa/haraqa/segment"
 	"github.com/haraqa/haraqa/server"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise: a full disk is visible to a producing application while it
@@ -20,7 +20,7 @@ import (
 // gives up names it; once space returns every message is stored once, in
 // order.
 func TestProducerReportsFullDisk(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	b := startBroker(t, "unix", engine.Options{Dir: "/data", FS: fs, SegmentBytes: 1 << 20}, server.Options{AutoCreateTopics: true})
 	c := b.dial(client.WithReconnect(5*time.Millisecond, 20*time.Millisecond))
 	ctx := testCtx(t)

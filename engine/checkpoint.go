@@ -11,7 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // The synced-offset checkpoint. Every CheckpointInterval the engine writes,
@@ -125,7 +125,7 @@ func (e *Engine) writeCheckpoint(m map[string]uint64) (full, err error) {
 	b := encodeCheckpoint(m)
 	var fulls, errs []error
 	for _, v := range e.healthyVolumes() {
-		if err := segment.WriteFileAtomic(e.fs, v.path(checkpointName), b); err != nil {
+		if err := vfs.WriteFileAtomic(e.fs, v.path(checkpointName), b); err != nil {
 			err = fmt.Errorf("engine: checkpoint on %s: %w", v.dir, err)
 			if diskFull(err) {
 				fulls = append(fulls, err)

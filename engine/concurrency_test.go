@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/record"
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // follow reads topic from offset 0 until it has seen total messages,
@@ -80,7 +80,7 @@ func follow(ctx context.Context, e *Engine, topic string, total uint64, maxBytes
 func TestConcurrentAppendersAndReaders(t *testing.T) {
 	const appenders, perAppender, readers = 8, 40, 4
 	rng := newRand(t)
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 32 << 10
 	e := openEngine(t, opts)
@@ -161,8 +161,8 @@ type syncCounter struct {
 	gate    chan struct{}
 }
 
-func (c *syncCounter) fault(op segment.Op, name string) error {
-	if op != segment.OpSync || !strings.HasSuffix(name, ".log") {
+func (c *syncCounter) fault(op vfs.Op, name string) error {
+	if op != vfs.OpSync || !strings.HasSuffix(name, ".log") {
 		return nil
 	}
 	if c.n.Add(1) == 1 && c.block {
@@ -177,7 +177,7 @@ func (c *syncCounter) fault(op segment.Op, name string) error {
 // the next write and fsync. The first sync is held until 7 more appends
 // are queued; the 8 appends then cost exactly 2 fsyncs.
 func TestGroupCommitSharesSyncs(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	sc := &syncCounter{block: true, entered: make(chan struct{}), gate: make(chan struct{})}
 	fs.SetFault(sc.fault)
 	e := openEngine(t, memOpts(fs))
@@ -223,7 +223,7 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 // fsync=always need fewer fsyncs than appends.
 func TestGroupCommitFewerSyncsThanAppends(t *testing.T) {
 	const appenders, perAppender = 8, 100
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	// An in-memory sync is instant; give it a disk's latency (about what
 	// one fdatasync takes here) so that appenders queue up behind it.
 	sc := &syncCounter{latency: 200 * time.Microsecond}
@@ -263,7 +263,7 @@ func TestGroupCommitFewerSyncsThanAppends(t *testing.T) {
 // a consumer spin or stall.
 func TestReadNeverEmptyBelowEnd(t *testing.T) {
 	const n = 400
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentEntries = 1 // every append rolls
 	opts.SegmentBytes = 4 << 10
 	opts.Fsync = FsyncNever

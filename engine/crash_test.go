@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // ack is one acknowledged append: where it landed and what it held.
@@ -63,7 +63,7 @@ func checkAcks(t *testing.T, e *Engine, topic string, acks []ack) {
 func TestCrashFsyncAlwaysKeepsAcked(t *testing.T) {
 	const appenders, perAppender = 8, 60
 	rng := newRand(t)
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 32 << 10
 	e := openEngine(t, opts)
@@ -96,7 +96,7 @@ func TestCrashFsyncAlwaysKeepsAcked(t *testing.T) {
 	// Crash at several points while the appenders run: everything acked
 	// before the crash image is taken must be in it.
 	type image struct {
-		fs   *segment.MemFS
+		fs   *vfs.MemFS
 		acks []ack
 	}
 	var images []image
@@ -138,7 +138,7 @@ func TestCrashFsyncAlwaysKeepsAcked(t *testing.T) {
 // acknowledged, and sealed segments (synced when sealed) always survive.
 func TestCrashFsyncNeverLosesOnlyATail(t *testing.T) {
 	rng := newRand(t)
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.Fsync = FsyncNever
 	opts.SegmentBytes = 16 << 10

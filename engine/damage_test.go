@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // damagedTopic writes 40 batches of 10 messages (offsets 0..399) to "t"
@@ -13,9 +14,9 @@ import (
 // corrupt to the first segment's log (batches of size bytes each, back to
 // back), and opens it again: the damage is in a sealed segment, trusted at
 // open and found by reads.
-func damagedTopic(t *testing.T, corrupt func(b []byte, size int) []byte) (*Engine, *model, segment.FS) {
+func damagedTopic(t *testing.T, corrupt func(b []byte, size int) []byte) (*Engine, *model, vfs.FS) {
 	t.Helper()
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 16 << 10
 	e := openEngine(t, opts)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Names inside a volume directory.
@@ -29,7 +30,7 @@ const (
 // network call.
 type Engine struct {
 	opts Options
-	fs   segment.FS
+	fs   vfs.FS
 	dir  string    // the first volume's directory
 	vols []*Volume // in the order given; reads prefer the last healthy one
 
@@ -177,7 +178,7 @@ func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
 
 // removeStaleTmp deletes the temporary files of atomic writes (VOLUME,
 // SYNCED, CLEAN) that a crash or a full disk left in a volume's root.
-func removeStaleTmp(fs segment.FS, dir string) error {
+func removeStaleTmp(fs vfs.FS, dir string) error {
 	names, err := fs.List(dir)
 	if err != nil {
 		return err
@@ -287,7 +288,7 @@ func (e *Engine) Close() error {
 	for _, v := range e.healthyVolumes() {
 		// Empty: only its existence counts, and an empty file can be made
 		// on a disk with no free data block.
-		if werr := segment.WriteFileAtomic(e.fs, v.path(cleanName), nil); werr != nil {
+		if werr := vfs.WriteFileAtomic(e.fs, v.path(cleanName), nil); werr != nil {
 			err = errors.Join(err, fmt.Errorf("engine: clean marker on %s: %w", v.dir, werr))
 		}
 	}

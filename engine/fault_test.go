@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // failOn returns a MemFS fault that fails op on files whose name ends with
 // suffix while on is set.
-func failOn(on *atomic.Bool, op segment.Op, suffix string, err error) func(segment.Op, string) error {
-	return func(o segment.Op, name string) error {
+func failOn(on *atomic.Bool, op vfs.Op, suffix string, err error) func(vfs.Op, string) error {
+	return func(o vfs.Op, name string) error {
 		if on.Load() && o == op && strings.HasSuffix(name, suffix) {
 			return err
 		}
@@ -24,7 +25,7 @@ func failOn(on *atomic.Bool, op segment.Op, suffix string, err error) func(segme
 }
 
 // logSize returns the length of the topic's active log file.
-func logSize(t *testing.T, fs *segment.MemFS, e *Engine, topic string) int {
+func logSize(t *testing.T, fs *vfs.MemFS, e *Engine, topic string) int {
 	t.Helper()
 	b, err := fs.ReadFile(activeLog(t, e, topic))
 	if err != nil {
@@ -39,9 +40,9 @@ func logSize(t *testing.T, fs *segment.MemFS, e *Engine, topic string) int {
 // a crash), and once the fault clears the topic continues with dense
 // offsets.
 func TestWriteOrSyncFailureNotAcknowledged(t *testing.T) {
-	for _, op := range []segment.Op{segment.OpSync, segment.OpWrite} {
+	for _, op := range []vfs.Op{vfs.OpSync, vfs.OpWrite} {
 		t.Run(string(op), func(t *testing.T) {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			var on atomic.Bool
 			fs.SetFault(failOn(&on, op, ".log", syscall.EIO))
 			opts := memOpts(fs)
@@ -95,7 +96,7 @@ func TestWriteOrSyncFailureNotAcknowledged(t *testing.T) {
 // ErrStorage (ENOSPC), leaves no partial batch, lets smaller appends that
 // fit through, and the topic resumes when space frees.
 func TestDiskFull(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -138,24 +139,24 @@ func TestDiskFull(t *testing.T) {
 func TestRollFailureRetried(t *testing.T) {
 	cases := []struct {
 		name  string
-		fault func(fs *segment.MemFS, on *atomic.Bool)
+		fault func(fs *vfs.MemFS, on *atomic.Bool)
 	}{
-		{"create next segment", func(fs *segment.MemFS, on *atomic.Bool) {
-			fs.SetFault(failOn(on, segment.OpCreate, ".log", syscall.ENOSPC))
+		{"create next segment", func(fs *vfs.MemFS, on *atomic.Bool) {
+			fs.SetFault(failOn(on, vfs.OpCreate, ".log", syscall.ENOSPC))
 		}},
-		{"create next index", func(fs *segment.MemFS, on *atomic.Bool) {
-			fs.SetFault(failOn(on, segment.OpCreate, ".idx", syscall.ENOSPC))
+		{"create next index", func(fs *vfs.MemFS, on *atomic.Bool) {
+			fs.SetFault(failOn(on, vfs.OpCreate, ".idx", syscall.ENOSPC))
 		}},
-		{"write seal", func(fs *segment.MemFS, on *atomic.Bool) {
-			fs.SetFault(failOn(on, segment.OpWrite, ".seal.tmp", syscall.ENOSPC))
+		{"write seal", func(fs *vfs.MemFS, on *atomic.Bool) {
+			fs.SetFault(failOn(on, vfs.OpWrite, ".seal.tmp", syscall.ENOSPC))
 		}},
-		{"sync dir", func(fs *segment.MemFS, on *atomic.Bool) {
-			fs.SetFault(failOn(on, segment.OpSyncDir, "t", syscall.EIO))
+		{"sync dir", func(fs *vfs.MemFS, on *atomic.Bool) {
+			fs.SetFault(failOn(on, vfs.OpSyncDir, "t", syscall.EIO))
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			var on atomic.Bool
 			tc.fault(fs, &on)
 			opts := memOpts(fs)
@@ -200,10 +201,10 @@ func TestRollFailureRetried(t *testing.T) {
 // dense, and a crash keeps every acknowledged batch.
 func TestIntermittentSyncFailures(t *testing.T) {
 	const appenders, perAppender = 4, 50
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	var syncs atomic.Int64
-	fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpSync && strings.HasSuffix(name, ".log") && syncs.Add(1)%5 == 0 {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpSync && strings.HasSuffix(name, ".log") && syncs.Add(1)%5 == 0 {
 			return syscall.EIO
 		}
 		return nil
@@ -263,9 +264,9 @@ func TestIntermittentSyncFailures(t *testing.T) {
 // reported by Close, the topic turns read-only, and no clean-shutdown
 // marker is written, so the next open scans instead of trusting.
 func TestCloseReportsFailedIntervalSync(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	var on atomic.Bool
-	fs.SetFault(failOn(&on, segment.OpSync, ".log", syscall.EIO))
+	fs.SetFault(failOn(&on, vfs.OpSync, ".log", syscall.EIO))
 	opts := memOpts(fs)
 	opts.Fsync = FsyncInterval
 	opts.FsyncInterval = 1 << 62 // only the shutdown syncs
@@ -292,9 +293,9 @@ func TestCloseReportsFailedIntervalSync(t *testing.T) {
 // acknowledged, and once the fault clears the next append rolls and
 // succeeds with dense offsets.
 func TestRollAfterFailedSegmentCreate(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	var on atomic.Bool
-	fs.SetFault(failOn(&on, segment.OpMap, segment.LogName(4), syscall.ENOMEM))
+	fs.SetFault(failOn(&on, vfs.OpMap, segment.LogName(4), syscall.ENOMEM))
 	opts := memOpts(fs)
 	opts.SegmentEntries = 4
 	e := openEngine(t, opts)

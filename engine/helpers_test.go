@@ -17,6 +17,7 @@ import (
 
 	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // memDir is the data directory of engines on a MemFS.
@@ -71,7 +72,7 @@ func (l *logRecorder) logger() *slog.Logger { return slog.New(l) }
 // memOpts returns options for an engine on fs with a quiet logger. MemFS
 // reserves a segment's whole capacity when it is mapped, so segments on a
 // MemFS are kept small.
-func memOpts(fs *segment.MemFS) Options {
+func memOpts(fs *vfs.MemFS) Options {
 	return Options{Dir: memDir, FS: fs, SegmentBytes: 4 << 20, SegmentEntries: 4096,
 		Logger: (&logRecorder{}).logger()}
 }
@@ -103,7 +104,7 @@ func reopen(t testing.TB, e *Engine, opts Options) *Engine {
 
 // crashOpen opens an engine on what fs kept durable (fs.Crash()). The old
 // engine is left running on fs; the caller closes it if it wants to.
-func crashOpen(t testing.TB, fs *segment.MemFS, opts Options) (*Engine, *segment.MemFS) {
+func crashOpen(t testing.TB, fs *vfs.MemFS, opts Options) (*Engine, *vfs.MemFS) {
 	t.Helper()
 	c := fs.Crash()
 	opts.FS = c

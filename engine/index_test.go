@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // indexFixture is a topic "t" of a few sealed segments and an active one,
 // closed cleanly.
-func indexFixture(t *testing.T) (*segment.MemFS, Options, *model, []*segment.Segment) {
+func indexFixture(t *testing.T) (*vfs.MemFS, Options, *model, []*segment.Segment) {
 	t.Helper()
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 16 << 10
 	e := openEngine(t, opts)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // TestRecreateDuringDeleteKeepsAcknowledged checks that a message
@@ -21,7 +22,7 @@ import (
 // topic of the same name: a CreateTopic while the delete still removes
 // files must not put the new topic's files where the delete removes them.
 func TestRecreateDuringDeleteKeepsAcknowledged(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -33,8 +34,8 @@ func TestRecreateDuringDeleteKeepsAcknowledged(t *testing.T) {
 	paused, resume, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var pausing atomic.Bool
 	dir := topicDir(e.vols[0], "t")
-	fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpSyncDir && name == dir && pausing.CompareAndSwap(false, true) {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpSyncDir && name == dir && pausing.CompareAndSwap(false, true) {
 			close(paused)
 			<-resume
 		}
@@ -85,13 +86,13 @@ func TestRecreateDuringDeleteKeepsAcknowledged(t *testing.T) {
 // delete removed files of a later topic of its name), and that each call
 // fails only with the errors its race allows.
 func TestCreateDeleteProduceStress(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentEntries = 8 // rolls create and remove segment files too
 	// Yield at directory syncs and removals, so that other calls run in
 	// the middle of a create or a delete.
-	fs.SetFault(func(op segment.Op, _ string) error {
-		if op == segment.OpSyncDir || op == segment.OpRemove {
+	fs.SetFault(func(op vfs.Op, _ string) error {
+		if op == vfs.OpSyncDir || op == vfs.OpRemove {
 			time.Sleep(50 * time.Microsecond)
 		}
 		return nil
@@ -179,8 +180,8 @@ func TestRebuiltVolumeDurableOnItsOwn(t *testing.T) {
 	replaceDisk(t, f.fs, "/v3")
 	// The checkpoint written after the rebuild also syncs the volume's
 	// directory; fail it so that only the rebuild's own syncs count.
-	f.fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpCreate && strings.HasPrefix(name, "/v3/"+checkpointName) {
+	f.fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpCreate && strings.HasPrefix(name, "/v3/"+checkpointName) {
 			return syscall.EIO
 		}
 		return nil
@@ -198,12 +199,12 @@ func TestRebuiltVolumeDurableOnItsOwn(t *testing.T) {
 // failed leaves no files: the name can be created once the fault clears,
 // and no topic the caller was told failed appears at the next start.
 func TestCreateTopicFailureLeavesNothing(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	var on atomic.Bool
 	on.Store(true)
-	fs.SetFault(failOn(&on, segment.OpSyncDir, "/"+topicsDir, syscall.EIO))
+	fs.SetFault(failOn(&on, vfs.OpSyncDir, "/"+topicsDir, syscall.EIO))
 	if err := e.CreateTopic("t"); !errors.Is(err, ErrStorage) {
 		t.Fatalf("CreateTopic under a failing directory sync = %v, want ErrStorage", err)
 	}
@@ -226,7 +227,7 @@ func TestCreateTopicFailureLeavesNothing(t *testing.T) {
 // (some segments gone, others not) leaves a topic that the next start
 // finishes deleting, not one that starts in the middle of its old data.
 func TestCrashDuringDeleteStaysDeleted(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentEntries = 4
 	e := openEngine(t, opts)
@@ -241,8 +242,8 @@ func TestCrashDuringDeleteStaysDeleted(t *testing.T) {
 	paused, resume := make(chan struct{}), make(chan struct{})
 	var pausing atomic.Bool
 	second := filepath.Join(topicDir(e.vols[0], "t"), segment.SealName(4))
-	fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpRemove && name == second && pausing.CompareAndSwap(false, true) {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpRemove && name == second && pausing.CompareAndSwap(false, true) {
 			close(paused)
 			<-resume
 		}

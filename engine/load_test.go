@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (Read contract): Read returns nothing at or past the end it
@@ -16,7 +16,7 @@ import (
 // (simulated here by calling readSegments with the older end) must stop at
 // it, or its next Read at res.Next() would be "above the end".
 func TestReadStopsAtLoadedEnd(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	mustCreate(t, e, "t")
 	m := newModel()
 	for i := range 3 {
@@ -58,7 +58,7 @@ func (r *readMsgs) add(off uint64, msg []byte) bool {
 // was acknowledged at that offset.
 func TestRetentionUnderLoad(t *testing.T) {
 	const appenders, perAppender = 4, 300
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 8 << 10
 	opts.RetentionBytes = 24 << 10
 	e := openEngine(t, opts)
@@ -161,7 +161,7 @@ func TestRetentionUnderLoad(t *testing.T) {
 // succeed or fail with a typed error, and the final topic is whole and
 // dense before and after a restart.
 func TestDeleteRecreateUnderLoad(t *testing.T) {
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 8 << 10
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"sync"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Volume locks. An engine holds an exclusive lock on every volume it uses
@@ -39,9 +39,9 @@ type volumeLock interface {
 
 // lockVolume takes the exclusive lock of the volume directory dir, which
 // must exist.
-func lockVolume(fs segment.FS, dir string) (volumeLock, error) {
+func lockVolume(fs vfs.FS, dir string) (volumeLock, error) {
 	switch fs.(type) {
-	case segment.OSFS, *segment.OSFS:
+	case vfs.OSFS, *vfs.OSFS:
 		return flockVolume(dir)
 	}
 	return memLockVolume(fs, dir)
@@ -70,13 +70,13 @@ var memLocks = struct {
 }{held: map[memLockKey]bool{}}
 
 type memLockKey struct {
-	fs  segment.FS
+	fs  vfs.FS
 	dir string
 }
 
 type memLock struct{ key memLockKey }
 
-func memLockVolume(fs segment.FS, dir string) (volumeLock, error) {
+func memLockVolume(fs vfs.FS, dir string) (volumeLock, error) {
 	if !reflect.TypeOf(fs).Comparable() {
 		return noLock{}, nil // cannot tell two such file systems apart
 	}

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (issue 3 #7 under load, RELIABILITY #8/#10): with concurrent
@@ -23,10 +23,10 @@ import (
 func TestMirrorFaultsUnderLoad(t *testing.T) {
 	const appenders, perAppender = 4, 60
 	rnd := newRand(t)
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	var failing atomic.Bool
-	fs.SetFault(func(op segment.Op, name string) error {
-		if failing.Load() && (op == segment.OpWrite || op == segment.OpSync) && strings.HasPrefix(name, "/v3/") {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if failing.Load() && (op == vfs.OpWrite || op == vfs.OpSync) && strings.HasPrefix(name, "/v3/") {
 			return syscall.EIO
 		}
 		return nil

@@ -4,22 +4,22 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 var errCrashed = fmt.Errorf("simulated crash")
 
 // mutating are the MemFS operations that change what a crash keeps.
-var mutating = map[segment.Op]bool{segment.OpCreate: true, segment.OpWrite: true, segment.OpSync: true,
-	segment.OpRename: true, segment.OpRemove: true, segment.OpSyncDir: true, segment.OpTrunc: true}
+var mutating = map[vfs.Op]bool{vfs.OpCreate: true, vfs.OpWrite: true, vfs.OpSync: true,
+	vfs.OpRename: true, vfs.OpRemove: true, vfs.OpSyncDir: true, vfs.OpTrunc: true}
 
 // crashAfter makes fs fail the crashAt-th change and everything after it
 // (nothing happens past a crash); crashAt 0 only counts. It returns the
 // number of changes seen so far. The fault function runs under the
 // MemFS's lock, which orders n's uses.
-func crashAfter(fs *segment.MemFS, crashAt int) func() int {
+func crashAfter(fs *vfs.MemFS, crashAt int) func() int {
 	n := 0
-	fs.SetFault(func(op segment.Op, name string) error {
+	fs.SetFault(func(op vfs.Op, name string) error {
 		if crashAt > 0 && n >= crashAt {
 			return errCrashed
 		}
@@ -47,22 +47,22 @@ func TestMirrorCrashDuringRepair(t *testing.T) {
 	clean := f.closeImage(t)
 	for _, mode := range []struct {
 		name   string
-		damage func(img *segment.MemFS)
+		damage func(img *vfs.MemFS)
 		// run runs the repair on img; arm starts the crash countdown.
-		run func(img *segment.MemFS, arm func())
+		run func(img *vfs.MemFS, arm func())
 	}{
-		{"open", func(img *segment.MemFS) {
+		{"open", func(img *vfs.MemFS) {
 			mustCorrupt(t, img, seg("/v2", "t", 1, "log"), cut(1000))
 			replaceDisk(t, img, "/v3")
-		}, func(img *segment.MemFS, arm func()) {
+		}, func(img *vfs.MemFS, arm func()) {
 			arm()
 			if e, err := Open(f.opts2(img)); err == nil {
 				e.Close()
 			}
 		}},
-		{"scrub", func(img *segment.MemFS) {
+		{"scrub", func(img *vfs.MemFS) {
 			mustCorrupt(t, img, seg("/v2", "t", 1, "log"), flip(700))
-		}, func(img *segment.MemFS, arm func()) {
+		}, func(img *vfs.MemFS, arm func()) {
 			e, err := Open(f.opts2(img))
 			if err != nil {
 				t.Fatal(err)
@@ -71,7 +71,7 @@ func TestMirrorCrashDuringRepair(t *testing.T) {
 			e.Scrub(0)
 			e.Close()
 		}},
-		{"rebuild", func(*segment.MemFS) {}, func(img *segment.MemFS, arm func()) {
+		{"rebuild", func(*vfs.MemFS) {}, func(img *vfs.MemFS, arm func()) {
 			e, err := Open(f.opts2(img))
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (issue 3 #6, RELIABILITY #5): the same batch damaged on every
@@ -106,11 +107,11 @@ func TestMirrorSameBatchCorruptEverywhere(t *testing.T) {
 func TestMirrorFaultFencesVolume(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		op   segment.Op
+		op   vfs.Op
 		err  error
 	}{
-		{"write-EIO", segment.OpWrite, syscall.EIO},
-		{"fsync-EIO", segment.OpSync, syscall.EIO},
+		{"write-EIO", vfs.OpWrite, syscall.EIO},
+		{"fsync-EIO", vfs.OpSync, syscall.EIO},
 		{"write-ENOSPC", "", syscall.ENOSPC}, // a short write on a full volume
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,8 +194,8 @@ func TestMirrorBelowMinVolumes(t *testing.T) {
 		{"min3-one", 3, nil, []string{"/v3"}, []VolumeState{VolumeHealthy, VolumeHealthy, VolumeHealthy}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := segment.NewMemFS()
-			fl := newFaults(fs, syscall.EIO, segment.OpWrite)
+			fs := vfs.NewMemFS()
+			fl := newFaults(fs, syscall.EIO, vfs.OpWrite)
 			opts := mirrorOpts(fs, vols3...)
 			opts.MinVolumes = tc.min
 			e := openEngine(t, opts)
@@ -328,7 +329,7 @@ func TestMirrorFencedVolumeIdleTopicClose(t *testing.T) {
 // fenced with the reason while the others serve; a volume swapped under a
 // running broker is fenced and not rebuilt over.
 func TestMirrorVolumeIdentity(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	a := mirrorOpts(fs, "/a1", "/a2", "/a3")
 	b := mirrorOpts(fs, "/b1", "/b2")
 	for _, o := range []Options{a, b} {
@@ -349,19 +350,19 @@ func TestMirrorVolumeIdentity(t *testing.T) {
 	if err := fs.MkdirAll("/junk/data"); err != nil {
 		t.Fatal(err)
 	}
-	if err := segment.WriteFileAtomic(fs, "/junk/notes.txt", []byte("x")); err != nil {
+	if err := vfs.WriteFileAtomic(fs, "/junk/notes.txt", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if err := fs.MkdirAll("/bad"); err != nil {
 		t.Fatal(err)
 	}
-	if err := segment.WriteFileAtomic(fs, "/bad/"+volumeName, []byte("{garbage")); err != nil {
+	if err := vfs.WriteFileAtomic(fs, "/bad/"+volumeName, []byte("{garbage")); err != nil {
 		t.Fatal(err)
 	}
 	if err := fs.MkdirAll("/twin"); err != nil {
 		t.Fatal(err)
 	}
-	if err := segment.WriteFileAtomic(fs, "/twin/"+volumeName, mustRead(t, fs, "/a1/"+volumeName)); err != nil {
+	if err := vfs.WriteFileAtomic(fs, "/twin/"+volumeName, mustRead(t, fs, "/a1/"+volumeName)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -415,7 +416,7 @@ func TestMirrorVolumeIdentity(t *testing.T) {
 	// Swapped under a running broker.
 	e := openEngine(t, a)
 	bid := mustRead(t, fs, "/b1/"+volumeName)
-	if err := segment.WriteFileAtomic(fs, "/a2/"+volumeName, bid); err != nil {
+	if err := vfs.WriteFileAtomic(fs, "/a2/"+volumeName, bid); err != nil {
 		t.Fatal(err)
 	}
 	e.CheckVolumes()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Helpers of the mirrored-volume tests (issue 3): three volumes on one
@@ -33,7 +34,7 @@ const (
 
 // mirrorOpts returns options for an engine with the given volumes on fs.
 // The health and scrub loops are idle (tests call CheckVolumes and Scrub).
-func mirrorOpts(fs segment.FS, vols ...string) Options {
+func mirrorOpts(fs vfs.FS, vols ...string) Options {
 	return Options{Volumes: vols, FS: fs, SegmentBytes: 64 << 10, SegmentEntries: fxSegBatch,
 		HealthInterval: time.Hour, ScrubInterval: time.Hour, Logger: (&logRecorder{}).logger()}
 }
@@ -41,7 +42,7 @@ func mirrorOpts(fs segment.FS, vols ...string) Options {
 // mirrorFixture is an engine on three volumes holding topic "t" (several
 // sealed segments plus an active one) and a small topic "u".
 type mirrorFixture struct {
-	fs     *segment.MemFS
+	fs     *vfs.MemFS
 	opts   Options
 	e      *Engine
 	mt, mu *model
@@ -50,7 +51,7 @@ type mirrorFixture struct {
 
 func newMirrorFixture(t *testing.T) *mirrorFixture {
 	t.Helper()
-	f := &mirrorFixture{fs: segment.NewMemFS(), mt: newModel(), mu: newModel(), rec: &logRecorder{}}
+	f := &mirrorFixture{fs: vfs.NewMemFS(), mt: newModel(), mu: newModel(), rec: &logRecorder{}}
 	f.opts = mirrorOpts(f.fs, vols3...)
 	f.opts.Logger = f.rec.logger()
 	f.e = openEngine(t, f.opts)
@@ -70,7 +71,7 @@ func newMirrorFixture(t *testing.T) *mirrorFixture {
 
 // open opens an engine on fs (the fixture's or a crash image) with the
 // fixture's options and a fresh log recorder.
-func (f *mirrorFixture) open(t *testing.T, fs segment.FS) (*Engine, *logRecorder) {
+func (f *mirrorFixture) open(t *testing.T, fs vfs.FS) (*Engine, *logRecorder) {
 	t.Helper()
 	o := f.opts
 	o.FS = fs
@@ -81,7 +82,7 @@ func (f *mirrorFixture) open(t *testing.T, fs segment.FS) (*Engine, *logRecorder
 
 // closeImage closes the fixture's engine cleanly and returns an image of
 // what it left (a crash copy of a cleanly closed FS is the same files).
-func (f *mirrorFixture) closeImage(t *testing.T) *segment.MemFS {
+func (f *mirrorFixture) closeImage(t *testing.T) *vfs.MemFS {
 	t.Helper()
 	if err := f.e.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -123,14 +124,14 @@ func cut(n int) func([]byte) []byte {
 	return func(b []byte) []byte { return b[:n] }
 }
 
-func mustCorrupt(t *testing.T, fs *segment.MemFS, name string, f func([]byte) []byte) {
+func mustCorrupt(t *testing.T, fs *vfs.MemFS, name string, f func([]byte) []byte) {
 	t.Helper()
 	if err := fs.Corrupt(name, f); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func mustRead(t *testing.T, fs segment.FS, name string) []byte {
+func mustRead(t *testing.T, fs vfs.FS, name string) []byte {
 	t.Helper()
 	b, err := fs.ReadFile(name)
 	if err != nil {
@@ -140,7 +141,7 @@ func mustRead(t *testing.T, fs segment.FS, name string) []byte {
 }
 
 // topicFiles returns the files of topic on vol by name.
-func topicFiles(t *testing.T, fs segment.FS, vol, topic string) map[string][]byte {
+func topicFiles(t *testing.T, fs vfs.FS, vol, topic string) map[string][]byte {
 	t.Helper()
 	dir := filepath.Join(vol, topicsDir, topic)
 	names, err := fs.List(dir)
@@ -155,7 +156,7 @@ func topicFiles(t *testing.T, fs segment.FS, vol, topic string) map[string][]byt
 }
 
 // volumeFiles returns topicFiles for every topic of every volume.
-func volumeFiles(t *testing.T, fs segment.FS, vols []string, topics ...string) map[string]map[string][]byte {
+func volumeFiles(t *testing.T, fs vfs.FS, vols []string, topics ...string) map[string]map[string][]byte {
 	t.Helper()
 	out := map[string]map[string][]byte{}
 	for _, v := range vols {
@@ -169,7 +170,7 @@ func volumeFiles(t *testing.T, fs segment.FS, vols []string, topics ...string) m
 // sameFiles fails unless every volume holds byte-identical files of topic.
 // The producer checkpoint is left out: a volume out of service when it was
 // written keeps an older one (the newest that matches the log is used).
-func sameFiles(t *testing.T, fs segment.FS, topic string, vols ...string) {
+func sameFiles(t *testing.T, fs vfs.FS, topic string, vols ...string) {
 	t.Helper()
 	want := topicFiles(t, fs, vols[0], topic)
 	delete(want, producersName)
@@ -205,7 +206,7 @@ func keys(m map[string][]byte) []string {
 }
 
 // wipe removes everything under dir (dir itself stays).
-func wipe(t *testing.T, fs segment.FS, dir string) {
+func wipe(t *testing.T, fs vfs.FS, dir string) {
 	t.Helper()
 	names, err := fs.List(dir)
 	if err != nil {
@@ -294,13 +295,13 @@ func readErr(e *Engine, topic string, from, n uint64) error {
 type faults struct {
 	mu  sync.Mutex
 	on  map[string]bool // volume dir → failing
-	ops map[segment.Op]bool
+	ops map[vfs.Op]bool
 	err error
 	hit int
 }
 
-func newFaults(fs *segment.MemFS, err error, ops ...segment.Op) *faults {
-	f := &faults{on: map[string]bool{}, ops: map[segment.Op]bool{}, err: err}
+func newFaults(fs *vfs.MemFS, err error, ops ...vfs.Op) *faults {
+	f := &faults{on: map[string]bool{}, ops: map[vfs.Op]bool{}, err: err}
 	for _, op := range ops {
 		f.ops[op] = true
 	}
@@ -322,7 +323,7 @@ func (f *faults) hits() int {
 	return f.hit
 }
 
-func (f *faults) check(op segment.Op, name string) error {
+func (f *faults) check(op vfs.Op, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.ops) > 0 && !f.ops[op] {
@@ -339,17 +340,17 @@ func (f *faults) check(op segment.Op, name string) error {
 
 // routeFS sends each path to the MemFS of its volume, so that one volume
 // can run out of space on its own (MemFS capacity is per file system).
-type routeFS struct{ vols map[string]*segment.MemFS }
+type routeFS struct{ vols map[string]*vfs.MemFS }
 
 func newRouteFS(vols ...string) *routeFS {
-	r := &routeFS{vols: map[string]*segment.MemFS{}}
+	r := &routeFS{vols: map[string]*vfs.MemFS{}}
 	for _, v := range vols {
-		r.vols[v] = segment.NewMemFS()
+		r.vols[v] = vfs.NewMemFS()
 	}
 	return r
 }
 
-func (r *routeFS) pick(name string) segment.FS {
+func (r *routeFS) pick(name string) vfs.FS {
 	name = filepath.Clean(name)
 	for v, fs := range r.vols {
 		if name == v || strings.HasPrefix(name, v+"/") {
@@ -361,21 +362,21 @@ func (r *routeFS) pick(name string) segment.FS {
 
 // crash returns the routeFS of what every volume kept durable.
 func (r *routeFS) crash() *routeFS {
-	c := &routeFS{vols: map[string]*segment.MemFS{}}
+	c := &routeFS{vols: map[string]*vfs.MemFS{}}
 	for v, fs := range r.vols {
 		c.vols[v] = fs.Crash()
 	}
 	return c
 }
 
-func (r *routeFS) Create(name string) (segment.File, error) { return r.pick(name).Create(name) }
-func (r *routeFS) Open(name string) (segment.File, error)   { return r.pick(name).Open(name) }
-func (r *routeFS) Remove(name string) error                 { return r.pick(name).Remove(name) }
-func (r *routeFS) Rename(o, n string) error                 { return r.pick(o).Rename(o, n) }
-func (r *routeFS) MkdirAll(dir string) error                { return r.pick(dir).MkdirAll(dir) }
-func (r *routeFS) Mkdir(dir string) error                   { return r.pick(dir).Mkdir(dir) }
-func (r *routeFS) List(dir string) ([]string, error)        { return r.pick(dir).List(dir) }
-func (r *routeFS) ReadFile(name string) ([]byte, error)     { return r.pick(name).ReadFile(name) }
+func (r *routeFS) Create(name string) (vfs.File, error) { return r.pick(name).Create(name) }
+func (r *routeFS) Open(name string) (vfs.File, error)   { return r.pick(name).Open(name) }
+func (r *routeFS) Remove(name string) error             { return r.pick(name).Remove(name) }
+func (r *routeFS) Rename(o, n string) error             { return r.pick(o).Rename(o, n) }
+func (r *routeFS) MkdirAll(dir string) error            { return r.pick(dir).MkdirAll(dir) }
+func (r *routeFS) Mkdir(dir string) error               { return r.pick(dir).Mkdir(dir) }
+func (r *routeFS) List(dir string) ([]string, error)    { return r.pick(dir).List(dir) }
+func (r *routeFS) ReadFile(name string) ([]byte, error) { return r.pick(name).ReadFile(name) }
 
 // SyncDir of a directory holding volume roots (on the disk the test does
 // not model) syncs it in the file system of each volume under it: that is
@@ -405,15 +406,15 @@ type errFS struct{}
 
 var errOutside = &os.PathError{Op: "route", Path: "?", Err: syscall.ENOENT}
 
-func (errFS) Create(string) (segment.File, error) { return nil, errOutside }
-func (errFS) Open(string) (segment.File, error)   { return nil, errOutside }
-func (errFS) Remove(string) error                 { return errOutside }
-func (errFS) Rename(string, string) error         { return errOutside }
-func (errFS) MkdirAll(string) error               { return errOutside }
-func (errFS) Mkdir(string) error                  { return errOutside }
-func (errFS) List(string) ([]string, error)       { return nil, errOutside }
-func (errFS) SyncDir(string) error                { return errOutside }
-func (errFS) ReadFile(string) ([]byte, error)     { return nil, errOutside }
+func (errFS) Create(string) (vfs.File, error) { return nil, errOutside }
+func (errFS) Open(string) (vfs.File, error)   { return nil, errOutside }
+func (errFS) Remove(string) error             { return errOutside }
+func (errFS) Rename(string, string) error     { return errOutside }
+func (errFS) MkdirAll(string) error           { return errOutside }
+func (errFS) Mkdir(string) error              { return errOutside }
+func (errFS) List(string) ([]string, error)   { return nil, errOutside }
+func (errFS) SyncDir(string) error            { return errOutside }
+func (errFS) ReadFile(string) ([]byte, error) { return nil, errOutside }
 
 // wantErr fails unless err matches every target.
 func wantErr(t *testing.T, what string, err error, targets ...error) {

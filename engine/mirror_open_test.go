@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (issue 3, startup reconciliation; RELIABILITY #8): a volume that
@@ -21,7 +21,7 @@ func TestMirrorRepairFailureFencesOnlyThatVolume(t *testing.T) {
 	// (the source) is v1's.
 	mustCorrupt(t, img, seg("/v1", "t", 2, "log"), cut(100))
 	mustCorrupt(t, img, seg("/v3", "t", 1, "log"), cut(100))
-	fl := newFaults(img, syscall.EIO, segment.OpCreate)
+	fl := newFaults(img, syscall.EIO, vfs.OpCreate)
 	fl.set(true, "/v1")
 	e, _ := f.open(t, img)
 	vi := volState(t, e, "/v1")
@@ -54,8 +54,8 @@ func TestMirrorStaleVolumeBelowStart(t *testing.T) {
 			name = "crash"
 		}
 		t.Run(name, func(t *testing.T) {
-			fs := segment.NewMemFS()
-			fl := newFaults(fs, syscall.EIO, segment.OpWrite)
+			fs := vfs.NewMemFS()
+			fl := newFaults(fs, syscall.EIO, vfs.OpWrite)
 			opts := mirrorOpts(fs, vols3...)
 			e := openEngine(t, opts)
 			mustCreate(t, e, "t")
@@ -120,8 +120,8 @@ func TestMirrorFencedDuringRebuild(t *testing.T) {
 	// While v3's copy of "u" is written, something else fences v3 (as a
 	// failed write of another topic would).
 	again := errors.New("simulated failure during the rebuild")
-	f.fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpCreate && strings.HasPrefix(name, "/v3/topics/u/") {
+	f.fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpCreate && strings.HasPrefix(name, "/v3/topics/u/") {
 			e.fenceVolume(v3, again)
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (issue 3 #1, RELIABILITY #4): one byte flipped at rest in a
@@ -24,7 +25,7 @@ func TestMirrorSealedFlipRepairedAfterRestart(t *testing.T) {
 			for _, vol := range []string{"/v2", "/v3"} { // v3 serves reads
 				t.Run(fmt.Sprintf("%s/%s/%s", restart, kind, vol[1:]), func(t *testing.T) {
 					f := newMirrorFixture(t)
-					var img *segment.MemFS
+					var img *vfs.MemFS
 					if restart == "clean" {
 						img = f.closeImage(t)
 					} else {
@@ -83,7 +84,7 @@ func TestMirrorSealedFlipRepairedAfterRestart(t *testing.T) {
 }
 
 // opts2 returns the fixture's options on fs.
-func (f *mirrorFixture) opts2(fs segment.FS) Options {
+func (f *mirrorFixture) opts2(fs vfs.FS) Options {
 	o := f.opts
 	o.FS = fs
 	return o
@@ -162,7 +163,7 @@ func TestMirrorTruncatedSegmentRepaired(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newMirrorFixture(t)
-			var img *segment.MemFS
+			var img *vfs.MemFS
 			if tc.crash {
 				img = f.fs.Crash()
 			} else {
@@ -243,7 +244,7 @@ func TestMirrorWipedVolumeRepopulated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newMirrorFixture(t)
-			var img *segment.MemFS
+			var img *vfs.MemFS
 			if tc.crash {
 				img = f.fs.Crash()
 			} else {
@@ -342,7 +343,7 @@ func TestMirrorSealedCutUnderMappingOSFS(t *testing.T) {
 	for _, v := range vols3 {
 		vols = append(vols, filepath.Join(root, v))
 	}
-	opts := mirrorOpts(segment.OSFS{}, vols...)
+	opts := mirrorOpts(vfs.OSFS{}, vols...)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
 	m := newModel()
@@ -359,6 +360,6 @@ func TestMirrorSealedCutUnderMappingOSFS(t *testing.T) {
 	if st := e.Stats(); st.ReadFailovers == 0 || st.SegmentsRepaired != 1 {
 		t.Fatalf("stats %+v: want the read served by a mirror and the copy repaired", st)
 	}
-	sameFiles(t, segment.OSFS{}, "t", vols...)
+	sameFiles(t, vfs.OSFS{}, "t", vols...)
 	m.check(t, e, "t", 0)
 }

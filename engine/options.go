@@ -8,6 +8,7 @@ import (
 
 	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // FsyncPolicy says what an acknowledged append means.
@@ -103,7 +104,7 @@ type Options struct {
 	// ScrubInterval is the pause between scrub passes (default 1 minute).
 	ScrubInterval time.Duration
 	// FS is the file system; nil means the operating system's.
-	FS segment.FS
+	FS vfs.FS
 	// Fsync is the durability policy; see FsyncPolicy.
 	Fsync FsyncPolicy
 	// FsyncInterval bounds the loss window of FsyncInterval (default 50ms).
@@ -195,7 +196,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.ScrubInterval = time.Minute
 	}
 	if o.FS == nil {
-		o.FS = segment.OSFS{}
+		o.FS = vfs.OSFS{}
 	}
 	if o.FsyncInterval <= 0 {
 		o.FsyncInterval = 50 * time.Millisecond

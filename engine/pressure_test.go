@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise: the engine never holds more descriptors for segments than its
@@ -18,7 +18,7 @@ import (
 // every topic is still stored and reads back.
 func TestPressureKeepsWithinBudget(t *testing.T) {
 	const topics, rounds, budget = 120, 4, 24
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	o := memOpts(fs)
 	o.MaxOpenFiles = budget
 	e := openEngine(t, o)
@@ -57,12 +57,12 @@ func TestPressureKeepsWithinBudget(t *testing.T) {
 // while other topics' files can be let go.
 func TestPressureReliefOnEMFILE(t *testing.T) {
 	const topics, rounds, limit = 100, 3, 25
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	o := memOpts(fs)
 	o.MaxOpenFiles = 10000 // the budget would allow it; the "system" does not
 	e := openEngine(t, o)
-	fs.SetFault(func(op segment.Op, name string) error {
-		if (op == segment.OpOpen || op == segment.OpCreate) && e.press.usage.Files.Load() >= limit {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if (op == vfs.OpOpen || op == vfs.OpCreate) && e.press.usage.Files.Load() >= limit {
 			return syscall.EMFILE
 		}
 		return nil
@@ -104,7 +104,7 @@ func TestPressureReliefOnEMFILE(t *testing.T) {
 // disk (directory syncs take milliseconds; twenty thousand creates in a
 // row would stall every producer for a minute).
 func TestCreateDoesNotBlockOthers(t *testing.T) {
-	fs := &blockFS{MemFS: segment.NewMemFS(), stuck: make(chan struct{}), release: make(chan struct{})}
+	fs := &blockFS{MemFS: vfs.NewMemFS(), stuck: make(chan struct{}), release: make(chan struct{})}
 	o := memOpts(fs.MemFS)
 	o.FS = fs
 	e := openEngine(t, o)
@@ -141,7 +141,7 @@ func TestCreateDoesNotBlockOthers(t *testing.T) {
 
 // blockFS holds the first directory sync of topic "slow" until release.
 type blockFS struct {
-	*segment.MemFS
+	*vfs.MemFS
 	once           sync.Once
 	stuck, release chan struct{}
 }

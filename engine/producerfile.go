@@ -10,7 +10,7 @@ import (
 	"sort"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // The producer checkpoint: the idempotent-producer table of a topic, in a
@@ -187,7 +187,7 @@ func (w *writer) saveProducers(ms []*mirror) {
 	b := w.prods.encode(w.next, lastTag(w.t, w.next))
 	ok := true
 	for _, m := range ms {
-		if err := segment.WriteFileAtomic(w.t.e.fs, filepath.Join(m.dir, producersName), b); err != nil {
+		if err := vfs.WriteFileAtomic(w.t.e.fs, filepath.Join(m.dir, producersName), b); err != nil {
 			ok = false
 			w.t.e.opts.Logger.Warn("engine: producer checkpoint not written", "topic", w.t.name, "volume", m.vol.dir, "err", err)
 		}
@@ -215,7 +215,7 @@ func (t *Topic) copyProducers(from, dir string) {
 		if old, rerr := fs.ReadFile(dst); rerr == nil && bytes.Equal(old, b) {
 			return
 		}
-		err = segment.WriteFileAtomic(fs, dst, b)
+		err = vfs.WriteFileAtomic(fs, dst, b)
 	}
 	if err != nil {
 		t.e.opts.Logger.Warn("engine: producer checkpoint not copied", "topic", t.name, "to", dir, "err", err)

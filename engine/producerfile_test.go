@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // BenchmarkOpenProducerState is the open time of a cleanly closed engine
@@ -94,7 +94,7 @@ func wantDuplicate(t *testing.T, e *Engine, pid uint64, seq uint32, base uint64)
 // batches of others followed its last one: the state comes from the
 // producer checkpoint, not from a bounded read of the log's tail.
 func TestProducerStateKeptBeyondScanWindow(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -117,7 +117,7 @@ func TestProducerStateKeptBeyondScanWindow(t *testing.T) {
 // offset the log does not hold.
 func TestProducerCheckpointDamage(t *testing.T) {
 	type setup struct {
-		img          *segment.MemFS
+		img          *vfs.MemFS
 		pid          uint64
 		bases        []uint64 // by sequence
 		fromFile     bool     // the checkpoint must be used
@@ -130,7 +130,7 @@ func TestProducerCheckpointDamage(t *testing.T) {
 	file := memDir + "/topics/t/" + producersName
 	// build writes seqs [0, n) of one producer, closes cleanly (the
 	// checkpoint covers them), and returns the engine reopened.
-	build := func(t *testing.T, fs *segment.MemFS, n uint32) (*Engine, uint64, []uint64) {
+	build := func(t *testing.T, fs *vfs.MemFS, n uint32) (*Engine, uint64, []uint64) {
 		opts := memOpts(fs)
 		e := openEngine(t, opts)
 		mustCreate(t, e, "t")
@@ -147,7 +147,7 @@ func TestProducerCheckpointDamage(t *testing.T) {
 	}
 	cases := map[string]func(t *testing.T) setup{
 		"missing": func(t *testing.T) setup {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			e, pid, bases := build(t, fs, 5)
 			img := fs.Crash()
 			e.Close()
@@ -157,7 +157,7 @@ func TestProducerCheckpointDamage(t *testing.T) {
 			return setup{img: img, pid: pid, bases: bases, newSeq: 5, wantNewBase: 15}
 		},
 		"garbage": func(t *testing.T) setup {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			e, pid, bases := build(t, fs, 5)
 			img := fs.Crash()
 			e.Close()
@@ -165,7 +165,7 @@ func TestProducerCheckpointDamage(t *testing.T) {
 			return setup{img: img, pid: pid, bases: bases, newSeq: 5, wantNewBase: 15}
 		},
 		"older-than-log": func(t *testing.T) setup {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			e, pid, bases := build(t, fs, 5)
 			for seq := uint32(5); seq < 8; seq++ { // after the checkpoint
 				b, err := e.Append(t.Context(), "t", idemBatch(t, pid, seq, uint64(seq)))
@@ -178,7 +178,7 @@ func TestProducerCheckpointDamage(t *testing.T) {
 			return setup{img: img, pid: pid, bases: bases, fromFile: true, newSeq: 8, wantNewBase: 24}
 		},
 		"ahead-of-log": func(t *testing.T) setup {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			e, pid, bases := build(t, fs, 5)
 			img := fs.Crash() // the log ends at 15
 			// Later: a plain batch, then seq 5 at 16, checkpointed at close.
@@ -189,21 +189,21 @@ func TestProducerCheckpointDamage(t *testing.T) {
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if err := segment.WriteFileAtomic(img, file, mustRead(t, fs, file)); err != nil {
+			if err := vfs.WriteFileAtomic(img, file, mustRead(t, fs, file)); err != nil {
 				t.Fatal(err)
 			}
 			return setup{img: img, pid: pid, bases: bases, newSeq: 5, wantNewBase: 15}
 		},
 		"other-history": func(t *testing.T) setup {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			e, pid, bases := build(t, fs, 5)
 			img := fs.Crash()
 			e.Close()
 			// The same offsets written by another producer elsewhere.
-			other := segment.NewMemFS()
+			other := vfs.NewMemFS()
 			e2, pid2, _ := build(t, other, 5)
 			e2.Close()
-			if err := segment.WriteFileAtomic(img, file, mustRead(t, other, file)); err != nil {
+			if err := vfs.WriteFileAtomic(img, file, mustRead(t, other, file)); err != nil {
 				t.Fatal(err)
 			}
 			return setup{img: img, pid: pid, bases: bases, newSeq: 5, wantNewBase: 15, foreign: pid2, foreignSeq: 4, foreignWrong: 12}

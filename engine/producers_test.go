@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/record"
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 func idemBatch(t *testing.T, pid uint64, seq uint32, key uint64) []byte {
@@ -20,7 +20,7 @@ func idemBatch(t *testing.T, pid uint64, seq uint32, key uint64) []byte {
 // in the sequence is refused; other producers are independent; and the
 // state survives a restart, rebuilt from the log tail.
 func TestIdempotentAppend(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -62,7 +62,7 @@ func TestIdempotentAppend(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, img := range []*segment.MemFS{fs, fs.Crash()} {
+	for _, img := range []*vfs.MemFS{fs, fs.Crash()} {
 		opts.FS = img
 		e = openEngine(t, opts)
 		base, err := e.Append(ctx, "t", idemBatch(t, pid, 4, 4))
@@ -83,7 +83,7 @@ func TestIdempotentAppend(t *testing.T) {
 // by several goroutines at once is stored exactly once; every caller gets
 // either its offset or a retriable error.
 func TestIdempotentConcurrentDuplicates(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	mustCreate(t, e, "t")
 	pid := e.NewProducerID()
 	for seq := uint32(0); seq < 50; seq++ {
@@ -122,7 +122,7 @@ func TestIdempotentConcurrentDuplicates(t *testing.T) {
 // batches of a producer sit in sealed, not yet mapped segments after a
 // restart, a retry is still recognised.
 func TestIdempotentRecoverFromSealedSegments(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentEntries = 2
 	e := openEngine(t, opts)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Copies made by reconciliation and rebuilds, when a source turns out
@@ -92,7 +93,7 @@ func (t *Topic) copyAsIs(src *segment.Segment, dir string) (*segment.Segment, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errNoGoodSource, err)
 	}
-	if err := segment.WriteFileAtomic(fs, filepath.Join(dir, segment.SealName(b)), seal); err != nil {
+	if err := vfs.WriteFileAtomic(fs, filepath.Join(dir, segment.SealName(b)), seal); err != nil {
 		return nil, err
 	}
 	c, _, err := segment.Open(fs, dir, b, t.e.opts.segmentOptions(), false, false)
@@ -110,7 +111,7 @@ func (t *Topic) copyAsIs(src *segment.Segment, dir string) (*segment.Segment, er
 // copyFile copies from into to through to+".tmp" (written, synced, renamed).
 // Read errors wrap errNoGoodSource; it gives up between chunks once stop
 // (if set) reports true.
-func copyFile(fs segment.FS, from, to string, stop func() bool) error {
+func copyFile(fs vfs.FS, from, to string, stop func() bool) error {
 	in, err := fs.Open(from)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errNoGoodSource, err)

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // fenceAndWipe fences vol through the health check (its identity file
 // removed) and empties it as a replaced disk (with the marker that lets
 // an empty directory join), so that the next check rebuilds it.
-func fenceAndWipe(t *testing.T, e *Engine, fs segment.FS, vol string) {
+func fenceAndWipe(t *testing.T, e *Engine, fs vfs.FS, vol string) {
 	t.Helper()
 	if err := fs.Remove(vol + "/" + volumeName); err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestRebuildBadSourceSegmentFromOtherMirror(t *testing.T) {
 // rebuilt volume, which serves reads, the damaged range is reported and
 // reads of it fail as corrupt, and appends go to both volumes again.
 func TestRebuildBadSourceSegmentTwoVolumes(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	rec := &logRecorder{}
 	opts := mirrorOpts(fs, "/v1", "/v2")
 	opts.Logger = rec.logger()
@@ -149,8 +149,8 @@ func TestCloseDuringRebuild(t *testing.T) {
 	// The third segment copied to /v2 waits until Close has begun.
 	var copies atomic.Int32
 	started := make(chan struct{})
-	rfs.vols["/v2"].SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpCreate && strings.HasSuffix(name, ".log.tmp") && copies.Add(1) == 3 {
+	rfs.vols["/v2"].SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpCreate && strings.HasSuffix(name, ".log.tmp") && copies.Add(1) == 3 {
 			close(started)
 			for i := 0; i < 2000 && !e.isClosed(); i++ {
 				time.Sleep(5 * time.Millisecond)
@@ -199,8 +199,8 @@ func TestCloseDuringLargeSegmentCopy(t *testing.T) {
 	fenceAndWipe(t, e, rfs, "/v2")
 	var writes atomic.Int32
 	started := make(chan struct{})
-	rfs.vols["/v2"].SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpWrite && strings.HasSuffix(name, ".log.tmp") && writes.Add(1) == 1 {
+	rfs.vols["/v2"].SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite && strings.HasSuffix(name, ".log.tmp") && writes.Add(1) == 1 {
 			close(started)
 			for i := 0; i < 2000 && !e.isClosed(); i++ {
 				time.Sleep(5 * time.Millisecond)

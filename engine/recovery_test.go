@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // tornFixture is a topic "t" whose active segment (not the first) ends with
 // a known batch: the image a torn-tail test cuts.
 type tornFixture struct {
-	fs       *segment.MemFS
+	fs       *vfs.MemFS
 	opts     Options
 	m        *model
 	log      string // the active segment's log
@@ -26,7 +27,7 @@ type tornFixture struct {
 
 func newTornFixture(t *testing.T) *tornFixture {
 	t.Helper()
-	f := &tornFixture{fs: segment.NewMemFS(), m: newModel()}
+	f := &tornFixture{fs: vfs.NewMemFS(), m: newModel()}
 	f.opts = memOpts(f.fs)
 	f.opts.SegmentBytes = 64 << 10
 	e := openEngine(t, f.opts)
@@ -76,7 +77,7 @@ func (f *tornFixture) checkRecovered(t *testing.T, e *Engine) {
 // TestCutBelowCheckpointIsCorruption.)
 func TestTornTailEveryByte(t *testing.T) {
 	f := newTornFixture(t)
-	images := map[string]*segment.MemFS{"crash": f.fs.Crash()}
+	images := map[string]*vfs.MemFS{"crash": f.fs.Crash()}
 	closed := f.fs.Crash()
 	{
 		o := f.opts
@@ -216,9 +217,9 @@ func TestTornTailOSFS(t *testing.T) {
 // corruptActive builds a topic of six 10-message batches in one segment,
 // closes it cleanly or not, and returns an image whose batch 2 has a
 // flipped payload bit, with the log's path and the model.
-func corruptActive(t *testing.T, clean bool) (*segment.MemFS, Options, string, *model) {
+func corruptActive(t *testing.T, clean bool) (*vfs.MemFS, Options, string, *model) {
 	t.Helper()
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -315,7 +316,7 @@ func TestBadChecksumAfterCleanCloseCaughtOnRead(t *testing.T) {
 // not scanned) is caught when read: the read fails with ErrCorrupt naming
 // the offsets; batches before it, other segments and appends are fine.
 func TestSealedSegmentBitFlipCaughtOnRead(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 16 << 10
 	e := openEngine(t, opts)
@@ -357,7 +358,7 @@ func TestSealedSegmentBitFlipCaughtOnRead(t *testing.T) {
 // other topics offline; its files are left alone, and CreateTopic does not
 // mix a new topic into them.
 func TestDamagedTopicLeftOffline(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 8 << 10
 	e := openEngine(t, opts)

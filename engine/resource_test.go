@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // waitCold waits until the active segments of topic on every mirror let
@@ -42,7 +42,7 @@ func waitCold(t *testing.T, e *Engine, topic string) {
 // of an episode is logged once with the numbers, and once files can be
 // opened again everything works as before with no offset lost or skipped.
 func TestResourceErrorFencesNothing(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	rec := &logRecorder{}
 	opts := mirrorOpts(fs, "/v1", "/v2")
 	opts.Logger = rec.logger()
@@ -53,7 +53,7 @@ func TestResourceErrorFencesNothing(t *testing.T) {
 	m.appendBatch(t, e, "t", genMsgs(0, 3, 50))
 	waitCold(t, e, "t")
 
-	f := newFaults(fs, syscall.EMFILE, segment.OpOpen)
+	f := newFaults(fs, syscall.EMFILE, vfs.OpOpen)
 	f.set(true, "/v2")
 	for range 2 {
 		_, err := e.Append(context.Background(), "t", batchOf(t, genMsgs(100, 2, 50)...))

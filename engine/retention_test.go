@@ -10,6 +10,7 @@ import (
 
 	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // fillSegments appends 10-message batches to topic until it has at least
@@ -33,7 +34,7 @@ func fillSegments(t *testing.T, e *Engine, topic string, n int) *model {
 func TestRetentionWhileReaderHoldsChunk(t *testing.T) {
 	for _, fsName := range []string{"os", "mem"} {
 		t.Run(fsName, func(t *testing.T) {
-			opts := memOpts(segment.NewMemFS())
+			opts := memOpts(vfs.NewMemFS())
 			if fsName == "os" {
 				opts = osOpts(t)
 				opts.Fsync = FsyncNever
@@ -90,7 +91,7 @@ func TestRetentionWhileReaderHoldsChunk(t *testing.T) {
 // engine are mapped on first read), is told to look again, and then gets
 // a *RangeError, never an open error.
 func TestReadOfSegmentRemovedBeforeFirstMap(t *testing.T) {
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 16 << 10
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -122,7 +123,7 @@ func TestReadOfSegmentRemovedBeforeFirstMap(t *testing.T) {
 // byte limit or however old its data.
 func TestRetentionKeepsActiveSegment(t *testing.T) {
 	clock := newFakeClock(time.Unix(1_700_000_000, 0))
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.RetentionBytes, opts.RetentionAge, opts.Now = 1, time.Minute, clock.Now
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -140,7 +141,7 @@ func TestRetentionKeepsActiveSegment(t *testing.T) {
 // segments whose newest batch is older than RetentionAge, oldest first.
 func TestRetentionByAge(t *testing.T) {
 	clock := newFakeClock(time.Unix(1_700_000_000, 0))
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 16 << 10
 	opts.RetentionAge = 90 * time.Minute
 	opts.Now = clock.Now
@@ -185,7 +186,7 @@ func TestRetentionByAge(t *testing.T) {
 func TestOffsetAt(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	clock := newFakeClock(t0)
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 8 << 10
 	opts.Now = clock.Now
 	e := openEngine(t, opts)
@@ -234,7 +235,7 @@ func TestOffsetAt(t *testing.T) {
 // offset it rolls the active segment so that everything goes, and appends
 // continue at the end; above the end it is a *RangeError.
 func TestTruncateBefore(t *testing.T) {
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 8 << 10
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -301,7 +302,7 @@ func TestRetentionUnlinksHeldSegmentOSFS(t *testing.T) {
 // Promise: a closed engine touches no files: ApplyRetention after Close
 // deletes nothing, and the next open finds every segment.
 func TestApplyRetentionAfterClose(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 8 << 10
 	opts.RetentionBytes = 1

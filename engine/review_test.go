@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (RELIABILITY #13): retention deleting a segment a slow reader
@@ -50,7 +50,7 @@ func TestReviewTrimUnmapsRemovedPinned(t *testing.T) {
 // active segment whose files were let go while idle is still synced by
 // Close.
 func TestReviewNeverIdleReleaseCloseNotSynced(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.Fsync = FsyncNever
 	opts.IdleRelease = 20 * time.Millisecond

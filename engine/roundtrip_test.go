@@ -8,6 +8,7 @@ import (
 
 	"github.com/haraqa/haraqa/record"
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise: a batch of 1, 1,000 or 100,000 messages comes back from Read
@@ -60,7 +61,7 @@ func TestRoundTripMessageSizes(t *testing.T) {
 // bytes survive); appends after each restart continue at the right offset.
 func TestOffsetsDenseAcrossRollsAndRestarts(t *testing.T) {
 	rng := newRand(t)
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 64 << 10
 	e := openEngine(t, opts)
@@ -100,7 +101,7 @@ func TestOffsetsDenseAcrossRollsAndRestarts(t *testing.T) {
 // Promise: a Read with a large limit and byte budget returns chunks from
 // several segments, in offset order, with no gap between them.
 func TestReadSpansSegments(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 64 << 10
 	e := openEngine(t, opts)
@@ -141,7 +142,7 @@ func TestReadSpansSegments(t *testing.T) {
 // every Read returns whole batches within the budget (or one batch), the
 // next Read continues where it stopped, and no offset is skipped.
 func TestReadByteBudgetAcrossSegments(t *testing.T) {
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.SegmentBytes = 64 << 10
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
@@ -184,7 +185,7 @@ func TestReadByteBudgetAcrossSegments(t *testing.T) {
 // whole batch, and a budget never splits a batch; the limit in messages
 // stops after the batch that covers it.
 func TestReadBudgets(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	mustCreate(t, e, "t")
 	var sizes []int
 	for i := range 5 {
@@ -237,7 +238,7 @@ func TestReadBudgets(t *testing.T) {
 // Promise: Read at the end offset returns no chunks and no error, and
 // reports the valid range; so does a read of an empty topic at 0.
 func TestReadAtEnd(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	mustCreate(t, e, "t")
 	var res ReadResult
 	defer res.Release()
@@ -256,7 +257,7 @@ func TestReadAtEnd(t *testing.T) {
 // Promise: an offset above the end, or below the start after truncation,
 // is a *RangeError matching ErrOutOfRange that carries the valid range.
 func TestReadOutOfRange(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	opts.SegmentBytes = 64 << 10
 	e := openEngine(t, opts)
@@ -287,7 +288,7 @@ func TestReadOutOfRange(t *testing.T) {
 // silent skip. Here a clean restart trusts an index whose middle entry
 // points at the next batch's position.
 func TestReadRejectsIndexPointingAtWrongBatch(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")

@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise: a segment that retention deletes while the scrubber checks it
 // is not reported as damage: no error log, no corruption counted, no
 // repair; the scrub pass goes on.
 func TestScrubSkipsSegmentRemovedUnderIt(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	rec := &logRecorder{}
 	opts := memOpts(fs)
 	opts.Volumes, opts.Dir = []string{"/v1", "/v2"}, ""

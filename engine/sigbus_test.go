@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // osMirrors opens an engine on two volumes of real files holding topic "t"
@@ -14,7 +14,7 @@ import (
 func osMirrors(t *testing.T) (*Engine, *model, *logRecorder) {
 	t.Helper()
 	rec := &logRecorder{}
-	opts := mirrorOpts(segment.OSFS{}, filepath.Join(t.TempDir(), "v1"), filepath.Join(t.TempDir(), "v2"))
+	opts := mirrorOpts(vfs.OSFS{}, filepath.Join(t.TempDir(), "v1"), filepath.Join(t.TempDir(), "v2"))
 	opts.Logger = rec.logger()
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")

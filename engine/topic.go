@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Topic is one append-only log: a list of segments, mirrored on every
@@ -322,7 +323,7 @@ func (t *Topic) remove() error {
 	defer t.mu.Unlock()
 	var errs []error
 	for _, m := range t.view.Load().mirrors {
-		if err := segment.WriteFileAtomic(t.e.fs, filepath.Join(m.dir, deletingName), nil); err != nil && m.vol.healthy() {
+		if err := vfs.WriteFileAtomic(t.e.fs, filepath.Join(m.dir, deletingName), nil); err != nil && m.vol.healthy() {
 			errs = append(errs, err)
 		}
 	}
@@ -345,7 +346,7 @@ func (t *Topic) remove() error {
 // mkdirDurable makes dir (never its parents) if it is missing, and syncs
 // its parent so that the new entry survives a power loss: files synced in
 // a directory whose own entry is not are lost with it.
-func mkdirDurable(fs segment.FS, dir string) error {
+func mkdirDurable(fs vfs.FS, dir string) error {
 	if _, err := fs.List(dir); err == nil {
 		return nil
 	}
@@ -357,7 +358,7 @@ func mkdirDurable(fs segment.FS, dir string) error {
 
 // mkdirAllDurable makes dir and any missing parents, syncing the parent of
 // each directory it made.
-func mkdirAllDurable(fs segment.FS, dir string) error {
+func mkdirAllDurable(fs vfs.FS, dir string) error {
 	var made []string
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		if _, err := fs.List(d); err == nil || d == filepath.Dir(d) {
@@ -377,7 +378,7 @@ func mkdirAllDurable(fs segment.FS, dir string) error {
 }
 
 // removeTopicDir deletes a topic's directory on one volume.
-func removeTopicDir(fs segment.FS, vol *Volume, name string) error {
+func removeTopicDir(fs vfs.FS, vol *Volume, name string) error {
 	dir := topicDir(vol, name)
 	names, err := fs.List(dir)
 	if errors.Is(err, os.ErrNotExist) {

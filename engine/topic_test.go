@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/record"
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise (RELIABILITY, seed broker's DeleteTopic("..")): a name that is not
@@ -89,7 +89,7 @@ func TestBadTopicNames(t *testing.T) {
 // Promise: Wait returns as soon as an append makes data available past the
 // offset; it does not wait for anything else.
 func TestWaitWakesOnAppend(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	mustCreate(t, e, "t")
 	tp, _ := e.topic("t")
 	mustAppend(t, e, "t", batchOf(t, []byte("a")))
@@ -120,7 +120,7 @@ func TestWaitWakesOnAppend(t *testing.T) {
 // Promise: Wait returns the context's error when it times out or is
 // canceled, with no data arriving.
 func TestWaitContext(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	mustCreate(t, e, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -137,7 +137,7 @@ func TestWaitContext(t *testing.T) {
 // Promise: Wait returns when its topic is deleted (ErrTopicNotFound) or the
 // engine closes (ErrClosed), instead of hanging.
 func TestWaitReturnsOnDeleteAndClose(t *testing.T) {
-	e := openEngine(t, memOpts(segment.NewMemFS()))
+	e := openEngine(t, memOpts(vfs.NewMemFS()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, end := range []string{"delete", "close"} {
@@ -171,7 +171,7 @@ func TestWaitReturnsOnDeleteAndClose(t *testing.T) {
 func TestDeleteAndRecreate(t *testing.T) {
 	for _, fsName := range []string{"os", "mem"} {
 		t.Run(fsName, func(t *testing.T) {
-			opts := memOpts(segment.NewMemFS())
+			opts := memOpts(vfs.NewMemFS())
 			if fsName == "os" {
 				opts = osOpts(t)
 				opts.Fsync = FsyncNever
@@ -224,7 +224,7 @@ func TestDeleteAndRecreate(t *testing.T) {
 // topic, invalid or oversized batch, a closed engine; none of them leaves
 // anything visible.
 func TestAppendRefusals(t *testing.T) {
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	opts.MaxBatchBytes = 4096
 	opts.SegmentBytes = 64 << 10
 	e := openEngine(t, opts)
@@ -275,7 +275,7 @@ func TestAppendRefusals(t *testing.T) {
 
 // Promise: Topics lists by prefix, sorted, and survives a restart.
 func TestTopicsList(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	opts := memOpts(fs)
 	e := openEngine(t, opts)
 	for _, n := range []string{"b2", "a", "b1", "c"} {
@@ -293,7 +293,7 @@ func TestTopicsList(t *testing.T) {
 // Promise (watchers are woken, not polled): WaitChange returns as soon as
 // truncation moves the start, and as soon as an append moves the end.
 func TestWaitChangeWakesOnStartAndEnd(t *testing.T) {
-	opts := memOpts(segment.NewMemFS())
+	opts := memOpts(vfs.NewMemFS())
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
 	if _, err := e.Append(t.Context(), "t", batchOf(t, msgBytes(1, 10))); err != nil {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // VolumeState is the health of one volume.
@@ -157,7 +157,7 @@ func newID() string {
 }
 
 // readIdentity returns a volume's identity; ok is false when it has none.
-func readIdentity(fs segment.FS, dir string) (identity, bool, error) {
+func readIdentity(fs vfs.FS, dir string) (identity, bool, error) {
 	var id identity
 	b, err := fs.ReadFile(filepath.Join(dir, volumeName))
 	if errors.Is(err, os.ErrNotExist) {
@@ -172,9 +172,9 @@ func readIdentity(fs segment.FS, dir string) (identity, bool, error) {
 	return id, true, nil
 }
 
-func writeIdentity(fs segment.FS, dir string, id identity) error {
+func writeIdentity(fs vfs.FS, dir string, id identity) error {
 	b, _ := json.Marshal(id)
-	return segment.WriteFileAtomic(fs, filepath.Join(dir, volumeName), append(b, '\n'))
+	return vfs.WriteFileAtomic(fs, filepath.Join(dir, volumeName), append(b, '\n'))
 }
 
 // Names in a volume root that leave it empty: a file system's lost+found,
@@ -204,7 +204,7 @@ type dirProbe struct {
 	err    error    // dirBad: why
 }
 
-func probeDir(fs segment.FS, dir string) dirProbe {
+func probeDir(fs vfs.FS, dir string) dirProbe {
 	names, err := fs.List(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return dirProbe{kind: dirMissing}
@@ -231,7 +231,7 @@ func probeDir(fs segment.FS, dir string) dirProbe {
 
 // adopt gives a new volume its identity and removes the new-volume
 // marker, if any.
-func adopt(fs segment.FS, v *Volume) error {
+func adopt(fs vfs.FS, v *Volume) error {
 	if err := writeIdentity(fs, v.dir, v.id); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrVolume, v.dir, err)
 	}
@@ -247,7 +247,7 @@ func adopt(fs segment.FS, v *Volume) error {
 // open: a volume locked by another process, volumes of two brokers, one
 // volume under two paths, or a new data set with a directory that is
 // not empty. On error every lock taken is released.
-func openVolumes(fs segment.FS, dirs []string, init bool) (vols []*Volume, fence []error, err error) {
+func openVolumes(fs vfs.FS, dirs []string, init bool) (vols []*Volume, fence []error, err error) {
 	all := make([]*Volume, len(dirs))
 	vols = all
 	fence = make([]error, len(dirs))

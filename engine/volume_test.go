@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Tests of volume health, identity and locking.
 
 // identityFault fails every open of the named volumes' VOLUME file with
 // err while it is set.
-func identityFault(fs *segment.MemFS, err error, vols ...string) {
-	fs.SetFault(func(op segment.Op, name string) error {
+func identityFault(fs *vfs.MemFS, err error, vols ...string) {
+	fs.SetFault(func(op vfs.Op, name string) error {
 		for _, v := range vols {
-			if op == segment.OpOpen && name == v+"/"+volumeName {
+			if op == vfs.OpOpen && name == v+"/"+volumeName {
 				return err
 			}
 		}
@@ -33,7 +33,7 @@ func identityFault(fs *segment.MemFS, err error, vols ...string) {
 // file descriptors) is not a volume failure, and the last volume in service
 // is never fenced on a read error, since the fault may clear.
 func TestHealthCheckReadErrorKeepsLastVolume(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	rec := &logRecorder{}
 	o := mirrorOpts(fs, "/v1")
 	o.Logger = rec.logger()
@@ -54,7 +54,7 @@ func TestHealthCheckReadErrorKeepsLastVolume(t *testing.T) {
 	}
 
 	// With a mirror left, a real read error fences; a transient one does not.
-	fs2 := segment.NewMemFS()
+	fs2 := vfs.NewMemFS()
 	e2 := openEngine(t, mirrorOpts(fs2, "/v1", "/v2"))
 	identityFault(fs2, syscall.ENFILE, "/v2")
 	e2.CheckVolumes()
@@ -69,7 +69,7 @@ func TestHealthCheckReadErrorKeepsLastVolume(t *testing.T) {
 // when a disk is unmounted) comes back into service once its identity is
 // there again, with every acknowledged message, and takes writes again.
 func TestLoneFencedVolumeComesBack(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	o := mirrorOpts(fs, "/v1")
 	e := openEngine(t, o)
 	mustCreate(t, e, "t")
@@ -86,7 +86,7 @@ func TestLoneFencedVolumeComesBack(t *testing.T) {
 	if _, err := e.Append(context.Background(), "t", batchOf(t, []byte("x"))); !errors.Is(err, ErrStorage) {
 		t.Fatalf("append on a fenced lone volume: %v, want ErrStorage", err)
 	}
-	if err := segment.WriteFileAtomic(fs, "/v1/"+volumeName, id); err != nil {
+	if err := vfs.WriteFileAtomic(fs, "/v1/"+volumeName, id); err != nil {
 		t.Fatal(err)
 	}
 	e.CheckVolumes()
@@ -103,7 +103,7 @@ func TestLoneFencedVolumeComesBack(t *testing.T) {
 }
 
 // memUsed returns the bytes of every file under dir.
-func memUsed(t *testing.T, fs segment.FS, dir string) int64 {
+func memUsed(t *testing.T, fs vfs.FS, dir string) int64 {
 	t.Helper()
 	names, err := fs.List(dir)
 	if err != nil {
@@ -127,7 +127,7 @@ func memUsed(t *testing.T, fs segment.FS, dir string) int64 {
 // acknowledged message; writes fail with a storage error until space
 // returns, and then succeed.
 func TestDiskFullStopAndStart(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	rec := &logRecorder{}
 	o := memOpts(fs)
 	o.Logger = rec.logger()
@@ -159,7 +159,7 @@ func TestDiskFullStopAndStart(t *testing.T) {
 	}
 	// A temporary file left by an older crash is removed at open.
 	fs.SetCapacity(0)
-	if err := segment.WriteFileAtomic(fs, memDir+"/"+checkpointName+".tmp", nil); err != nil {
+	if err := vfs.WriteFileAtomic(fs, memDir+"/"+checkpointName+".tmp", nil); err != nil {
 		t.Fatal(err)
 	}
 	fs.SetCapacity(memUsed(t, fs, memDir))
@@ -188,10 +188,10 @@ func TestDiskFullStopAndStart(t *testing.T) {
 // replaceDisk empties a volume directory and marks it as a new volume, as
 // an operator does after swapping a failed disk: it is rebuilt from the
 // others (an empty directory without the marker is not adopted).
-func replaceDisk(t *testing.T, fs segment.FS, dir string) {
+func replaceDisk(t *testing.T, fs vfs.FS, dir string) {
 	t.Helper()
 	wipe(t, fs, dir)
-	if err := segment.WriteFileAtomic(fs, dir+"/"+newVolumeName, nil); err != nil {
+	if err := vfs.WriteFileAtomic(fs, dir+"/"+newVolumeName, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -203,11 +203,11 @@ func replaceDisk(t *testing.T, fs segment.FS, dir string) {
 func TestSecondEngineOnVolumeRefused(t *testing.T) {
 	root := t.TempDir()
 	d1, d2, d3 := root+"/d1", root+"/d2", root+"/d3"
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	for _, tc := range []struct {
 		name string
-		fs   segment.FS
-	}{{"os", segment.OSFS{}}, {"mem", fs}} {
+		fs   vfs.FS
+	}{{"os", vfs.OSFS{}}, {"mem", fs}} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{Volumes: []string{d1, d2}, FS: tc.fs, Logger: (&logRecorder{}).logger()}
 			e, err := Open(o)
@@ -354,7 +354,7 @@ func TestCreateTopicKeepsVanishedVolumeGone(t *testing.T) {
 // Promise: an identity file that cannot be read (EIO) fences that one
 // volume at open; the broker starts on the others with every message.
 func TestUnreadableIdentityFencedAtOpen(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	o := mirrorOpts(fs, "/v1", "/v2")
 	e := openEngine(t, o)
 	mustCreate(t, e, "t")
@@ -400,7 +400,7 @@ func TestRefusedOpenLeavesNoLockFile(t *testing.T) {
 // the volume is not fenced for it, the other topics serve, and once space
 // is back the next start serves every acknowledged message of it.
 func TestDiskFullStartAfterCrash(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	o := mirrorOpts(fs, "/v1")
 	e := openEngine(t, o)
 	mustCreate(t, e, "t")

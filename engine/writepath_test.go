@@ -7,13 +7,13 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // failOnVol returns a MemFS fault that fails op on files under volume vol
 // whose name ends with suffix while on is set.
-func failOnVol(on *atomic.Bool, vol string, op segment.Op, suffix string, err error) func(segment.Op, string) error {
-	return func(o segment.Op, name string) error {
+func failOnVol(on *atomic.Bool, vol string, op vfs.Op, suffix string, err error) func(vfs.Op, string) error {
+	return func(o vfs.Op, name string) error {
 		if on.Load() && o == op && strings.HasPrefix(name, vol+"/") && strings.HasSuffix(name, suffix) {
 			return err
 		}
@@ -27,9 +27,9 @@ func failOnVol(on *atomic.Bool, vol string, op segment.Op, suffix string, err er
 // while the other's sync fails; the rollback on the good volume must be
 // durable, so a crash right after it recovers neither copy of the batch.
 func TestRolledBackAppendGoneAfterCrash(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	var on atomic.Bool
-	fs.SetFault(failOnVol(&on, "/v2", segment.OpSync, ".log", syscall.EIO))
+	fs.SetFault(failOnVol(&on, "/v2", vfs.OpSync, ".log", syscall.EIO))
 	opts := mirrorOpts(fs, "/v1", "/v2")
 	opts.MinVolumes = 2
 	e := openEngine(t, opts)
@@ -60,9 +60,9 @@ func TestRolledBackAppendGoneAfterCrash(t *testing.T) {
 func TestFailedSealSyncNotRetried(t *testing.T) {
 	for _, policy := range []FsyncPolicy{FsyncInterval, FsyncNever} {
 		t.Run(policy.String(), func(t *testing.T) {
-			fs := segment.NewMemFS()
+			fs := vfs.NewMemFS()
 			var on atomic.Bool
-			fs.SetFault(failOn(&on, segment.OpSync, ".log", syscall.EIO))
+			fs.SetFault(failOn(&on, vfs.OpSync, ".log", syscall.EIO))
 			opts := memOpts(fs)
 			opts.SegmentBytes = 8 << 10
 			opts.Fsync = policy
@@ -111,7 +111,7 @@ func TestFailedSealSyncNotRetried(t *testing.T) {
 // the same hole is corruption (the topic is read-only, nothing is cut).
 func TestTornHoleAfterCheckpoint(t *testing.T) {
 	for _, below := range []bool{false, true} {
-		fs := segment.NewMemFS()
+		fs := vfs.NewMemFS()
 		opts := memOpts(fs)
 		e := openEngine(t, opts)
 		mustCreate(t, e, "t")

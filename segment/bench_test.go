@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // BenchmarkAppend writes batches of 1000 messages of 100 bytes to segments
@@ -23,7 +24,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	bufs := [][]byte{batch}
 	next := uint64(0)
-	s, err := Create(OSFS{}, dir, next, opts)
+	s, err := Create(vfs.OSFS{}, dir, next, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func BenchmarkAppend(b *testing.B) {
 			if err := s.Remove(); err != nil {
 				b.Fatal(err)
 			}
-			if s, err = Create(OSFS{}, dir, next, opts); err != nil {
+			if s, err = Create(vfs.OSFS{}, dir, next, opts); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()

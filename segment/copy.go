@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Retire drops the owner's pin without touching the files: for a segment
@@ -39,14 +40,14 @@ const copyChunk = 8 << 20
 // worst a stray temporary file that the engine removes at the next open.
 // The caller holds a pin on s. Once opts.Stop is closed, the copy gives up
 // between chunks with ErrStopped (its temporary file removed).
-func (s *Segment) CopyTo(fs FS, dir string, opts Options) (c *Segment, n int64, err error) {
+func (s *Segment) CopyTo(fs vfs.FS, dir string, opts Options) (c *Segment, n int64, err error) {
 	n, err = s.copyLog(fs, dir, opts.Stop)
 	if err != nil {
 		return nil, 0, err
 	}
 	sealed := s.sealed.Load()
 	if sealed {
-		if err := WriteFileAtomic(fs, joinPath(dir, SealName(s.base)), s.seal.encode()); err != nil {
+		if err := vfs.WriteFileAtomic(fs, joinPath(dir, SealName(s.base)), s.seal.encode()); err != nil {
 			return nil, 0, fmt.Errorf("segment: copy %d: seal: %w", s.base, err)
 		}
 	}
@@ -75,7 +76,7 @@ func (s *Segment) CopyTo(fs FS, dir string, opts Options) (c *Segment, n int64, 
 // <base>.log.tmp in dir, syncs it, removes the old seal and index and
 // renames the copy over the log. It reads the source's mapping under the
 // fault guard: a source cut under it fails the copy, not the process.
-func (s *Segment) copyLog(fs FS, dir string, stop <-chan struct{}) (n int64, err error) {
+func (s *Segment) copyLog(fs vfs.FS, dir string, stop <-chan struct{}) (n int64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer s.onFault(&err)
 	data, err := s.LogBytes()

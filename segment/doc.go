@@ -16,12 +16,13 @@
 // Release. Bytes returned by Bytes stay valid until Release. Remove unlinks
 // the files at once; the mapping is released with the last pin.
 //
-// FS is the file-system seam: OSFS for real use, MemFS for tests that fail
-// writes or syncs, run out of space, or crash keeping only synced bytes.
+// Files are reached through the vfs package's FS seam: vfs.OSFS for real
+// use, vfs.MemFS for tests that fail writes or syncs, run out of space, or
+// crash keeping only synced bytes.
 //
 // Example (writer):
 //
-//	s, _ := segment.Create(segment.OSFS{}, dir, 0, segment.Options{})
+//	s, _ := segment.Create(vfs.OSFS{}, dir, 0, segment.Options{})
 //	batch, _ := record.AppendBatch(nil, []byte("hello"))
 //	record.Stamp(batch, 0, time.Now().UnixNano())
 //	if err := s.Write([][]byte{batch}); err != nil { s.Rollback() }

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // failOn returns a MemFS fault func failing op on file name with err.
-func failOn(op Op, name string, err error) func(Op, string) error {
-	return func(o Op, n string) error {
+func failOn(op vfs.Op, name string, err error) func(vfs.Op, string) error {
+	return func(o vfs.Op, n string) error {
 		if o == op && n == name {
 			return err
 		}
@@ -29,11 +30,11 @@ func TestFaults(t *testing.T) {
 	boom := errors.New("EIO (injected)")
 	cases := []struct {
 		name  string
-		fault func(e *fsEnv) func(Op, string) error
-		op    Op // the call that must fail
+		fault func(e *fsEnv) func(vfs.Op, string) error
+		op    vfs.Op // the call that must fail
 	}{
-		{"log write", func(e *fsEnv) func(Op, string) error { return failOn(OpWrite, e.path(LogName(0)), boom) }, OpWrite},
-		{"log sync", func(e *fsEnv) func(Op, string) error { return failOn(OpSync, e.path(LogName(0)), boom) }, OpSync},
+		{"log write", func(e *fsEnv) func(vfs.Op, string) error { return failOn(vfs.OpWrite, e.path(LogName(0)), boom) }, vfs.OpWrite},
+		{"log sync", func(e *fsEnv) func(vfs.Op, string) error { return failOn(vfs.OpSync, e.path(LogName(0)), boom) }, vfs.OpSync},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,7 +45,7 @@ func TestFaults(t *testing.T) {
 			e.mem.SetFault(tc.fault(e))
 			b := mkBatch(t, m.next(), 3, 100, 77)
 			err := s.Write([][]byte{b})
-			if tc.op == OpSync {
+			if tc.op == vfs.OpSync {
 				if err != nil {
 					t.Fatalf("Write: %v", err)
 				}
@@ -81,7 +82,7 @@ func TestRollbackFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("injected")
-	e.mem.SetFault(failOn(OpTrunc, e.path(LogName(0)), boom))
+	e.mem.SetFault(failOn(vfs.OpTrunc, e.path(LogName(0)), boom))
 	if err := s.Rollback(); !errors.Is(err, boom) {
 		t.Fatalf("Rollback = %v, want the injected error", err)
 	}
@@ -274,7 +275,7 @@ func crashRound(t *testing.T, rng *rand.Rand, it int) {
 		var fault error
 		if rng.IntN(8) == 0 {
 			fault = errors.New("injected")
-			op := []Op{OpWrite, OpSync}[rng.IntN(2)]
+			op := []vfs.Op{vfs.OpWrite, vfs.OpSync}[rng.IntN(2)]
 			e.mem.SetFault(failOn(op, e.path(LogName(0)), fault))
 		}
 		err := s.Write(group)
@@ -342,10 +343,10 @@ func crashRound(t *testing.T, rng *rand.Rand, it int) {
 // same base succeeds.
 func TestCreateFailureLeavesNoFiles(t *testing.T) {
 	for _, tc := range []struct {
-		op   Op
+		op   vfs.Op
 		file func(base uint64) string
 	}{
-		{OpMap, LogName}, {OpCreate, IndexName}, {OpSyncDir, func(uint64) string { return "" }},
+		{vfs.OpMap, LogName}, {vfs.OpCreate, IndexName}, {vfs.OpSyncDir, func(uint64) string { return "" }},
 	} {
 		t.Run(string(tc.op)+" "+tc.file(7), func(t *testing.T) {
 			e := memEnv(t)
@@ -408,4 +409,42 @@ func TestCreateReplacesEmptyLeftover(t *testing.T) {
 	if _, err := e.fs.ReadFile(e.path(SealName(20))); err != nil {
 		t.Fatalf("the sealed segment's seal is gone: %v", err)
 	}
+}
+
+// TestSealFailureRetry: a seal that fails to write its sidecar leaves the
+// segment unsealed and writable; a retry seals it.
+func TestSealFailureRetry(t *testing.T) {
+	e := memEnv(t)
+	s := mustCreate(t, e, 0, testOpts)
+	defer s.Close()
+	m := newModel(0)
+	fill(t, s, m, 5)
+	boom := errors.New("injected")
+	for _, op := range []vfs.Op{vfs.OpSync, vfs.OpRename} {
+		e.mem.SetFault(func(o vfs.Op, name string) error {
+			if o == op && (name == e.path(LogName(0)) || name == e.path(SealName(0))+".tmp") {
+				return boom
+			}
+			return nil
+		})
+		if err := s.Seal(); !errors.Is(err, boom) {
+			t.Fatalf("%s fault: Seal = %v", op, err)
+		}
+		e.mem.SetFault(nil)
+		if s.Sealed() {
+			t.Fatalf("%s fault: sealed after a failed Seal", op)
+		}
+		fill(t, s, m, 1)
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	checkSegment(t, s, m)
+	c := e.mem.Crash()
+	s2, rep, err := Open(c, e.dir, 0, testOpts, false, false)
+	if err != nil || rep.Scanned || !s2.Sealed() {
+		t.Fatalf("Open after crash: %v, %+v", err, rep)
+	}
+	checkSegment(t, s2, m)
+	s2.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // testOpts are the small options most tests use.
@@ -17,14 +18,14 @@ var testOpts = Options{MaxBytes: 64 << 10, MaxEntries: 1024}
 // fsEnv is a file system and a directory on it for one test.
 type fsEnv struct {
 	name string
-	fs   FS
-	mem  *MemFS // nil on OSFS
+	fs   vfs.FS
+	mem  *vfs.MemFS // nil on vfs.OSFS
 	dir  string
 }
 
 func memEnv(t testing.TB) *fsEnv {
 	t.Helper()
-	m := NewMemFS()
+	m := vfs.NewMemFS()
 	dir := "/data/topic"
 	if err := m.MkdirAll(dir); err != nil {
 		t.Fatal(err)
@@ -41,7 +42,7 @@ func memEnv(t testing.TB) *fsEnv {
 
 func osEnv(t testing.TB) *fsEnv {
 	t.Helper()
-	return &fsEnv{name: "os", fs: OSFS{}, dir: t.TempDir()}
+	return &fsEnv{name: "os", fs: vfs.OSFS{}, dir: t.TempDir()}
 }
 
 // forEachFS runs f on a fresh MemFS and on OSFS in a temporary directory.

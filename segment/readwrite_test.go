@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // TestRoundTrip appends batches in groups, then reads every offset back,
@@ -162,8 +163,8 @@ func TestRollbackAfterWriteError(t *testing.T) {
 			m := newModel(0)
 			fill(t, s, m, 6)
 			boom := errors.New("injected")
-			e.mem.SetFault(func(op Op, name string) error {
-				if op == OpWrite && name == e.path(which) {
+			e.mem.SetFault(func(op vfs.Op, name string) error {
+				if op == vfs.OpWrite && name == e.path(which) {
 					return boom
 				}
 				return nil

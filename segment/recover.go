@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }
@@ -33,7 +34,7 @@ type Report struct {
 // readable up to the damage, together with a *CorruptError. Such a segment
 // refuses Write and Seal, and Rollback never cuts it: the bytes after the
 // damage stay for repair. A damaged sealed segment is not returned.
-func Open(fs FS, dir string, base uint64, opts Options, clean, last bool) (*Segment, Report, error) {
+func Open(fs vfs.FS, dir string, base uint64, opts Options, clean, last bool) (*Segment, Report, error) {
 	s := &Segment{fs: fs, dir: dir, base: base, opts: opts.withDefaults()}
 	s.refs.Store(1)
 	var rep Report

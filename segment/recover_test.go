@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // sealedSegment writes n batches to segment base, seals and closes it.
@@ -291,13 +293,13 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("Create over an existing segment = %v", err)
 	}
 	boom := errors.New("injected")
-	e.mem.SetFault(failOn(OpOpen, e.path(IndexName(0)), boom))
+	e.mem.SetFault(failOn(vfs.OpOpen, e.path(IndexName(0)), boom))
 	if _, _, err := Open(e.fs, e.dir, 0, testOpts, true, true); !errors.Is(err, boom) {
 		t.Fatalf("Open with a failing index open = %v", err)
 	}
 	e.mem.SetFault(nil)
 	// A failed Create leaves nothing behind, so it can be retried.
-	e.mem.SetFault(failOn(OpCreate, e.path(IndexName(9)), boom))
+	e.mem.SetFault(failOn(vfs.OpCreate, e.path(IndexName(9)), boom))
 	if _, err := Create(e.fs, e.dir, 9, testOpts); !errors.Is(err, boom) {
 		t.Fatalf("Create = %v", err)
 	}

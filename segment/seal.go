@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // The seal sidecar: written once when a segment is full, it records the
@@ -65,7 +67,7 @@ func decodeSeal(b []byte) (Seal, error) {
 }
 
 // ReadSeal reads and checks the seal sidecar of segment base in dir.
-func ReadSeal(fs FS, dir string, base uint64) (Seal, error) {
+func ReadSeal(fs vfs.FS, dir string, base uint64) (Seal, error) {
 	b, err := fs.ReadFile(joinPath(dir, SealName(base)))
 	if err != nil {
 		return Seal{}, err
@@ -124,7 +126,7 @@ func (s *Segment) Seal() error {
 	// saved, not digest: the hash of exactly the committed bytes.
 	m := Seal{Base: s.base, Next: s.next.Load(), LogSize: s.size.Load(), LogHash: s.saved.Sum64(),
 		Entries: s.entries.Load(), LastTime: s.lastTime.Load()}
-	if err := WriteFileAtomic(s.fs, s.path(SealName(s.base)), m.encode()); err != nil {
+	if err := vfs.WriteFileAtomic(s.fs, s.path(SealName(s.base)), m.encode()); err != nil {
 		return fmt.Errorf("segment: seal %d: %w", s.base, err)
 	}
 	s.seal = m

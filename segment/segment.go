@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Limits of the segment format.
@@ -78,7 +80,7 @@ func SealName(base uint64) string  { return fmt.Sprintf("%020d.seal", base) }
 // Acquire and Release; they see only committed state, published through
 // the atomics below.
 type Segment struct {
-	fs   FS
+	fs   vfs.FS
 	dir  string
 	base uint64
 	opts Options
@@ -86,7 +88,7 @@ type Segment struct {
 	// mu guards opening, mapping and closing the files; readers take it only
 	// to map a segment the first time (sealed segments open lazily).
 	mu       sync.Mutex
-	log, idx File
+	log, idx vfs.File
 	logMap   []byte                   // read-only; only [0, size) may be touched
 	idxMap   []byte                   // a sealed segment's mapped .idx; only [0, entries*EntrySize) may be touched
 	mem      atomic.Pointer[memIndex] // an unsealed segment's index (memindex.go)
@@ -137,7 +139,7 @@ type Segment struct {
 // fails if the segment's files exist and hold anything: empty files left
 // by a create that failed (a crash, or a cleanup that failed) are replaced.
 // A failed Create removes the files it made.
-func Create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
+func Create(fs vfs.FS, dir string, base uint64, opts Options) (*Segment, error) {
 	s, err := create(fs, dir, base, opts)
 	if errors.Is(err, os.ErrExist) && removeEmptyLeftover(fs, dir, base) {
 		s, err = create(fs, dir, base, opts)
@@ -145,7 +147,7 @@ func Create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
 	return s, err
 }
 
-func create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
+func create(fs vfs.FS, dir string, base uint64, opts Options) (*Segment, error) {
 	s := &Segment{fs: fs, dir: dir, base: base, opts: opts.withDefaults()}
 	var err error
 	if s.log, err = fs.Create(s.path(LogName(base))); err != nil {
@@ -196,7 +198,7 @@ func create(fs FS, dir string, base uint64, opts Options) (*Segment, error) {
 // removeEmptyLeftover removes the files of segment base if they can hold
 // no message: no seal, and a log that is missing or empty (an index alone
 // is never read: Open starts from the logs). It reports whether it did.
-func removeEmptyLeftover(fs FS, dir string, base uint64) bool {
+func removeEmptyLeftover(fs vfs.FS, dir string, base uint64) bool {
 	if _, err := fs.ReadFile(joinPath(dir, SealName(base))); !isNotExist(err) {
 		return false
 	}

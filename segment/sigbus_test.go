@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Tests of the fault guard (fault.go) on real files: a log or index cut
@@ -98,7 +99,7 @@ func TestReadersOfACutMappingGetAnError(t *testing.T) {
 		s := mapped(t, e, opts, m)
 		cutFile(t, e.path(LogName(0)), 0)
 		dst := t.TempDir()
-		c, _, err := s.CopyTo(OSFS{}, dst, opts)
+		c, _, err := s.CopyTo(vfs.OSFS{}, dst, opts)
 		if c != nil {
 			c.Retire()
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // TestRollbackSurvivesCrash protects the promise that a batch the caller
@@ -60,7 +61,7 @@ func TestFailedSyncSticky(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Commit() // acknowledged before its sync (fsync=interval)
-		e.mem.SetFault(failOn(OpSync, e.path(LogName(0)), boom))
+		e.mem.SetFault(failOn(vfs.OpSync, e.path(LogName(0)), boom))
 		if err := s.Sync(); !errors.Is(err, ErrSyncLost) || !errors.Is(err, boom) {
 			t.Fatalf("Sync = %v, want ErrSyncLost wrapping the injected error", err)
 		}
@@ -90,7 +91,7 @@ func TestFailedSyncSticky(t *testing.T) {
 		if err := s.Write([][]byte{mkBatch(t, m.next(), 2, 40, 9)}); err != nil {
 			t.Fatal(err)
 		}
-		e.mem.SetFault(failOn(OpSync, e.path(LogName(0)), boom))
+		e.mem.SetFault(failOn(vfs.OpSync, e.path(LogName(0)), boom))
 		if err := s.Sync(); err == nil || errors.Is(err, ErrSyncLost) {
 			t.Fatalf("Sync = %v, want a plain failure", err)
 		}

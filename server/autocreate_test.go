@@ -8,19 +8,19 @@ import (
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise: a produce that auto-creates its topic and cannot create it is
 // told why (here a failing disk), never "topic not found" — the topic was
 // asked for and the client must learn what stopped it.
 func TestAutoCreateFailureSaysWhy(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	e := openEngine(t, engine.Options{FS: fs, Dir: "/data"})
 	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
 	p := mustDial(t, ts, "")
-	fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpCreate && strings.Contains(name, "/topics/fresh/") {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpCreate && strings.Contains(name, "/topics/fresh/") {
 			return errors.New("injected: no inodes left")
 		}
 		return nil
@@ -40,12 +40,12 @@ func TestAutoCreateFailureSaysWhy(t *testing.T) {
 // retriable Resource error — not "topic not found", not a storage fault —
 // and the produce works once descriptors are free again.
 func TestAutoCreateOutOfDescriptors(t *testing.T) {
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	e := openEngine(t, engine.Options{FS: fs, Dir: "/data"})
 	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
 	p := mustDial(t, ts, "")
-	fs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpCreate && strings.Contains(name, "/topics/fresh/") {
+	fs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpCreate && strings.Contains(name, "/topics/fresh/") {
 			return syscall.EMFILE
 		}
 		return nil

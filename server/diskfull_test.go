@@ -11,7 +11,7 @@ import (
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
-	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // logBuffer collects a server's log lines for a test.
@@ -56,9 +56,9 @@ const secretDir = "/srv/haraqa-private-volume"
 
 // fullDiskServer serves an engine on a MemFS under secretDir, logging to
 // the returned buffer.
-func fullDiskServer(t *testing.T) (*segment.MemFS, *testServer, *logBuffer) {
+func fullDiskServer(t *testing.T) (*vfs.MemFS, *testServer, *logBuffer) {
 	t.Helper()
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	e := openEngine(t, engine.Options{Dir: secretDir, FS: fs, SegmentBytes: 1 << 20})
 	var log logBuffer
 	ts := startServer(t, e, "unix", Options{AutoCreateTopics: true, Logger: log.logger()})
@@ -88,8 +88,8 @@ func TestErrorFramesCarryNoPaths(t *testing.T) {
 
 	// Any other error with a path: a write fault.
 	mfs.SetCapacity(0)
-	mfs.SetFault(func(op segment.Op, name string) error {
-		if op == segment.OpWrite {
+	mfs.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite {
 			return newEIO("write", name)
 		}
 		return nil

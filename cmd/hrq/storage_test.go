@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
-	"github.com/haraqa/haraqa/segment"
 	"github.com/haraqa/haraqa/server"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Promise: a produce that fails because the broker cannot store (a full
@@ -19,7 +19,7 @@ import (
 // the connection code, naming "no space".
 func TestProduceFullDisk(t *testing.T) {
 	t.Parallel()
-	fs := segment.NewMemFS()
+	fs := vfs.NewMemFS()
 	quiet := slog.New(slog.DiscardHandler)
 	e, err := engine.Open(engine.Options{Dir: "/data", FS: fs, SegmentBytes: 1 << 20, Logger: quiet})
 	if err != nil {

@@ -1,4 +1,4 @@
-package segment
+package vfs
 
 import (
 	"bytes"
@@ -73,44 +73,6 @@ func TestWriteFileAtomic(t *testing.T) {
 			t.Fatalf("file holds %q after a failed replace", got)
 		}
 	})
-}
-
-// TestSealFailureRetry: a seal that fails to write its sidecar leaves the
-// segment unsealed and writable; a retry seals it.
-func TestSealFailureRetry(t *testing.T) {
-	e := memEnv(t)
-	s := mustCreate(t, e, 0, testOpts)
-	defer s.Close()
-	m := newModel(0)
-	fill(t, s, m, 5)
-	boom := errors.New("injected")
-	for _, op := range []Op{OpSync, OpRename} {
-		e.mem.SetFault(func(o Op, name string) error {
-			if o == op && (name == e.path(LogName(0)) || name == e.path(SealName(0))+".tmp") {
-				return boom
-			}
-			return nil
-		})
-		if err := s.Seal(); !errors.Is(err, boom) {
-			t.Fatalf("%s fault: Seal = %v", op, err)
-		}
-		e.mem.SetFault(nil)
-		if s.Sealed() {
-			t.Fatalf("%s fault: sealed after a failed Seal", op)
-		}
-		fill(t, s, m, 1)
-	}
-	if err := s.Seal(); err != nil {
-		t.Fatal(err)
-	}
-	checkSegment(t, s, m)
-	c := e.mem.Crash()
-	s2, rep, err := Open(c, e.dir, 0, testOpts, false, false)
-	if err != nil || rep.Scanned || !s2.Sealed() {
-		t.Fatalf("Open after crash: %v, %+v", err, rep)
-	}
-	checkSegment(t, s2, m)
-	s2.Close()
 }
 
 // TestMemFSCrashNamespace: a file created but never made durable by
