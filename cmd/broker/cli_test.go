@@ -279,3 +279,17 @@ func TestOperatorLog(t *testing.T) {
 		t.Logf("log:\n%s", log)
 	}
 }
+
+// TestLateSignalAfterCleanStop checks that a signal arriving after the
+// broker stopped cleanly, while the process exits, does not kill it (the
+// exit status would be the signal's, not 0). Before, serve unregistered
+// its handler when it returned, and the SIGTERM sent here killed the test
+// process.
+func TestLateSignalAfterCleanStop(t *testing.T) {
+	p := runInProcess(t, "-addr", "127.0.0.1:0", t.TempDir())
+	p.stop(t)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the signal is delivered, or the process is gone
+}

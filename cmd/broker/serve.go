@@ -51,8 +51,11 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
 
 	sig := make(chan os.Signal, 2)
+	// sig stays registered after serve returns: a signal that arrives
+	// while the process exits (a second Ctrl-C, or a supervisor signalling
+	// the process and its group) must not kill it with that signal's status
+	// in place of a clean stop's 0. Later signals land in the full buffer.
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	errc := make(chan error, len(listeners))
 	var addrs []net.Addr
 	for _, l := range listeners {
