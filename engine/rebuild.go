@@ -169,15 +169,27 @@ func (w *writer) repairBadSources(bad []badSource) {
 	}
 }
 
-// queueRepairs has the topic's writer repair, once it runs, the source
-// copies that reconciliation at open found damaged.
+// queueRepairs has the topic's writer repair, first thing once it runs,
+// the source copies that reconciliation at open found damaged. It runs
+// before the writer starts, so the requests go ahead of any other.
 func (t *Topic) queueRepairs(bad []badSource) {
 	for _, b := range bad {
+		r := &appendReq{op: opRepair, vol: b.vol, base: b.base, done: make(chan struct{}, 1)}
+		select {
+		case t.reqs <- r:
+		default: // more than the queue holds: they go in as it drains
+			go func() {
+				if err := t.send(context.Background(), r); err != nil {
+					r.err = err
+					r.done <- struct{}{}
+				}
+			}()
+		}
 		go func() {
-			_, err := t.submitCtl(context.Background(), &appendReq{op: opRepair, vol: b.vol, base: b.base})
-			if err != nil && !errors.Is(err, ErrClosed) {
+			<-r.done
+			if r.err != nil && !errors.Is(r.err, ErrClosed) {
 				t.e.opts.Logger.Error("engine: damaged segment has no good copy on any mirror; its damaged range cannot be read",
-					"topic", t.name, "volume", b.vol.dir, "segment", b.base, "err", err)
+					"topic", t.name, "volume", b.vol.dir, "segment", b.base, "err", r.err)
 			}
 		}()
 	}

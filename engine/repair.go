@@ -123,13 +123,13 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 	for _, s := range drop {
 		s.Retire()
 	}
-	t.queueRepairs(bad)
 	if len(v.mirrors) == 0 {
 		if damage != nil {
 			return nil, nil, fmt.Errorf("engine: topic %q: nothing readable: %w", t.name, damage)
 		}
 		return nil, nil, fmt.Errorf("%w: topic %q: no copy could be opened", ErrStorage, t.name)
 	}
+	t.queueRepairs(bad) // the caller starts the writer
 	return v, damage, nil
 }
 
