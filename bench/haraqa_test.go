@@ -15,7 +15,10 @@ import (
 )
 
 // haraqaBroker is a haraqa broker at addr (tcp://… or unix://…).
-type haraqaBroker struct{ addr string }
+type haraqaBroker struct {
+	addr string
+	pid  int // of the broker process; 0 in process
+}
 
 func policy(t tier) engine.FsyncPolicy {
 	if t == durable {

@@ -126,7 +126,7 @@ func outOfProcess(network string) func(b *testing.B, t tier) broker {
 		})
 		select {
 		case a := <-out.addr:
-			return &haraqaBroker{addr: network + "://" + a}
+			return &haraqaBroker{addr: network + "://" + a, pid: cmd.Process.Pid}
 		case <-exited:
 			b.Fatalf("broker process exited: %v\n%s", waitErr, out)
 		case <-time.After(30 * time.Second):

@@ -40,9 +40,9 @@ func startRedis(b *testing.B, t tier) broker {
 		if err != nil {
 			b.Fatal(err)
 		}
-		addr, err := runRedis(b, bin, dir, port, fsync)
+		addr, pid, err := runRedis(b, bin, dir, port, fsync)
 		if err == nil {
-			return &redisBroker{addr: addr}
+			return &redisBroker{addr: addr, pid: pid}
 		}
 		lastErr = err
 	}
@@ -60,13 +60,13 @@ func freePort() (int, error) {
 }
 
 // runRedis starts redis-server on port and waits until it answers PING.
-func runRedis(b *testing.B, bin, dir string, port int, fsync string) (string, error) {
+func runRedis(b *testing.B, bin, dir string, port int, fsync string) (string, int, error) {
 	logFile := filepath.Join(dir, "redis.log")
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
 		"--dir", dir, "--appendonly", "yes", "--appendfsync", fsync, "--save", "",
 		"--auto-aof-rewrite-percentage", "0", "--daemonize", "no", "--logfile", logFile)
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	exited := make(chan struct{})
 	var waitErr error
@@ -93,20 +93,23 @@ func runRedis(b *testing.B, bin, dir string, port int, fsync string) (string, er
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(logFile)
-			return "", fmt.Errorf("redis-server exited: %v\n%s", waitErr, log)
+			return "", 0, fmt.Errorf("redis-server exited: %v\n%s", waitErr, log)
 		default:
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", fmt.Errorf("redis-server not answering on %s after 10s: %v", addr, err)
+			return "", 0, fmt.Errorf("redis-server not answering on %s after 10s: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.Cleanup(stop)
-	return addr, nil
+	return addr, cmd.Process.Pid, nil
 }
 
-type redisBroker struct{ addr string }
+type redisBroker struct {
+	addr string
+	pid  int
+}
 
 func (r *redisBroker) Dial(ctx context.Context) (session, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: r.addr, DisableIdentity: true, PoolSize: 2 * w5Producers,

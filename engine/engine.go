@@ -296,12 +296,26 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) closeTopics() error {
+	// Concurrently: each close syncs files, and syncs of different files
+	// overlap (20,000 topics closed one by one took 31 s).
+	var mu sync.Mutex
 	var errs []error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
 	for name, t := range e.topics {
-		if err := t.close(); err != nil {
-			errs = append(errs, fmt.Errorf("engine: close topic %q: %w", name, err))
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := t.close(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("engine: close topic %q: %w", name, err))
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

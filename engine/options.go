@@ -138,6 +138,7 @@ type Options struct {
 
 	onLoad func(*segment.Segment) // set by Open: the open-segment tracker
 	usage  *segment.Usage         // set by Open: what segments hold
+	limits FileLimits             // read at Open (reading them needs a descriptor)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -171,6 +172,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxOpenSegments = 1024
 	}
 	lim := ReadFileLimits()
+	o.limits = lim
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = 1 << 20
 		if lim.Files > 0 {

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/haraqa/haraqa/segment"
 )
@@ -17,6 +19,7 @@ import (
 type pressure struct {
 	usage             segment.Usage
 	maxFiles, maxMaps int64
+	loading           atomic.Int64 // cold segments admitted to open their files, not yet counted in usage
 
 	sweepMu sync.Mutex // one sweep at a time
 	mu      sync.Mutex // guards ring, in and hand; a leaf lock (taken inside a segment's lock by OnLoad)
@@ -66,6 +69,51 @@ func (e *Engine) relieve(force bool) {
 	}
 	if n := p.sweep(p.maxFiles*9/10, p.maxMaps*9/10, minRelease); n > 0 {
 		e.stats.pressureReleases.Add(int64(n))
+	}
+}
+
+// admit is called before a cold segment opens its files: it reserves one
+// descriptor and two mappings of the budget, sweeping first (and waiting
+// for a sweep under way) while the budget is taken, so that however many
+// writers and readers open files at once, segments never hold more than
+// the budget. It returns the reservation's release, to call once the
+// files are open (then counted in usage) or failed to open.
+func (e *Engine) admit(s *segment.Segment) func() {
+	if s.Loaded() {
+		return func() {}
+	}
+	return e.admitNew()
+}
+
+// admitNew is admit for a segment about to be created.
+func (e *Engine) admitNew() func() {
+	p := &e.press
+	done := func() { p.loading.Add(-1) }
+	for stalls := 0; ; {
+		n := p.loading.Add(1)
+		if p.usage.Files.Load()+n <= p.maxFiles && p.usage.Maps.Load()+2*n <= p.maxMaps {
+			return done
+		}
+		p.loading.Add(-1)
+		p.sweepMu.Lock()
+		progress := true
+		if l := p.loading.Load(); p.over(p.maxFiles-l-1, p.maxMaps-2*l-2) {
+			n := p.sweep(p.maxFiles*9/10, p.maxMaps*9/10, 0)
+			e.stats.pressureReleases.Add(int64(n))
+			progress = n > 0
+		}
+		p.sweepMu.Unlock()
+		if !progress {
+			// Nothing could be let go now: every open segment is pinned or
+			// was just written. Wait for writes to finish, a while; then
+			// open anyway (a failure to open is a resource error, relieved
+			// and retried).
+			if stalls++; stalls > 100 {
+				p.loading.Add(1)
+				return done
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 

@@ -138,7 +138,9 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 			s.Release()
 			break
 		}
+		done := e.admit(s) // within the descriptor budget, if it opens files
 		r, err := s.Find(off, want-off, budget)
+		done()
 		if errors.Is(err, segment.ErrClosed) {
 			s.Release()
 			return errRetry // removed by retention before its first read

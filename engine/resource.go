@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/haraqa/haraqa/segment"
 	"golang.org/x/sys/unix"
@@ -19,9 +20,14 @@ import (
 // resourceEpisode tracks one run of resource failures, so that the first is
 // logged with the numbers and the end is logged once.
 type resourceEpisode struct {
-	active atomic.Bool
-	errors atomic.Int64 // failures in the current episode
+	active   atomic.Bool
+	errors   atomic.Int64 // failures in the current episode
+	lastFail atomic.Int64 // unix ns of the last failure
 }
+
+// episodeQuiet is how long an episode must go without a failure before a
+// success ends it: failures spread over a busy minute are one episode.
+const episodeQuiet = 10 * time.Second
 
 // FileLimits are the process's limits on descriptors and mappings.
 type FileLimits struct {
@@ -60,12 +66,14 @@ func ProcessFiles() (files, mappings int) {
 func (e *Engine) resourceError(what string, err error) error {
 	e.stats.resourceErrors.Add(1)
 	e.resource.errors.Add(1)
-	lim := ReadFileLimits()
+	e.resource.lastFail.Store(time.Now().UnixNano())
+	lim := e.opts.limits
 	if e.resource.active.CompareAndSwap(false, true) {
 		files, maps := ProcessFiles()
 		e.opts.Logger.Warn("engine: out of file descriptors or memory mappings; requests that need more get a resource error until files are let go",
 			"what", what, "err", err, "open_files", files, "file_limit", lim.Files,
-			"mappings", maps, "max_map_count", lim.Mappings)
+			"mappings", maps, "max_map_count", lim.Mappings,
+			"segment_files", e.press.usage.Files.Load(), "segment_mappings", e.press.usage.Maps.Load())
 	}
 	return fmt.Errorf("%w: %s (descriptor limit %d, vm.max_map_count %d): %w", ErrResource, what, lim.Files, lim.Mappings, err)
 }
@@ -73,7 +81,8 @@ func (e *Engine) resourceError(what string, err error) error {
 // resourceRecovered ends an episode after a request that needed files
 // succeeded again.
 func (e *Engine) resourceRecovered() {
-	if e.resource.active.Load() && e.resource.active.CompareAndSwap(true, false) {
+	if e.resource.active.Load() && time.Now().UnixNano()-e.resource.lastFail.Load() > int64(episodeQuiet) &&
+		e.resource.active.CompareAndSwap(true, false) {
 		e.opts.Logger.Info("engine: file descriptors and mappings available again",
 			"failures", e.resource.errors.Swap(0))
 	}

@@ -75,6 +75,8 @@ func TestResourceErrorFencesNothing(t *testing.T) {
 		t.Fatalf("episode logged %d times, want once", n)
 	}
 	f.set(false, "/v2")
+	// The episode ends with a success after a quiet spell.
+	e.resource.lastFail.Store(time.Now().Add(-time.Minute).UnixNano())
 	m.appendBatch(t, e, "t", genMsgs(200, 4, 50))
 	m.check(t, e, "t", 0)
 	wantStates(t, e, VolumeHealthy, VolumeHealthy)

@@ -102,7 +102,9 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 			return fail(err)
 		}
 		made = append(made, vol)
+		done := e.admitNew()
 		s, err := segment.Create(e.fs, dir, 0, e.opts.segmentOptions())
+		done()
 		if isResource(err) {
 			e.relieve(true) // let other topics' files go, and once more
 			s, err = segment.Create(e.fs, dir, 0, e.opts.segmentOptions())

@@ -438,7 +438,9 @@ func (w *writer) do(st step, i int, m *mirror) error {
 	s := m.active()
 	switch st {
 	case stepWrite:
+		done := w.t.e.admit(s)
 		err := s.Write(w.bufs)
+		done()
 		if err == nil && w.opts.Fsync == FsyncAlways {
 			err = s.Sync()
 		}
@@ -450,7 +452,9 @@ func (w *writer) do(st step, i int, m *mirror) error {
 		return nil
 	default:
 		var err error
+		done := w.t.e.admitNew()
 		w.created[i], err = segment.Create(w.t.e.fs, m.dir, w.next, w.opts.segmentOptions())
+		done()
 		return err
 	}
 }
