@@ -100,6 +100,10 @@ func TestConsumerAcrossRestart(t *testing.T) {
 	produceN(t, c, "cr", 10, 10)
 	cs := client.NewConsumer(c, "cr", 0, client.ConsumeWait(5*time.Second))
 	want, errs := uint64(0), 0
+	// The consumer may read message 10 before its producer has the
+	// acknowledgement: the test waits for it, so that closing the client
+	// at the end never fails a produce still in flight.
+	produced := make(chan error, 1)
 	for m, err := range cs.Messages(ctx) {
 		if err != nil {
 			if !client.IsRetriable(err) {
@@ -115,14 +119,30 @@ func TestConsumerAcrossRestart(t *testing.T) {
 		if want == 10 {
 			go func() {
 				b.restart()
-				if _, err := c.Produce(ctx, "cr", payload(10)); err != nil {
-					t.Error(err)
+				// A produce sent on the old connection before the client
+				// noticed it dropped fails with ErrDisconnected (the
+				// documented retriable error); the next call redials.
+				_, err := c.Produce(ctx, "cr", payload(10))
+				for client.IsRetriable(err) && ctx.Err() == nil {
+					_, err = c.Produce(ctx, "cr", payload(10))
 				}
+				produced <- err
 			}()
 		}
 		if want == 11 {
 			break
 		}
+	}
+	if want != 11 {
+		select {
+		case err := <-produced:
+			t.Fatalf("consumer ended at %d, want 11 (produce: %v, errs %d)", want, err, errs)
+		default:
+			t.Fatalf("consumer ended at %d, want 11 (produce in flight, errs %d)", want, errs)
+		}
+	}
+	if err := <-produced; err != nil {
+		t.Fatalf("produce after the restart: %v", err)
 	}
 	if errs == 0 {
 		t.Fatal("the restart went unnoticed")
