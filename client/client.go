@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/haraqa/haraqa/internal/retry"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -150,10 +151,7 @@ func (c *Client) redial(ctx context.Context, wait time.Duration) (*conn, error) 
 // backoff returns the delay after n failed dials in a row: min·2^(n-1),
 // capped at max, jittered down by up to half.
 func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.maxBackoff
-	if n < 32 {
-		d = min(c.cfg.minBackoff<<(n-1), c.cfg.maxBackoff)
-	}
+	d := retry.Backoff(n, c.cfg.minBackoff, c.cfg.maxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
 

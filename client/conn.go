@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -86,33 +85,12 @@ func putCall(cl *call) {
 	callPool.Put(cl)
 }
 
-// parseAddr splits a broker address into network and address:
-// "tcp://host:port" and a plain "host:port" are TCP; "unix:///path" and a
-// bare path (one with a '/', as in /tmp/haraqa.sock or ./b.sock) are a
-// Unix socket. Any other scheme, or a TCP address without a port, is
-// ErrBadAddress.
+// parseAddr splits a broker address with netproto.ParseAddr; an address it
+// cannot parse is ErrBadAddress.
 func parseAddr(addr string) (network, address string, err error) {
-	network, address = "tcp", addr
-	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
-		switch scheme {
-		case "tcp":
-			address = rest
-		case "unix":
-			network, address = "unix", rest
-		default:
-			return "", "", fmt.Errorf("%w %q: unknown scheme %q (want tcp://HOST:PORT, HOST:PORT, unix:///PATH or a socket path)", ErrBadAddress, addr, scheme)
-		}
-	} else if strings.ContainsRune(addr, '/') {
-		network = "unix"
-	}
-	if network == "unix" {
-		if address == "" {
-			return "", "", fmt.Errorf("%w %q: no socket path", ErrBadAddress, addr)
-		}
-		return network, address, nil
-	}
-	if _, _, err := net.SplitHostPort(address); err != nil {
-		return "", "", fmt.Errorf("%w %q: want HOST:PORT (%v)", ErrBadAddress, addr, err)
+	network, address, err = netproto.ParseAddr(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("%w %q: %v", ErrBadAddress, addr, err)
 	}
 	return network, address, nil
 }

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/haraqa/haraqa/internal/retry"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -79,7 +80,7 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 					return
 				}
 				failures++
-				if !sleep(ctx, cs.c.backoff(failures)) {
+				if !retry.Sleep(ctx, cs.c.backoff(failures)) {
 					return
 				}
 				continue
@@ -117,16 +118,4 @@ func (cs *Consumer) resolve(ctx context.Context) error {
 	}
 	cs.next, cs.pending = off, false
 	return nil
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/haraqa/haraqa/netproto"
+	"github.com/haraqa/haraqa/topicname"
 )
 
 // Error is a protocol error, as the broker sent it or as the client built
@@ -137,18 +138,12 @@ func corrupt(topic string, offset uint64, err error) error {
 	return &Error{Code: netproto.CodeCorrupt, Message: fmt.Sprintf("topic %q at offset %d: client verification: %v", topic, offset, err)}
 }
 
-// badTopic reports a topic name that cannot be encoded; the broker checks
-// the rest of the rules.
-func badTopic(topic string) error {
-	return &Error{Code: netproto.CodeBadTopicName, Message: fmt.Sprintf("length %d, want 1..%d", len(topic), maxTopicLen)}
-}
-
-// maxTopicLen is the longest topic name the broker accepts.
-const maxTopicLen = 249
-
+// checkTopic applies the length part of the topic-name rule
+// (topicname.CheckLen) before a name is sent; the broker checks the rest
+// (topicname.Check) and answers ErrBadTopicName too.
 func checkTopic(topic string) error {
-	if len(topic) == 0 || len(topic) > maxTopicLen {
-		return badTopic(topic)
+	if err := topicname.CheckLen(topic); err != nil {
+		return &Error{Code: netproto.CodeBadTopicName, Message: err.Error()}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/haraqa/haraqa/client"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/server"
 )
 
@@ -110,7 +111,7 @@ func (b *broker) restart() {
 	b.start()
 }
 
-func splitAddr(addr string) (string, string) { return server.SplitAddr(addr) }
+func splitAddr(addr string) (string, string) { n, a, _ := netproto.ParseAddr(addr); return n, a }
 
 // dial connects a client that the test closes at its end.
 func (b *broker) dial(opts ...client.Option) *client.Client {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/haraqa/haraqa/internal/retry"
 	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/record"
 )
@@ -104,7 +105,7 @@ func (p *Producer) ensurePID() error {
 			return err
 		}
 		failures++
-		if !sleep(p.ctx, p.c.backoff(failures)) {
+		if !retry.Sleep(p.ctx, p.c.backoff(failures)) {
 			return err
 		}
 	}
@@ -129,12 +130,12 @@ func (p *Producer) await(b *pbatch) {
 	}
 	gapResent, reported, storageFails := false, false, 0
 	for failures := 0; b.err != nil; {
-		retry := p.retriable(b.err)
-		if !retry && !gapResent && p.isPaused() && errors.Is(b.err, ErrBatchInvalid) {
+		retriable := p.retriable(b.err)
+		if !retriable && !gapResent && p.isPaused() && errors.Is(b.err, ErrBatchInvalid) {
 			// Refused behind a batch being resent (a sequence gap).
-			retry, gapResent = true, true
+			retriable, gapResent = true, true
 		}
-		if !retry {
+		if !retriable {
 			return
 		}
 		p.retrying(b.err)
@@ -155,7 +156,7 @@ func (p *Producer) await(b *pbatch) {
 		}
 		p.pause()
 		failures++
-		if !sleep(p.ctx, p.c.backoff(failures)) {
+		if !retry.Sleep(p.ctx, p.c.backoff(failures)) {
 			return // b.err stays: Close gave up
 		}
 		p.resend(b)

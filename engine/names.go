@@ -1,26 +1,20 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
 
-// MaxTopicLen is the longest topic name.
-const MaxTopicLen = 249
+	"github.com/haraqa/haraqa/topicname"
+)
 
-// ValidTopic checks a topic name: 1..249 bytes of [A-Za-z0-9._-], not "."
-// or "..". A valid name is always a single path element inside the volume.
+// MaxTopicLen is the longest topic name (topicname.MaxLen).
+const MaxTopicLen = topicname.MaxLen
+
+// ValidTopic checks a topic name against topicname.Check: 1..249 bytes of
+// [A-Za-z0-9._-], not "." or "..". A valid name is always a single path
+// element inside the volume. The error wraps ErrBadTopicName.
 func ValidTopic(name string) error {
-	if len(name) == 0 || len(name) > MaxTopicLen {
-		return fmt.Errorf("%w: length %d, want 1..%d", ErrBadTopicName, len(name), MaxTopicLen)
-	}
-	if name == "." || name == ".." {
-		return fmt.Errorf("%w: %q", ErrBadTopicName, name)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return fmt.Errorf("%w: %q has byte %#02x at %d; use [A-Za-z0-9._-]", ErrBadTopicName, name, c, i)
-		}
+	if err := topicname.Check(name); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadTopicName, err)
 	}
 	return nil
 }

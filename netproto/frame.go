@@ -18,7 +18,7 @@ const (
 	// plus room for the topic name and fixed fields.
 	DefaultMaxBody uint32 = 64<<20 + 64<<10
 	// MaxString is the longest string field: its length is a u16. Encoders
-	// truncate longer fields; validate topic names (at most 249 bytes) first.
+	// truncate longer fields; check topic names with topicname.Check first.
 	MaxString = 1<<16 - 1
 )
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,11 +64,15 @@ func New(e *engine.Engine, opts Options) *Server {
 	return s
 }
 
-// Listen opens a listener for an address of the form "tcp://host:port",
-// "unix:///path" or plain "host:port" (TCP). A stale Unix socket file
-// left by a dead broker is removed first.
+// Listen opens a listener for an address in the form netproto.ParseAddr
+// reads: "tcp://host:port", plain "host:port" (TCP), "unix:///path" or a
+// bare socket path. A stale Unix socket file left by a dead broker is
+// removed first.
 func Listen(addr string) (net.Listener, error) {
-	network, address := SplitAddr(addr)
+	network, address, err := netproto.ParseAddr(addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: address %q: %w", addr, err)
+	}
 	if network == "unix" {
 		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			if c, err := net.Dial("unix", address); err == nil {
@@ -80,17 +83,6 @@ func Listen(addr string) (net.Listener, error) {
 		}
 	}
 	return net.Listen(network, address)
-}
-
-// SplitAddr splits "tcp://h:p" or "unix:///p" into network and address.
-func SplitAddr(addr string) (network, address string) {
-	switch {
-	case strings.HasPrefix(addr, "unix://"):
-		return "unix", strings.TrimPrefix(addr, "unix://")
-	case strings.HasPrefix(addr, "tcp://"):
-		return "tcp", strings.TrimPrefix(addr, "tcp://")
-	}
-	return "tcp", addr
 }
 
 // Serve accepts connections on l until Shutdown or Close; it then returns

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/haraqa/haraqa/client"
+	"github.com/haraqa/haraqa/internal/retry"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -176,7 +177,7 @@ func (r *reader) run(ctx context.Context, each func(*client.Message) error, flus
 			if failures++; failures == 1 {
 				fmt.Fprintf(r.stderr, "hrq: %s; retrying\n", r.warn(err))
 			}
-			if !sleep(ctx, backoff(failures)) {
+			if !retry.Sleep(ctx, retry.Backoff(failures, 100*time.Millisecond, 5*time.Second)) {
 				return ctx.Err()
 			}
 			continue
@@ -216,21 +217,4 @@ func (r *reader) skippable(err error) (uint64, bool) {
 // outOfRange is the broker's error for an offset outside [start, end].
 func outOfRange(off, start, end uint64) error {
 	return &client.Error{Code: netproto.CodeOffsetOutOfRange, Message: fmt.Sprintf("offset %d", off), Start: start, End: end}
-}
-
-// backoff is the wait before retry n: 100ms doubling up to 5s.
-func backoff(n int) time.Duration {
-	return min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

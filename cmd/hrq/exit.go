@@ -10,6 +10,7 @@ import (
 
 	"github.com/haraqa/haraqa/client"
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/topicname"
 )
 
 // Exit codes; doc.go and README.md list them.
@@ -126,7 +127,7 @@ func (a *app) describe(err error) (int, string) {
 		}
 		return exitNotFound, fmt.Sprintf("topic %q: %s out of range: the topic holds offsets [%d, %d)", topic, what, pe.Start, pe.End)
 	case errors.Is(err, client.ErrBadTopicName):
-		return exitUsage, fmt.Sprintf("bad topic name %q: use 1 to 249 characters of A-Z a-z 0-9 . _ -", topic)
+		return exitUsage, fmt.Sprintf("bad topic name %q: use %s", topic, topicname.Rule)
 	case errors.Is(err, client.ErrTopicExists):
 		return exitError, fmt.Sprintf("topic %q already exists (--if-not-exists ignores that)", topic)
 	case errors.Is(err, client.ErrBatchInvalid) && errors.Is(err, record.ErrTooLarge):
