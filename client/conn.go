@@ -3,7 +3,6 @@ package client
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -180,7 +179,7 @@ func (cn *conn) send(cl *call, payload []byte) error {
 	if uint64(n) > uint64(cn.sendMax) {
 		return fmt.Errorf("%w: %v request body of %d bytes, limit %d", ErrMessageTooLarge, cl.op, n, cn.sendMax)
 	}
-	binary.LittleEndian.PutUint32(cl.head[0:], uint32(n))
+	netproto.SetBodyLen(cl.head, uint32(n))
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
 	cn.mu.Lock()
@@ -193,7 +192,7 @@ func (cn *conn) send(cl *call, payload []byte) error {
 	cl.id = cn.nextID
 	cn.pending[cl.id] = cl
 	cn.mu.Unlock()
-	binary.LittleEndian.PutUint64(cl.head[8:], cl.id)
+	netproto.SetRequestID(cl.head, cl.id)
 	cn.nc.SetWriteDeadline(time.Now().Add(cn.wto))
 	var err error
 	if len(payload) == 0 {

@@ -144,9 +144,19 @@ func BeginFrame(dst []byte, h Header) ([]byte, int) {
 
 // EndFrame patches the BodyLen of the frame that BeginFrame started at start.
 func EndFrame(dst []byte, start int) []byte {
-	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start-HeaderSize))
+	SetBodyLen(dst[start:], uint32(len(dst)-start-HeaderSize))
 	return dst
 }
+
+// SetBodyLen rewrites the BodyLen field of the encoded frame header at the
+// start of frame, in place: for a sender whose body is written after the
+// header (a payload passed to writev) and known only then.
+func SetBodyLen(frame []byte, n uint32) { binary.LittleEndian.PutUint32(frame[0:], n) }
+
+// SetRequestID rewrites the RequestID field of the encoded frame header at
+// the start of frame, in place: for a sender that builds the frame before
+// it picks the request id.
+func SetRequestID(frame []byte, id uint64) { binary.LittleEndian.PutUint64(frame[8:], id) }
 
 // AppendErrorFrame appends an error response to the request (op, reqID):
 // Status is e's code (CodeInternal if e.Code is CodeOK) and the body an

@@ -241,5 +241,20 @@ func IsZero(b []byte) bool {
 	return true
 }
 
+// The accessors below read one field of a batch header in place, for code
+// that must not decode the whole header on a hot path. They do not check
+// anything: b must hold at least HeaderSize bytes of a verified batch.
+
 // CountOf returns the message count of a batch whose header was verified.
 func CountOf(b []byte) uint32 { return binary.LittleEndian.Uint32(b[offCount:]) }
+
+// PayloadLenOf returns the stored payload length (without padding) of a
+// batch whose header was verified.
+func PayloadLenOf(b []byte) uint32 { return binary.LittleEndian.Uint32(b[offPayloadLen:]) }
+
+// BaseOffsetOf returns the base offset of a batch whose header was verified.
+func BaseOffsetOf(b []byte) uint64 { return binary.LittleEndian.Uint64(b[offBaseOffset:]) }
+
+// AppendTimeOf returns the append time (unix nanoseconds) of a batch whose
+// header was verified.
+func AppendTimeOf(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[offAppendTime:])) }

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"encoding/binary"
 	"fmt"
 	"runtime/debug"
 
@@ -63,26 +62,25 @@ func (s *Segment) Write(batches [][]byte) error {
 		return err
 	}
 	s.recent.Store(true)
-	le := binary.LittleEndian
 	s.idxBuf = s.idxBuf[:0]
 	pos, next, t := s.pendSize, s.pendNext, s.pendTime
 	for _, b := range batches {
 		// Cheap framing checks (the caller verified the batch): a wrong
 		// length here would misframe every later batch of the log.
-		if len(b) < record.HeaderSize || record.SizeFor(int(le.Uint32(b[8:]))) != len(b) || le.Uint32(b[12:]) == 0 {
+		if len(b) < record.HeaderSize || record.SizeFor(int(record.PayloadLenOf(b))) != len(b) || record.CountOf(b) == 0 {
 			return fmt.Errorf("segment: write of a malformed batch (%d bytes) at offset %d", len(b), next)
 		}
-		base := le.Uint64(b[16:])
+		base := record.BaseOffsetOf(b)
 		if base != next {
 			return fmt.Errorf("segment: batch offset %d, want %d", base, next)
 		}
-		if n := uint64(le.Uint32(b[12:])); base-s.base > MaxOffsetSpan-n {
+		if n := uint64(record.CountOf(b)); base-s.base > MaxOffsetSpan-n {
 			return fmt.Errorf("%w: batch of %d messages at offset %d passes the offset span of segment %d", ErrFull, n, base, s.base)
 		}
-		t = int64(le.Uint64(b[24:]))
+		t = record.AppendTimeOf(b)
 		s.idxBuf = putEntry(s.idxBuf, uint32(base-s.base), uint32(pos), t)
 		pos += int64(len(b))
-		next = base + uint64(le.Uint32(b[12:]))
+		next = base + uint64(record.CountOf(b))
 	}
 	if pos > s.opts.MaxBytes || s.pendEntries+int64(len(batches)) > s.opts.MaxEntries {
 		return fmt.Errorf("%w: %d batches end at byte %d of %d, entry %d of %d", ErrFull,
@@ -97,7 +95,7 @@ func (s *Segment) Write(batches [][]byte) error {
 		s.digest.Write(b)
 	}
 	if s.pendEntries == 0 {
-		s.firstTime = int64(le.Uint64(batches[0][24:]))
+		s.firstTime = record.AppendTimeOf(batches[0])
 	}
 	s.pendEntries += int64(len(batches))
 	s.pendSize, s.pendNext, s.pendTime = pos, next, t
