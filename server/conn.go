@@ -200,7 +200,7 @@ func (c *conn) serve() {
 			continue
 		}
 		c.handlers.Add(1)
-		go c.handle(h, body, enqueued{})
+		go c.handle(h, body)
 	}
 }
 

@@ -12,10 +12,11 @@ import (
 	"github.com/haraqa/haraqa/netproto"
 )
 
-// handle answers one request and releases its in-flight slot; it owns body
-// until it returns. A Watch releases the slot itself once registered. q is
-// the produce the reader queued, for OpProduce.
-func (c *conn) handle(h netproto.Header, body []byte, q enqueued) {
+// handle answers one request other than Hello and Produce (the reader
+// answers Hello itself and hands produces to the connection's acker) and
+// releases its in-flight slot; it owns body until it returns. A Watch
+// releases the slot itself once registered.
+func (c *conn) handle(h netproto.Header, body []byte) {
 	defer c.handlers.Done()
 	if h.Opcode == netproto.OpWatch {
 		c.watch(h, body)
@@ -23,8 +24,6 @@ func (c *conn) handle(h netproto.Header, body []byte, q enqueued) {
 	}
 	var ok bool
 	switch h.Opcode {
-	case netproto.OpProduce:
-		ok = c.produce(h, q)
 	case netproto.OpConsume:
 		ok = c.consume(h, body)
 	default:
