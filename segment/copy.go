@@ -13,7 +13,7 @@ import (
 // Retire drops the owner's pin without touching the files: for a segment
 // object whose files were replaced (repaired) or belong to a volume taken
 // out of service. Readers holding pins finish as usual.
-func (s *Segment) Retire() { s.dropOwner() }
+func (s *Segment) Retire() { s.dropOwnerPin() }
 
 // Damaged returns the corruption Open found in the segment, or nil.
 func (s *Segment) Damaged() error { return s.damaged }

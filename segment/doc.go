@@ -16,6 +16,22 @@
 // Release. Bytes returned by Bytes stay valid until Release. Remove unlinks
 // the files at once; the mapping is released with the last pin.
 //
+// Lifecycle. The owner (the engine's topic) holds one pin from Create or
+// Open on; readers add theirs with Acquire. The verbs, in one place:
+//
+//   - Acquire / Release: a reader takes and drops a pin. The last Release
+//     closes the files for good (closeFiles), once the owner let go.
+//   - Close, Remove, Retire: the owner lets go (dropOwnerPin drops its pin
+//     once, whichever comes first, and sets ownerGone). Close first syncs
+//     and writes the index; Remove also unlinks the files; Retire touches
+//     nothing, for a segment whose files were replaced or whose volume left
+//     service.
+//   - ReleaseIdle: anyone may ask an idle segment (no pin but the owner's)
+//     to give back its descriptors and mappings (unload); the next read or
+//     write opens them again (load). Open unloads too, so opening many
+//     segments costs no descriptors.
+//   - closeFiles: the end; after it the segment cannot be loaded again.
+//
 // Files are reached through the vfs package's FS seam: vfs.OSFS for real
 // use, vfs.MemFS for tests that fail writes or syncs, run out of space, or
 // crash keeping only synced bytes.

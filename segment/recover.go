@@ -95,14 +95,15 @@ func (s *Segment) openSealed(seal Seal, logSize int64, rep *Report) error {
 	}
 	// Sealed segments are mapped on first read; keep no files open, and
 	// release the mapping a rebuild made.
-	s.goCold()
+	s.unload()
 	return nil
 }
 
-// goCold releases the files and mappings Open used: a segment holds no
+// unload (the reverse of load) releases the files and mappings Open or a
+// read used, leaving the segment usable: a segment holds no
 // descriptor and no mapping until a read or a write needs them, so that
 // opening many topics costs neither (vm.max_map_count, the fd limit).
-func (s *Segment) goCold() {
+func (s *Segment) unload() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range s.unmap {
@@ -148,7 +149,7 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 					s.firstTime = int64(binary.LittleEndian.Uint64(e[8:]))
 				}
 			}
-			s.goCold()
+			s.unload()
 			return nil
 		}
 	}
@@ -156,7 +157,7 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 	// process that wrote them): the first Sync syncs them.
 	s.dirty = true
 	if err := s.rebuild(logSize, last, rep); err != nil {
-		s.goCold()
+		s.unload()
 		return err
 	}
 	if !last {
@@ -166,7 +167,7 @@ func (s *Segment) openUnsealed(logSize int64, clean, last bool, rep *Report) err
 		}
 		rep.Resealed = true
 	}
-	s.goCold()
+	s.unload()
 	return nil
 }
 

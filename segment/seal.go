@@ -150,6 +150,6 @@ func (s *Segment) Close() error {
 		}
 		s.Release()
 	}
-	s.dropOwner()
+	s.dropOwnerPin()
 	return err
 }

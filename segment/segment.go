@@ -100,13 +100,13 @@ type Segment struct {
 	// Published state. Invariant: every byte of the log below size and
 	// every index entry below entries was written before it was stored
 	// here, and (per the engine's policy) synced.
-	size     atomic.Int64
-	entries  atomic.Int64
-	next     atomic.Uint64
-	lastTime atomic.Int64
-	sealed   atomic.Bool
-	refs     atomic.Int32 // pins; the owner holds one until Remove or Close
-	owner    atomic.Bool  // the owner's pin was dropped (by Remove or Close)
+	size      atomic.Int64
+	entries   atomic.Int64
+	next      atomic.Uint64
+	lastTime  atomic.Int64
+	sealed    atomic.Bool
+	refs      atomic.Int32 // pins; the owner holds one until Remove or Close
+	ownerGone atomic.Bool  // true once the owner let go: its pin was dropped (Remove, Retire or Close)
 
 	// Writer-only state: what Write has written but Commit not published.
 	// ReleaseIdle (anyone's) reads inFlight, pendSize, pendEntries and sets
@@ -329,7 +329,7 @@ func (s *Segment) ReleaseIdle() bool {
 	if testHookReleaseIdle != nil {
 		testHookReleaseIdle(s)
 	}
-	if s.owner.Load() {
+	if s.ownerGone.Load() {
 		// The owner let go (Remove, Retire, Close): the one pin left is a
 		// reader's, and its mapping must stay.
 		return false
@@ -337,14 +337,14 @@ func (s *Segment) ReleaseIdle() bool {
 	if !s.sealed.Load() && !s.releaseActive() {
 		return false
 	}
-	s.goCold()
+	s.unload()
 	return true
 }
 
-// dropOwner drops the owner's pin once, whichever of Remove and Close
+// dropOwnerPin drops the owner's pin once, whichever of Remove and Close
 // comes first, so calling both never over-releases a reader's pin.
-func (s *Segment) dropOwner() {
-	if s.owner.CompareAndSwap(false, true) {
+func (s *Segment) dropOwnerPin() {
+	if s.ownerGone.CompareAndSwap(false, true) {
 		s.Release()
 	}
 }
@@ -471,7 +471,7 @@ func (s *Segment) Remove() error {
 		first = err
 	}
 	s.mu.Unlock()
-	s.dropOwner()
+	s.dropOwnerPin()
 	return first
 }
 
