@@ -44,6 +44,14 @@
 // longer. Produce, ProduceMessages, Producer.Send and SendMessage copy the
 // messages they are given.
 //
+// Option names follow one rule: an option's name starts with the call it
+// configures, which is also its type's name. Options of Dial are Option and
+// start with With (With… the client); options of Consume and a Consumer
+// are ConsumeOption and start with Consume; options of NewProducer are
+// ProducerOption and start with Producer. So a name says where it goes, and
+// the compiler refuses one passed to the wrong call; a test holds every
+// exported option to the rule.
+//
 // Options are grouped by what they configure: Option for the connection
 // (WithToken, WithDialTimeout, WithWriteTimeout, WithMaxBody,
 // WithReconnect, WithLogger) and for what it produces (WithCompression),

@@ -83,19 +83,19 @@ func WithMaxBody(n uint32) Option {
 // retriable error), and the next call redials, shared by every call
 // waiting for it. The first redial after a drop is immediate; after each
 // failed attempt the next waits an exponentially growing, jittered delay
-// from min up to max (the calling context bounds the wait). A min below
-// zero turns reconnecting off: after a drop every call fails with
+// from first up to limit (the calling context bounds the wait). A first
+// below zero turns reconnecting off: after a drop every call fails with
 // ErrDisconnected. Keep it on for a long-lived Client: the broker closes a
 // connection that sends nothing for a while (5 minutes by default).
-func WithReconnect(min, max time.Duration) Option {
+func WithReconnect(first, limit time.Duration) Option {
 	return func(c *config) {
-		if min < 0 {
+		if first < 0 {
 			c.reconnect = false
 			return
 		}
 		c.reconnect = true
-		c.minBackoff = max2(min, time.Millisecond)
-		c.maxBackoff = max2(max, c.minBackoff)
+		c.minBackoff = max(first, time.Millisecond)
+		c.maxBackoff = max(limit, c.minBackoff)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/haraqa/haraqa/segment"
 )
 
-func (c *topicCopy) get(b uint64) *copySeg {
+func (c *foundMirror) get(b uint64) *foundSeg {
 	for i := range c.segs {
 		if c.segs[i].base == b {
 			return &c.segs[i]
@@ -27,37 +27,40 @@ func better(a, b *segment.Segment) bool {
 	return a.Sealed() && !b.Sealed()
 }
 
-// reconcile makes the copies of a topic agree, by these rules:
+// reconcile makes the mirrors of a topic agree, by these rules:
 //
-//  1. For each segment base found on any copy, the source is the undamaged
-//     copy of that segment holding the most (highest next offset; sealed
-//     before open). A damaged copy is never a source. Good copies are
+//  1. For each segment base found on any mirror, the source is the undamaged
+//     mirror's copy of that segment holding the most (highest next offset; sealed
+//     before open). A damaged copy is never a source. Good mirrors are
 //     never cut to match a shorter one.
-//  2. If no copy of a segment is undamaged, the topic is damaged: the copy
+//  2. If no mirror's copy of a segment is undamaged, the topic is damaged: the copy
 //     with the most readable data is kept, reads of the damaged offsets
 //     fail with ErrCorrupt, and the topic is read-only.
-//  3. Every copy whose segment differs from the source (missing, shorter,
+//  3. Every mirror whose segment differs from the source (missing, shorter,
 //     damaged, unsealed where the source is sealed) gets a verified copy of
 //     the source (segment.CopyTo: temporary file, sync, rename, sync dir).
-//  4. Segments below a gap that only copies holding none of the segments
+//  4. Segments below a gap that only mirrors holding none of the segments
 //     above it have are what a volume out of service kept while retention
 //     or truncation removed them from the others: the topic starts above
 //     the gap and those leftovers are deleted (loudly).
 //  5. Only when the topic is undamaged are segments that no source keeps
-//     (left over on one copy) deleted: nothing acknowledged is ever removed
-//     to make copies agree.
+//     (left over on one mirror) deleted: nothing acknowledged is ever removed
+//     to make mirrors agree.
 //
-// A copy whose volume fails during repair is fenced and left out. The
-// segments of copies left out are let go only at the end: they may be the
-// sources other copies were rebuilt from.
-func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
+// A mirror whose volume fails during repair is fenced and left out. The
+// segments of mirrors left out are let go only at the end: they may be the
+// sources other mirrors were rebuilt from.
+//
+// It returns the topic's view; damage, when rule 2 applied (the topic
+// opens read-only); and err, when the topic cannot be opened at all.
+func (t *Topic) reconcile(mirrors []*foundMirror) (v *view, damage, err error) {
 	e := t.e
-	if len(copies) == 0 {
+	if len(mirrors) == 0 {
 		return nil, nil, fmt.Errorf("%w: topic %q: no healthy volume to open it on", ErrStorage, t.name)
 	}
 	seen := map[uint64]bool{}
 	var bases []uint64
-	for _, c := range copies {
+	for _, c := range mirrors {
 		for _, cs := range c.segs {
 			if !seen[cs.base] {
 				seen[cs.base] = true
@@ -69,12 +72,11 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 
 	picks := make([]pick, len(bases))
 	for i, b := range bases {
-		picks[i] = pickSource(copies, b)
+		picks[i] = pickSource(mirrors, b)
 	}
-	bases, picks = t.dropStale(copies, bases, picks)
+	bases, picks = t.dropStale(mirrors, bases, picks)
 
 	var layout []*segment.Segment
-	var damage error
 	for i, b := range bases {
 		p := picks[i]
 		if p.bad != nil {
@@ -94,7 +96,7 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 	// sources to use when the chosen one turns out damaged while copied.
 	sources := func(s *segment.Segment) []source {
 		out := []source{{seg: s}}
-		for _, c := range copies {
+		for _, c := range mirrors {
 			cs := c.get(s.Base())
 			switch {
 			case cs == nil || cs.seg == nil:
@@ -107,10 +109,10 @@ func (t *Topic) reconcile(copies []*topicCopy) (*view, error, error) {
 		return out
 	}
 	var bad []badSource
-	v := &view{}
+	v = &view{}
 	var drop []*segment.Segment
-	for _, c := range copies {
-		m, ok, err := t.reconcileCopy(c, layout, damage == nil, sources, &bad)
+	for _, c := range mirrors {
+		m, ok, err := t.reconcileMirror(c, layout, damage == nil, sources, &bad)
 		if err != nil {
 			e.fenceVolume(c.vol, fmt.Errorf("topic %q: repair: %w", t.name, err))
 		}
@@ -139,12 +141,12 @@ type pick struct {
 	bad error            // set when no copy is undamaged
 }
 
-// pickSource chooses the source of segment b: the undamaged copy holding
+// pickSource chooses the source of segment b: the mirror's undamaged copy holding
 // the most; failing that, the damaged copy with the most readable data.
-func pickSource(copies []*topicCopy, b uint64) pick {
+func pickSource(mirrors []*foundMirror, b uint64) pick {
 	var p pick
 	var bad error
-	for _, c := range copies {
+	for _, c := range mirrors {
 		cs := c.get(b)
 		switch {
 		case cs == nil:
@@ -158,7 +160,7 @@ func pickSource(copies []*topicCopy, b uint64) pick {
 		return p
 	}
 	p.bad = bad
-	for _, c := range copies {
+	for _, c := range mirrors {
 		if cs := c.get(b); cs != nil && cs.seg != nil && (p.src == nil || cs.seg.Next() > p.src.Next()) {
 			p.src = cs.seg
 		}
@@ -168,8 +170,8 @@ func pickSource(copies []*topicCopy, b uint64) pick {
 
 // dropStale applies rule 4 of reconcile: it finds the run of joined
 // segments that ends at the newest one, and if segments below it are held
-// only by copies holding nothing of the run, drops them from bases.
-func (t *Topic) dropStale(copies []*topicCopy, bases []uint64, picks []pick) ([]uint64, []pick) {
+// only by mirrors holding nothing of the run, drops them from bases.
+func (t *Topic) dropStale(mirrors []*foundMirror, bases []uint64, picks []pick) ([]uint64, []pick) {
 	k := len(bases) - 1
 	if k < 0 || picks[k].src == nil || picks[k].bad != nil {
 		return bases, picks
@@ -181,7 +183,7 @@ func (t *Topic) dropStale(copies []*topicCopy, bases []uint64, picks []pick) ([]
 		return bases, picks
 	}
 	var stale []string
-	for _, c := range copies {
+	for _, c := range mirrors {
 		lower, upper := false, false
 		for _, cs := range c.segs {
 			if cs.base < bases[k] {
@@ -210,15 +212,15 @@ func cmpErr(first, next error) error {
 	return next
 }
 
-// reconcileCopy turns one copy into a mirror of layout, repairing what
-// differs. ok is false (and err nil) when the copy cannot mirror a damaged
+// reconcileMirror turns one mirror as found at open into a mirror of layout, repairing what
+// differs. ok is false (and err nil) when the found mirror cannot follow a damaged
 // layout: its files are then left alone. When ok is false or err is set,
 // m holds the segments made so far and the caller lets them and the
 // copy's own go (see copySegments).
 //
 // sources(src) lists the copies of src's segment to copy from, src first
 // (see copyFromSources); source copies found damaged are added to *bad.
-func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune bool,
+func (t *Topic) reconcileMirror(c *foundMirror, layout []*segment.Segment, prune bool,
 	sources func(*segment.Segment) []source, bad *[]badSource) (m *mirror, ok bool, err error) {
 	e := t.e
 	m = &mirror{vol: c.vol, dir: c.dir}
@@ -303,7 +305,7 @@ func (t *Topic) reconcileCopy(c *topicCopy, layout []*segment.Segment, prune boo
 
 // copySegments returns every segment of a copy and of the mirror made
 // from it (m may be nil), for letting them go.
-func copySegments(c *topicCopy, m *mirror) []*segment.Segment {
+func copySegments(c *foundMirror, m *mirror) []*segment.Segment {
 	var out []*segment.Segment
 	for _, cs := range c.segs {
 		if cs.seg != nil {
@@ -452,7 +454,7 @@ func (w *writer) rejoin(vol *Volume) error {
 		v = t.view.Load()
 	}
 	src := v.reader()
-	c, err := openCopy(t.e, vol, t.name, false, true, 0)
+	c, err := openFoundMirror(t.e, vol, t.name, false, true, 0)
 	if err != nil {
 		return err
 	}
@@ -468,7 +470,7 @@ func (w *writer) rejoin(vol *Volume) error {
 	}
 	var bad []badSource
 	defer func() { w.repairBadSources(bad) }()
-	m, ok, err := t.reconcileCopy(c, layout, true, sources, &bad)
+	m, ok, err := t.reconcileMirror(c, layout, true, sources, &bad)
 	if err != nil || !ok {
 		for _, s := range copySegments(c, m) {
 			s.Retire()

@@ -127,13 +127,13 @@ func createTopic(e *Engine, name string) (*Topic, error) {
 // topic read-only; everything not damaged stays readable.
 func openTopic(e *Engine, name string, clean []bool, synced uint64) (*Topic, error) {
 	t := newTopic(e, name)
-	var copies []*topicCopy
+	var mirrors []*foundMirror
 	var full error
 	for i, vol := range e.vols {
 		if !vol.healthy() {
 			continue
 		}
-		c, err := openCopy(e, vol, name, clean[i], false, synced)
+		c, err := openFoundMirror(e, vol, name, clean[i], false, synced)
 		if err != nil && diskFull(err) && e.lastInService(vol) {
 			// Recovery writes (an index rebuilt, a seal): with no space
 			// on the last volume, this topic waits, not the others.
@@ -144,12 +144,12 @@ func openTopic(e *Engine, name string, clean []bool, synced uint64) (*Topic, err
 			e.fenceVolume(vol, err)
 			continue
 		}
-		copies = append(copies, c)
+		mirrors = append(mirrors, c)
 	}
-	if len(copies) == 0 && full != nil {
+	if len(mirrors) == 0 && full != nil {
 		return nil, fmt.Errorf("%w: topic %q: no space to recover it: %w", ErrStorage, name, full)
 	}
-	v, damage, err := t.reconcile(copies)
+	v, damage, err := t.reconcile(mirrors)
 	if err != nil {
 		return nil, err
 	}
@@ -174,20 +174,20 @@ func openTopic(e *Engine, name string, clean []bool, synced uint64) (*Topic, err
 	return t, nil
 }
 
-// topicCopy is what one volume holds of a topic at open.
-type topicCopy struct {
+// foundMirror is what one volume holds of a topic at open.
+type foundMirror struct {
 	vol  *Volume
 	dir  string
-	segs []copySeg
+	segs []foundSeg
 }
 
-type copySeg struct {
+type foundSeg struct {
 	base uint64
 	seg  *segment.Segment // nil when the segment could not be (or was not) opened
 	err  error            // damage found by Open
 }
 
-// openCopy opens one volume's segments of a topic: stray temporary files
+// openFoundMirror opens one volume's segments of a topic: stray temporary files
 // are removed, every segment is opened (the newest with a torn-tail check)
 // and damage is recorded per segment. An error is an I/O failure of the
 // volume itself.
@@ -197,8 +197,8 @@ type copySeg struct {
 // segment may rewrite its index in place. Unsealed segments are then left
 // unopened (seg and err nil), so that they are replaced by a copy
 // (temporary file, rename), never changed under a mapping.
-func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool, synced uint64) (*topicCopy, error) {
-	c := &topicCopy{vol: vol, dir: topicDir(vol, name)}
+func openFoundMirror(e *Engine, vol *Volume, name string, clean, sealedOnly bool, synced uint64) (*foundMirror, error) {
+	c := &foundMirror{vol: vol, dir: topicDir(vol, name)}
 	entries, err := e.fs.List(c.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil // the volume lacks the topic: reconcile copies it
@@ -225,7 +225,7 @@ func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool, synce
 	for i, b := range bases {
 		if sealedOnly {
 			if _, err := segment.ReadSeal(e.fs, c.dir, b); err != nil {
-				c.segs = append(c.segs, copySeg{base: b})
+				c.segs = append(c.segs, foundSeg{base: b})
 				continue
 			}
 		}
@@ -251,7 +251,7 @@ func openCopy(e *Engine, vol *Volume, name string, clean, sealedOnly bool, synce
 			e.stats.corruptions.Add(1)
 			e.opts.Logger.Error("engine: damaged segment", "topic", name, "volume", vol.dir, "segment", b, "err", err)
 		}
-		c.segs = append(c.segs, copySeg{base: b, seg: s, err: err})
+		c.segs = append(c.segs, foundSeg{base: b, seg: s, err: err})
 	}
 	return c, nil
 }

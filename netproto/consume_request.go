@@ -25,7 +25,7 @@ func (m *ConsumeRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic aliases src.
 func (m *ConsumeRequest) Decode(src []byte) error {
-	d := body{b: src, what: "consume request"}
+	d := bodyDecoder{b: src, what: "consume request"}
 	m.Offset = d.u64()
 	m.Limit = d.u32()
 	m.MaxBytes = d.u32()

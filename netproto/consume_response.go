@@ -55,7 +55,7 @@ func (m *ConsumeResponse) AppendHead(dst []byte, reqID uint64) []byte {
 
 // Decode decodes a whole body; Batches aliases src.
 func (m *ConsumeResponse) Decode(src []byte) error {
-	d := body{b: src, what: "consume response"}
+	d := bodyDecoder{b: src, what: "consume response"}
 	m.decodeFixed(&d)
 	m.Batches = d.rest()
 	if d.why == "" && uint64(len(m.Batches)) != uint64(m.BatchBytes) {
@@ -71,13 +71,13 @@ func (m *ConsumeResponse) DecodeFixed(src []byte) error {
 	if len(src) > ConsumeResponseFixedSize {
 		src = src[:ConsumeResponseFixedSize]
 	}
-	d := body{b: src, what: "consume response"}
+	d := bodyDecoder{b: src, what: "consume response"}
 	m.decodeFixed(&d)
 	m.Batches = nil
 	return d.done()
 }
 
-func (m *ConsumeResponse) decodeFixed(d *body) {
+func (m *ConsumeResponse) decodeFixed(d *bodyDecoder) {
 	m.Start = d.u64()
 	m.End = d.u64()
 	m.BatchBytes = d.u32()

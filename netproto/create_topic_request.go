@@ -14,7 +14,7 @@ func (m *CreateTopicRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic aliases src.
 func (m *CreateTopicRequest) Decode(src []byte) error {
-	d := body{b: src, what: "create-topic request"}
+	d := bodyDecoder{b: src, what: "create-topic request"}
 	m.Topic = d.str()
 	return d.done()
 }

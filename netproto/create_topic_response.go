@@ -8,6 +8,6 @@ func (m *CreateTopicResponse) AppendTo(dst []byte) []byte { return dst }
 
 // Decode accepts only an empty body.
 func (m *CreateTopicResponse) Decode(src []byte) error {
-	d := body{b: src, what: "create-topic response"}
+	d := bodyDecoder{b: src, what: "create-topic response"}
 	return d.done()
 }

@@ -14,7 +14,7 @@ func (m *DeleteTopicRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic aliases src.
 func (m *DeleteTopicRequest) Decode(src []byte) error {
-	d := body{b: src, what: "delete-topic request"}
+	d := bodyDecoder{b: src, what: "delete-topic request"}
 	m.Topic = d.str()
 	return d.done()
 }

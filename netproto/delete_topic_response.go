@@ -8,6 +8,6 @@ func (m *DeleteTopicResponse) AppendTo(dst []byte) []byte { return dst }
 
 // Decode accepts only an empty body.
 func (m *DeleteTopicResponse) Decode(src []byte) error {
-	d := body{b: src, what: "delete-topic response"}
+	d := bodyDecoder{b: src, what: "delete-topic response"}
 	return d.done()
 }

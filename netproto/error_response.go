@@ -25,7 +25,7 @@ func (m *ErrorResponse) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Message aliases src.
 func (m *ErrorResponse) Decode(src []byte) error {
-	d := body{b: src, what: "error response"}
+	d := bodyDecoder{b: src, what: "error response"}
 	m.Start = d.u64()
 	m.End = d.u64()
 	m.Retriable = d.flag()

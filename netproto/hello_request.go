@@ -17,7 +17,7 @@ func (m *HelloRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Token aliases src.
 func (m *HelloRequest) Decode(src []byte) error {
-	d := body{b: src, what: "hello request"}
+	d := bodyDecoder{b: src, what: "hello request"}
 	m.Version = d.u16()
 	m.Token = d.str()
 	return d.done()

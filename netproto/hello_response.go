@@ -20,7 +20,7 @@ func (m *HelloResponse) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; ServerID aliases src.
 func (m *HelloResponse) Decode(src []byte) error {
-	d := body{b: src, what: "hello response"}
+	d := bodyDecoder{b: src, what: "hello response"}
 	m.Version = d.u16()
 	m.MaxBody = d.u32()
 	m.ServerID = d.str()

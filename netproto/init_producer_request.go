@@ -9,6 +9,6 @@ func (m *InitProducerRequest) AppendTo(dst []byte) []byte { return dst }
 
 // Decode accepts only an empty body.
 func (m *InitProducerRequest) Decode(src []byte) error {
-	d := body{b: src, what: "init-producer request"}
+	d := bodyDecoder{b: src, what: "init-producer request"}
 	return d.done()
 }

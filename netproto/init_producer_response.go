@@ -13,7 +13,7 @@ func (m *InitProducerResponse) AppendTo(dst []byte) []byte { return appendU64(ds
 
 // Decode decodes a body.
 func (m *InitProducerResponse) Decode(src []byte) error {
-	d := body{b: src, what: "init-producer response"}
+	d := bodyDecoder{b: src, what: "init-producer response"}
 	m.ProducerID = d.u64()
 	return d.done()
 }

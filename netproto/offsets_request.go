@@ -18,7 +18,7 @@ func (m *OffsetsRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic aliases src.
 func (m *OffsetsRequest) Decode(src []byte) error {
-	d := body{b: src, what: "offsets request"}
+	d := bodyDecoder{b: src, what: "offsets request"}
 	m.Time = int64(d.u64())
 	m.Topic = d.str()
 	return d.done()

@@ -20,7 +20,7 @@ func (m *OffsetsResponse) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body.
 func (m *OffsetsResponse) Decode(src []byte) error {
-	d := body{b: src, what: "offsets response"}
+	d := bodyDecoder{b: src, what: "offsets response"}
 	m.Start = d.u64()
 	m.End = d.u64()
 	m.AtTime = d.u64()

@@ -21,7 +21,7 @@ func (m *ProduceRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic and Batch alias src.
 func (m *ProduceRequest) Decode(src []byte) error {
-	d := body{b: src, what: "produce request"}
+	d := bodyDecoder{b: src, what: "produce request"}
 	m.Topic = d.str()
 	m.Batch = d.rest()
 	if len(m.Batch) < record.HeaderSize {

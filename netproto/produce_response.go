@@ -18,7 +18,7 @@ func (m *ProduceResponse) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body.
 func (m *ProduceResponse) Decode(src []byte) error {
-	d := body{b: src, what: "produce response"}
+	d := bodyDecoder{b: src, what: "produce response"}
 	m.BaseOffset = d.u64()
 	m.Count = d.u32()
 	return d.done()

@@ -18,7 +18,7 @@ func (m *TopicsRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Prefix and Regexp alias src.
 func (m *TopicsRequest) Decode(src []byte) error {
-	d := body{b: src, what: "topics request"}
+	d := bodyDecoder{b: src, what: "topics request"}
 	m.Prefix = d.str()
 	m.Regexp = d.str()
 	return d.done()

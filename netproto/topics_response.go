@@ -17,7 +17,7 @@ func (m *TopicsResponse) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; the names alias src.
 func (m *TopicsResponse) Decode(src []byte) error {
-	d := body{b: src, what: "topics response"}
+	d := bodyDecoder{b: src, what: "topics response"}
 	m.Names = d.strs(m.Names)
 	return d.done()
 }
@@ -33,7 +33,7 @@ func appendStrs(dst []byte, list [][]byte) []byte {
 
 // strs reads what appendStrs wrote into buf[:0], growing it only when the
 // count, bounded by the body, does not fit.
-func (d *body) strs(buf [][]byte) [][]byte {
+func (d *bodyDecoder) strs(buf [][]byte) [][]byte {
 	n := d.count(2)
 	if d.why != "" {
 		return buf[:0]

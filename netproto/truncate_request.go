@@ -21,7 +21,7 @@ func (m *TruncateRequest) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic aliases src.
 func (m *TruncateRequest) Decode(src []byte) error {
-	d := body{b: src, what: "truncate request"}
+	d := bodyDecoder{b: src, what: "truncate request"}
 	m.BeforeOffset = d.u64()
 	m.BeforeTime = int64(d.u64())
 	m.Topic = d.str()

@@ -13,7 +13,7 @@ func (m *TruncateResponse) AppendTo(dst []byte) []byte { return appendU64(dst, m
 
 // Decode decodes a body.
 func (m *TruncateResponse) Decode(src []byte) error {
-	d := body{b: src, what: "truncate response"}
+	d := bodyDecoder{b: src, what: "truncate response"}
 	m.Start = d.u64()
 	return d.done()
 }

@@ -22,7 +22,7 @@ func (m *WatchEvent) AppendTo(dst []byte) []byte {
 
 // Decode decodes a body; Topic aliases src.
 func (m *WatchEvent) Decode(src []byte) error {
-	d := body{b: src, what: "watch event"}
+	d := bodyDecoder{b: src, what: "watch event"}
 	m.Start = d.u64()
 	m.End = d.u64()
 	m.Topic = d.str()

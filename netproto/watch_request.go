@@ -16,7 +16,7 @@ func (m *WatchRequest) AppendTo(dst []byte) []byte { return appendStrs(dst, m.To
 
 // Decode decodes a body; the topics alias src.
 func (m *WatchRequest) Decode(src []byte) error {
-	d := body{b: src, what: "watch request"}
+	d := bodyDecoder{b: src, what: "watch request"}
 	m.Topics = d.strs(m.Topics)
 	return d.done()
 }

@@ -9,6 +9,6 @@ func (m *WatchResponse) AppendTo(dst []byte) []byte { return dst }
 
 // Decode accepts only an empty body.
 func (m *WatchResponse) Decode(src []byte) error {
-	d := body{b: src, what: "watch response"}
+	d := bodyDecoder{b: src, what: "watch response"}
 	return d.done()
 }

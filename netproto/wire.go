@@ -5,17 +5,17 @@ import (
 	"strconv"
 )
 
-// body decodes one message body. Every read checks the remaining length
-// first; after the first short read every later read returns zero values and
-// done reports the failure. Byte fields are capped sub-slices of the source,
+// bodyDecoder reads one message body field by field. Every read checks the
+// remaining length first; after the first short read every later read
+// returns zero values and done reports the failure. Byte fields are capped sub-slices of the source,
 // so appending to one never overwrites the bytes after it.
-type body struct {
+type bodyDecoder struct {
 	b    []byte
 	what string // message name for errors
 	why  string // first failure, "" while all reads fit
 }
 
-func (d *body) short(n int) bool {
+func (d *bodyDecoder) short(n int) bool {
 	if d.why != "" {
 		return true
 	}
@@ -26,7 +26,7 @@ func (d *body) short(n int) bool {
 	return false
 }
 
-func (d *body) u8() uint8 {
+func (d *bodyDecoder) u8() uint8 {
 	if d.short(1) {
 		return 0
 	}
@@ -35,7 +35,7 @@ func (d *body) u8() uint8 {
 	return v
 }
 
-func (d *body) u16() uint16 {
+func (d *bodyDecoder) u16() uint16 {
 	if d.short(2) {
 		return 0
 	}
@@ -44,7 +44,7 @@ func (d *body) u16() uint16 {
 	return v
 }
 
-func (d *body) u32() uint32 {
+func (d *bodyDecoder) u32() uint32 {
 	if d.short(4) {
 		return 0
 	}
@@ -53,7 +53,7 @@ func (d *body) u32() uint32 {
 	return v
 }
 
-func (d *body) u64() uint64 {
+func (d *bodyDecoder) u64() uint64 {
 	if d.short(8) {
 		return 0
 	}
@@ -64,7 +64,7 @@ func (d *body) u64() uint64 {
 
 // flag reads a u8 boolean: 0 or 1, anything else is malformed, so that
 // every body has exactly one encoding.
-func (d *body) flag() bool {
+func (d *bodyDecoder) flag() bool {
 	v := d.u8()
 	if v > 1 && d.why == "" {
 		d.why = "boolean byte " + strconv.Itoa(int(v))
@@ -73,7 +73,7 @@ func (d *body) flag() bool {
 }
 
 // str reads a u16 length and that many bytes.
-func (d *body) str() []byte {
+func (d *bodyDecoder) str() []byte {
 	n := int(d.u16())
 	if d.short(n) {
 		return nil
@@ -86,7 +86,7 @@ func (d *body) str() []byte {
 // count reads a u32 element count and checks that count elements of at
 // least minSize bytes each fit in what is left, so that a caller may size a
 // slice by it.
-func (d *body) count(minSize int) int {
+func (d *bodyDecoder) count(minSize int) int {
 	n := d.u32()
 	if d.why == "" && uint64(n)*uint64(minSize) > uint64(len(d.b)) {
 		d.why = "count " + strconv.FormatUint(uint64(n), 10) + " exceeds body"
@@ -96,7 +96,7 @@ func (d *body) count(minSize int) int {
 }
 
 // rest returns every remaining byte.
-func (d *body) rest() []byte {
+func (d *bodyDecoder) rest() []byte {
 	if d.why != "" {
 		return nil
 	}
@@ -106,14 +106,14 @@ func (d *body) rest() []byte {
 }
 
 // fail records a semantic failure found by the caller.
-func (d *body) fail(why string) {
+func (d *bodyDecoder) fail(why string) {
 	if d.why == "" {
 		d.why = why
 	}
 }
 
 // done reports the first failure, or trailing bytes.
-func (d *body) done() error {
+func (d *bodyDecoder) done() error {
 	if d.why == "" && len(d.b) != 0 {
 		d.why = strconv.Itoa(len(d.b)) + " trailing bytes"
 	}
