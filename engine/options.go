@@ -54,10 +54,12 @@ func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
 	return 0, fmt.Errorf("engine: unknown fsync policy %q (want always, interval or never)", s)
 }
 
-// Options configures an Engine. The zero value works except for Dir.
+// Options configures an Engine. The zero value works except that Dir or
+// Volumes must name a data directory.
 type Options struct {
-	// Dir is the data directory when there is one volume; shorthand for
-	// Volumes: []string{Dir}.
+	// Dir is a data directory. Alone it is the one volume; with Volumes
+	// set too it is the first volume, before those (the volumes are Dir
+	// followed by Volumes). One of Dir and Volumes must be set.
 	Dir string
 	// Volumes are data directories, each holding a full mirror of every
 	// topic (put them on different disks). Reads come from the last healthy
@@ -107,7 +109,10 @@ type Options struct {
 	FS vfs.FS
 	// Fsync is the durability policy; see FsyncPolicy.
 	Fsync FsyncPolicy
-	// FsyncInterval bounds the loss window of FsyncInterval (default 50ms).
+	// FsyncInterval is, under Fsync: FsyncInterval, how long after the
+	// first unsynced append the topic's writer fdatasyncs (default 50ms);
+	// the writer syncs between groups of appends, so a busy one may sync a
+	// little later. Other policies ignore it.
 	FsyncInterval time.Duration
 	// SegmentBytes is the size at which a segment rolls (default 1 GiB).
 	SegmentBytes int64
