@@ -56,7 +56,7 @@ func checkAcks(t *testing.T, e *Engine, topic string, acks []ack) {
 	}
 }
 
-// Promise (RELIABILITY #2, fsync=always): with concurrent appenders and
+// Promise (fsync=always): with concurrent appenders and
 // segment rolls, a power loss at any moment (only synced bytes survive)
 // loses no acknowledged batch: each is present, at its offset, with its
 // content, and the log holds only whole, dense batches.
@@ -132,7 +132,7 @@ func TestCrashFsyncAlwaysKeepsAcked(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #2, fsync=never): a power loss may lose acknowledged
+// Promise (fsync=never): a power loss may lose acknowledged
 // batches that were not yet synced, but recovery never yields a partial
 // batch, a gap or wrong content: what survives is a prefix of what was
 // acknowledged, and sealed segments (synced when sealed) always survive.

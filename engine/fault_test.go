@@ -34,7 +34,7 @@ func logSize(t *testing.T, fs *vfs.MemFS, e *Engine, topic string) int {
 	return len(b)
 }
 
-// Promise (RELIABILITY #8): when the log's write or fsync fails, Append
+// Promise: when the log's write or fsync fails, Append
 // returns ErrStorage, nothing of the batch is acknowledged or readable, the
 // log is cut back to its committed bytes (no partial batch, not even after
 // a crash), and once the fault clears the topic continues with dense
@@ -92,7 +92,7 @@ func TestWriteOrSyncFailureNotAcknowledged(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #9): a full disk fails the append with a clear
+// Promise: a full disk fails the append with a clear
 // ErrStorage (ENOSPC), leaves no partial batch, lets smaller appends that
 // fit through, and the topic resumes when space frees.
 func TestDiskFull(t *testing.T) {
@@ -132,7 +132,7 @@ func TestDiskFull(t *testing.T) {
 	m.check(t, c, "t", 0)
 }
 
-// Promise (RELIABILITY #9): a roll that cannot create the next segment
+// Promise: a roll that cannot create the next segment
 // (ENOSPC on create) or cannot write the seal of the full one fails the
 // append with ErrStorage and acknowledges nothing; a later append retries
 // the roll and succeeds at the right offset.
@@ -195,7 +195,7 @@ func TestRollFailureRetried(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #8, group commit): when syncs fail now and then under
+// Promise (group commit): when syncs fail now and then under
 // concurrent appenders, every append either is acknowledged and readable
 // at its offset, or fails with ErrStorage and is invisible; offsets stay
 // dense, and a crash keeps every acknowledged batch.
@@ -259,7 +259,7 @@ func TestIntermittentSyncFailures(t *testing.T) {
 	t.Logf("%d appends acknowledged, %d failed, %d syncs", len(all), failed.Load(), syncs.Load())
 }
 
-// Promise (RELIABILITY #8/#17): with fsync=interval an append is
+// Promise: with fsync=interval an append is
 // acknowledged before its sync; a sync that then fails at shutdown is
 // reported by Close, the topic turns read-only, and no clean-shutdown
 // marker is written, so the next open scans instead of trusting.

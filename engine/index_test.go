@@ -33,7 +33,7 @@ func indexFixture(t *testing.T) (*vfs.MemFS, Options, *model, []*segment.Segment
 	return fs, opts, m, segs
 }
 
-// Promise (RELIABILITY #17/#11): a clean restart trusts the segments and
+// Promise: a clean restart trusts the segments and
 // scans nothing (no index is rebuilt); a restart after a crash scans the
 // segment that was active and rebuilds its index; both read the same.
 func TestCleanRestartDoesNotScan(t *testing.T) {
@@ -55,7 +55,7 @@ func TestCleanRestartDoesNotScan(t *testing.T) {
 	m.check(t, e2, "t", 0)
 }
 
-// Promise (RELIABILITY #11): a missing or garbage index, of a sealed or of
+// Promise: a missing or garbage index, of a sealed or of
 // the active segment, never stops a restart, even a clean one: it is
 // rebuilt from the log, reads are correct and appends continue densely.
 func TestGarbageIndexRebuilt(t *testing.T) {

@@ -51,7 +51,7 @@ func (r *readMsgs) add(off uint64, msg []byte) bool {
 	return true
 }
 
-// Promise (RELIABILITY #13, under -race): readers racing retention and
+// Promise (under -race): readers racing retention and
 // appenders either read valid, dense batches or fall behind and get a
 // *RangeError whose start is above their offset (never one for an offset
 // inside the range or an offset they were handed); what they read is what

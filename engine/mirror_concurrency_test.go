@@ -13,7 +13,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Promise (issue 3 #7 under load, RELIABILITY #8/#10): with concurrent
+// Promise (under load): with concurrent
 // appenders and readers, while the read volume fails now and then (fenced at its
 // first error), is rebuilt by health checks and rejoins, and the scrubber
 // runs, every append is either acknowledged and readable at its offset or

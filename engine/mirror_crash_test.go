@@ -34,7 +34,7 @@ func crashAfter(fs *vfs.MemFS, crashAt int) func() int {
 	return func() int { return n }
 }
 
-// Promise (issue 3 #9, RELIABILITY #1): a crash at any point of a repair
+// Promise: a crash at any point of a repair
 // (only synced bytes and synced directory entries kept) leaves a state from
 // which the next start finishes the repair: every message intact, the
 // copies identical, nothing left for the scrubber. The power goes before

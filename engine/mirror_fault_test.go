@@ -13,7 +13,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Promise (issue 3 #6, RELIABILITY #5): the same batch damaged on every
+// Promise: the same batch damaged on every
 // volume cannot be repaired. Reads of its offsets fail with ErrCorrupt
 // naming them; every other range of the topic and the other topics keep
 // working; nothing is truncated, at open or by the scrubber, however often
@@ -99,7 +99,7 @@ func TestMirrorSameBatchCorruptEverywhere(t *testing.T) {
 	}
 }
 
-// Promise (issue 3 #7, RELIABILITY #8/#9): an EIO on a write or an fsync,
+// Promise: an EIO on a write or an fsync,
 // or a short write with ENOSPC, on one volume fences that volume at the
 // first error (no retry, no ack from it); produce goes on, acknowledged, on
 // the others; Volumes and Stats say so; nothing acknowledged is missing,
@@ -175,7 +175,7 @@ func TestMirrorFaultFencesVolume(t *testing.T) {
 	}
 }
 
-// Promise (issue 3 #7, below MinVolumes): when a failure would leave fewer
+// Promise (below MinVolumes): when a failure would leave fewer
 // healthy volumes than MinVolumes, nothing is acknowledged, the append
 // fails with a clear, retriable ErrStorage, no partial batch stays on any
 // volume, and appends resume when the fault clears. With MinVolumes 1 the
@@ -240,7 +240,7 @@ func TestMirrorBelowMinVolumes(t *testing.T) {
 	}
 }
 
-// Promise (issue 3, RELIABILITY #7 running): a volume deleted under a
+// Promise: a volume deleted under a
 // running broker (identity file and contents gone) is fenced by the health
 // check, reads move to a healthy volume and writes go on; once the
 // directory is there and empty, the health check rebuilds it, it rejoins
@@ -296,7 +296,7 @@ func TestMirrorVolumeDeletedWhileRunning(t *testing.T) {
 	wantStates(t, e, VolumeHealthy, VolumeHealthy, VolumeHealthy)
 }
 
-// Promise (issue 3, fencing): a volume that is fenced while a topic is
+// Promise (fencing): a volume that is fenced while a topic is
 // idle neither serves that topic's reads nor blocks a clean shutdown: Close
 // succeeds and writes the clean marker on the healthy volumes.
 func TestMirrorFencedVolumeIdleTopicClose(t *testing.T) {
@@ -322,7 +322,7 @@ func TestMirrorFencedVolumeIdleTopicClose(t *testing.T) {
 	sameFiles(t, img, "t", vols3...)
 }
 
-// Promise (issue 3 #8): every volume carries an identity; a volume of
+// Promise: every volume carries an identity; a volume of
 // another broker and one volume given twice (by two spellings or two
 // paths) are refused at open with ErrVolume naming the directory; a
 // non-empty directory without an identity, or an unreadable identity, is
@@ -435,7 +435,7 @@ func TestMirrorVolumeIdentity(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #7/#12 running): the files of the read volume
+// Promise: the files of the read volume
 // vanish under a running broker (sealed segments not yet opened): no read
 // fails, each is served by a mirror; the repair that follows cannot write
 // to the volume and fences it at once; once the directory is back the
@@ -465,7 +465,7 @@ func TestMirrorReadVolumeVanishes(t *testing.T) {
 	f.check(t, e)
 }
 
-// Promise (RELIABILITY #9): a full disk on one volume (a short write, then
+// Promise: a full disk on one volume (a short write, then
 // ENOSPC) fences it and appends go on; full disks on every volume left
 // fail appends with a clear, retriable ErrStorage (ENOSPC), fence nobody,
 // leave no partial batch on any volume, and appends resume when space

@@ -17,7 +17,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Helpers of the mirrored-volume tests (issue 3): three volumes on one
+// Helpers of the mirrored-volume tests: three volumes on one
 // MemFS, a fixture with several sealed segments and an active one, file
 // comparisons across volumes, and fault switches per volume.
 

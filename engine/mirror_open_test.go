@@ -10,7 +10,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Promise (issue 3, startup reconciliation; RELIABILITY #8): a volume that
+// Promise (startup reconciliation): a volume that
 // fails while it is being repaired at open is fenced on its own. The copies
 // it held stay the sources of the other volumes' repairs: no healthy
 // volume is fenced because of it, and the topic opens whole.
@@ -41,7 +41,7 @@ func TestMirrorRepairFailureFencesOnlyThatVolume(t *testing.T) {
 	f.check(t, e)
 }
 
-// Promise (issue 3, reconciliation; RELIABILITY #10): a volume that was out
+// Promise (reconciliation): a volume that was out
 // of service while truncation (or retention) removed the topic's oldest
 // segments from the others comes back at the next open holding only
 // segments below the topic's start. It neither makes the topic read-only
@@ -97,7 +97,7 @@ func TestMirrorStaleVolumeBelowStart(t *testing.T) {
 	}
 }
 
-// Promise (issue 3, volume states): a volume fenced again while it is
+// Promise (volume states): a volume fenced again while it is
 // being rebuilt is not put back in service by the rebuild; the next health
 // check rebuilds it once it works. Topics created while it was out get a
 // mirror on it when it rejoins.

@@ -14,7 +14,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Promise (issue 3 #1, RELIABILITY #4): one byte flipped at rest in a
+// Promise: one byte flipped at rest in a
 // sealed segment of one volume (its log or its index) is detected after a
 // restart (clean or crash), a read of that range returns the right data
 // whichever volume serves it, the bad copy is rebuilt from a healthy one
@@ -90,7 +90,7 @@ func (f *mirrorFixture) opts2(fs vfs.FS) Options {
 	return o
 }
 
-// Promise (issue 3 #2): the same flip while the engine runs is found by
+// Promise: the same flip while the engine runs is found by
 // the scrubber and repaired; a read of that range returns the right data,
 // before and after the repair; the scrubber keeps to its rate.
 func TestMirrorScrubRepairsWhileRunning(t *testing.T) {
@@ -126,7 +126,7 @@ func TestMirrorScrubRepairsWhileRunning(t *testing.T) {
 	}
 }
 
-// Promise (issue 3, scrubber): a pass keeps to its byte rate.
+// Promise (scrubber): a pass keeps to its byte rate.
 func TestMirrorScrubRate(t *testing.T) {
 	f := newMirrorFixture(t)
 	before := f.e.Stats().ScrubBytes
@@ -142,7 +142,7 @@ func TestMirrorScrubRate(t *testing.T) {
 	}
 }
 
-// Promise (issue 3 #3, RELIABILITY #6): a sealed segment truncated below
+// Promise: a sealed segment truncated below
 // its synced length on one volume (the first, which a naive repair would
 // pick, or another) is corruption: it is rebuilt from a peer at the next
 // open, and the good copies are never cut to match it. The same holds for
@@ -200,7 +200,7 @@ func TestMirrorTruncatedSegmentRepaired(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #12): a sealed segment of the read volume cut while
+// Promise: a sealed segment of the read volume cut while
 // the engine runs fails no read and crashes nothing: the read is served by
 // a mirror and the cut copy is repaired.
 func TestMirrorSealedCutWhileRunning(t *testing.T) {
@@ -228,7 +228,7 @@ func TestMirrorSealedCutWhileRunning(t *testing.T) {
 	}
 }
 
-// Promise (issue 3 #4, RELIABILITY #7 stopped): a volume whose whole
+// Promise: a volume whose whole
 // contents (identity included) were deleted while the broker was down, or
 // whose directory is gone, is taken as this broker's, repopulated at open
 // with files identical to the others', and the topics are whole.
@@ -282,7 +282,7 @@ func TestMirrorWipedVolumeRepopulated(t *testing.T) {
 	}
 }
 
-// Promise (issue 3 #5, RELIABILITY #3/#10): a torn tail on one volume only
+// Promise: a torn tail on one volume only
 // — its active log cut at any byte of its last (acknowledged) batch, or an
 // unacknowledged partial batch left after it — is cut on that copy, which
 // then catches up from the others: no acknowledged batch is lost and the
@@ -333,7 +333,7 @@ func TestMirrorTornTailOneVolume(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #12, real files): a sealed log of the read volume
+// Promise (real files): a sealed log of the read volume
 // cut by truncate(2) while it is mapped and being read kills nothing
 // (reading past the cut would be SIGBUS): reads are served by a mirror and
 // the cut copy is repaired.

@@ -69,7 +69,7 @@ func (f *tornFixture) checkRecovered(t *testing.T, e *Engine) {
 	m.check(t, e, "t", f.lastBase-100)
 }
 
-// Promise (RELIABILITY #3): the active segment's log cut at any byte of its
+// Promise: the active segment's log cut at any byte of its
 // last batch, after a crash or after a clean Close whose synced-offset
 // checkpoint did not cover that batch, reopens at the last whole batch,
 // says so in the log, stays writable, and the next append gets the right
@@ -115,7 +115,7 @@ func TestTornTailEveryByte(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY: damage below the synced offset is corruption, never
+// Promise (damage below the synced offset is corruption, never
 // a torn tail): after a clean Close the checkpoint records every offset as
 // synced, so a cut inside the last batch leaves the topic read-only with
 // the log untouched instead of cutting acknowledged data.
@@ -144,7 +144,7 @@ func TestCutBelowCheckpointIsCorruption(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #3): zero-filled sectors over the end of the last
+// Promise: zero-filled sectors over the end of the last
 // batch (the file keeps its length) are a torn write too: cut, not
 // corruption.
 func TestTornTailZeroed(t *testing.T) {
@@ -170,7 +170,7 @@ func TestTornTailZeroed(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #3): the same on real files: a log cut with
+// Promise: the same on real files: a log cut with
 // os.Truncate after Close (the checkpoint removed, as after a crash that
 // came before it covered the last batch) recovers to the last whole batch.
 func TestTornTailOSFS(t *testing.T) {
@@ -249,7 +249,7 @@ func corruptActive(t *testing.T, clean bool) (*vfs.MemFS, Options, string, *mode
 	return img, opts, log, m
 }
 
-// Promise (RELIABILITY #3, torn vs corruption): after a crash, a bad
+// Promise (torn vs corruption): after a crash, a bad
 // checksum followed by a valid batch is corruption: the topic opens
 // read-only (Describe says why, Append fails with ErrReadOnly), every batch
 // but the damaged one stays readable, reads of the damaged offsets fail with
@@ -312,7 +312,7 @@ func TestBadChecksumAfterCleanCloseCaughtOnRead(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #5): a bit flip in a sealed segment (trusted at open,
+// Promise: a bit flip in a sealed segment (trusted at open,
 // not scanned) is caught when read: the read fails with ErrCorrupt naming
 // the offsets; batches before it, other segments and appends are fine.
 func TestSealedSegmentBitFlipCaughtOnRead(t *testing.T) {
@@ -353,7 +353,7 @@ func TestSealedSegmentBitFlipCaughtOnRead(t *testing.T) {
 	m.check(t, e, "t", first.Next())
 }
 
-// Promise (RELIABILITY #5/#6): a topic whose first segment is damaged
+// Promise: a topic whose first segment is damaged
 // beyond use (a sealed log cut short) does not keep the engine or the
 // other topics offline; its files are left alone, and CreateTopic does not
 // mix a new topic into them.

@@ -27,7 +27,7 @@ func fillSegments(t *testing.T, e *Engine, topic string, n int) *model {
 	return m
 }
 
-// Promise (RELIABILITY #13): retention deletes a segment that a reader
+// Promise: retention deletes a segment that a reader
 // holds; the held Chunk.Data() stays readable and unchanged until Release
 // (on real files: unlinked, still mapped), a new Read below the new start
 // is a *RangeError carrying it, and the files are gone.
@@ -86,7 +86,7 @@ func TestRetentionWhileReaderHoldsChunk(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #13): a reader that pinned a sealed segment before
+// Promise: a reader that pinned a sealed segment before
 // retention removed it, but had not mapped it yet (segments of a restarted
 // engine are mapped on first read), is told to look again, and then gets
 // a *RangeError, never an open error.

@@ -9,7 +9,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Promise (RELIABILITY #13): retention deleting a segment a slow reader
+// Promise: retention deleting a segment a slow reader
 // holds never unmaps it under the reader, even when the open-segment cap
 // trims.
 func TestReviewTrimUnmapsRemovedPinned(t *testing.T) {
@@ -72,7 +72,7 @@ func TestReviewNeverIdleReleaseCloseNotSynced(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY #16, bounded fds and mappings): a scrub pass
+// Promise (bounded fds and mappings): a scrub pass
 // keeps no more than MaxOpenSegments sealed segments open.
 func TestReviewScrubLeavesAllMapped(t *testing.T) {
 	opts := osOpts(t)

@@ -33,8 +33,8 @@ func countFDs() int {
 	return len(ents)
 }
 
-// BenchmarkOpenManyTopics measures RELIABILITY fault test 16: opening a
-// data directory with many topics and segments must take bounded time,
+// BenchmarkOpenManyTopics measures that opening a many-topic
+// data directory (many topics and segments) takes bounded time,
 // descriptors and mappings. Full size is 10,000 topics × 10 segments
 // (100,000 segments), built on tmpfs when /dev/shm exists; -short uses 200
 // topics × 4 segments. Reported: open time, and the descriptors, mappings

@@ -14,7 +14,7 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
-// Promise (RELIABILITY, seed broker's DeleteTopic("..")): a name that is not
+// Promise (a topic name is never a path that leaves the volume): a name that is not
 // a single safe path element is refused with ErrBadTopicName by every
 // call that takes a topic, and nothing is created or deleted outside the
 // data directory (nor inside it).

@@ -132,7 +132,7 @@ func header(bodyLen uint32, op netproto.Opcode, flags uint8, status uint16, id u
 	return h.AppendTo(nil)
 }
 
-// Promise (RELIABILITY.md fault test 14; PROTOCOL.md, Connection 4): bad
+// Promise (PROTOCOL.md, Connection 4): bad
 // input on a raw socket (seeded random bytes, an HTTP request, a header
 // declaring 4 GiB-1 bytes, a truncated frame, an unknown opcode, bad flags,
 // a body that does not decode, a produce whose batch fails its checksum,

@@ -10,7 +10,7 @@ import (
 	"github.com/haraqa/haraqa/netproto"
 )
 
-// Promise (RELIABILITY.md fault test 15): 1,000 idle connections and a
+// Promise: 1,000 idle connections and a
 // client that sends half a frame header and stalls do not hurt a working
 // client: its produce and consume round trips keep working, and the
 // stalled client is cut off after ReadTimeout (200ms), while the idle
@@ -71,7 +71,7 @@ func TestIdleAndStalledConnections(t *testing.T) {
 	}
 }
 
-// Promise (RELIABILITY.md fault test 15): with IdleTimeout, a connection
+// Promise: with IdleTimeout, a connection
 // that starts no frame is closed; one that keeps starting frames is not.
 func TestIdleTimeout(t *testing.T) {
 	e := openEngine(t, engine.Options{})

@@ -76,7 +76,7 @@ func produceUntilClosed(p *peer, producer, inFlight int, topic string, onAck fun
 	return acks, nil
 }
 
-// Promise (RELIABILITY.md fault test 17; Server.Shutdown): producers
+// Promise (Server.Shutdown): producers
 // pipelining on their own connections while Shutdown runs lose nothing
 // acknowledged: after Shutdown and the engine's Close, a reopened engine
 // holds every acknowledged batch at its acknowledged offset with its
