@@ -2,9 +2,10 @@ package segment
 
 import "testing"
 
-// A reader pins a sealed segment, then the owner removes it: refs == 1 is
-// the reader's pin, yet ReleaseIdle unmaps under it.
-func TestReviewReleaseIdleAfterRemove(t *testing.T) {
+// ReleaseIdle never unmaps a segment a reader still pins after its owner
+// let go: a reader pins a sealed segment, then the owner removes it (the
+// one pin left is the reader's), and the reader's bytes stay mapped.
+func TestReleaseIdleKeepsReaderPinAfterRemove(t *testing.T) {
 	e := osEnv(t)
 	s := mustCreate(t, e, 0, testOpts)
 	m := newModel(0)
@@ -28,8 +29,9 @@ func TestReviewReleaseIdleAfterRemove(t *testing.T) {
 	s.Release()
 }
 
-// Same, with Retire (repair/fence).
-func TestReviewReleaseIdleAfterRetire(t *testing.T) {
+// The same when the owner lets go with Retire (a repair or a fenced
+// volume): the reader's bytes stay mapped.
+func TestReleaseIdleKeepsReaderPinAfterRetire(t *testing.T) {
 	e := osEnv(t)
 	s := mustCreate(t, e, 0, testOpts)
 	m := newModel(0)
