@@ -294,7 +294,7 @@ func TestUnauthorized(t *testing.T) {
 	b := startBroker(t, "unix", engine.Options{}, server.Options{Token: "s3cret"})
 	ctx := testCtx(t)
 	for _, opts := range [][]client.Option{nil, {client.WithToken("wrong")}} {
-		c, err := client.Dial(ctx, b.addr, opts...)
+		c, err := client.Dial(ctx, b.Addr, opts...)
 		if !errors.Is(err, client.ErrUnauthorized) || client.IsRetriable(err) || c != nil {
 			t.Fatalf("dial %v: %v", opts, err)
 		}
@@ -312,10 +312,10 @@ func TestDialErrors(t *testing.T) {
 	short, cancel := context.WithCancel(ctx)
 	cancel()
 	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
-	if _, err := client.Dial(short, b.addr); err == nil {
+	if _, err := client.Dial(short, b.Addr); err == nil {
 		t.Fatal("dial with a cancelled context worked")
 	}
-	plain := strings.TrimPrefix(b.addr, "tcp://") // host:port means TCP
+	plain := strings.TrimPrefix(b.Addr, "tcp://") // host:port means TCP
 	c, err := client.Dial(ctx, plain, client.WithDialTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)

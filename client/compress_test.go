@@ -357,7 +357,7 @@ func TestConsumeFromTime(t *testing.T) {
 		}
 		off = msgs.Next()
 	}
-	if segs, _ := filepath.Glob(filepath.Join(b.eopts.Dir, "topics", "times", "*.log")); len(segs) < 4 {
+	if segs, _ := filepath.Glob(filepath.Join(b.EngineOptions.Dir, "topics", "times", "*.log")); len(segs) < 4 {
 		t.Fatalf("%d segments; the test wants several", len(segs))
 	}
 	firstAtOrAfter := func(at time.Time) uint64 {

@@ -17,7 +17,7 @@ import (
 // the broker's -unix flag do, not only unix:///path.
 func TestDialSocketPath(t *testing.T) {
 	b := startBroker(t, "unix", engine.Options{}, server.Options{})
-	path := strings.TrimPrefix(b.addr, "unix://")
+	path := strings.TrimPrefix(b.Addr, "unix://")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, path)

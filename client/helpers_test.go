@@ -2,114 +2,46 @@ package client_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/haraqa/haraqa/client"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/internal/testbroker"
 	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/server"
 )
 
-// broker is an in-process broker for tests: an engine on a temporary
-// directory behind a server on a TCP or Unix listener.
+// broker is the in-process test broker (internal/testbroker) with the
+// client tests' helpers.
 type broker struct {
-	t     testing.TB
-	addr  string // tcp://127.0.0.1:port or unix:///path
-	eopts engine.Options
-	sopts server.Options
-	e     *engine.Engine
-	s     *server.Server
-	done  chan error
+	*testbroker.Broker
+	t testing.TB
 }
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = testbroker.Quiet
 
 // startBroker starts a broker on network ("tcp" or "unix"). Zero options
-// work; Dir defaults to a fresh t.TempDir().
+// work; Dir defaults to a fresh t.TempDir(). Logs are dropped.
 func startBroker(t testing.TB, network string, eopts engine.Options, sopts server.Options) *broker {
 	t.Helper()
-	if eopts.Dir == "" {
-		eopts.Dir = t.TempDir()
-	}
 	eopts.Logger, sopts.Logger = quiet, quiet
-	b := &broker{t: t, eopts: eopts, sopts: sopts}
-	switch network {
-	case "tcp":
-		b.addr = "tcp://127.0.0.1:0"
-	case "unix":
-		b.addr = "unix://" + socketPath(t)
-	default:
-		t.Fatalf("network %q", network)
-	}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
+	return &broker{Broker: testbroker.Start(t, network, eopts, sopts), t: t}
 }
 
-// socketPath returns a socket path in t.TempDir(), or in a shorter
-// temporary directory when that one is too long for a socket address.
-func socketPath(t testing.TB) string {
-	p := filepath.Join(t.TempDir(), "haraqa.sock")
-	if len(p) < 100 {
-		return p
-	}
-	dir, err := os.MkdirTemp("", "hq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "haraqa.sock")
-}
+// socketPath returns a socket path short enough for a socket address.
+func socketPath(t testing.TB) string { return testbroker.SocketPath(t) }
 
-func (b *broker) start() {
-	b.t.Helper()
-	e, err := engine.Open(b.eopts)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	l, err := server.Listen(b.addr)
-	if err != nil {
-		e.Close()
-		b.t.Fatal(err)
-	}
-	if network, _ := splitAddr(b.addr); network == "tcp" {
-		b.addr = "tcp://" + l.Addr().String() // fix the port for restarts
-	}
-	b.e, b.s, b.done = e, server.New(e, b.sopts), make(chan error, 1)
-	go func() { b.done <- b.s.Serve(l) }()
-}
+// stop stops the broker (see testbroker.Broker.Stop).
+func (b *broker) stop() { b.Stop() }
 
-// stop closes the server, waits for Serve and closes the engine.
-func (b *broker) stop() {
-	if b.s == nil {
-		return
-	}
-	b.s.Close()
-	if err := <-b.done; !errors.Is(err, server.ErrServerClosed) {
-		b.t.Errorf("serve: %v", err)
-	}
-	// Close waits for connections to end, which Close forces; give them
-	// the time, then close the engine.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	b.s.Shutdown(ctx)
-	b.e.Close()
-	b.s, b.e = nil, nil
-}
+// start starts a stopped broker again.
+func (b *broker) start() { b.Broker.Start() }
 
 // restart stops the broker and starts a new one on the same address and
 // data directory.
-func (b *broker) restart() {
-	b.t.Helper()
-	b.stop()
-	b.start()
-}
+func (b *broker) restart() { b.Restart() }
 
 func splitAddr(addr string) (string, string) { n, a, _ := netproto.ParseAddr(addr); return n, a }
 
@@ -118,7 +50,7 @@ func (b *broker) dial(opts ...client.Option) *client.Client {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, b.addr, opts...)
+	c, err := client.Dial(ctx, b.Addr, opts...)
 	if err != nil {
 		b.t.Fatal(err)
 	}

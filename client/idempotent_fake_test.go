@@ -201,7 +201,7 @@ func TestProducerResendsInOrder(t *testing.T) {
 	for _, inFlight := range []int{1, 4} {
 		t.Run(fmt.Sprintf("inflight=%d", inFlight), func(t *testing.T) {
 			b := startBroker(t, "tcp", engine.Options{Fsync: engine.FsyncNever}, server.Options{})
-			addr, d := startDedupProxy(t, b.addr, map[int]proxyAction{2: cut, 5: cut, 6: tooBusy, 9: cut, 20: tooBusy, 21: cut},
+			addr, d := startDedupProxy(t, b.Addr, map[int]proxyAction{2: cut, 5: cut, 6: tooBusy, 9: cut, 20: tooBusy, 21: cut},
 				map[int]bool{12: true, 30: true, 31: true})
 			c := b.dialAt(addr, client.WithReconnect(5*time.Millisecond, 50*time.Millisecond))
 			ctx := testCtx(t)

@@ -163,7 +163,7 @@ func TestProducerRetriesLostAck(t *testing.T) {
 		t.Run(fmt.Sprintf("inflight=%d", inFlight), func(t *testing.T) {
 			b := startBroker(t, "tcp", engine.Options{Fsync: engine.FsyncNever}, server.Options{})
 			acks := &produceAcks{plan: map[int]proxyAction{2: cut, 5: cut, 6: tooBusy, 9: cut}}
-			px := startProxy(t, b.addr, acks.decide)
+			px := startProxy(t, b.Addr, acks.decide)
 			c := b.dialAt(px.addr(), client.WithReconnect(5*time.Millisecond, 50*time.Millisecond))
 			ctx := testCtx(t)
 			createTopic(t, c, "exactly-once")
@@ -191,7 +191,7 @@ func TestProducerRetriesLostAck(t *testing.T) {
 				t.Fatalf("end offset %d, %v; want %d: a resent batch was stored twice or lost", end, err, n)
 			}
 			consumeAll(t, c, "exactly-once", 0, n, 0) // each message once, in order, offsets dense
-			hs := storedHeaders(t, b.eopts.Dir, "exactly-once")
+			hs := storedHeaders(t, b.EngineOptions.Dir, "exactly-once")
 			for i, h := range hs {
 				if h.ProducerID == 0 || h.ProducerID != hs[0].ProducerID || h.Sequence != uint32(i) {
 					t.Fatalf("batch %d: producer %d, sequence %d", i, h.ProducerID, h.Sequence)
@@ -208,7 +208,7 @@ func TestProducerRetriesAcrossRestart(t *testing.T) {
 	b := startBroker(t, "tcp", engine.Options{Fsync: engine.FsyncNever}, server.Options{})
 	cutNow := make(chan struct{}, 1)
 	acks := &produceAcks{plan: map[int]proxyAction{3: cut}}
-	px := startProxy(t, b.addr, func(h netproto.Header) proxyAction {
+	px := startProxy(t, b.Addr, func(h netproto.Header) proxyAction {
 		a := acks.decide(h)
 		if a == cut {
 			cutNow <- struct{}{}
@@ -268,7 +268,7 @@ func TestInitProducer(t *testing.T) {
 func TestProducerWithoutInitProducer(t *testing.T) {
 	b := startBroker(t, "tcp", engine.Options{Fsync: engine.FsyncNever}, server.Options{})
 	acks := &produceAcks{plan: map[int]proxyAction{3: cut}}
-	px := startProxy(t, b.addr, func(h netproto.Header) proxyAction {
+	px := startProxy(t, b.Addr, func(h netproto.Header) proxyAction {
 		if h.Opcode == netproto.OpInitProducer {
 			return unknownOpcode
 		}
@@ -316,7 +316,7 @@ func TestProducerWithoutInitProducer(t *testing.T) {
 		}
 	}
 	consumeAll(t, c, "plain", 0, 50, 0) // stored once: it was not resent
-	for _, h := range storedHeaders(t, b.eopts.Dir, "plain") {
+	for _, h := range storedHeaders(t, b.EngineOptions.Dir, "plain") {
 		if h.ProducerID != 0 {
 			t.Fatalf("batch at %d carries producer id %d", h.BaseOffset, h.ProducerID)
 		}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/internal/testbroker"
 	"github.com/haraqa/haraqa/server"
 	"github.com/haraqa/haraqa/vfs"
 )
@@ -20,31 +17,8 @@ import (
 func TestProduceFullDisk(t *testing.T) {
 	t.Parallel()
 	fs := vfs.NewMemFS()
-	quiet := slog.New(slog.DiscardHandler)
-	e, err := engine.Open(engine.Options{Dir: "/data", FS: fs, SegmentBytes: 1 << 20, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sockDir, err := os.MkdirTemp("", "hrq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	addr := "unix://" + filepath.Join(sockDir, "b.sock")
-	l, err := server.Listen(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.New(e, server.Options{AutoCreateTopics: true, Logger: quiet})
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-served; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-		e.Close()
-	})
+	b := testbroker.Start(t, "unix", engine.Options{Dir: "/data", FS: fs, SegmentBytes: 1 << 20}, server.Options{AutoCreateTopics: true})
+	addr := b.Addr
 
 	mustHRQ(t, addr, nil, "produce", "t", "fits")
 	fs.SetCapacity(1) // the disk is full
