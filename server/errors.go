@@ -141,9 +141,14 @@ func cutDirs(msg string, dirs []string) (string, bool) {
 	return msg, cut
 }
 
+// volumeLister is a log service that says where its volumes are.
+type volumeLister interface {
+	Volumes() []engine.VolumeInfo
+}
+
 // volumeDirs lists e's volume directories as given and cleaned, longest
 // first, for cutDirs and volumeOf.
-func volumeDirs(e *engine.Engine) []string {
+func volumeDirs(e volumeLister) []string {
 	var out []string
 	for _, v := range e.Volumes() {
 		out = append(out, v.Dir)

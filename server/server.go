@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -26,7 +27,7 @@ import (
 // Every connection starts with a Hello exchange (PROTOCOL.md); anything
 // else first is refused with Unauthorized before its body is read.
 type Server struct {
-	e    *engine.Engine
+	e    logsvc.Service // the log this server fronts (an *engine.Engine)
 	opts Options
 	// debug: the logger takes debug lines (connections, requests); checked
 	// once, so that a request pays one branch when it does not.
@@ -55,10 +56,20 @@ type Server struct {
 }
 
 // New returns a server for e.
-func New(e *engine.Engine, opts Options) *Server {
+func New(e *engine.Engine, opts Options) *Server { return NewService(e, opts) }
+
+// NewService returns a server for any implementation of the log service
+// (logsvc.Service): the server reaches the log only through it. When svc
+// also lists volumes (Volumes() []engine.VolumeInfo, as the engine does),
+// their directories are cut from error frames.
+func NewService(svc logsvc.Service, opts Options) *Server {
 	opts = opts.withDefaults()
-	s := &Server{e: e, opts: opts, listeners: map[net.Listener]struct{}{},
-		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: volumeDirs(e),
+	var dirs []string
+	if v, ok := svc.(volumeLister); ok {
+		dirs = volumeDirs(v)
+	}
+	s := &Server{e: svc, opts: opts, listeners: map[net.Listener]struct{}{},
+		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: dirs,
 		budget: newBudget(opts.MaxInFlightBytes), bodies: bodyPool{max: bigPoolBytes}}
 	s.debug = s.opts.Logger.Enabled(context.Background(), slog.LevelDebug)
 	return s
