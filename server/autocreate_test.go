@@ -11,12 +11,18 @@ import (
 	"github.com/haraqa/haraqa/vfs"
 )
 
+// memSegmentBytes keeps the in-memory file system's segments small: MemFS
+// backs a segment's mapping with a buffer of the whole segment size, and
+// zeroing the default 1 GiB each time a topic is created took seconds on a
+// loaded machine, past the test peer's read timeout.
+const memSegmentBytes = 1 << 20
+
 // Promise: a produce that auto-creates its topic and cannot create it is
 // told why (here a failing disk), never "topic not found" — the topic was
 // asked for and the client must learn what stopped it.
 func TestAutoCreateFailureSaysWhy(t *testing.T) {
 	fs := vfs.NewMemFS()
-	e := openEngine(t, engine.Options{FS: fs, Dir: "/data"})
+	e := openEngine(t, engine.Options{FS: fs, Dir: "/data", SegmentBytes: memSegmentBytes})
 	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
 	p := mustDial(t, ts, "")
 	fs.SetFault(func(op vfs.Op, name string) error {
@@ -41,7 +47,7 @@ func TestAutoCreateFailureSaysWhy(t *testing.T) {
 // and the produce works once descriptors are free again.
 func TestAutoCreateOutOfDescriptors(t *testing.T) {
 	fs := vfs.NewMemFS()
-	e := openEngine(t, engine.Options{FS: fs, Dir: "/data"})
+	e := openEngine(t, engine.Options{FS: fs, Dir: "/data", SegmentBytes: memSegmentBytes})
 	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
 	p := mustDial(t, ts, "")
 	fs.SetFault(func(op vfs.Op, name string) error {
