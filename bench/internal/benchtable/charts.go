@@ -157,7 +157,7 @@ func (r *results) throughputFigures(info chartInfo) []*barFigure {
 			file:        "throughput",
 			title:       "Throughput, " + unit + " (higher is better)",
 			yLabel:      unit,
-			limitLegend: "machine limit (named below)",
+			limitLegend: "machine limit",
 			format:      num,
 			runs:        r.maxRuns(),
 		}
@@ -321,6 +321,19 @@ func (clampLog) Normalize(min, max, x float64) float64 {
 	return plot.LogScale{}.Normalize(min, max, x)
 }
 
+// groupedTicks writes tick labels of 1,000 and more with thousands grouped.
+type groupedTicks struct{ plot.Ticker }
+
+func (g groupedTicks) Ticks(min, max float64) []plot.Tick {
+	ts := g.Ticker.Ticks(min, max)
+	for i, t := range ts {
+		if t.Label != "" && t.Value >= 1000 {
+			ts[i].Label = num(t.Value)
+		}
+	}
+	return ts
+}
+
 const (
 	pngDPI      = 110
 	labelSize   = 8
@@ -466,10 +479,11 @@ func (f *barFigure) plot() (*plot.Plot, *plot.Legend, error) {
 	p.Add(valueLabels...)
 
 	lo, hi, log := f.yRange()
+	p.Y.Tick.Marker = groupedTicks{plot.DefaultTicks{}}
 	if log {
 		p.Y.Label.Text += " (log scale)"
 		p.Y.Scale = clampLog{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = groupedTicks{plot.LogTicks{Prec: -1}}
 	}
 	p.Y.Min, p.Y.Max = lo, hi
 	p.X.Min, p.X.Max = -0.5, float64(len(f.groups))-0.5

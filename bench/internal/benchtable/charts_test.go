@@ -199,7 +199,7 @@ func TestChartsFromFixture(t *testing.T) {
 			file: "throughput",
 			texts: []string{"Throughput, MB/s (higher is better)", "MB/s (log scale)", "W1", "W2", "W5",
 				"750", "640", "540", "17.2", "58.2", "0.45",
-				"limit tcp-stream 3,000", "limit sendfile-tcp 2,200", "limit seqwrite-fdatasync 1,500", "machine limit (named below)"},
+				"limit tcp-stream 3,000", "limit sendfile-tcp 2,200", "limit seqwrite-fdatasync 1,500", "machine limit"},
 			absent: []string{"haraqa-unix", "haraqa-proc-tcp", "redis", "W3p", "900", "600"},
 			bars:   map[string][]float64{"haraqa-tcp": {750, 640, 540}, "nats": {17.2, 58.2, 0.45}},
 		},
