@@ -1,14 +1,12 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package engine
 
-import (
-	"github.com/haraqa/haraqa/segment"
+import "github.com/haraqa/haraqa/vfs"
 
-	"github.com/haraqa/haraqa/vfs"
-)
-
-// Without flock support here, volumes are locked within the process only.
+// Without flock(2) (Windows), volumes are locked within the process only:
+// a second broker process on the same directory is not refused. Windows is
+// not a platform the broker supports (README.md, "Platforms").
 
 func flockVolume(dir string) (volumeLock, error) { return memLockVolume(vfs.OSFS{}, dir) }
 

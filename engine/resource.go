@@ -1,15 +1,11 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/segment"
-	"golang.org/x/sys/unix"
 )
 
 // Resources: every open segment costs descriptors and memory mappings, both
@@ -29,36 +25,11 @@ type resourceEpisode struct {
 // success ends it: failures spread over a busy minute are one episode.
 const episodeQuiet = 10 * time.Second
 
-// FileLimits are the process's limits on descriptors and mappings.
+// FileLimits are the process's limits on descriptors and mappings, read
+// by ReadFileLimits (resource_linux.go, resource_other.go).
 type FileLimits struct {
 	Files    int // RLIMIT_NOFILE, soft (what open(2) enforces); 0 unknown
 	Mappings int // vm.max_map_count; 0 unknown
-}
-
-// ReadFileLimits reads the process's current limits.
-func ReadFileLimits() FileLimits {
-	var l FileLimits
-	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < 1<<31 {
-		l.Files = int(rl.Cur)
-	}
-	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
-		l.Mappings, _ = strconv.Atoi(string(bytes.TrimSpace(b)))
-	}
-	return l
-}
-
-// ProcessFiles counts the descriptors and mappings the process holds now,
-// from /proc (-1 where it cannot tell: reading /proc takes a descriptor).
-func ProcessFiles() (files, mappings int) {
-	files, mappings = -1, -1
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		files = len(ents) - 1 // less the one ReadDir held
-	}
-	if b, err := os.ReadFile("/proc/self/maps"); err == nil {
-		mappings = bytes.Count(b, []byte{'\n'})
-	}
-	return files, mappings
 }
 
 // resourceError turns a resource failure of what (an operation on a topic)

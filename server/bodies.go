@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Memory for request bodies, across connections.
@@ -131,7 +129,7 @@ func (p *bodyPool) get(n int) ([]byte, error) {
 		return b[:0], nil
 	}
 	p.mu.Unlock()
-	b, err := unix.Mmap(-1, 0, 1<<k, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	b, err := mapBody(1 << k)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +152,7 @@ func (p *bodyPool) put(b []byte) {
 		return
 	}
 	p.mu.Unlock()
-	unix.Munmap(b)
+	unmapBody(b)
 }
 
 // trim empties the pool once no buffer was taken for poolIdle, or looks
@@ -180,7 +178,7 @@ func (p *bodyPool) drain() {
 func (p *bodyPool) drainLocked() {
 	for k, l := range p.free {
 		for _, b := range l {
-			unix.Munmap(b)
+			unmapBody(b)
 		}
 		p.free[k] = nil
 	}

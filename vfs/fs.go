@@ -6,11 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
-	"unsafe"
 
 	"github.com/edsrzf/mmap-go"
-	"golang.org/x/sys/unix"
 )
 
 // FS is the narrow file-system seam under segments and the engine. OSFS is
@@ -42,7 +39,8 @@ type File interface {
 	// WriteAt writes bufs back to back at off; it returns the bytes written
 	// and an error if fewer than all were written.
 	WriteAt(bufs [][]byte, off int64) (int, error)
-	// Sync makes the file's data durable (fdatasync).
+	// Sync makes the file's data durable (fdatasync on Linux; see
+	// WritePath).
 	Sync() error
 	Truncate(size int64) error
 	Size() (int64, error)
@@ -58,8 +56,10 @@ type File interface {
 type OSFS struct{}
 
 type osFile struct {
-	f    *os.File
-	iovs []unix.Iovec
+	f *os.File
+	// writeState is what the platform's WriteAt keeps between calls
+	// (osfile_linux.go, osfile_portable.go).
+	writeState
 }
 
 func (OSFS) Create(name string) (File, error) {
@@ -104,7 +104,9 @@ func (OSFS) List(dir string) ([]string, error) {
 	return names, err
 }
 
-func (OSFS) SyncDir(dir string) error {
+func (OSFS) SyncDir(dir string) error { return syncDir(dir) }
+
+func syncDirFsync(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -127,81 +129,6 @@ func (f *osFile) Size() (int64, error) {
 		return 0, err
 	}
 	return st.Size(), nil
-}
-
-func (f *osFile) Sync() error {
-	rc, err := f.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
-		return err
-	}
-	return serr
-}
-
-// iovMax is the most iovecs one pwritev takes (IOV_MAX on Linux).
-const iovMax = 1024
-
-// WriteAt writes bufs with pwritev, looping on short writes, reusing its
-// iovec slice so a steady stream of writes allocates nothing.
-func (f *osFile) WriteAt(bufs [][]byte, off int64) (int, error) {
-	rc, err := f.f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for len(bufs) > 0 {
-		f.iovs = f.iovs[:0]
-		for _, b := range bufs {
-			if len(f.iovs) == iovMax {
-				break
-			}
-			if len(b) > 0 {
-				f.iovs = append(f.iovs, unix.Iovec{Base: &b[0], Len: uint64(len(b))})
-			}
-		}
-		if len(f.iovs) == 0 {
-			break
-		}
-		var n int
-		var werr error
-		cerr := rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_PWRITEV, fd, uintptr(unsafe.Pointer(&f.iovs[0])),
-				uintptr(len(f.iovs)), uintptr(off), uintptr(uint64(off)>>32>>32), 0)
-			n = int(r)
-			if e != 0 {
-				n, werr = 0, e
-			}
-			return werr != syscall.EAGAIN
-		})
-		if cerr != nil {
-			return total, cerr
-		}
-		if werr != nil {
-			return total, &os.PathError{Op: "pwritev", Path: f.f.Name(), Err: werr}
-		}
-		if n == 0 {
-			return total, &os.PathError{Op: "pwritev", Path: f.f.Name(), Err: io.ErrShortWrite}
-		}
-		total += n
-		off += int64(n)
-		// Drop what was written, keeping the rest of a partly written buffer.
-		for n > 0 {
-			if n >= len(bufs[0]) {
-				n -= len(bufs[0])
-				bufs = bufs[1:]
-				continue
-			}
-			bufs = append([][]byte{bufs[0][n:]}, bufs[1:]...)
-			n = 0
-		}
-		for len(bufs) > 0 && len(bufs[0]) == 0 {
-			bufs = bufs[1:]
-		}
-	}
-	return total, nil
 }
 
 func (f *osFile) Map(length int) ([]byte, func() error, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"syscall"
 
 	"github.com/haraqa/haraqa/engine"
 )
@@ -12,27 +11,6 @@ import (
 // (its active segment's log); the engine keeps three quarters of the
 // process's limits for segments and lets go of the least recently written
 // topics' files past that. These checks make the limits visible at start.
-
-// raiseFileLimit raises the soft descriptor limit to the hard one. The Go
-// runtime already does so on Linux; this makes it explicit, and checked.
-// It returns the limits in force afterwards.
-func raiseFileLimit() (soft, hard uint64, err error) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, 0, err
-	}
-	if rl.Cur < rl.Max {
-		want := rl
-		want.Cur = rl.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-			return rl.Cur, rl.Max, err
-		}
-		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-			return 0, 0, err
-		}
-	}
-	return rl.Cur, rl.Max, nil
-}
 
 // limitWarnings says what is too low for topics written at once: the
 // descriptor limit files and vm.max_map_count maps (0: unknown).
