@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/haraqa/haraqa/vfs"
@@ -18,8 +19,13 @@ var mutating = map[vfs.Op]bool{vfs.OpCreate: true, vfs.OpWrite: true, vfs.OpSync
 // number of changes seen so far. The fault function runs under the
 // MemFS's lock, which orders n's uses.
 func crashAfter(fs *vfs.MemFS, crashAt int) func() int {
+	// The fault runs on every goroutine that touches the FS (Close syncs
+	// topics in parallel): n is guarded.
+	var mu sync.Mutex
 	n := 0
 	fs.SetFault(func(op vfs.Op, name string) error {
+		mu.Lock()
+		defer mu.Unlock()
 		if crashAt > 0 && n >= crashAt {
 			return errCrashed
 		}
@@ -31,7 +37,7 @@ func crashAfter(fs *vfs.MemFS, crashAt int) func() int {
 		}
 		return nil
 	})
-	return func() int { return n }
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }
 }
 
 // Promise: a crash at any point of a repair
