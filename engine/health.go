@@ -250,7 +250,7 @@ func (e *Engine) rejoinAll(v *Volume) error {
 			v.fence(ErrClosed)
 			return ErrClosed
 		}
-		_, err := t.submitCtl(context.Background(), &appendReq{op: opRejoin, vol: v})
+		_, err := t.submitCtl(context.Background(), &writerReq{op: opRejoin, vol: v})
 		if err == nil || errors.Is(err, ErrTopicNotFound) {
 			continue // a deleted topic needs no mirror
 		}
@@ -343,7 +343,7 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 					bad++
 					e.stats.corruptions.Add(1)
 					e.opts.Logger.Error("engine: scrub found a bad segment", "topic", t.name, "volume", m.vol.dir, "segment", s.Base(), "err", err)
-					if _, rerr := t.submitCtl(context.Background(), &appendReq{op: opRepair, vol: m.vol, base: s.Base()}); rerr != nil {
+					if _, rerr := t.submitCtl(context.Background(), &writerReq{op: opRepair, vol: m.vol, base: s.Base()}); rerr != nil {
 						e.opts.Logger.Error("engine: repair failed", "topic", t.name, "volume", m.vol.dir, "segment", s.Base(), "err", rerr)
 					}
 				}

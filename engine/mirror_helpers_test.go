@@ -278,7 +278,7 @@ func writerBarrier(t *testing.T, e *Engine, topic string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tp.submitCtl(context.Background(), &appendReq{op: opRepair}); err != nil {
+	if _, err := tp.submitCtl(context.Background(), &writerReq{op: opRepair}); err != nil {
 		t.Fatal(err)
 	}
 }

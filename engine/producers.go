@@ -99,7 +99,7 @@ func (ps *producers) get(id uint64) *producerState {
 // dedupe classifies an idempotent request before it is written: it
 // returns done=true when r was answered (a duplicate gets its original
 // offset; a gap or a too-old sequence gets ErrSequence).
-func (ps *producers) dedupe(r *appendReq) (done bool) {
+func (ps *producers) dedupe(r *writerReq) (done bool) {
 	if ps.pending == nil {
 		ps.pending = map[uint64]uint32{}
 	}
@@ -134,7 +134,7 @@ func (ps *producers) dedupe(r *appendReq) (done bool) {
 func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 
 // commit records appended idempotent requests.
-func (ps *producers) commit(rs []*appendReq) {
+func (ps *producers) commit(rs []*writerReq) {
 	for _, r := range rs {
 		if r.pid == 0 {
 			continue

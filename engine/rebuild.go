@@ -174,7 +174,7 @@ func (w *writer) repairBadSources(bad []badSource) {
 // before the writer starts, so the requests go ahead of any other.
 func (t *Topic) queueRepairs(bad []badSource) {
 	for _, b := range bad {
-		r := &appendReq{op: opRepair, vol: b.vol, base: b.base, done: make(chan struct{}, 1)}
+		r := &writerReq{op: opRepair, vol: b.vol, base: b.base, done: make(chan struct{}, 1)}
 		select {
 		case t.reqs <- r:
 		default: // more than the queue holds: they go in as it drains

@@ -77,7 +77,7 @@ func (e *Engine) TruncateBefore(ctx context.Context, topic string, offset uint64
 	}
 	segs := t.segments()
 	if act := segs[len(segs)-1]; act.Entries() > 0 && offset >= act.Next() {
-		if _, err := t.submitCtl(ctx, &appendReq{op: opRoll}); err != nil {
+		if _, err := t.submitCtl(ctx, &writerReq{op: opRoll}); err != nil {
 			return 0, fmt.Errorf("engine: truncate %q: %w", topic, err)
 		}
 	}

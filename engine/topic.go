@@ -43,7 +43,7 @@ type Topic struct {
 	readOnly atomic.Pointer[error]
 	deleted  atomic.Bool
 
-	reqs chan *appendReq
+	reqs chan *writerReq
 	quit chan struct{}
 	done chan struct{}
 	w    writer // owned by the writer goroutine
@@ -53,7 +53,7 @@ func topicDir(v *Volume, name string) string { return v.path(topicsDir, name) }
 
 func newTopic(e *Engine, name string) *Topic {
 	t := &Topic{e: e, name: name, dir: topicDir(e.vols[0], name),
-		reqs: make(chan *appendReq, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{})}
+		reqs: make(chan *writerReq, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{})}
 	ch := make(chan struct{})
 	t.changed.Store(&ch)
 	return t

@@ -27,10 +27,12 @@ const (
 	opRejoin       // rebuild vol's mirror and add it to the view
 )
 
-// appendReq is one queued request to a topic's writer. Append requests are
-// pooled: a request and its done channel are reused, so an append
+// writerReq is one queued request to a topic's writer: an append (opAppend)
+// or a command the writer runs between appends (opRoll, opRepair,
+// opRejoin), so that every change of a topic's files happens on its one
+// writer goroutine. Append requests are pooled: a request and its done channel are reused, so an append
 // allocates nothing.
-type appendReq struct {
+type writerReq struct {
 	op    reqOp
 	batch []byte
 	vol   *Volume // opRepair, opRejoin
@@ -42,10 +44,10 @@ type appendReq struct {
 	done  chan struct{}
 }
 
-var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan struct{}, 1)} }}
+var reqPool = sync.Pool{New: func() any { return &writerReq{done: make(chan struct{}, 1)} }}
 
 // Pending is an append queued by Enqueue; Wait returns its result.
-type Pending struct{ r *appendReq }
+type Pending struct{ r *writerReq }
 
 // Wait blocks until the writer answered the append and returns the offset
 // of its first message. Call it exactly once.
@@ -105,7 +107,7 @@ func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pendi
 	if err := t.readOnlyErr(); err != nil {
 		return Pending{}, err
 	}
-	r := reqPool.Get().(*appendReq)
+	r := reqPool.Get().(*writerReq)
 	r.op, r.batch, r.vol, r.base, r.err = opAppend, batch, nil, 0, nil
 	r.pid, r.seq, r.count = h.ProducerID, h.Sequence, h.Count
 	if err := t.send(ctx, r); err != nil {
@@ -116,7 +118,7 @@ func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pendi
 }
 
 // send queues r for the writer.
-func (t *Topic) send(ctx context.Context, r *appendReq) error {
+func (t *Topic) send(ctx context.Context, r *writerReq) error {
 	t.w.sendMu.RLock()
 	defer t.w.sendMu.RUnlock()
 	if t.w.stopped {
@@ -133,7 +135,7 @@ func (t *Topic) send(ctx context.Context, r *appendReq) error {
 }
 
 // submitCtl runs a control request on the writer and waits for it.
-func (t *Topic) submitCtl(ctx context.Context, r *appendReq) (uint64, error) {
+func (t *Topic) submitCtl(ctx context.Context, r *writerReq) (uint64, error) {
 	r.done = make(chan struct{}, 1)
 	if err := t.send(ctx, r); err != nil {
 		return 0, err
@@ -157,7 +159,7 @@ type writer struct {
 	opts     *Options
 	sendMu   sync.RWMutex // submitters hold it shared while sending
 	stopped  bool         // guarded by sendMu
-	group    []*appendReq
+	group    []*writerReq
 	bufs     [][]byte
 	failed   []error            // per mirror, for one step
 	created  []*segment.Segment // per mirror, for stepCreate
@@ -261,7 +263,7 @@ func (w *writer) shutdown() {
 	}
 }
 
-func (w *writer) fail(rs []*appendReq, err error) {
+func (w *writer) fail(rs []*writerReq, err error) {
 	for _, r := range rs {
 		r.err = err
 		r.done <- struct{}{}
@@ -334,7 +336,7 @@ func (w *writer) process() {
 
 // dedupe answers the group's duplicate and out-of-order idempotent
 // batches at once and returns the requests left to write, in order.
-func (w *writer) dedupe(g []*appendReq) []*appendReq {
+func (w *writer) dedupe(g []*writerReq) []*writerReq {
 	clear(w.prods.pending)
 	out := g[:0]
 	for _, r := range g {
@@ -348,7 +350,7 @@ func (w *writer) dedupe(g []*appendReq) []*appendReq {
 }
 
 // control runs a control request.
-func (w *writer) control(r *appendReq) {
+func (w *writer) control(r *writerReq) {
 	switch r.op {
 	case opRoll:
 		r.base = w.next
@@ -366,7 +368,7 @@ func (w *writer) control(r *appendReq) {
 }
 
 // chunk returns how many leading append requests of g fit seg together.
-func (w *writer) chunk(seg *segment.Segment, g []*appendReq) int {
+func (w *writer) chunk(seg *segment.Segment, g []*writerReq) int {
 	size, msgs := 0, uint64(0)
 	for i, r := range g {
 		if r.op != opAppend || (i > 0 && (!seg.Fits(size+len(r.batch), i+1) || !seg.SpanFits(msgs+uint64(r.count)))) {
@@ -392,7 +394,7 @@ func (w *writer) shouldRoll(seg *segment.Segment, n int, count uint32, now int64
 // commits and publishes. A mirror whose write or sync fails is fenced if
 // enough volumes remain; otherwise every mirror rolls back and the
 // requests fail with ErrStorage.
-func (w *writer) write(rs []*appendReq, now int64) error {
+func (w *writer) write(rs []*writerReq, now int64) error {
 	w.bufs = w.bufs[:0]
 	next := w.next
 	for _, r := range rs {
