@@ -1,11 +1,9 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -141,10 +139,10 @@ func TestBenchStallReport(t *testing.T) {
 		}
 	}
 	waitStderr("status line", "acked")
-	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := pauseProcess(b.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
-	defer b.cmd.Process.Signal(syscall.SIGCONT)
+	defer resumeProcess(b.cmd.Process)
 	waitStderr("status line about the wait", "no acknowledgement for")
 	var lines []string
 	for l := range run.lines {
@@ -187,7 +185,7 @@ func TestSignalsStayCaught(t *testing.T) {
 	if code := runMain([]string{"--version"}); code != 0 {
 		t.Fatalf("hrq --version: exit %d", code)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+	if err := interruptSelf(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the signal is delivered, or the process is gone

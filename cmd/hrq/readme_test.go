@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -89,7 +88,7 @@ func TestREADMEShellExamples(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = work
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the broker it starts in the background too
+	ownProcessGroup(cmd) // the broker it starts in the background too
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "HARAQA_") && !strings.HasPrefix(kv, "GOBIN=") {
@@ -102,7 +101,7 @@ func TestREADMEShellExamples(t *testing.T) {
 	cmd.WaitDelay = 5 * time.Second
 	t.Cleanup(func() {
 		if cmd.Process != nil {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killProcessGroup(cmd)
 		}
 	})
 	err = cmd.Run()
