@@ -14,11 +14,11 @@ import (
 // from Open to Close, so that a second broker pointed at the same
 // directory is refused instead of overwriting the first one's messages.
 // On the operating system's file system it is a flock(2) on the volume's
-// LOCK file (lock_unix.go, Linux and darwin), which also holds the pid of
-// the broker that has it; read-only tools take a shared lock
-// (LockVolumeShared). Any other FS (MemFS in tests), and the OS's on
-// Windows (lock_other.go), is locked within the process only: two engines
-// on one MemFS refuse each other the same way.
+// LOCK file (flock.go; vfs.Flock on Linux and darwin), which also holds
+// the pid of the broker that has it; read-only tools take a shared lock
+// (LockVolumeShared). Any other FS (MemFS in tests), and the OS's where
+// there is no flock (Windows), is locked within the process only: two
+// engines on one MemFS refuse each other the same way.
 
 // ErrLocked reports a volume in use by another process (or another engine
 // of this one).

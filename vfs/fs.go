@@ -52,6 +52,9 @@ type File interface {
 	Close() error
 }
 
+// ErrLockHeld reports that Flock found the file locked by another holder.
+var ErrLockHeld = errors.New("vfs: file locked by another holder")
+
 // OSFS is the operating system's file system.
 type OSFS struct{}
 

@@ -1,5 +1,3 @@
-//go:build linux || darwin
-
 package engine
 
 import (
@@ -10,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/haraqa/haraqa/vfs"
 )
 
-// flock is an exclusive flock(2) on a volume's LOCK file, held through
-// its open descriptor until release.
+// flock is an exclusive flock(2) (vfs.Flock) on a volume's LOCK file,
+// held through its open descriptor until release.
 type flock struct {
 	f       *os.File
 	path    string
@@ -26,6 +24,11 @@ func flockVolume(dir string) (volumeLock, error) {
 	// our flock leaves us locking a file no one else will see: try again.
 	for range 3 {
 		l, err := flockOnce(dir)
+		if errors.Is(err, errors.ErrUnsupported) {
+			// No flock(2) here (Windows): the volume is locked within
+			// the process only, as on a MemFS.
+			return memLockVolume(vfs.OSFS{}, dir)
+		}
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}
@@ -40,27 +43,27 @@ func flockVolume(dir string) (volumeLock, error) {
 func flockOnce(dir string) (*flock, error) {
 	path := filepath.Join(dir, lockName)
 	created := true
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	vf, err := vfs.OSFS{}.Create(path)
 	if errors.Is(err, os.ErrExist) {
 		created = false
-		f, err = os.OpenFile(path, os.O_RDWR, 0)
+		vf, err = vfs.OSFS{}.Open(path)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := flockFile(f, unix.LOCK_EX); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+	if err := vfs.Flock(vf.OS(), true); err != nil {
+		vf.Close()
+		if errors.Is(err, vfs.ErrLockHeld) {
 			return nil, lockedErr(dir, lockHolder(path))
 		}
-		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+		return nil, err
 	}
 	// The pid is for the error of the next broker that tries; a failure
 	// to record it (a full disk) does not matter.
-	if f.Truncate(0) == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	if vf.Truncate(0) == nil {
+		vf.WriteAt([][]byte{[]byte(strconv.Itoa(os.Getpid()) + "\n")}, 0)
 	}
-	return &flock{f: f, path: path, created: created}, nil
+	return &flock{f: vf.OS(), path: path, created: created}, nil
 }
 
 func flockShared(dir string) (func() error, error) {
@@ -72,33 +75,17 @@ func flockShared(dir string) (func() error, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := flockFile(f, unix.LOCK_SH); err != nil {
+	if err := vfs.Flock(f, false); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, errors.ErrUnsupported) {
+			return func() error { return nil }, nil // see flockVolume
+		}
+		if errors.Is(err, vfs.ErrLockHeld) {
 			return nil, lockedErr(dir, lockHolder(path))
 		}
-		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+		return nil, err
 	}
 	return f.Close, nil
-}
-
-func flockFile(f *os.File, how int) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			ferr = unix.Flock(int(fd), how|unix.LOCK_NB)
-			if ferr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return ferr
 }
 
 // lockHolder returns the pid a broker recorded in the lock file, or "".
