@@ -166,11 +166,6 @@ func checkBars(t *testing.T, name string, doc svgDoc, fig *barFigure, want map[s
 func TestChartsFromFixture(t *testing.T) {
 	r := parseFixture(t)
 	dir := t.TempDir()
-	// A chart of a kind the results no longer have must not be left behind.
-	stale := filepath.Join(dir, "throughput-msgs.svg")
-	if err := os.WriteFile(stale, []byte("<svg/>"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	written, err := r.writeCharts(dir, fixtureInfo)
 	if err != nil {
 		t.Fatal(err)
@@ -179,12 +174,10 @@ func TestChartsFromFixture(t *testing.T) {
 	for _, w := range written {
 		names = append(names, filepath.Base(w))
 	}
-	wantFiles := []string{"throughput.svg", "throughput.png", "latency.svg", "latency.png", "fraction.svg", "fraction.png"}
+	wantFiles := []string{"throughput.svg", "throughput.png", "throughput-msgs.svg", "throughput-msgs.png",
+		"latency.svg", "latency.png", "fraction.svg", "fraction.png"}
 	if !slices.Equal(names, wantFiles) {
 		t.Fatalf("wrote %v, want %v", names, wantFiles)
-	}
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("stale %s left in place (err %v)", stale, err)
 	}
 
 	subtitle := "2030-01-02 03:04 UTC · 2 CPUs (test fixture) · haraqa abc1234 · median of 3 runs"
@@ -202,6 +195,14 @@ func TestChartsFromFixture(t *testing.T) {
 				"limit tcp-stream 3,000", "limit sendfile-tcp 2,200", "limit seqwrite-fdatasync 1,500", "machine limit"},
 			absent: []string{"haraqa-unix", "haraqa-proc-tcp", "redis", "W3p", "900", "600"},
 			bars:   map[string][]float64{"haraqa-tcp": {750, 640, 540}, "nats": {17.2, 58.2, 0.45}},
+		},
+		{
+			// Workloads that report msgs/s but no MB/s.
+			file: "throughput-msgs",
+			texts: []string{"Throughput, msgs/s (higher is better)", "msgs/s (log scale)", "Topics",
+				"produce over 1 topic (round-robin)", "produce over 10,000 topics", "1,200,000", "28,000"},
+			absent: []string{"redis", "produce over 100 topics", "W1", "machine limit"},
+			bars:   map[string][]float64{"haraqa-tcp": {1_200_000}, "nats": {28_000}},
 		},
 		{
 			file: "latency",
@@ -407,5 +408,36 @@ func TestCommittedChartsMatchResults(t *testing.T) {
 			}
 		}
 		checkBars(t, "charts/"+fig.file+".svg", doc, fig, bars)
+	}
+}
+
+// TestChartsRemoveStale protects the promise that a chart of a kind the
+// results no longer have is not left beside them to be read as current.
+func TestChartsRemoveStale(t *testing.T) {
+	r, err := parse(strings.NewReader("BenchmarkW4/nats-2 \t1\t 100 ns/op\t 36.00 p50-µs\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range chartFiles {
+		for _, kind := range []string{".svg", ".png"} {
+			if err := os.WriteFile(filepath.Join(dir, name+kind), []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := r.writeCharts(dir, chartInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if want := []string{"latency.png", "latency.svg"}; !slices.Equal(left, want) {
+		t.Errorf("after charting W4 only the directory holds %v, want %v", left, want)
 	}
 }

@@ -139,6 +139,10 @@ var workloads = []workload{
 	{"W4", "W4/%s", "10,000 sync 100 B produces, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
 	{"W5", "W5/%s", "durable produce, 8 producers", []string{"msgs/s", "MB/s"}},
 	{"W6", "W6/%s", "end to end at 10,000 msgs/s, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
+	{"Topics", "Topics/topics=1/%s", "produce over 1 topic (round-robin)", []string{"msgs/s", "rss-MB"}},
+	{"Topics", "Topics/topics=100/%s", "produce over 100 topics", []string{"msgs/s", "rss-MB"}},
+	{"Topics", "Topics/topics=1000/%s", "produce over 1,000 topics", []string{"msgs/s", "rss-MB"}},
+	{"Topics", "Topics/topics=10000/%s", "produce over 10,000 topics", []string{"msgs/s", "rss-MB"}},
 }
 
 var systems = []string{"haraqa-tcp", "haraqa-unix", "haraqa-proc-tcp", "haraqa-proc-unix", "nats", "redis"}
