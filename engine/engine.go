@@ -76,6 +76,7 @@ func Open(opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, fs: opts.FS, dir: opts.Volumes[0], vols: vols, topics: map[string]*Topic{},
 		deleting: map[string]chan struct{}{}, stop: make(chan struct{})}
 	e.press.maxFiles, e.press.maxMaps = int64(e.opts.MaxOpenFiles), int64(e.opts.MaxMappings)
+	e.press.metaSem = make(chan struct{}, 16)
 	e.opts.usage = &e.press.usage
 	e.opts.onLoad = func(s *segment.Segment) {
 		e.open.add(s)

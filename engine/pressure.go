@@ -19,7 +19,8 @@ import (
 type pressure struct {
 	usage             segment.Usage
 	maxFiles, maxMaps int64
-	loading           atomic.Int64 // cold segments admitted to open their files, not yet counted in usage
+	loading           atomic.Int64  // cold segments admitted to open their files, not yet counted in usage
+	metaSem           chan struct{} // bounds metadata files written at once (their descriptors are not budgeted)
 
 	sweepMu sync.Mutex // one sweep at a time
 	mu      sync.Mutex // guards ring, in and hand; a leaf lock (taken inside a segment's lock by OnLoad)

@@ -185,6 +185,11 @@ func (w *writer) saveProducers(ms []*mirror) {
 		return
 	}
 	b := w.prods.encode(w.next, lastTag(w.t, w.next))
+	// Each write holds a temporary file and its directory open for a
+	// moment: thousands of topics going idle at once must not spend the
+	// descriptors that reads and writes need (pressure.go).
+	w.t.e.press.metaSem <- struct{}{}
+	defer func() { <-w.t.e.press.metaSem }()
 	ok := true
 	for _, m := range ms {
 		if err := vfs.WriteFileAtomic(w.t.e.fs, filepath.Join(m.dir, producersName), b); err != nil {

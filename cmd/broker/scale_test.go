@@ -261,8 +261,14 @@ func checkScaleTopic(c *pipeConn, i int, tp *scaleTopic) error {
 		}
 	}
 	got := 0
-	for off := uint64(0); ; {
+	for off, retries := uint64(0), 0; ; {
 		body, err := c.call(netproto.OpConsume, &netproto.ConsumeRequest{Topic: []byte(topic), Offset: off, Limit: 1 << 20})
+		if err != nil && strings.Contains(err.Error(), "resource limit") && retries < 100 {
+			// Retriable by the protocol: back off, as a client does.
+			retries++
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			if len(want) == 0 && strings.Contains(err.Error(), "topic not found") {
 				return nil // never created: every produce to it failed
