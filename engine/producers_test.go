@@ -87,19 +87,24 @@ func TestIdempotentConcurrentDuplicates(t *testing.T) {
 	mustCreate(t, e, "t")
 	pid := e.NewProducerID()
 	for seq := uint32(0); seq < 50; seq++ {
-		results := make(chan error, 4)
-		bases := make(chan uint64, 4)
+		// One channel for each caller's pair: with separate channels for
+		// offsets and errors, one caller's offset could be read with
+		// another's error (a retriable error's 0 taken for an answer).
+		type answer struct {
+			base uint64
+			err  error
+		}
+		results := make(chan answer, 4)
 		for range 4 {
 			go func() {
 				base, err := e.Append(t.Context(), "t", idemBatch(t, pid, seq, uint64(seq)))
-				bases <- base
-				results <- err
+				results <- answer{base, err}
 			}()
 		}
 		var got []uint64
 		for range 4 {
-			err := <-results
-			base := <-bases
+			r := <-results
+			base, err := r.base, r.err
 			if err != nil && !errors.Is(err, ErrStorage) {
 				t.Fatalf("seq %d: %v", seq, err)
 			}
