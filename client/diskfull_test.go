@@ -28,12 +28,16 @@ func TestProducerReportsFullDisk(t *testing.T) {
 
 	var mu sync.Mutex
 	var reports []error
+	reported := make(chan struct{}) // closed at the first report
 	var got ackLog
 	p := client.NewProducer(c, "full", client.ProducerLinger(0), client.ProducerMaxMessages(10), client.ProducerMaxInFlight(4),
 		client.ProducerOnAck(got.onAck),
 		client.ProducerOnError(func(msg []byte, err error) {
 			mu.Lock()
 			reports = append(reports, err)
+			if len(reports) == 1 {
+				close(reported)
+			}
 			mu.Unlock()
 		}))
 	send := func(from, to int) {
@@ -50,7 +54,15 @@ func TestProducerReportsFullDisk(t *testing.T) {
 
 	fs.SetCapacity(1) // the disk is full
 	send(20, 60)
-	fctx, cancel := context.WithTimeout(ctx, time.Second)
+	// The Producer reports after the broker refused a batch a few times;
+	// wait for that (bounded) rather than for a wall-clock guess, then a
+	// Flush that gives up must name the error.
+	select {
+	case <-reported:
+	case <-time.After(30 * time.Second):
+		t.Fatal("OnError never heard of the full disk within 30s")
+	}
+	fctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	err := p.Flush(fctx)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrStorage) || !strings.Contains(err.Error(), "no space") {
