@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,6 +206,16 @@ func openFoundMirror(e *Engine, vol *Volume, name string, clean, sealedOnly bool
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: open topic %q: %w", name, err)
+	}
+	if slices.Contains(entries, deletingName) {
+		// The files of a deleted topic of the same name, left on a volume
+		// fenced mid-delete: finish that delete before anything is copied
+		// in, or the marker would outlive it and delete the new topic.
+		if err := removeTopicDir(e.fs, vol, name); err != nil {
+			return nil, fmt.Errorf("engine: finish deleting topic %q on %s: %w", name, vol.dir, err)
+		}
+		e.opts.Logger.Info("engine: finished deleting topic", "topic", name, "volume", vol.dir)
+		return c, nil
 	}
 	var bases []uint64
 	for _, ent := range entries {
