@@ -180,18 +180,21 @@ func (ps *producers) recover(t *Topic) {
 		return
 	}
 	*ps = producers{}
-	found, _, _ := scanBatches(t, 0)
+	found, _, _ := scanBatches(t, 0) // a failed scan is logged there
 	ps.apply(found)
 }
 
 // scanBatches returns the idempotent batches among the newest
 // recoverBatches batches of the topic at or after offset from, newest
 // first, and the header of the batch just before from if it read it.
-// whole reports that the scan reached from (or the topic's start).
+// whole reports that the scan reached from (or the topic's start); a
+// segment that cannot be read stops the scan with whole false (the state
+// it holds is unknown).
 func scanBatches(t *Topic, from uint64) (found []seqRecord, before *record.Header, whole bool) {
 	segs := t.segments()
 	left := recoverBatches
-	for i := len(segs) - 1; i >= 0 && left > 0 && !whole; i-- {
+	var failed error
+	for i := len(segs) - 1; i >= 0 && left > 0 && !whole && failed == nil; i-- {
 		s := segs[i]
 		if s.Entries() == 0 {
 			continue // an empty active segment
@@ -199,7 +202,7 @@ func scanBatches(t *Topic, from uint64) (found []seqRecord, before *record.Heade
 		if !s.Acquire() {
 			continue
 		}
-		s.LastBatches(left, func(h *record.Header) bool {
+		failed = s.LastBatches(left, func(h *record.Header) bool {
 			if h.BaseOffset < from {
 				c := *h
 				before, whole = &c, true
@@ -212,6 +215,10 @@ func scanBatches(t *Topic, from uint64) (found []seqRecord, before *record.Heade
 			return left > 0
 		})
 		s.Release()
+	}
+	if failed != nil {
+		t.e.opts.Logger.Warn("engine: producer state scan failed", "topic", t.name, "err", failed)
+		return found, before, false
 	}
 	if left > 0 {
 		whole = true // reached from, or read the whole log

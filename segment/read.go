@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // Range is a run of whole batches in one segment's log: bytes [Pos, End)
@@ -191,7 +192,9 @@ func isNotExist(err error) bool { return os.IsNotExist(err) }
 // batches, newest first, until fn returns false. It reads only headers (via
 // the index), so recovering state from a log tail costs little; a segment
 // not yet mapped is read through short-lived file reads and stays unmapped.
-// The caller holds a pin.
+// Its entries come from the in-memory index when the segment has one (an
+// unsealed segment's .idx file lacks them until it is written, see
+// memindex.go), else from the .idx file. The caller holds a pin.
 func (s *Segment) LastBatches(n int, fn func(h *record.Header) bool) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer s.onFault(&err)
@@ -216,15 +219,21 @@ func (s *Segment) LastBatches(n int, fn func(h *record.Header) bool) (err error)
 		return fmt.Errorf("segment: %w", err)
 	}
 	defer log.Close()
-	idx, err := s.fs.Open(s.path(IndexName(s.base)))
-	if err != nil {
-		return fmt.Errorf("segment: %w", err)
+	// Loaded after the entry count (see Commit): it holds every entry read.
+	mem := s.mem.Load()
+	var idx vfs.File
+	if mem == nil {
+		if idx, err = s.fs.Open(s.path(IndexName(s.base))); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
+		defer idx.Close()
 	}
-	defer idx.Close()
 	var e [EntrySize]byte
 	var hb [record.HeaderSize]byte
 	for i := entries - 1; i >= from; i-- {
-		if _, err := idx.ReadAt(e[:], i*EntrySize); err != nil {
+		if mem != nil {
+			copy(e[:], mem.b[i*EntrySize:])
+		} else if _, err := idx.ReadAt(e[:], i*EntrySize); err != nil {
 			return fmt.Errorf("segment: %w", err)
 		}
 		pos := int64(binary.LittleEndian.Uint32(e[4:]))
