@@ -242,6 +242,11 @@ func openFoundMirror(e *Engine, vol *Volume, name string, clean, sealedOnly bool
 		}
 		sopts := e.opts.segmentOptions()
 		sopts.Synced = synced
+		// The previous run's policy is not recorded: the current one is
+		// assumed. Guessing always wrongly reports corruption (read-only),
+		// never cuts acknowledged data.
+		sopts.SyncedWrites = e.opts.Fsync == FsyncAlways
+		sopts.MaxWriteBytes = maxGroupBytes + int64(e.opts.MaxBatchBytes)
 		s, rep, err := segment.Open(e.fs, c.dir, b, sopts, clean, i == len(bases)-1)
 		if err != nil && !errors.Is(err, segment.ErrCorrupt) {
 			for _, cs := range c.segs {

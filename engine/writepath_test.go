@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/haraqa/haraqa/vfs"
 )
@@ -116,19 +118,75 @@ func TestTornHoleAfterCheckpoint(t *testing.T) {
 		e := openEngine(t, opts)
 		mustCreate(t, e, "t")
 		m := newModel()
-		for i := range 5 {
+		for i := range 4 {
 			m.appendBatch(t, e, "t", genMsgs(uint64(i)*10, 10, 100))
 		}
-		synced := m.next
-		holeAt := logSize(t, fs, e, "t")
 		if !below {
 			if err := e.WriteCheckpoint(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for i := range 3 { // one group write cut by the power loss
-			mustAppend(t, e, "t", batchOf(t, genMsgs(100+uint64(i)*10, 10, 100)...))
+		// Under fsync=always each write is synced before the next: the
+		// three batches the power loss cuts must go out in ONE group
+		// write. Hold the writer in the sync of the fifth batch while
+		// they queue.
+		var armed atomic.Bool
+		armed.Store(true)
+		blocked, release := make(chan struct{}), make(chan struct{})
+		fs.SetFault(func(op vfs.Op, name string) error {
+			if op == vfs.OpSync && strings.HasSuffix(name, ".log") && armed.CompareAndSwap(true, false) {
+				close(blocked)
+				<-release
+			}
+			return nil
+		})
+		fifth := genMsgs(40, 10, 100)
+		type result struct {
+			off uint64
+			err error
 		}
+		res5 := make(chan result, 1)
+		go func() {
+			off, err := e.Append(context.Background(), "t", batchOf(t, fifth...))
+			res5 <- result{off, err}
+		}()
+		select {
+		case <-blocked:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the fifth batch's sync never started")
+		}
+		holeAt := logSize(t, fs, e, "t")
+		errs := make(chan error, 3)
+		for i := range 3 {
+			b := batchOf(t, genMsgs(100+uint64(i)*10, 10, 100)...)
+			go func() {
+				_, err := e.Append(context.Background(), "t", b)
+				errs <- err
+			}()
+		}
+		tp := e.mustTopic(t, "t")
+		for deadline := time.Now().Add(30 * time.Second); len(tp.reqs) < 3; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				close(release)
+				t.Fatalf("%d of 3 appends queued", len(tp.reqs))
+			}
+		}
+		close(release)
+		r := <-res5
+		if r.err != nil || r.off != m.next {
+			t.Fatalf("fifth append: offset %d, %v; want %d", r.off, r.err, m.next)
+		}
+		for i, msg := range fifth {
+			m.msgs[r.off+uint64(i)] = msg
+		}
+		m.next = r.off + uint64(len(fifth))
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		fs.SetFault(nil)
+		synced := m.next
 		if below {
 			if err := e.WriteCheckpoint(); err != nil {
 				t.Fatal(err)

@@ -30,7 +30,9 @@ type Report struct {
 // engine found a clean-shutdown marker) and its index is consistent with
 // its log. Otherwise the log is scanned batch by batch. Damage in the last
 // segment (last set) at or past Options.Synced is a torn write and is cut
-// off together with everything after it; any other damage is corruption: Open then returns the segment,
+// off together with everything after it (under Options.SyncedWrites only
+// when no batch of a later write follows it); any other damage is
+// corruption: Open then returns the segment,
 // readable up to the damage, together with a *CorruptError. Such a segment
 // refuses Write and Seal, and Rollback never cuts it: the bytes after the
 // damage stay for repair. A damaged sealed segment is not returned.
@@ -220,7 +222,11 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 	// payload may itself look like a batch. Any genuine batch after the
 	// damage holds offsets above it, so none of them is known synced
 	// either: the whole tail from the damage on is unacknowledged.
-	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced {
+	//
+	// Under SyncedWrites only the last write can be unsynced: damage
+	// followed by a batch of a later write was synced (acknowledged).
+	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced &&
+		!(s.opts.SyncedWrites && s.laterWrite(data, max(int64(sc.Pos()), size), res.next)) {
 		// A torn tail. Cut it off.
 		if err := s.log.Truncate(size); err != nil {
 			s.closeFiles()
@@ -444,6 +450,35 @@ func (s *Segment) skipDamage(data []byte, sc *record.Scanner, res scanResult, si
 			return res, size
 		}
 	}
+}
+
+// laterWrite reports whether a valid batch continuing the offsets past
+// next, after the damage at p, cannot belong to the write that held the
+// damaged batch: it ends more than MaxWriteBytes past p, or its append
+// time differs from that of another such batch or of the damaged batch
+// (when its header is intact). All batches of one write share one time.
+func (s *Segment) laterWrite(data []byte, p int64, next uint64) bool {
+	from := int(p) + 1
+	var t int64
+	haveT := false
+	if h, err := record.ParseHeader(data[p:]); err == nil && h.BaseOffset == next && int64(h.Size()) <= int64(len(data))-p {
+		from = int(p) + h.Size()
+		t, haveT = h.AppendTime, true
+	}
+	for q := record.FindValid(data, from); q >= 0; q = record.FindValid(data, q+1) {
+		h, err := record.ParseHeader(data[q:])
+		if err != nil || h.BaseOffset <= next || !s.inSpan(&h) {
+			continue
+		}
+		if s.opts.MaxWriteBytes > 0 && int64(q+h.Size())-p > s.opts.MaxWriteBytes {
+			return true
+		}
+		if haveT && h.AppendTime != t {
+			return true
+		}
+		t, haveT = h.AppendTime, true
+	}
+	return false
 }
 
 // inSpan reports whether the batch h describes lies within the segment's

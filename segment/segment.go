@@ -50,6 +50,15 @@ type Options struct {
 	// at Open, damage at the tail of the last segment below it is
 	// corruption, never a torn write to cut off. 0: unknown.
 	Synced uint64
+	// SyncedWrites says each write was synced before the next one was
+	// written (the engine's fsync=always), that one write spans at most
+	// MaxWriteBytes bytes (0: no bound known) and that every batch of one
+	// write carries the same append time. Damage past Synced is then a
+	// torn tail only if every valid batch after it can belong to the
+	// damaged write; a batch from a later write means the damage was
+	// synced: corruption, never cut.
+	SyncedWrites  bool
+	MaxWriteBytes int64
 	// Stop, if set, makes CopyTo give up between chunks once it is closed
 	// (ErrStopped), so that a shutdown does not wait for a large copy.
 	Stop <-chan struct{}

@@ -327,3 +327,53 @@ func checkBatches(t *testing.T, s *Segment, m *model) {
 		t.Fatalf("Find(%d) past the end succeeded", m.next())
 	}
 }
+
+// TestSyncedWritesDamageNotTorn protects the promise that an acknowledged
+// message is never cut as a torn write: damage followed by batches from a
+// later write group is corruption, reported, never truncated. Under
+// SyncedWrites (fsync=always) only the last write can be torn: batches
+// after the damage that end more than MaxWriteBytes past it, or that carry
+// different append times (one write stamps one time), came from later
+// writes, so the damaged batch was synced. Batches within one write of the
+// damage, all of one time, remain a torn tail.
+func TestSyncedWritesDamageNotTorn(t *testing.T) {
+	cases := []struct {
+		name     string
+		t4, t5   int64 // append times of the batches after the damage
+		maxWrite func(m *model) int64
+		torn     bool
+	}{
+		{"one write", 7, 7, func(*model) int64 { return 0 }, true},
+		{"one write, within the bound", 7, 7, func(m *model) int64 { return m.size() - m.pos[3] }, true},
+		{"past the write bound", 7, 7, func(m *model) int64 { return m.pos[4] + 1 - m.pos[3] }, false},
+		{"two append times", 8, 9, func(*model) int64 { return 0 }, false},
+	}
+	for _, c := range cases {
+		e := memEnv(t)
+		s := mustCreate(t, e, 0, testOpts)
+		m := newModel(0)
+		fill(t, s, m, 3)
+		appendBatches(t, s, m, mkBatch(t, m.next(), 4, 300, 7))
+		appendBatches(t, s, m, mkBatch(t, m.next(), 2, 50, c.t4), mkBatch(t, m.next()+2, 3, 20, c.t5))
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e.mutate(t, LogName(0), func(b []byte) []byte { clear(b[m.pos[3] : m.pos[3]+64]); return b })
+		opts := testOpts
+		opts.SyncedWrites, opts.MaxWriteBytes = true, c.maxWrite(m)
+		if c.torn {
+			expectTornOpts(t, e, opts, false, m.truncated(3), m.size()-m.pos[3])
+			continue
+		}
+		s2, rep, err := Open(e.fs, e.dir, 0, opts, false, true)
+		ce := asCorrupt(t, err)
+		if ce.Pos != m.pos[3] || rep.TornBytes != 0 {
+			t.Fatalf("%s: %v, report %+v", c.name, ce, rep)
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("%s: log cut to %d bytes, want %d", c.name, got, m.size())
+		}
+		checkAroundDamage(t, s2, m, 3)
+		s2.Close()
+	}
+}
