@@ -23,10 +23,14 @@ import (
 // port with a temporary directory: appendonly yes, appendfsync everysec
 // (relaxed) or always (durable); no RDB snapshots and no automatic AOF
 // rewrite, so that nothing but the AOF competes with the workload. It
-// skips the benchmark when redis-server is not installed.
+// skips the benchmark when redis-server is not installed (fails instead
+// under HARAQA_REQUIRE_TOOLS=1, as in .ci/run).
 func startRedis(b *testing.B, t tier) broker {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
+		if os.Getenv("HARAQA_REQUIRE_TOOLS") == "1" { // .ci/run: .ci/install-deps installed it
+			b.Fatal("HARAQA_REQUIRE_TOOLS=1 and redis-server is not installed")
+		}
 		b.Skip("redis-server is not installed (apt-get install -y redis-server): skipping Redis Streams")
 	}
 	fsync := "everysec"
