@@ -227,6 +227,9 @@ func TestSeedCorpus(t *testing.T) {
 		"FuzzBatch":       batchSeeds(),
 		"FuzzDecompress":  decompressSeeds(),
 		"FuzzExtended":    extendedSeeds(),
+
+		"FuzzGroupRequests":  groupRequestSeeds(),
+		"FuzzGroupResponses": groupResponseSeeds(),
 	}
 	for target, seeds := range targets {
 		dir := filepath.Join("testdata", "fuzz", target)

@@ -28,6 +28,12 @@ const (
 	CodeTimeout            Code = 16 // the broker gave up waiting on an internal step
 	CodeUnsupportedVersion Code = 17 // Hello asked for no version this broker speaks
 	CodeResource           Code = 18 // the broker is out of descriptors or memory mappings
+
+	CodeGroupNotFound       Code = 19 // the consumer group does not exist
+	CodeStaleMember         Code = 20 // the member id is unknown or its epoch superseded: join again
+	CodeNotLeased           Code = 21 // acked, nacked or extended offsets not leased to the member
+	CodeGroupLimit          Code = 22 // a group limit is reached (groups per topic, members, in flight)
+	CodeGroupConfigMismatch Code = 23 // a join's configuration differs from the existing group's
 )
 
 // codeNames holds the name of every known code, indexed by code.
@@ -51,6 +57,12 @@ var codeNames = [...]string{
 	CodeTimeout:            "timeout",
 	CodeUnsupportedVersion: "unsupported protocol version",
 	CodeResource:           "resource limit",
+
+	CodeGroupNotFound:       "group not found",
+	CodeStaleMember:         "stale group member",
+	CodeNotLeased:           "offsets not leased",
+	CodeGroupLimit:          "group limit reached",
+	CodeGroupConfigMismatch: "group config mismatch",
 }
 
 // String names the code; unknown codes read as "code(N)".

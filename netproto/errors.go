@@ -28,6 +28,12 @@ var (
 	ErrTimeout            = errors.New("netproto: timeout")
 	ErrUnsupportedVersion = errors.New("netproto: unsupported protocol version")
 	ErrResource           = errors.New("netproto: resource limit")
+
+	ErrGroupNotFound       = errors.New("netproto: group not found")
+	ErrStaleMember         = errors.New("netproto: stale group member")
+	ErrNotLeased           = errors.New("netproto: offsets not leased")
+	ErrGroupLimit          = errors.New("netproto: group limit reached")
+	ErrGroupConfigMismatch = errors.New("netproto: group config mismatch")
 )
 
 // sentinels maps a code to its sentinel; index 0 (CodeOK) has none.
@@ -50,6 +56,12 @@ var sentinels = [...]error{
 	CodeTimeout:            ErrTimeout,
 	CodeUnsupportedVersion: ErrUnsupportedVersion,
 	CodeResource:           ErrResource,
+
+	CodeGroupNotFound:       ErrGroupNotFound,
+	CodeStaleMember:         ErrStaleMember,
+	CodeNotLeased:           ErrNotLeased,
+	CodeGroupLimit:          ErrGroupLimit,
+	CodeGroupConfigMismatch: ErrGroupConfigMismatch,
 }
 
 // Error is a protocol error: the decoded form of an error response, and what

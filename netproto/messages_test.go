@@ -183,7 +183,7 @@ func TestLongStringIsCut(t *testing.T) {
 }
 
 func TestNewRequestResponse(t *testing.T) {
-	for op := Opcode(0); op < 20; op++ {
+	for op := Opcode(0); op < 30; op++ {
 		req, resp := NewRequest(op), NewResponse(op)
 		wantReq := op.Valid() && op != OpWatchEvent
 		if (req != nil) != wantReq || (resp != nil) != op.Valid() {

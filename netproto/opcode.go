@@ -20,6 +20,19 @@ const (
 	OpWatch        Opcode = 9
 	OpWatchEvent   Opcode = 10
 	OpInitProducer Opcode = 11
+
+	// Consumer groups (PROTOCOL.md, "Consumer groups").
+	OpGroupJoin     Opcode = 12
+	OpGroupFetch    Opcode = 13
+	OpGroupAck      Opcode = 14
+	OpGroupNack     Opcode = 15
+	OpGroupExtend   Opcode = 16
+	OpGroupCommit   Opcode = 17
+	OpGroupDescribe Opcode = 18
+	OpGroupList     Opcode = 19
+	OpGroupSeek     Opcode = 20
+	OpGroupDelete   Opcode = 21
+	OpGroupLeave    Opcode = 22
 )
 
 var opNames = [...]string{
@@ -34,6 +47,18 @@ var opNames = [...]string{
 	OpWatch:        "watch",
 	OpWatchEvent:   "watch-event",
 	OpInitProducer: "init-producer",
+
+	OpGroupJoin:     "group-join",
+	OpGroupFetch:    "group-fetch",
+	OpGroupAck:      "group-ack",
+	OpGroupNack:     "group-nack",
+	OpGroupExtend:   "group-extend",
+	OpGroupCommit:   "group-commit",
+	OpGroupDescribe: "group-describe",
+	OpGroupList:     "group-list",
+	OpGroupSeek:     "group-seek",
+	OpGroupDelete:   "group-delete",
+	OpGroupLeave:    "group-leave",
 }
 
 // Valid reports whether op is an opcode of this protocol version.
@@ -72,6 +97,24 @@ func NewRequest(op Opcode) Message {
 		return new(WatchRequest)
 	case OpInitProducer:
 		return new(InitProducerRequest)
+	case OpGroupJoin:
+		return new(GroupJoinRequest)
+	case OpGroupFetch:
+		return new(GroupFetchRequest)
+	case OpGroupAck, OpGroupExtend:
+		return new(GroupAckRequest)
+	case OpGroupNack:
+		return new(GroupNackRequest)
+	case OpGroupCommit:
+		return new(GroupCommitRequest)
+	case OpGroupDescribe, OpGroupDelete:
+		return new(GroupRequest)
+	case OpGroupList:
+		return new(GroupListRequest)
+	case OpGroupSeek:
+		return new(GroupSeekRequest)
+	case OpGroupLeave:
+		return new(GroupLeaveRequest)
 	}
 	return nil
 }
@@ -103,6 +146,22 @@ func NewResponse(op Opcode) Message {
 		return new(WatchEvent)
 	case OpInitProducer:
 		return new(InitProducerResponse)
+	case OpGroupJoin:
+		return new(GroupJoinResponse)
+	case OpGroupFetch:
+		return new(GroupFetchResponse)
+	case OpGroupAck, OpGroupNack, OpGroupExtend, OpGroupCommit:
+		return new(GroupAckResponse)
+	case OpGroupDescribe:
+		return new(GroupDescribeResponse)
+	case OpGroupList:
+		return new(GroupListResponse)
+	case OpGroupSeek:
+		return new(GroupSeekResponse)
+	case OpGroupDelete:
+		return new(GroupDeleteResponse)
+	case OpGroupLeave:
+		return new(GroupLeaveResponse)
 	}
 	return nil
 }
