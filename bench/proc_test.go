@@ -95,7 +95,7 @@ func (l *brokerLog) String() string {
 func outOfProcess(network string) func(b *testing.B, t tier) broker {
 	return func(b *testing.B, t tier) broker {
 		bin := brokerBinary(b)
-		args := []string{"-fsync", policy(t).String(), "-log-level", "info"}
+		args := []string{"-fsync", policy(t).String(), "-log-level", "info", "-http", ""}
 		if network == "unix" {
 			args = append(args, "-addr", "", "-unix", socketPath(b))
 		} else {

@@ -49,6 +49,7 @@ func runInProcess(t *testing.T, args ...string) *inProcess {
 	t.Helper()
 	p := &inProcess{log: &lockedBuffer{}, code: make(chan int, 1)}
 	ready := make(chan []net.Addr, 1)
+	args = append([]string{"-http", ""}, args...) // no fixed HTTP port unless asked for: tests run in parallel
 	go func() { p.code <- run(args, p.log, ready) }()
 	select {
 	case p.addrs = <-ready:
@@ -87,7 +88,7 @@ func refuse(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	out := &lockedBuffer{}
 	code := make(chan int, 1)
-	go func() { code <- run(args, out, nil) }()
+	go func() { code <- run(append([]string{"-http", ""}, args...), out, nil) }()
 	select {
 	case c := <-code:
 		return c, out.String()

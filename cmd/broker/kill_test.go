@@ -47,7 +47,7 @@ type brokerProc struct {
 func startBroker(t *testing.T, bin, dir string, extra ...string) *brokerProc {
 	t.Helper()
 	sock := filepath.Join(dir, "broker.sock")
-	args := append([]string{"-addr", "", "-unix", sock, "-segment-bytes", "262144", "-log-level", "debug"}, extra...)
+	args := append([]string{"-addr", "", "-unix", sock, "-http", "", "-segment-bytes", "262144", "-log-level", "debug"}, extra...)
 	args = append(args, filepath.Join(dir, "data"))
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()

@@ -35,7 +35,7 @@ func TestLimitWarnings(t *testing.T) {
 func limitedBroker(t *testing.T, bin, dir string, soft, hard int, extra ...string) *brokerProc {
 	t.Helper()
 	sock := filepath.Join(dir, "broker.sock")
-	args := []string{"--nofile=" + strconv.Itoa(soft) + ":" + strconv.Itoa(hard), "--", bin, "-addr", "", "-unix", sock}
+	args := []string{"--nofile=" + strconv.Itoa(soft) + ":" + strconv.Itoa(hard), "--", bin, "-addr", "", "-http", "", "-unix", sock}
 	args = append(append(args, extra...), filepath.Join(dir, "data"))
 	cmd := exec.Command("prlimit", args...)
 	stderr, err := cmd.StderrPipe()

@@ -29,7 +29,7 @@ func TestSecondBrokerRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(bin, "-addr", "", "-unix", filepath.Join(dir, "second.sock"), data)
+	cmd := exec.Command(bin, "-addr", "", "-http", "", "-unix", filepath.Join(dir, "second.sock"), data)
 	done := make(chan struct{})
 	var out []byte
 	go func() { out, err = cmd.CombinedOutput(); close(done) }()

@@ -56,6 +56,8 @@ type config struct {
 	minVolumes              int
 	initVolumes             bool
 	scrubRate               int64
+	http                    string // -http: the HTTP listener's address (empty: none)
+	pprof                   bool
 
 	// origin names where each flag's value came from, for error messages:
 	// "-fsync" or "HARAQA_BROKER_FSYNC".
@@ -119,6 +121,8 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.Usage = func() {}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:4353", "TCP `address` to listen on (empty: no TCP)")
 	fs.StringVar(&c.unix, "unix", "", "Unix socket `path` to listen on (empty: none)")
+	fs.StringVar(&c.http, "http", "127.0.0.1:4354", "HTTP `address` for /metrics, /healthz, /readyz and the status page (empty: none)")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on -http")
 	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments)")
 	fs.BoolVar(&c.initVolumes, "init", false, "adopt missing (created) or empty volume directories as new volumes although the others are initialised")
 	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")

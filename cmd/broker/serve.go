@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/server"
+	"github.com/haraqa/haraqa/web"
 )
 
 // serve binds the listeners, opens the engine, serves until a signal or a
@@ -25,9 +27,29 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if err != nil {
 		return err
 	}
+	hl, err := listenHTTP(c)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		return err
+	}
+	// The HTTP listener serves from here on: /healthz answers while the
+	// data directories are recovered, and /readyz says why it is not ready.
+	rd := &readiness{minVolumes: c.minVolumes, listeners: int32(len(listeners))}
+	var ws *web.Server
+	errc := make(chan error, len(listeners)+1)
+	if hl != nil {
+		ws = web.New(web.Options{Version: version, Ready: rd.checks(), Pprof: c.pprof, Logger: log})
+		log.Info("serving HTTP", "addr", hl.Addr().String(), "pprof", c.pprof)
+		go func() { errc <- ws.Serve(hl) }()
+	}
 	closeAll := func() {
 		for _, l := range listeners {
 			l.Close()
+		}
+		if ws != nil {
+			ws.Shutdown(context.Background())
 		}
 	}
 	raiseLimits(log)
@@ -50,19 +72,31 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
 		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
 
+	if ws != nil {
+		mountRoutes(ws.Mux(), e, srv, log)
+	}
+
 	sig := make(chan os.Signal, 2)
 	// sig stays registered after serve returns: a signal that arrives
 	// while the process exits (a second Ctrl-C, or a supervisor signalling
 	// the process and its group) must not kill it with that signal's status
 	// in place of a clean stop's 0. Later signals land in the full buffer.
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	errc := make(chan error, len(listeners))
 	var addrs []net.Addr
 	for _, l := range listeners {
 		log.Info("listening", "network", l.Addr().Network(), "addr", l.Addr().String())
 		addrs = append(addrs, l.Addr())
-		go func() { errc <- srv.Serve(l) }()
+		rd.serving.Add(1)
+		go func() {
+			err := srv.Serve(l)
+			rd.serving.Add(-1)
+			errc <- err
+		}()
 	}
+	if hl != nil {
+		addrs = append(addrs, hl.Addr())
+	}
+	rd.engine.Store(e)
 	if ready != nil {
 		ready <- addrs
 	}
@@ -75,6 +109,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	case serveErr = <-errc:
 		log.Error("listener failed; shutting down", "err", serveErr, "connections", srv.Conns(), "wait_up_to", c.shutdownTimeout.String())
 	}
+	rd.stopping.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	go func() {
@@ -88,12 +123,19 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown cut short: connections closed with requests unanswered", "err", err)
 	}
+	if ws != nil {
+		// After the protocol connections: /readyz answered 503 meanwhile.
+		// Before the engine closes: HTTP handlers may use it.
+		if err := ws.Shutdown(ctx); err != nil {
+			log.Warn("HTTP shutdown cut short", "err", err)
+		}
+	}
 	log.Info("connections closed; syncing and closing the data directories")
 	if err := e.Close(); err != nil {
 		return fmt.Errorf("closing the engine: %w", err)
 	}
 	log.Info("stopped cleanly")
-	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) {
+	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
 	return nil

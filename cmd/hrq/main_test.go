@@ -92,7 +92,7 @@ func (b *broker) stop(t *testing.T) {
 
 func startBrokerAt(t *testing.T, sock, data string, extra ...string) *broker {
 	t.Helper()
-	args := append([]string{"-addr", "", "-unix", sock, "-fsync", "never", "-segment-bytes", "262144"}, extra...)
+	args := append([]string{"-addr", "", "-http", "", "-unix", sock, "-fsync", "never", "-segment-bytes", "262144"}, extra...)
 	args = append(args, data)
 	b := &broker{addr: "unix://" + sock, sock: sock, data: data, extra: extra, cmd: exec.Command(bins.broker, args...)}
 	stderr, err := b.cmd.StderrPipe()

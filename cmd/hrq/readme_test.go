@@ -95,7 +95,7 @@ func TestREADMEShellExamples(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "GOBIN="+gobin, "HARAQA_BROKER_ADDR="+port, "HARAQA_ADDR=tcp://"+port)
+	cmd.Env = append(env, "GOBIN="+gobin, "HARAQA_BROKER_ADDR="+port, "HARAQA_BROKER_HTTP=127.0.0.1:0", "HARAQA_ADDR=tcp://"+port)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second

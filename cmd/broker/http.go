@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/server"
+	"github.com/haraqa/haraqa/web"
+)
+
+// readiness is what /readyz checks: the engine open (not still recovering,
+// not closing), enough healthy volumes for a produce (-min-volumes), and
+// every protocol listener serving.
+type readiness struct {
+	minVolumes int
+	engine     atomic.Pointer[engine.Engine] // set once open; nil again when shutting down
+	serving    atomic.Int32                  // protocol listeners serving
+	listeners  int32
+	stopping   atomic.Bool
+}
+
+func (r *readiness) checks() []web.Check {
+	return []web.Check{
+		{Name: "engine", Check: r.engineOpen},
+		{Name: "volumes", Check: r.volumes},
+		{Name: "listeners", Check: r.listening},
+	}
+}
+
+func (r *readiness) engineOpen() error {
+	switch {
+	case r.stopping.Load():
+		return errors.New("shutting down")
+	case r.engine.Load() == nil:
+		return errors.New("opening the data directories (recovery)")
+	}
+	return nil
+}
+
+func (r *readiness) volumes() error {
+	e := r.engine.Load()
+	if e == nil {
+		return errors.New("engine not open")
+	}
+	var bad []string
+	healthy := 0
+	for _, v := range e.Volumes() {
+		if v.State == engine.VolumeHealthy {
+			healthy++
+		} else {
+			bad = append(bad, v.Dir+" "+v.State.String())
+		}
+	}
+	if healthy < r.minVolumes {
+		return fmt.Errorf("%d healthy volumes, -min-volumes %d (%s)", healthy, r.minVolumes, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func (r *readiness) listening() error {
+	if n := r.serving.Load(); n < r.listeners {
+		return fmt.Errorf("%d of %d protocol listeners serving", n, r.listeners)
+	}
+	return nil
+}
+
+// mountRoutes mounts the other front ends' routes on the -http mux once
+// the engine and server are up: the place for httpapi.Register(mux, ...).
+// The mux's own routes (/, /metrics, /healthz, /readyz, /debug/pprof/) are
+// taken.
+func mountRoutes(mux *http.ServeMux, e *engine.Engine, srv *server.Server, log *slog.Logger) {
+}
+
+// listenHTTP binds -http, or returns nil when it is empty.
+func listenHTTP(c *config) (net.Listener, error) {
+	if c.http == "" {
+		return nil, nil
+	}
+	l, err := web.Listen(c.http)
+	if err != nil {
+		return nil, fmt.Errorf("-http %s: %w", c.http, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// httpAddr returns the HTTP listener's address of an in-process broker
+// started with -http (the last of its ready addresses).
+func (p *inProcess) httpAddr(t *testing.T) string {
+	t.Helper()
+	a := p.addrs[len(p.addrs)-1]
+	if _, ok := a.(*net.TCPAddr); !ok {
+		t.Fatalf("no HTTP address among %v", p.addrs)
+	}
+	return "http://" + a.String()
+}
+
+// get fetches url and returns the status code and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// waitStatus polls url until it answers code, up to 20s, and returns the
+// body.
+func waitStatus(t *testing.T, url string, code int) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, body := get(t, url)
+		if got == code {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: status %d, want %d; body %s", url, got, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestReadyzFollowsVolumes checks that a load balancer's readiness probe
+// tells the truth about produces: /readyz answers 503 with a JSON reason
+// naming the volumes while fewer than -min-volumes are healthy, and 200
+// again once the missing volume is rebuilt; /healthz stays 200 throughout.
+func TestReadyzFollowsVolumes(t *testing.T) {
+	dir := t.TempDir()
+	v1, v2 := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
+	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "127.0.0.1:0", "-min-volumes", "2", v1, v2)
+	base := p.httpAddr(t)
+	if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, `"ok"`) {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"ready"`) {
+		t.Fatalf("/readyz with both volumes: %d %s", code, body)
+	}
+
+	// The health check fences a volume whose identity file is gone.
+	id := filepath.Join(v2, "VOLUME")
+	if err := os.Rename(id, id+".away"); err != nil {
+		t.Fatal(err)
+	}
+	body := waitStatus(t, base+"/readyz", 503)
+	var un struct {
+		Status  string
+		Reasons []struct{ Check, Error string }
+	}
+	if err := json.Unmarshal([]byte(body), &un); err != nil {
+		t.Fatalf("/readyz body %q: %v", body, err)
+	}
+	if un.Status != "unready" || len(un.Reasons) != 1 || un.Reasons[0].Check != "volumes" ||
+		!strings.Contains(un.Reasons[0].Error, "1 healthy volumes, -min-volumes 2") || !strings.Contains(un.Reasons[0].Error, v2) {
+		t.Fatalf("/readyz reasons: %s", body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz with a volume fenced: %d", code)
+	}
+
+	// Its identity back, the volume is rebuilt and rejoins.
+	if err := os.Rename(id+".away", id); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, base+"/readyz", 200)
+}
+
+// TestHTTPFlag checks that -http empty serves no HTTP, that
+// HARAQA_BROKER_HTTP sets it, and that an HTTP address in use is a clear
+// start failure naming the flag.
+func TestHTTPFlag(t *testing.T) {
+	p := runInProcess(t, "-addr", "127.0.0.1:0", t.TempDir())
+	if len(p.addrs) != 1 {
+		t.Fatalf("-http empty: listening on %v", p.addrs)
+	}
+	p.stop(t)
+
+	t.Setenv("HARAQA_BROKER_HTTP", "127.0.0.1:0")
+	c, fs := newFlags()
+	if err := applyEnv(fs, os.Getenv, c.origin); err != nil || c.http != "127.0.0.1:0" {
+		t.Fatalf("HARAQA_BROKER_HTTP: %q, %v", c.http, err)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	code, out := refuse(t, "-addr", "127.0.0.1:0", "-http", l.Addr().String(), t.TempDir())
+	if code != exitFailure || !strings.Contains(out, "-http "+l.Addr().String()) || !strings.Contains(out, "address already in use") {
+		t.Fatalf("HTTP address in use: code %d, output %q", code, out)
+	}
+}
