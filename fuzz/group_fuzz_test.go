@@ -70,12 +70,12 @@ func groupRequestSeeds() []seed {
 func groupResponseSeeds() []seed {
 	b := seedBatch("x", "y")
 	return []seed{
-		{"join", []any{groupBody(netproto.OpGroupJoin, &netproto.GroupJoinResponse{MemberID: 1, MemberEpoch: 2, Committed: 3, AckWaitMillis: 30000, Flags: netproto.JoinedCreated | netproto.JoinedActive, DeadLetter: []byte("dead")})}},
+		{"join", []any{groupBody(netproto.OpGroupJoin, &netproto.GroupJoinResponse{MemberID: 1, MemberEpoch: 2, Committed: 3, AckWaitMillis: 30000, Flags: netproto.JoinedCreated | netproto.JoinedHolder, DeadLetter: []byte("dead")})}},
 		{"fetch", []any{groupBody(netproto.OpGroupFetch, &netproto.GroupFetchResponse{Start: 0, End: 2, MemberEpoch: 2, Ranges: []netproto.LeasedRange{{First: 0, Count: 1, Deliveries: 1}, {First: 1, Count: 1, Deliveries: 2}}, BatchBytes: uint32(len(b)), Batches: b})}},
 		{"fetch_empty", []any{groupBody(netproto.OpGroupFetch, &netproto.GroupFetchResponse{Start: 0, End: 2, MemberEpoch: 2})}},
-		{"ack", []any{groupBody(netproto.OpGroupAck, &netproto.GroupAckResponse{Committed: 4, Count: 2})}},
+		{"ack", []any{groupBody(netproto.OpGroupAck, &netproto.GroupAckResponse{})}},
 		{"describe", []any{groupBody(netproto.OpGroupDescribe, &netproto.GroupDescribeResponse{Committed: 1, End: 9, Lag: 8, InFlight: 2, Exclusive: true, DeadLetter: []byte("d"),
-			Members: []netproto.GroupMember{{ID: 1, Epoch: 1, InFlight: 2, LastSeen: 5, Active: true, Name: []byte("h/1")}}})}},
+			Members: []netproto.GroupMember{{ID: 1, InFlight: 2, LastSeen: 5, Holder: true, Name: []byte("h/1")}}})}},
 		{"list", []any{groupBody(netproto.OpGroupList, &netproto.GroupListResponse{Groups: []netproto.GroupInfo{{Committed: 1, Lag: 2, Members: 1, Topic: []byte("events"), Group: []byte("w")}}})}},
 		{"seek", []any{groupBody(netproto.OpGroupSeek, &netproto.GroupSeekResponse{Committed: 7})}},
 		{"delete", []any{groupBody(netproto.OpGroupDelete, &netproto.GroupDeleteResponse{})}},

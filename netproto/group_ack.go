@@ -1,8 +1,8 @@
 package netproto
 
 // GroupAckRequest acknowledges (opcode GroupAck) the offsets in Ranges,
-// which must be leased to the member: they are done, durably, once the
-// response arrives. With opcode GroupExtend the same body extends the
+// which must be leased to the member (or acked already): they are done,
+// durably, once the response arrives. No ranges: nothing. With opcode GroupExtend the same body extends the
 // member's leases on Ranges (no ranges: every lease it holds) by the
 // group's ack-wait from now: the work is in progress. Ranges are
 // ascending and do not overlap. Decode aliases the strings to the source
@@ -37,9 +37,9 @@ func (m *GroupAckRequest) Decode(src []byte) error {
 	return d.done()
 }
 
-// GroupNackRequest gives back the offsets in Ranges, leased to the member,
-// unprocessed: they become deliverable again, to any member, after
-// DelayMillis (0: at once). Decode aliases the strings to the source and
+// GroupNackRequest gives back the offsets in Ranges (no ranges: every lease
+// of the member), leased to the member, unprocessed: they become
+// deliverable again, to any member, after DelayMillis (0: at once). Decode aliases the strings to the source and
 // reuses the Ranges slice.
 //
 //	u64 MemberID | u64 MemberEpoch | u32 DelayMillis | u32 RangeCount | RangeCount × AckRange |
@@ -107,27 +107,16 @@ func (m *GroupCommitRequest) Decode(src []byte) error {
 	return d.done()
 }
 
-// GroupAckResponse answers GroupAck, GroupNack, GroupExtend and
-// GroupCommit: Count messages were acknowledged (released, extended), and
-// the group's committed offset is now Committed. An ack is durable on every
-// volume before it is answered.
-//
-//	u64 Committed | u64 Count
-type GroupAckResponse struct {
-	Committed uint64
-	Count     uint64
-}
+// GroupAckResponse is the empty answer to GroupAck, GroupNack, GroupExtend
+// and GroupCommit. An ack or commit is durable on every volume (per the
+// broker's fsync policy) before it is answered.
+type GroupAckResponse struct{}
 
-// AppendTo appends the body to dst.
-func (m *GroupAckResponse) AppendTo(dst []byte) []byte {
-	dst = appendU64(dst, m.Committed)
-	return appendU64(dst, m.Count)
-}
+// AppendTo appends nothing.
+func (m *GroupAckResponse) AppendTo(dst []byte) []byte { return dst }
 
-// Decode decodes a body.
+// Decode accepts only an empty body.
 func (m *GroupAckResponse) Decode(src []byte) error {
 	d := bodyDecoder{b: src, what: "group ack response"}
-	m.Committed = d.u64()
-	m.Count = d.u64()
 	return d.done()
 }

@@ -36,40 +36,44 @@ func (m *GroupDeleteResponse) Decode(src []byte) error {
 
 // GroupMember is one member in a GroupDescribeResponse.
 //
-//	u64 ID | u64 Epoch | u64 InFlight | i64 LastSeen | u8 Active | u16 len + Name
+//	u64 ID | u64 InFlight | i64 LastSeen | u8 Holder | u16 len + Name
 type GroupMember struct {
-	ID, Epoch uint64
-	InFlight  uint64 // messages leased to it now
-	LastSeen  int64  // unix nanoseconds of its last request
-	Active    bool   // exclusive: holds the group; always true otherwise
-	Name      []byte
+	ID       uint64
+	InFlight uint64 // messages leased to it now
+	LastSeen int64  // unix nanoseconds of its last call
+	Holder   bool   // it holds the exclusive group (the others are standbys)
+	Name     []byte // given at join
 }
 
 // groupMemberMinSize is the size of a GroupMember with an empty name.
-const groupMemberMinSize = 8 + 8 + 8 + 8 + 1 + 2
+const groupMemberMinSize = 8 + 8 + 8 + 1 + 2
 
 // GroupDescribeResponse tells a group's state. Committed is the offset
-// below which every message is done; Lag = End - Committed (messages not
-// done yet, in flight or not); InFlight of them are leased now; Acked of
-// them are acknowledged above Committed (not contiguous yet).
-// Redeliveries, DeadLettered and Skipped (messages retention removed
-// before they were done) are counted since the group was created. Decode
-// aliases the strings to the source and reuses the Members slice.
+// below which every message is done; Acked messages at or above it are
+// acknowledged too (not contiguous yet); Lag = End - Committed - Acked, the
+// messages not done yet, InFlight of them leased now. Delivered: every
+// message below it was delivered at least once. Redeliveries and Expired
+// (lapsed leases) count since the broker started; DeadLettered and Skipped
+// (messages retention removed before they were done) since the group was
+// created. Decode aliases the strings to the source and reuses the Members
+// slice.
 //
 //	u64 Committed | u64 Start | u64 End | u64 Lag | u64 InFlight | u64 Acked |
-//	u64 Redeliveries | u64 DeadLettered | u64 Skipped | u64 Epoch |
-//	u32 AckWaitMillis | u32 MaxDeliveries | u8 Exclusive | u16 len + DeadLetter |
-//	u32 MemberCount | MemberCount × GroupMember
+//	u64 Delivered | u64 Redeliveries | u64 Expired | u64 DeadLettered | u64 Skipped |
+//	u64 Epoch | u32 AckWaitMillis | u32 MaxDeliveries | u8 Exclusive |
+//	u16 len + DeadLetter | u32 MemberCount | MemberCount × GroupMember
 type GroupDescribeResponse struct {
 	Committed     uint64
 	Start, End    uint64 // the topic's valid range
 	Lag           uint64
 	InFlight      uint64
 	Acked         uint64
+	Delivered     uint64
 	Redeliveries  uint64
+	Expired       uint64
 	DeadLettered  uint64
 	Skipped       uint64
-	Epoch         uint64 // the group's current member epoch
+	Epoch         uint64 // the group's current epoch
 	AckWaitMillis uint32
 	MaxDeliveries uint32 // 0: unlimited
 	Exclusive     bool
@@ -77,11 +81,16 @@ type GroupDescribeResponse struct {
 	Members       []GroupMember
 }
 
+// counters lists the u64 fields in wire order.
+func (m *GroupDescribeResponse) counters() [12]*uint64 {
+	return [...]*uint64{&m.Committed, &m.Start, &m.End, &m.Lag, &m.InFlight, &m.Acked,
+		&m.Delivered, &m.Redeliveries, &m.Expired, &m.DeadLettered, &m.Skipped, &m.Epoch}
+}
+
 // AppendTo appends the body to dst.
 func (m *GroupDescribeResponse) AppendTo(dst []byte) []byte {
-	for _, v := range [...]uint64{m.Committed, m.Start, m.End, m.Lag, m.InFlight, m.Acked,
-		m.Redeliveries, m.DeadLettered, m.Skipped, m.Epoch} {
-		dst = appendU64(dst, v)
+	for _, p := range m.counters() {
+		dst = appendU64(dst, *p)
 	}
 	dst = appendU32(dst, m.AckWaitMillis)
 	dst = appendU32(dst, m.MaxDeliveries)
@@ -90,10 +99,9 @@ func (m *GroupDescribeResponse) AppendTo(dst []byte) []byte {
 	dst = appendU32(dst, uint32(len(m.Members)))
 	for _, mb := range m.Members {
 		dst = appendU64(dst, mb.ID)
-		dst = appendU64(dst, mb.Epoch)
 		dst = appendU64(dst, mb.InFlight)
 		dst = appendU64(dst, uint64(mb.LastSeen))
-		dst = appendFlag(dst, mb.Active)
+		dst = appendFlag(dst, mb.Holder)
 		dst = appendStr(dst, mb.Name)
 	}
 	return dst
@@ -102,8 +110,7 @@ func (m *GroupDescribeResponse) AppendTo(dst []byte) []byte {
 // Decode decodes a body; the strings alias src.
 func (m *GroupDescribeResponse) Decode(src []byte) error {
 	d := bodyDecoder{b: src, what: "group describe response"}
-	for _, p := range [...]*uint64{&m.Committed, &m.Start, &m.End, &m.Lag, &m.InFlight, &m.Acked,
-		&m.Redeliveries, &m.DeadLettered, &m.Skipped, &m.Epoch} {
+	for _, p := range m.counters() {
 		*p = d.u64()
 	}
 	m.AckWaitMillis = d.u32()
@@ -121,10 +128,9 @@ func (m *GroupDescribeResponse) Decode(src []byte) error {
 		}
 		var mb GroupMember
 		mb.ID = d.u64()
-		mb.Epoch = d.u64()
 		mb.InFlight = d.u64()
 		mb.LastSeen = int64(d.u64())
-		mb.Active = d.flag()
+		mb.Holder = d.flag()
 		mb.Name = d.str()
 		m.Members = append(m.Members, mb)
 	}

@@ -16,7 +16,7 @@ const (
 const (
 	JoinedExclusive uint8 = 0x01 // the group is exclusive
 	JoinedCreated   uint8 = 0x02 // this join created the group
-	JoinedActive    uint8 = 0x04 // exclusive: this member holds the group now (else standby); always set otherwise
+	JoinedHolder    uint8 = 0x04 // exclusive: this member holds the group now (else it is a standby)
 )
 
 // GroupJoinRequest creates a consumer group on a topic (with JoinCreate)
@@ -80,7 +80,7 @@ type GroupJoinResponse struct {
 	Committed     uint64
 	AckWaitMillis uint32
 	MaxDeliveries uint32
-	Flags         uint8 // JoinedExclusive | JoinedCreated | JoinedActive
+	Flags         uint8 // JoinedExclusive | JoinedCreated | JoinedHolder
 	DeadLetter    []byte
 }
 
@@ -103,7 +103,7 @@ func (m *GroupJoinResponse) Decode(src []byte) error {
 	m.Committed = d.u64()
 	m.AckWaitMillis = d.u32()
 	m.MaxDeliveries = d.u32()
-	m.Flags = d.flags(JoinedExclusive | JoinedCreated | JoinedActive)
+	m.Flags = d.flags(JoinedExclusive | JoinedCreated | JoinedHolder)
 	m.DeadLetter = d.str()
 	return d.done()
 }

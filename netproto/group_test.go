@@ -31,7 +31,7 @@ func TestGroupDecodeRejects(t *testing.T) {
 	joined := (&GroupJoinResponse{}).AppendTo(nil)
 	joined[32] = 0x80
 	describe := (&GroupDescribeResponse{Members: []GroupMember{{Name: []byte("m")}}}).AppendTo(nil)
-	describe[len(describe)-4] = 2 // the member's Active byte
+	describe[len(describe)-4] = 2 // the member's Holder byte
 	hugeRanges := appendU64(appendU64(nil, 1), 1)
 	hugeRanges = appendU32(hugeRanges, 1<<30)
 	cases := []struct {
@@ -49,7 +49,7 @@ func TestGroupDecodeRejects(t *testing.T) {
 		{"join unknown flag", new(GroupJoinRequest), badFlags},
 		{"seek kind 9", new(GroupSeekRequest), seek},
 		{"join response unknown flag", new(GroupJoinResponse), joined},
-		{"describe member active byte 2", new(GroupDescribeResponse), describe},
+		{"describe member holder byte 2", new(GroupDescribeResponse), describe},
 		{"fetch range delivered 0 times", new(GroupFetchResponse), fetch([]LeasedRange{{First: 0, Count: 1}}, batch)},
 		{"fetch ranges without batches", new(GroupFetchResponse), fetch([]LeasedRange{{First: 0, Count: 1, Deliveries: 1}}, nil)},
 		{"fetch batches without ranges", new(GroupFetchResponse), fetch(nil, batch)},
@@ -61,7 +61,10 @@ func TestGroupDecodeRejects(t *testing.T) {
 			return b
 		}()},
 		{"list count larger than the body", new(GroupListResponse), []byte{0xff, 0xff, 0xff, 0x7f}},
-		{"describe member count larger than the body", new(GroupDescribeResponse), append((&GroupDescribeResponse{}).AppendTo(nil)[:95], 0xff, 0xff, 0xff, 0x7f)},
+		{"describe member count larger than the body", new(GroupDescribeResponse), func() []byte {
+			b := (&GroupDescribeResponse{}).AppendTo(nil)
+			return append(b[:len(b)-4], 0xff, 0xff, 0xff, 0x7f)
+		}()},
 	}
 	for _, c := range cases {
 		if err := c.msg.Decode(c.body); !errors.Is(err, ErrMalformed) {
