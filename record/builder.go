@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -216,4 +217,48 @@ func AppendBatch(dst []byte, msgs ...[]byte) ([]byte, error) {
 	}
 	putHeader(dst[start:], &h)
 	return dst, nil
+}
+
+// AddFrom appends one message in the plain encoding whose value is read
+// from r until io.EOF, straight into the batch (no second copy of the
+// value is held). It returns the value's length. A value longer than max
+// bytes, or one that would grow the batch past MaxBatchSize, is
+// ErrTooLarge; on any error the builder is unchanged. It is an error on a
+// batch that already uses the extended encoding.
+func (b *Builder) AddFrom(r io.Reader, max int) (int, error) {
+	if len(b.buf) < HeaderSize {
+		b.Reset()
+	}
+	if b.ext {
+		return 0, fmt.Errorf("record: AddFrom on an extended batch")
+	}
+	start := len(b.buf)
+	// Room for the longest length varint; the value is moved down once
+	// its length is known.
+	b.buf = append(b.buf, make([]byte, binary.MaxVarintLen64)...)
+	n := 0
+	for {
+		if len(b.buf) == cap(b.buf) {
+			b.buf = append(b.buf, make([]byte, 32<<10)...)[:len(b.buf)]
+		}
+		m, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+m]
+		n += m
+		if n > max || SizeFor(len(b.buf)-HeaderSize) > MaxBatchSize {
+			b.buf = b.buf[:start]
+			return 0, fmt.Errorf("%w: message of more than %d bytes", ErrTooLarge, min(n, max))
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.buf = b.buf[:start]
+			return 0, err
+		}
+	}
+	k := binary.PutUvarint(b.buf[start:], uint64(n))
+	copy(b.buf[start+k:], b.buf[start+binary.MaxVarintLen64:])
+	b.buf = b.buf[:start+k+n]
+	b.count++
+	return n, nil
 }

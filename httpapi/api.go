@@ -1,0 +1,215 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
+	"github.com/haraqa/haraqa/record"
+)
+
+// Options configure the API. The zero value works: every limit has a
+// default.
+type Options struct {
+	// AutoCreateTopics creates a topic on its first produce (the broker's
+	// -auto-create); without it a produce to a missing topic is a 404.
+	AutoCreateTopics bool
+	// MaxBodyBytes bounds a produce body, both as sent and once
+	// decompressed; past it the answer is 413 (default 32 MiB).
+	MaxBodyBytes int64
+	// MaxLineBytes bounds one line of an NDJSON or text body, and one
+	// element of a JSON array (default 1 MiB).
+	MaxLineBytes int
+	// MaxMessages bounds the messages of one produce (default 100,000).
+	MaxMessages int
+	// RequestTimeout bounds reading a produce body: a client that sends
+	// it slower gets 408 and nothing is stored (default 30 s).
+	RequestTimeout time.Duration
+	// MaxInFlight bounds the produce requests handled at once; past it
+	// the answer is 429 with Retry-After (default 64).
+	MaxInFlight int
+	// MaxInFlightBytes bounds the message bytes held by the produces in
+	// flight together; past it the answer is 429 (default 256 MiB).
+	MaxInFlightBytes int64
+	// MaxWait bounds the wait= of a consume (default 30 s).
+	MaxWait time.Duration
+	// MaxConsumeBytes bounds the stored bytes one consume reads (default
+	// 4 MiB; at least one batch is always read).
+	MaxConsumeBytes int64
+	// MaxStreams bounds the /stream followers at once (default 1024).
+	MaxStreams int
+	// Logger receives what the API logs (default: discard).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 1 << 20
+	}
+	if o.MaxMessages <= 0 {
+		o.MaxMessages = 100_000
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
+	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = 256 << 20
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 30 * time.Second
+	}
+	if o.MaxConsumeBytes <= 0 {
+		o.MaxConsumeBytes = 4 << 20
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 1024
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// API is the HTTP front end of a log service.
+type API struct {
+	svc  logsvc.Service
+	opts Options
+
+	inflight  atomic.Int32 // produces being handled
+	heldBytes atomic.Int64 // message bytes the produces in flight hold
+	streams   atomic.Int32 // /stream followers
+
+	builders sync.Pool // *record.Builder
+}
+
+// route is one route of the API: Register mounts exactly these, and the
+// OpenAPI document must describe exactly these (openapi_test.go).
+type route struct {
+	method, path string
+	handle       func(*API, http.ResponseWriter, *http.Request)
+}
+
+// routes lists every route of the API.
+var routes = []route{
+	{"GET", "/openapi.json", (*API).openapi},
+	{"GET", "/topics", (*API).listTopics},
+	{"GET", "/topics/{topic}", (*API).describeTopic},
+	{"PUT", "/topics/{topic}", (*API).createTopic},
+	{"DELETE", "/topics/{topic}", (*API).deleteTopic},
+	{"GET", "/topics/{topic}/offsets", (*API).offsets},
+	{"POST", "/topics/{topic}/truncate", (*API).truncate},
+	{"POST", "/topics/{topic}/messages", (*API).produce},
+	{"GET", "/topics/{topic}/messages", (*API).consume},
+	{"GET", "/topics/{topic}/stream", (*API).stream},
+}
+
+// New returns the API over svc.
+func New(svc logsvc.Service, opts Options) *API {
+	return &API{svc: svc, opts: opts.withDefaults()}
+}
+
+// Register mounts the API's routes on mux (Go 1.22 patterns: "METHOD
+// /path/{name}") and returns the API.
+func Register(mux *http.ServeMux, svc logsvc.Service, opts Options) *API {
+	a := New(svc, opts)
+	for _, r := range routes {
+		mux.HandleFunc(r.method+" "+r.path, func(w http.ResponseWriter, req *http.Request) {
+			r.handle(a, w, req)
+		})
+	}
+	return a
+}
+
+// apiError is the JSON body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+	// Line is the 1-based line (NDJSON, text) or element (JSON array) of
+	// a produce body the error is about; 0 when none.
+	Line int `json:"line,omitempty"`
+	// Start and End are the topic's valid range, for an offset outside it.
+	Start *uint64 `json:"start,omitempty"`
+	End   *uint64 `json:"end,omitempty"`
+	// Retriable says whether the same request may succeed later.
+	Retriable bool `json:"retriable,omitempty"`
+}
+
+// writeJSON answers code with v as JSON.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"error":"httpapi: cannot encode the answer"}`)
+		code = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// fail answers an error with its status: retriable ones carry Retry-After.
+func fail(w http.ResponseWriter, code int, e apiError) {
+	if e.Retriable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, e)
+}
+
+// badRequest answers 400 with reason.
+func badRequest(w http.ResponseWriter, reason string) {
+	fail(w, http.StatusBadRequest, apiError{Error: reason})
+}
+
+// failErr answers an error of the log service with the status that says
+// what it is.
+func (a *API) failErr(w http.ResponseWriter, err error) {
+	code, e := statusOf(err)
+	if code == http.StatusInternalServerError {
+		a.opts.Logger.Error("httpapi: request failed", "err", err)
+	}
+	fail(w, code, e)
+}
+
+// statusOf maps an error of the log service onto an HTTP status.
+func statusOf(err error) (int, apiError) {
+	e := apiError{Error: err.Error()}
+	var re *engine.RangeError
+	switch {
+	case errors.As(err, &re):
+		e.Start, e.End = &re.Start, &re.End
+		return http.StatusRequestedRangeNotSatisfiable, e
+	case errors.Is(err, engine.ErrTopicNotFound):
+		return http.StatusNotFound, e
+	case errors.Is(err, engine.ErrTopicExists):
+		return http.StatusConflict, e
+	case errors.Is(err, engine.ErrBadTopicName):
+		return http.StatusBadRequest, e
+	case errors.Is(err, engine.ErrSequence):
+		e.Error = "Idempotency-Key reused for a different body: " + err.Error()
+		return http.StatusUnprocessableEntity, e
+	case errors.Is(err, record.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, e
+	case errors.Is(err, engine.ErrInvalidBatch):
+		return http.StatusBadRequest, e
+	case errors.Is(err, engine.ErrStorage), errors.Is(err, engine.ErrResource), errors.Is(err, engine.ErrClosed):
+		e.Retriable = true
+		return http.StatusServiceUnavailable, e
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Retriable = true
+		return http.StatusServiceUnavailable, e
+	}
+	return http.StatusInternalServerError, e
+}

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haraqa/haraqa/engine"
+)
+
+// Promise: a consume returns the messages from the offset asked, at most
+// limit, with Next-Offset naming where to go on; the JSON form by Accept
+// holds the same; binary values come back as value_b64.
+func TestConsume(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true}, engine.Options{})
+	f.produce(t, "c", "text/plain", []byte("m0\nm1\nm2\n"), 200)
+	f.produce(t, "c", "application/json", []byte(`[{"value":"m3","key":"k","headers":{"h":"v"},"timestamp":5}, {"value_b64":"/w=="}]`), 200)
+
+	code, b, resp := f.do(t, "GET", "/topics/c/messages?offset=1&limit=3", nil, nil)
+	if code != 200 || resp.Header.Get("Next-Offset") != "4" || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("consume: %d Next-Offset %q: %s", code, resp.Header.Get("Next-Offset"), b)
+	}
+	ms := ndjsonLines(t, b)
+	if len(ms) != 3 || ms[0]["value"] != "m1" || ms[0]["offset"].(float64) != 1 || ms[2]["value"] != "m3" || ms[2]["key"] != "k" ||
+		ms[2]["timestamp"].(float64) != 5 || ms[2]["headers"].(map[string]any)["h"] != "v" {
+		t.Fatalf("consume answer %s", b)
+	}
+	code, b, resp = f.do(t, "GET", "/topics/c/messages?offset=4", map[string]string{"Accept": "application/json"}, nil)
+	var arr []map[string]any
+	if err := json.Unmarshal(b, &arr); code != 200 || err != nil || len(arr) != 1 || arr[0]["value_b64"] != "/w==" || resp.Header.Get("Next-Offset") != "5" {
+		t.Fatalf("consume as JSON: %d %s (%v)", code, b, err)
+	}
+	// At the end: nothing, Next-Offset unchanged; wait= waits for a message.
+	code, b, resp = f.do(t, "GET", "/topics/c/messages?offset=5", nil, nil)
+	if code != 200 || len(b) != 0 || resp.Header.Get("Next-Offset") != "5" {
+		t.Fatalf("at the end: %d %q %q", code, b, resp.Header.Get("Next-Offset"))
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		f.e.Append(context.Background(), "c", mustBatch("late"))
+	}()
+	code, b, _ = f.do(t, "GET", "/topics/c/messages?offset=5&wait=10s", nil, nil)
+	if ms := ndjsonLines(t, b); code != 200 || len(ms) != 1 || ms[0]["value"] != "late" {
+		t.Fatalf("long poll: %d %s", code, b)
+	}
+	// Out of range: 416 with the range.
+	code, b, _ = f.do(t, "GET", "/topics/c/messages?offset=99", nil, nil)
+	if e := decodeErr(t, b); code != http.StatusRequestedRangeNotSatisfiable || e.Start == nil || *e.End != 6 {
+		t.Fatalf("out of range: %d %s", code, b)
+	}
+	code, _, _ = f.do(t, "GET", "/topics/nope/messages", nil, nil)
+	if code != 404 {
+		t.Fatalf("missing topic: %d", code)
+	}
+	code, _, _ = f.do(t, "GET", "/topics/c/messages?limit=x", nil, nil)
+	if code != 400 {
+		t.Fatalf("bad limit: %d", code)
+	}
+	// from_time: everything is after the epoch.
+	code, b, _ = f.do(t, "GET", "/topics/c/messages?from_time=1970-01-01T00:00:00Z&limit=1", nil, nil)
+	if ms := ndjsonLines(t, b); code != 200 || len(ms) != 1 || ms[0]["value"] != "m0" {
+		t.Fatalf("from_time: %d %s", code, b)
+	}
+}
+
+// Promise: a stream follows the topic: it sees a message produced after
+// it started, as SSE with the offset as event id, and resumes after
+// Last-Event-ID.
+func TestStream(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true}, engine.Options{})
+	f.produce(t, "s", "text/plain", []byte("old\n"), 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/topics/s/stream", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	f.produce(t, "s", "text/plain", []byte("new\n"), 200)
+	br := bufio.NewReader(resp.Body)
+	var id, data string
+	for data == "" {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		if v, ok := strings.CutPrefix(l, "id: "); ok {
+			id = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "data: "); ok {
+			data = v
+		}
+	}
+	if id != "1" || !strings.Contains(data, `"value":"new"`) {
+		t.Fatalf("first event id %q data %q, want the message produced after the start", id, data)
+	}
+	cancel()
+
+	// Resume after id 0 as NDJSON: the stream starts at offset 1.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel2()
+	req, _ = http.NewRequestWithContext(ctx2, "GET", f.srv.URL+"/topics/s/stream", nil)
+	req.Header.Set("Last-Event-ID", "0")
+	resp2, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	l, err := bufio.NewReader(resp2.Body).ReadString('\n')
+	if err != nil || !strings.Contains(l, `"offset":1,`) {
+		t.Fatalf("resumed stream's first line %q (%v)", l, err)
+	}
+}
+
+// Promise: topic administration over HTTP does what the native protocol
+// does: create, list by prefix and regex, describe, offsets and the offset
+// at a time, truncate, delete.
+func TestTopics(t *testing.T) {
+	f := newFixture(t, Options{}, engine.Options{SegmentBytes: 4096})
+	for _, n := range []string{"app.a", "app.b", "other"} {
+		if code, b, _ := f.do(t, "PUT", "/topics/"+n, nil, nil); code != 201 {
+			t.Fatalf("create %s: %d %s", n, code, b)
+		}
+	}
+	if code, _, _ := f.do(t, "PUT", "/topics/other", nil, nil); code != 409 {
+		t.Fatalf("create twice: %d", code)
+	}
+	_, b, _ := f.do(t, "GET", "/topics?prefix=app.", nil, nil)
+	if string(b) != `{"topics":["app.a","app.b"]}`+"\n" {
+		t.Fatalf("prefix: %s", b)
+	}
+	_, b, _ = f.do(t, "GET", "/topics?regex=^o", nil, nil)
+	if string(b) != `{"topics":["other"]}`+"\n" {
+		t.Fatalf("regex: %s", b)
+	}
+	if code, _, _ := f.do(t, "GET", "/topics?regex=(", nil, nil); code != 400 {
+		t.Fatalf("bad regex: %d", code)
+	}
+	for range 20 {
+		f.produce(t, "app.a", "text/plain", []byte(strings.Repeat("x", 1000)+"\n"), 200)
+	}
+	code, b, _ := f.do(t, "GET", "/topics/app.a", nil, nil)
+	var info topicInfo
+	if json.Unmarshal(b, &info); code != 200 || info.End != 20 || info.Segments == nil || *info.Segments < 2 {
+		t.Fatalf("describe: %d %s", code, b)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	code, b, _ = f.do(t, "GET", "/topics/app.a/offsets?time="+future, nil, nil)
+	var offs offsetsInfo
+	if json.Unmarshal(b, &offs); code != 200 || offs.End != 20 || offs.AtTime == nil || *offs.AtTime != 20 {
+		t.Fatalf("offsets: %d %s", code, b)
+	}
+	code, b, _ = f.do(t, "POST", "/topics/app.a/truncate?before_offset=10", nil, nil)
+	var tr struct{ Start uint64 }
+	if json.Unmarshal(b, &tr); code != 200 || tr.Start == 0 || tr.Start > 10 {
+		t.Fatalf("truncate: %d %s", code, b)
+	}
+	if code, _, _ := f.do(t, "POST", "/topics/app.a/truncate", nil, nil); code != 400 {
+		t.Fatalf("truncate without a cut: %d", code)
+	}
+	if code, _, _ := f.do(t, "DELETE", "/topics/app.b", nil, nil); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, _ := f.do(t, "DELETE", "/topics/app.b", nil, nil); code != 404 {
+		t.Fatalf("delete twice: %d", code)
+	}
+	if code, _, _ := f.do(t, "GET", "/topics/app.b", nil, nil); code != 404 {
+		t.Fatalf("describe deleted: %d", code)
+	}
+}
