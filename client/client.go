@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type Client struct {
 // attempt; later redials follow WithReconnect.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	c := &Client{addr: addr, cfg: newConfig(opts), watches: map[*conn]struct{}{}}
+	if len(c.cfg.errs) > 0 {
+		return nil, errors.Join(c.cfg.errs...)
+	}
 	cn, err := dialConn(ctx, addr, &c.cfg)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,8 @@ type conn struct {
 	recvMax uint32        // largest body accepted
 	wto     time.Duration
 	log     *slog.Logger
+	addr    string
+	hooks   *hooks
 
 	mu      sync.Mutex
 	nextID  uint64           // guarded by mu
@@ -51,6 +53,8 @@ type call struct {
 	head []byte        // the frame header and the body before any payload
 	op   netproto.Opcode
 	id   uint64
+	// sentAt is when the request was written (with hooks only).
+	sentAt time.Time
 
 	// Set by the reader before done.
 	err   error
@@ -74,7 +78,7 @@ func getCall(op netproto.Opcode) *call {
 }
 
 func putCall(cl *call) {
-	cl.err, cl.cons, cl.stream, cl.fixed = nil, nil, nil, netproto.ConsumeResponse{}
+	cl.err, cl.cons, cl.stream, cl.fixed, cl.sentAt = nil, nil, nil, netproto.ConsumeResponse{}, time.Time{}
 	if cap(cl.body) > 64<<10 {
 		cl.body = nil
 	}
@@ -96,6 +100,18 @@ func parseAddr(addr string) (network, address string, err error) {
 
 // dialConn connects, exchanges Hello and starts the reader.
 func dialConn(ctx context.Context, addr string, cfg *config) (*conn, error) {
+	if len(cfg.hooks.connect) == 0 {
+		return dialConn1(ctx, addr, cfg)
+	}
+	start := time.Now()
+	cn, err := dialConn1(ctx, addr, cfg)
+	for _, h := range cfg.hooks.connect {
+		h.OnConnect(addr, time.Since(start), err)
+	}
+	return cn, err
+}
+
+func dialConn1(ctx context.Context, addr string, cfg *config) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
 	defer cancel()
 	network, address, err := parseAddr(addr)
@@ -107,7 +123,7 @@ func dialConn(ctx context.Context, addr string, cfg *config) (*conn, error) {
 	if err != nil {
 		return nil, &DialError{Addr: addr, Err: err}
 	}
-	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger,
+	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger, addr: addr, hooks: &cfg.hooks,
 		pending: map[uint64]*call{}, dead: make(chan struct{})}
 	maxBody, err := cn.hello(ctx, cfg.token)
 	if err != nil {
@@ -180,6 +196,9 @@ func (cn *conn) send(cl *call, payload []byte) error {
 		return fmt.Errorf("%w: %v request body of %d bytes, limit %d", ErrMessageTooLarge, cl.op, n, cn.sendMax)
 	}
 	netproto.SetBodyLen(cl.head, uint32(n))
+	if cn.hooks.any {
+		cl.sentAt = time.Now() // before the reader can see cl
+	}
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
 	cn.mu.Lock()
@@ -205,6 +224,11 @@ func (cn *conn) send(cl *call, payload []byte) error {
 	}
 	if err != nil {
 		cn.fail(err) // fails cl too
+	}
+	if cn.hooks.any {
+		for _, h := range cn.hooks.written {
+			h.OnRequestWritten(cl.op, netproto.HeaderSize+n, err)
+		}
 	}
 	return nil
 }
@@ -254,6 +278,9 @@ func (cn *conn) fail(why error) {
 	if !errors.Is(why, ErrClosed) {
 		cn.log.Warn("haraqa client: connection lost", "remote", cn.nc.RemoteAddr(), "err", why)
 	}
+	for _, h := range cn.hooks.disconnect {
+		h.OnDisconnect(cn.addr, why)
+	}
 	err := disconnected(why)
 	for _, cl := range pend {
 		cl.finish(err)
@@ -285,12 +312,22 @@ func (cn *conn) readLoop() {
 			return
 		}
 		cl := cn.claim(h)
+		var op Opcode
+		var sent time.Time
+		if cl != nil && cl.stream == nil {
+			op, sent = cl.op, cl.sentAt // cl is not ours once readBody finished it
+		}
 		if err := cn.readBody(h, cl); err != nil {
 			if cl != nil {
 				cl.finish(disconnected(err))
 			}
 			cn.fail(err)
 			return
+		}
+		if !sent.IsZero() {
+			for _, hk := range cn.hooks.read {
+				hk.OnResponseRead(op, netproto.HeaderSize+int(h.BodyLen), time.Since(sent), h.Status)
+			}
 		}
 	}
 }

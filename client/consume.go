@@ -28,6 +28,9 @@ type ConsumeBuffer struct {
 	dec  [][]byte // decompressed payloads, one per compressed batch read
 	msgs Messages
 	keys map[string]string // header keys seen, interned: no allocation per header
+
+	plain []byte   // values opened by a Transformer
+	spans [][2]int // where each message's opened value lies in plain
 }
 
 // Messages is the result of one Consume: the messages [offset, Next()) of
@@ -39,6 +42,7 @@ type Messages struct {
 	// the broker served the read.
 	Start, End uint64
 
+	topic string
 	first uint64
 	refs  []msgRef
 	hdrs  []Header // the headers of every message, msgRef.hlo..hhi
@@ -49,10 +53,14 @@ type msgRef struct {
 	time       int64  // the batch's append time, unix nanoseconds
 	ts         int64  // the producer's timestamp, unix nanoseconds; 0: none
 	hlo, hhi   int32  // headers: Messages.hdrs[hlo:hhi]
+	err        error  // the Transformer refused it: value is nil
 }
 
 // Message is one message of a topic.
 type Message struct {
+	// Topic is the message's topic: where MultiProducer.SendMessage sends
+	// it, and where a consumed message was read from.
+	Topic string
 	// Offset is the message's offset (set by the broker; ignored by
 	// ProduceMessages).
 	Offset uint64
@@ -83,7 +91,7 @@ func (m *Messages) Len() int { return len(m.refs) }
 // At returns message i, 0 <= i < Len(); its offset is Next()-Len()+i.
 func (m *Messages) At(i int) Message {
 	r := &m.refs[i]
-	msg := Message{Offset: m.first + uint64(i), Time: time.Unix(0, r.time), Key: r.key, Value: r.value}
+	msg := Message{Topic: m.topic, Offset: m.first + uint64(i), Time: time.Unix(0, r.time), Key: r.key, Value: r.value}
 	if r.ts != 0 {
 		msg.Timestamp = time.Unix(0, r.ts)
 	}
@@ -92,6 +100,11 @@ func (m *Messages) At(i int) Message {
 	}
 	return msg
 }
+
+// Err returns why message i could not be read, nil when it could: with
+// WithTransformer, a *TransformError for a value the Transformer could not
+// open (the message's Value is then nil).
+func (m *Messages) Err(i int) error { return m.refs[i].err }
 
 // Next returns the offset to consume next: after the last message, or the
 // requested offset when there is none (the long poll expired).
@@ -141,7 +154,7 @@ func applyConsumeOptions(opts []ConsumeOption) consumeConfig {
 
 func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit int, buf *ConsumeBuffer, cfg *consumeConfig) (*Messages, error) {
 	m := &buf.msgs
-	m.Start, m.End, m.first = 0, 0, offset
+	m.Start, m.End, m.first, m.topic = 0, 0, offset, topic
 	m.reset()
 	if err := checkTopic(topic); err != nil {
 		return nil, err
@@ -169,7 +182,41 @@ func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit
 		m.reset()
 		return nil, err
 	}
+	if c.cfg.transformer != nil {
+		buf.open(c.cfg.transformer)
+	}
+	if hs := c.cfg.hooks.consumed; len(hs) > 0 && len(m.refs) > 0 {
+		d := time.Since(cl.sentAt)
+		for _, h := range hs {
+			h.OnMessagesConsumed(topic, m, d)
+		}
+	}
 	return m, nil
+}
+
+// open replaces each message's value with what t opens it to, kept in
+// b.plain; a message t refuses gets a nil value and the error.
+func (b *ConsumeBuffer) open(t Transformer) {
+	m := &b.msgs
+	b.plain = b.plain[:0]
+	spans := b.spans[:0]
+	for i := range m.refs {
+		msg := m.At(i)
+		lo := len(b.plain)
+		var err error
+		b.plain, err = t.Open(b.plain, m.topic, &msg)
+		if err != nil {
+			m.refs[i].value, m.refs[i].err = nil, &TransformError{Topic: m.topic, Offset: msg.Offset, Err: err}
+			b.plain = b.plain[:lo]
+		}
+		spans = append(spans, [2]int{lo, len(b.plain)})
+	}
+	for i, s := range spans {
+		if m.refs[i].err == nil {
+			m.refs[i].value = b.plain[s[0]:s[1]:s[1]]
+		}
+	}
+	b.spans = spans
 }
 
 // reset drops the messages and their aliases.

@@ -23,9 +23,13 @@
 //   - CreateTopic, DeleteTopic, ListTopics, Offsets, OffsetAt,
 //     TruncateBefore, TruncateBeforeTime manage topics; Watch follows
 //     their offset ranges.
-//   - Producer batches messages by size, count and linger time and is
+//   - MultiProducer batches messages for many topics (per topic, by
+//     size, count and linger time, under one buffer bound) and is
 //     idempotent by default: it resends a batch after a lost ack or a
 //     retriable error and the broker stores it once (InitProducer);
+//     SendFunc reports each message's offset or error to a callback, and
+//     Flush names the topics and counts that failed (ProduceError).
+//     Producer is a MultiProducer bound to one topic;
 //     Consumer follows a topic as a Go iterator, from an offset or a time
 //     (ConsumeFrom); Writer turns lines into messages (for log.New and
 //     slog).
@@ -54,12 +58,14 @@
 //
 // Options are grouped by what they configure: Option for the connection
 // (WithToken, WithDialTimeout, WithWriteTimeout, WithMaxBody,
-// WithReconnect, WithLogger) and for what it produces (WithCompression),
+// WithReconnect, WithLogger, WithHooks) and for what it produces and
+// consumes (WithCompression, WithTransformer); Dial refuses a bad value
+// with an error naming the option (ErrBadOption),
 // ConsumeOption for reads (ConsumeWait, ConsumeMaxBytes, ConsumeLimit,
 // ConsumeFrom) and ProducerOption for a Producer (ProducerMaxBytes,
 // ProducerMaxMessages, ProducerLinger, ProducerBufferBytes,
 // ProducerMaxInFlight, ProducerCompression, ProducerIdempotent,
-// ProducerOnError, ProducerOnAck).
+// ProducerOnError, ProducerOnAck, ProducerOnTopicAck).
 //
 // Hello world:
 //

@@ -69,6 +69,9 @@ var (
 	// ProducerOnAck reports them), or fail for good (then ProducerOnError
 	// reports them again with that error).
 	ErrRetrying = errors.New("client: not stored yet, still resending")
+	// ErrBadOption reports an option of Dial given a value it cannot
+	// take; the error names the option and the value.
+	ErrBadOption = errors.New("client: bad option")
 	// ErrBadAddress reports a broker address Dial cannot parse; retrying
 	// does not help.
 	ErrBadAddress = errors.New("client: bad broker address")

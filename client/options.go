@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,6 +22,14 @@ type config struct {
 	reconnect    bool
 	logger       *slog.Logger
 	codec        record.Codec
+	hooks        hooks
+	transformer  Transformer
+	errs         []error // bad option values, for Dial
+}
+
+// badf records a bad option value: Dial fails with it, naming the option.
+func (c *config) badf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w %s", ErrBadOption, fmt.Sprintf(format, args...)))
 }
 
 func newConfig(opts []Option) config {
@@ -39,16 +48,27 @@ func newConfig(opts []Option) config {
 	return cfg
 }
 
-// WithToken sets the authentication token sent in Hello.
-func WithToken(token string) Option { return func(c *config) { c.token = token } }
+// WithToken sets the authentication token sent in Hello (at most 65,535
+// bytes).
+func WithToken(token string) Option {
+	return func(c *config) {
+		if len(token) > 1<<16-1 {
+			c.badf("WithToken: token of %d bytes, the limit is 65535", len(token))
+			return
+		}
+		c.token = token
+	}
+}
 
 // WithDialTimeout bounds each connection attempt, Hello included (default
 // 10 seconds). The context of the call that dials bounds it too.
 func WithDialTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.dialTimeout = d
+		if d <= 0 {
+			c.badf("WithDialTimeout(%v): want a positive duration", d)
+			return
 		}
+		c.dialTimeout = d
 	}
 }
 
@@ -57,9 +77,11 @@ func WithDialTimeout(d time.Duration) Option {
 // short cannot be taken back.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.writeTimeout = d
+		if d <= 0 {
+			c.badf("WithWriteTimeout(%v): want a positive duration", d)
+			return
 		}
+		c.writeTimeout = d
 	}
 }
 
@@ -71,9 +93,11 @@ func WithWriteTimeout(d time.Duration) Option {
 // large batch fails.
 func WithMaxBody(n uint32) Option {
 	return func(c *config) {
-		if n >= 1<<10 {
-			c.maxBody = n
+		if n < 1<<10 {
+			c.badf("WithMaxBody(%d): want at least 1024 bytes", n)
+			return
 		}
+		c.maxBody = n
 	}
 }
 
@@ -86,11 +110,16 @@ func WithMaxBody(n uint32) Option {
 // from first up to limit (the calling context bounds the wait). A first
 // below zero turns reconnecting off: after a drop every call fails with
 // ErrDisconnected. Keep it on for a long-lived Client: the broker closes a
-// connection that sends nothing for a while (5 minutes by default).
+// connection that sends nothing for a while (5 minutes by default). A first
+// of zero or a limit below first is an error of Dial.
 func WithReconnect(first, limit time.Duration) Option {
 	return func(c *config) {
 		if first < 0 {
 			c.reconnect = false
+			return
+		}
+		if first == 0 || limit < first {
+			c.badf("WithReconnect(%v, %v): want 0 < first <= limit (first < 0 turns reconnecting off)", first, limit)
 			return
 		}
 		c.reconnect = true
@@ -103,9 +132,11 @@ func WithReconnect(first, limit time.Duration) Option {
 // The default discards them.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
-		if l != nil {
-			c.logger = l
+		if l == nil {
+			c.badf("WithLogger(nil): want a logger (slog.New(slog.DiscardHandler) discards)")
+			return
 		}
+		c.logger = l
 	}
 }
 
@@ -118,9 +149,17 @@ func WithLogger(l *slog.Logger) Option {
 // Batches are stored and sent compressed; the broker never decompresses
 // them and Consume decompresses them transparently, whatever codec each
 // batch used. A batch that compression would not make smaller is sent
-// uncompressed. ProduceBatch sends its batch as it is. An unknown codec
-// makes every produce fail with record.ErrCodec.
-func WithCompression(c record.Codec) Option { return func(cfg *config) { cfg.codec = c } }
+// uncompressed. ProduceBatch sends its batch as it is. An unknown codec is
+// an error of Dial.
+func WithCompression(c record.Codec) Option {
+	return func(cfg *config) {
+		if c > record.CodecZstd {
+			cfg.badf("WithCompression(%v): want record.CodecNone, CodecS2 or CodecZstd", c)
+			return
+		}
+		cfg.codec = c
+	}
+}
 
 func max2(a, b time.Duration) time.Duration {
 	if a > b {
@@ -198,6 +237,7 @@ type producerConfig struct {
 	inFlight    int
 	onError     func(msg []byte, err error)
 	onAck       func(baseOffset uint64, count int)
+	onTopicAck  func(topic string, baseOffset uint64, count int)
 	codec       record.Codec
 	codecSet    bool // codec overrides the Client's WithCompression
 	idempotent  bool
@@ -316,7 +356,13 @@ func ProducerIdempotent(on bool) ProducerOption {
 
 // ProducerOnAck calls fn for every acknowledged batch, in the order the
 // batches were sent, from the Producer's goroutine: the batch's count
-// messages got the offsets baseOffset, baseOffset+1, ...
+// messages got the offsets baseOffset, baseOffset+1, ... For a
+// MultiProducer see ProducerOnTopicAck, which names the batch's topic.
 func ProducerOnAck(fn func(baseOffset uint64, count int)) ProducerOption {
 	return func(c *producerConfig) { c.onAck = fn }
+}
+
+// ProducerOnTopicAck is ProducerOnAck with the batch's topic.
+func ProducerOnTopicAck(fn func(topic string, baseOffset uint64, count int)) ProducerOption {
+	return func(c *producerConfig) { c.onTopicAck = fn }
 }

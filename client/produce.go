@@ -29,6 +29,13 @@ func (c *Client) Produce(ctx context.Context, topic string, msgs ...[]byte) (uin
 	if len(msgs) == 0 {
 		return 0, fmt.Errorf("client: produce to %q: %w", topic, record.ErrEmpty)
 	}
+	if c.rewritesMessages() {
+		ms := make([]Message, len(msgs))
+		for i, m := range msgs {
+			ms[i].Value = m
+		}
+		return c.ProduceMessages(ctx, topic, ms...)
+	}
 	b := builderPool.Get().(*record.Builder)
 	defer putBuilder(b)
 	b.Reset()
@@ -50,8 +57,17 @@ func (c *Client) ProduceMessages(ctx context.Context, topic string, msgs ...Mess
 	b := builderPool.Get().(*record.Builder)
 	defer putBuilder(b)
 	b.Reset()
+	rewrite := c.rewritesMessages()
 	for i := range msgs {
-		if err := addMessage(b, &msgs[i]); err != nil {
+		m := &msgs[i]
+		if rewrite {
+			cp := *m
+			if err := c.beforeProduce(ctx, topic, &cp); err != nil {
+				return 0, err
+			}
+			m = &cp
+		}
+		if err := addMessage(b, m); err != nil {
 			return 0, err
 		}
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,55 +12,61 @@ import (
 	"github.com/haraqa/haraqa/record"
 )
 
-// Producer batches the messages sent to one topic: Send copies a message
-// into the open batch, and a batch goes to the broker when it reaches
-// ProducerMaxBytes or ProducerMaxMessages, when it has waited
-// ProducerLinger, or on Flush. Up to ProducerMaxInFlight batches await
-// their acks at once; acks are processed in the order the batches were
-// sent. Messages buffered or in flight are bounded by ProducerBufferBytes:
-// Send blocks while the buffer is full.
+// MultiProducer batches messages for any number of topics: Send copies a
+// message into its topic's open batch, and a batch goes to the broker
+// when it reaches ProducerMaxBytes or ProducerMaxMessages, when it has
+// waited ProducerLinger, or on Flush. Batches of all topics share one
+// connection, one buffer bound (ProducerBufferBytes: Send blocks while the
+// messages buffered or in flight, of every topic together, would exceed
+// it) and ProducerMaxInFlight slots; they are written in the order they
+// were sealed and acked in that order, so the messages of one topic are
+// stored in the order they were sent.
 //
 // Batches are compressed with the Client's codec (WithCompression) or
-// ProducerCompression's. A Producer is idempotent by default
-// (ProducerIdempotent): it numbers its batches under a producer id from
-// the broker and resends a batch that failed retriably (the connection
-// dropped, Storage, ShuttingDown, TooBusy, ...) unchanged, with backoff,
-// until it is acknowledged or Close's context ends; the broker stores it
-// once, so a retry after a lost acknowledgement is safe, and the batches
-// in flight behind it are resent in order, so order is kept. Against a
-// broker without idempotent producers (InitProducer answered with
-// UnknownOpcode) the Producer is not idempotent: a batch that fails once
-// it was written to the connection is not resent (the broker may have
-// stored it). Either way a batch that could not be written because the
-// connection was down waits for the redial. Failures reach
-// ProducerOnError, per message, and the next Flush or Close; a batch the
-// broker keeps refusing with a storage error (a full disk) is reported
-// while it is resent too (ErrRetrying), and a Flush whose context ends
-// meanwhile names that error. A batch the
-// broker refuses for good (TopicNotFound, ...) may fail the batches sent
-// behind it while it was in flight, and the next batch goes out under a
-// fresh producer id.
+// ProducerCompression's. A MultiProducer is idempotent by default
+// (ProducerIdempotent): it numbers each topic's batches under a producer
+// id from the broker (one sequence per topic) and resends a batch that
+// failed retriably (the connection dropped, Storage, ShuttingDown,
+// TooBusy, ...) unchanged, with backoff, until it is acknowledged or
+// Close's context ends; the broker stores it once, so a retry after a lost
+// acknowledgement is safe, and the batches in flight behind it are resent
+// in order, so order is kept. Against a broker without idempotent
+// producers (InitProducer answered with UnknownOpcode) it is not
+// idempotent: a batch that fails once it was written to the connection is
+// not resent (the broker may have stored it). Either way a batch that
+// could not be written because the connection was down waits for the
+// redial.
+//
+// Results: SendFunc takes a callback that gets each message's stored
+// offset or its error; ProducerOnAck and ProducerOnError report per batch
+// and per message; Flush and Close return a *ProduceError naming the
+// topics and counts of the messages that failed since the last Flush. A
+// batch the broker refuses for good (TopicNotFound, ...) fails its own
+// messages, and may fail the batches of the same topic sent behind it
+// while it was in flight; the next batch goes out under a fresh producer
+// id. Batches of other topics are not affected.
 //
 // All methods are safe for concurrent use. Two goroutines run per
-// Producer: a sender and an acker; Close stops them.
-type Producer struct {
-	c     *Client
-	topic []byte
-	cfg   producerConfig
-	terr  error // the topic name's defect, if any
+// MultiProducer: a sender and an acker; Close stops them.
+type MultiProducer struct {
+	c   *Client
+	cfg producerConfig
 
 	mu       sync.Mutex
-	cur      *pbatch       // guarded by mu: the batch being filled, or nil
-	queue    []*pbatch     // guarded by mu: sealed, for the sender
-	free     []*pbatch     // guarded by mu: batches to reuse
-	buffered int           // guarded by mu: message bytes not yet acked
-	space    chan struct{} // guarded by mu: closed when buffered drops
-	sealed   uint64        // guarded by mu: batches sealed so far
-	finished uint64        // guarded by mu: batches acked or failed so far
-	progress chan struct{} // guarded by mu: closed when finished moves
-	err      error         // guarded by mu: first failure since the last Flush
-	retryErr error         // guarded by mu: why a batch is being resent; nil once one is acked
-	closed   bool          // guarded by mu
+	open     map[string]*pbatch // guarded by mu: each topic's batch being filled
+	born     []bornRef          // guarded by mu: open batches in the order they were opened (linger)
+	queue    []*pbatch          // guarded by mu: sealed, for the sender
+	free     []*pbatch          // guarded by mu: batches to reuse
+	buffered int                // guarded by mu: message bytes not yet acked
+	peak     int                // guarded by mu: the most buffered ever was (tests)
+	space    chan struct{}      // guarded by mu: closed when buffered drops
+	sealed   uint64             // guarded by mu: batches sealed so far
+	finished uint64             // guarded by mu: batches acked or failed so far
+	progress chan struct{}      // guarded by mu: closed when finished moves
+	failures []Failure          // guarded by mu: failures since the last Flush
+	dropped  int                // guarded by mu: failures not kept in failures
+	retryErr error              // guarded by mu: why a batch is being resent; nil once one is acked
+	closed   bool               // guarded by mu
 
 	// Sender and acker, for resends in order: while the acker resends,
 	// the sender writes no new batch.
@@ -69,9 +76,10 @@ type Producer struct {
 	inflight int           // guarded by smu: batches written, not yet through the acker
 
 	// Sender only: the producer id (0: none yet, or not idempotent), the
-	// next sequence under it, and whether to ask for one at all.
+	// next sequence of each topic under it, and whether to ask for one at
+	// all.
 	pid  uint64
-	seq  uint32
+	seqs map[string]uint32
 	idem bool
 	// dropPID is the id under which a batch failed for good (set by the
 	// acker): the sender asks for a fresh id before its next batch.
@@ -89,27 +97,102 @@ type Producer struct {
 	cancel context.CancelFunc
 }
 
-// pbatch is one batch of a Producer.
-type pbatch struct {
-	b     record.Builder
-	n     int       // messages
-	bytes int       // bytes counted against the buffer
-	born  time.Time // first message
-	out   []byte    // the finished batch (aliases b), as sent and resent
-	pid   uint64    // producer id stamped into out; 0: none
-	seq   uint32
-	sent  bool // counted in Producer.inflight
-	cl    *call
-	cn    *conn
-	base  uint64
-	err   error
+// bornRef is an open batch in MultiProducer.born; gen tells a batch still
+// open from one reused since.
+type bornRef struct {
+	b   *pbatch
+	gen uint64
 }
 
-// NewProducer returns a Producer for topic on c.
-func NewProducer(c *Client, topic string, opts ...ProducerOption) *Producer {
+// pbatch is one batch of a MultiProducer: messages of one topic.
+type pbatch struct {
+	topic  string
+	topicB []byte // topic's bytes, for the request (kept across reuse)
+	b      record.Builder
+	n      int       // messages
+	bytes  int       // bytes counted against the buffer
+	born   time.Time // first message
+	gen    uint64    // bumped each time the batch is opened
+	out    []byte    // the finished batch (aliases b), as sent and resent
+	pid    uint64    // producer id stamped into out; 0: none
+	seq    uint32
+	sent   bool // counted in MultiProducer.inflight
+	cl     *call
+	cn     *conn
+	base   uint64
+	err    error
+	proms  []promise // callbacks of the messages sent with SendFunc
+	sentAt time.Time // when written (hooks)
+}
+
+// promise is a SendFunc callback waiting for message i of its batch.
+type promise struct {
+	i   int
+	ctx context.Context
+	fn  func(context.Context, Result)
+}
+
+// Result is what became of one message sent with SendFunc: stored at
+// Offset of Topic, or not stored because of Err.
+type Result struct {
+	Topic  string
+	Offset uint64 // valid when Err is nil
+	Err    error
+}
+
+// Failure is one group of messages of a ProduceError: Messages messages
+// sent to Topic failed with Err.
+type Failure struct {
+	Topic    string
+	Messages int
+	Err      error
+}
+
+// ProduceError is what Flush and Close return when messages failed since
+// the last Flush: which topics, how many messages, and why. errors.Is
+// matches it against each failure's error (ErrTopicNotFound, ...).
+type ProduceError struct {
+	Failures []Failure
+	// More counts the failures left out of Failures (it keeps the first
+	// maxFailures).
+	More int
+}
+
+const maxFailures = 64
+
+func (e *ProduceError) Error() string {
+	var sb strings.Builder
+	n := 0
+	for _, f := range e.Failures {
+		n += f.Messages
+	}
+	fmt.Fprintf(&sb, "client: producer: %d messages failed:", n)
+	for i, f := range e.Failures {
+		if i > 0 {
+			sb.WriteString(";")
+		}
+		fmt.Fprintf(&sb, " %d to %q: %v", f.Messages, f.Topic, f.Err)
+	}
+	if e.More > 0 {
+		fmt.Fprintf(&sb, "; and %d more failed batches", e.More)
+	}
+	return sb.String()
+}
+
+// Unwrap returns each failure's error.
+func (e *ProduceError) Unwrap() []error {
+	errs := make([]error, len(e.Failures))
+	for i, f := range e.Failures {
+		errs[i] = f.Err
+	}
+	return errs
+}
+
+// NewMultiProducer returns a MultiProducer on c; see the ProducerOptions.
+func NewMultiProducer(c *Client, opts ...ProducerOption) *MultiProducer {
 	cfg := newProducerConfig(opts)
 	cfg.maxBytes = min(cfg.maxBytes, int(c.cfg.maxBody)-(1<<10))
-	p := &Producer{c: c, topic: []byte(topic), cfg: cfg, terr: checkTopic(topic),
+	p := &MultiProducer{c: c, cfg: cfg, open: map[string]*pbatch{}, seqs: map[string]uint32{},
 		space: make(chan struct{}), progress: make(chan struct{}),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		slots: make(chan struct{}, cfg.inFlight), acks: make(chan *pbatch, cfg.inFlight),
@@ -139,28 +222,56 @@ func messageCost(m *Message) int {
 	return n
 }
 
-// Send adds a copy of msg to the open batch. It blocks while the buffer is
-// full, until ctx ends (then it returns ctx.Err()). A nil error means the
-// message is buffered, not yet stored: see Flush and ProducerOnError.
-func (p *Producer) Send(ctx context.Context, msg []byte) error {
-	return p.add(ctx, msg, nil, msgCost(msg))
+// Send adds a copy of msg to topic's open batch. It blocks while the
+// buffer is full, until ctx ends (then it returns ctx.Err()). A nil error
+// means the message is buffered, not yet stored: see SendFunc, Flush and
+// ProducerOnError. ctx bounds only the wait for buffer space.
+func (p *MultiProducer) Send(ctx context.Context, topic string, msg []byte) error {
+	return p.add(ctx, topic, msg, nil, msgCost(msg), nil)
 }
 
-// SendMessage is Send for a message with a key, headers and a timestamp
-// (Offset and Time are ignored; a zero Timestamp is stored as none). Its
-// batch uses the extended encoding; Send and SendMessage may be mixed.
-// ProducerOnError gets the message's Value.
-func (p *Producer) SendMessage(ctx context.Context, m Message) error {
-	return p.add(ctx, nil, &m, messageCost(&m))
+// SendMessage is Send for a message with a key, headers and a timestamp,
+// to m.Topic (Offset and Time are ignored; a zero Timestamp is stored as
+// none). Its batch uses the extended encoding; Send and SendMessage may be
+// mixed. ProducerOnError gets the message's Value.
+func (p *MultiProducer) SendMessage(ctx context.Context, m Message) error {
+	return p.add(ctx, m.Topic, nil, &m, 0, nil)
 }
 
-// add copies msg, or m when msg is nil, into the open batch.
-func (p *Producer) add(ctx context.Context, msg []byte, m *Message, cost int) error {
-	if p.terr != nil {
-		return p.terr
+// SendFunc is SendMessage with a callback: fn, when not nil, is called
+// exactly once with the message's result — the offset it was stored at,
+// or the error that kept it from being stored — and with ctx, the
+// context the message was sent with (fn sees the values and trace of
+// ctx; that ctx may have ended by then). It runs on the MultiProducer's
+// goroutine, after the batch callbacks (ProducerOnAck, ProducerOnError),
+// in send order per topic; it must not block for long. A message
+// SendFunc refuses at once (a closed producer, ctx ended while the buffer
+// was full, a message too large) gets fn called with that error before
+// SendFunc returns it.
+func (p *MultiProducer) SendFunc(ctx context.Context, m Message, fn func(context.Context, Result)) error {
+	err := p.add(ctx, m.Topic, nil, &m, 0, fn)
+	if err != nil && fn != nil {
+		fn(ctx, Result{Topic: m.Topic, Err: err})
 	}
-	if record.HeaderSize+len(p.topic)+16+cost > int(p.c.cfg.maxBody) {
-		return fmt.Errorf("%w: message of %d bytes, frame limit %d", ErrMessageTooLarge, cost, p.c.cfg.maxBody)
+	return err
+}
+
+// add copies msg, or m when msg is nil, into topic's open batch.
+func (p *MultiProducer) add(ctx context.Context, topic string, msg []byte, m *Message, cost int, fn func(context.Context, Result)) error {
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	if m == nil && p.c.rewritesMessages() {
+		m = &Message{Value: msg}
+	}
+	if m != nil {
+		if err := p.c.beforeProduce(ctx, topic, m); err != nil {
+			return err
+		}
+		cost = messageCost(m)
+	}
+	if record.HeaderSize+len(topic)+16+cost > int(p.c.cfg.maxBody) {
+		return fmt.Errorf("%w: message of %d bytes to %q, frame limit %d", ErrMessageTooLarge, cost, topic, p.c.cfg.maxBody)
 	}
 	p.mu.Lock()
 	for !p.closed && p.buffered > 0 && p.buffered+cost > p.cfg.bufferBytes {
@@ -177,16 +288,13 @@ func (p *Producer) add(ctx context.Context, msg []byte, m *Message, cost int) er
 	if p.closed {
 		return ErrClosed
 	}
-	if b := p.cur; b != nil && (b.n >= p.cfg.maxMessages || b.b.Size()+cost > p.cfg.maxBytes) {
-		p.sealLocked()
+	b := p.open[topic]
+	if b != nil && (b.n >= p.cfg.maxMessages || b.b.Size()+cost > p.cfg.maxBytes) {
+		p.sealLocked(b)
+		b = nil
 	}
-	b := p.cur
 	if b == nil {
-		b = p.newBatchLocked()
-		p.cur = b
-		if p.cfg.linger > 0 {
-			p.timer.Reset(p.cfg.linger)
-		}
+		b = p.newBatchLocked(topic)
 	}
 	if m != nil {
 		if err := addMessage(&b.b, m); err != nil {
@@ -195,70 +303,112 @@ func (p *Producer) add(ctx context.Context, msg []byte, m *Message, cost int) er
 	} else if err := b.b.Add(msg); err != nil {
 		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 	}
+	if fn != nil {
+		b.proms = append(b.proms, promise{i: b.n, ctx: ctx, fn: fn})
+	}
 	b.n++
 	b.bytes += cost
 	p.buffered += cost
+	p.peak = max(p.peak, p.buffered)
 	switch {
 	case b.n >= p.cfg.maxMessages || b.b.Size() >= p.cfg.maxBytes:
-		p.sealLocked()
+		p.sealLocked(b)
 	case p.cfg.linger == 0:
-		p.poke() // the sender takes the open batch when it is free
+		p.poke() // the sender takes the open batches when it is free
 	}
 	return nil
 }
 
-func (p *Producer) newBatchLocked() *pbatch {
+// newBatchLocked opens a batch for topic.
+func (p *MultiProducer) newBatchLocked(topic string) *pbatch {
 	var b *pbatch
 	if n := len(p.free); n > 0 {
 		b, p.free = p.free[n-1], p.free[:n-1]
 	} else {
 		b = new(pbatch)
 	}
+	if b.topic != topic {
+		b.topic = topic
+		b.topicB = append(b.topicB[:0], topic...)
+	}
 	b.b.Reset()
 	b.n, b.bytes, b.born = 0, 0, time.Now()
+	b.gen++
 	b.out, b.pid, b.seq, b.sent = nil, 0, 0, false
+	p.open[topic] = b
+	if p.cfg.linger > 0 {
+		if len(p.born) == 0 {
+			p.timer.Reset(p.cfg.linger)
+		}
+		p.born = append(p.born, bornRef{b, b.gen})
+	}
 	return b
 }
 
-// sealLocked queues the open batch for the sender.
-func (p *Producer) sealLocked() {
-	if p.cur == nil {
-		return
-	}
-	p.queue = append(p.queue, p.cur)
-	p.cur = nil
+// sealLocked queues the open batch b for the sender.
+func (p *MultiProducer) sealLocked(b *pbatch) {
+	delete(p.open, b.topic)
+	b.gen++ // its bornRef is stale now
+	p.queue = append(p.queue, b)
 	p.sealed++
 	p.poke()
 }
 
-func (p *Producer) poke() {
+// sealAllLocked seals every open batch, oldest first.
+func (p *MultiProducer) sealAllLocked() {
+	if len(p.open) == 0 {
+		return
+	}
+	if p.cfg.linger > 0 {
+		for _, r := range p.born {
+			if r.b.gen == r.gen {
+				p.sealLocked(r.b)
+			}
+		}
+		clear(p.born)
+		p.born = p.born[:0]
+		return
+	}
+	for _, b := range p.open { // linger 0: at most one message's worth each
+		p.sealLocked(b)
+	}
+}
+
+func (p *MultiProducer) poke() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 }
 
-// lingered runs on the linger timer: it seals the open batch if it has
-// waited long enough, or sets the timer for the rest.
-func (p *Producer) lingered() {
+// lingered runs on the linger timer: it seals the open batches that have
+// waited long enough and sets the timer for the oldest of the rest.
+func (p *MultiProducer) lingered() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur == nil {
-		return
+	i := 0
+	for ; i < len(p.born); i++ {
+		r := p.born[i]
+		if r.b.gen != r.gen {
+			continue // sealed already
+		}
+		if left := p.cfg.linger - time.Since(r.b.born); left > 0 {
+			p.timer.Reset(left)
+			break
+		}
+		p.sealLocked(r.b)
 	}
-	if left := p.cfg.linger - time.Since(p.cur.born); left > 0 {
-		p.timer.Reset(left)
-		return
-	}
-	p.sealLocked()
+	n := copy(p.born, p.born[i:])
+	clear(p.born[n:])
+	p.born = p.born[:n]
 }
 
-// next takes the next sealed batch; with linger 0 it seals the open one.
-func (p *Producer) next() *pbatch {
+// next takes the next sealed batch; with linger 0 it seals the open ones.
+func (p *MultiProducer) next() *pbatch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue) == 0 && p.cfg.linger == 0 {
-		p.sealLocked()
+		p.sealAllLocked()
 	}
 	if len(p.queue) == 0 {
 		return nil
@@ -272,7 +422,7 @@ func (p *Producer) next() *pbatch {
 // send is the sender goroutine: it finishes (compresses) the sealed
 // batches in order and writes each after taking an in-flight slot, then
 // hands it to the acker.
-func (p *Producer) send() {
+func (p *MultiProducer) send() {
 	defer close(p.acks)
 	for {
 		for b := p.next(); b != nil; b = p.next() {
@@ -291,18 +441,18 @@ func (p *Producer) send() {
 	}
 }
 
-// idle seals the open batch and reports whether nothing is left to send.
-func (p *Producer) idle() bool {
+// idle seals the open batches and reports whether nothing is left to send.
+func (p *MultiProducer) idle() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.sealLocked()
+	p.sealAllLocked()
 	return len(p.queue) == 0
 }
 
 // ack is the acker goroutine: it waits for the batches' acks in send
-// order, resends what an idempotent Producer may resend, reports them and
-// frees their buffer space.
-func (p *Producer) ack() {
+// order, resends what an idempotent MultiProducer may resend, reports them
+// and frees their buffer space.
+func (p *MultiProducer) ack() {
 	defer close(p.done)
 	for b := range p.acks {
 		p.await(b)
@@ -321,7 +471,7 @@ func (p *Producer) ack() {
 }
 
 // wait waits for the ack of b's current call.
-func (p *Producer) wait(b *pbatch) error {
+func (p *MultiProducer) wait(b *pbatch) error {
 	if err := b.cn.wait(p.ctx, b.cl); err != nil {
 		return err
 	}
@@ -335,13 +485,17 @@ func (p *Producer) wait(b *pbatch) error {
 
 // report runs the callbacks for b, then counts it finished and frees its
 // space and the batch for reuse.
-func (p *Producer) report(b *pbatch) {
+func (p *MultiProducer) report(b *pbatch) {
 	if b.cl != nil {
 		putCall(b.cl)
 		b.cl, b.cn = nil, nil
 	}
+	p.c.cfg.hooks.batchProduced(b.topic, b.base, b.n, len(b.out), time.Since(b.sentAt), b.err)
 	if b.err == nil && p.cfg.onAck != nil {
 		p.cfg.onAck(b.base, b.n)
+	}
+	if b.err == nil && p.cfg.onTopicAck != nil {
+		p.cfg.onTopicAck(b.topic, b.base, b.n)
 	}
 	if b.err != nil && b.pid != 0 {
 		p.dropPID.Store(b.pid) // the broker's sequence may now lag ours
@@ -349,11 +503,21 @@ func (p *Producer) report(b *pbatch) {
 	if b.err != nil {
 		p.reportMessages(b, b.err)
 	}
+	for i := range b.proms {
+		pr := &b.proms[i]
+		r := Result{Topic: b.topic, Err: b.err}
+		if b.err == nil {
+			r.Offset = b.base + uint64(pr.i)
+		}
+		pr.fn(pr.ctx, r)
+		*pr = promise{}
+	}
+	b.proms = b.proms[:0]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.retryErr = nil
-	if b.err != nil && p.err == nil {
-		p.err = fmt.Errorf("client: producer for %q: batch of %d messages: %w", p.topic, b.n, b.err)
+	if b.err != nil {
+		p.failLocked(b.topic, b.n, b.err)
 	}
 	b.err = nil
 	p.buffered -= b.bytes
@@ -362,13 +526,26 @@ func (p *Producer) report(b *pbatch) {
 	p.space = make(chan struct{})
 	close(p.progress)
 	p.progress = make(chan struct{})
-	if b.b.Size() <= keepBuilder && len(p.free) < p.cfg.inFlight+2 {
+	if b.b.Size() <= keepBuilder && len(p.free) < p.cfg.inFlight+2+len(p.open) && (len(p.free)+1)*b.b.Size() <= p.cfg.bufferBytes {
 		p.free = append(p.free, b)
 	}
 }
 
+// failLocked records n messages of topic that failed with err, for Flush.
+func (p *MultiProducer) failLocked(topic string, n int, err error) {
+	if k := len(p.failures); k > 0 && p.failures[k-1].Topic == topic && p.failures[k-1].Err.Error() == err.Error() {
+		p.failures[k-1].Messages += n
+		return
+	}
+	if len(p.failures) >= maxFailures {
+		p.dropped++
+		return
+	}
+	p.failures = append(p.failures, Failure{Topic: topic, Messages: n, Err: err})
+}
+
 // reportMessages calls ProducerOnError with err for every message of b.
-func (p *Producer) reportMessages(b *pbatch, err error) {
+func (p *MultiProducer) reportMessages(b *pbatch, err error) {
 	if p.cfg.onError == nil {
 		return
 	}
@@ -381,14 +558,15 @@ func (p *Producer) reportMessages(b *pbatch, err error) {
 	}
 }
 
-// Flush sends the open batch and waits until every batch sealed so far is
-// acked or failed, or ctx ends. It returns the first failure since the
-// last Flush (and forgets it), or ctx.Err(); when ctx ends while a batch
-// is being resent, the error wraps ctx.Err() and the broker's error the
-// batch is resent after (errors.Is(err, ErrStorage) on a full disk).
-func (p *Producer) Flush(ctx context.Context) error {
+// Flush sends the open batches and waits until every batch sealed so far
+// is acked or failed, or ctx ends. It returns a *ProduceError for the
+// messages that failed since the last Flush (and forgets them), or
+// ctx.Err(); when ctx ends while a batch is being resent, the error wraps
+// ctx.Err() and the broker's error the batch is resent after
+// (errors.Is(err, ErrStorage) on a full disk).
+func (p *MultiProducer) Flush(ctx context.Context) error {
 	p.mu.Lock()
-	p.sealLocked()
+	p.sealAllLocked()
 	target := p.sealed
 	for p.finished < target {
 		ch := p.progress
@@ -400,23 +578,26 @@ func (p *Producer) Flush(ctx context.Context) error {
 			rerr := p.retryErr
 			p.mu.Unlock()
 			if rerr != nil {
-				return fmt.Errorf("client: producer for %q: %w; still resending after: %w", p.topic, ctx.Err(), rerr)
+				return fmt.Errorf("client: producer: %w; still resending after: %w", ctx.Err(), rerr)
 			}
 			return ctx.Err()
 		}
 		p.mu.Lock()
 	}
-	err := p.err
-	p.err = nil
+	var err error
+	if len(p.failures) > 0 {
+		err = &ProduceError{Failures: p.failures, More: p.dropped}
+		p.failures, p.dropped = nil, 0
+	}
 	p.mu.Unlock()
 	return err
 }
 
-// Close flushes (see Flush) and stops the Producer; later Sends fail with
-// ErrClosed. If ctx ends first, the batches still buffered or in flight
-// fail (their callbacks run) and Close returns ctx.Err(). Close does not
-// close the Client.
-func (p *Producer) Close(ctx context.Context) error {
+// Close flushes (see Flush) and stops the MultiProducer; later Sends fail
+// with ErrClosed. If ctx ends first, the batches still buffered or in
+// flight fail (their callbacks run) and Close returns ctx.Err(). Close
+// does not close the Client.
+func (p *MultiProducer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -437,3 +618,41 @@ func (p *Producer) Close(ctx context.Context) error {
 	p.cancel()
 	return err
 }
+
+// Producer is a MultiProducer bound to one topic: the same batching,
+// buffer bound, idempotence and results (see MultiProducer), with Send
+// taking just the message.
+type Producer struct {
+	mp    *MultiProducer
+	topic string
+}
+
+// NewProducer returns a Producer for topic on c.
+func NewProducer(c *Client, topic string, opts ...ProducerOption) *Producer {
+	return &Producer{mp: NewMultiProducer(c, opts...), topic: topic}
+}
+
+// Send adds a copy of msg to the open batch (MultiProducer.Send).
+func (p *Producer) Send(ctx context.Context, msg []byte) error {
+	return p.mp.Send(ctx, p.topic, msg)
+}
+
+// SendMessage is Send for a message with a key, headers and a timestamp
+// (MultiProducer.SendMessage); m.Topic is ignored.
+func (p *Producer) SendMessage(ctx context.Context, m Message) error {
+	m.Topic = p.topic
+	return p.mp.SendMessage(ctx, m)
+}
+
+// SendFunc is SendMessage with a per-message callback
+// (MultiProducer.SendFunc); m.Topic is ignored.
+func (p *Producer) SendFunc(ctx context.Context, m Message, fn func(context.Context, Result)) error {
+	m.Topic = p.topic
+	return p.mp.SendFunc(ctx, m, fn)
+}
+
+// Flush is MultiProducer.Flush.
+func (p *Producer) Flush(ctx context.Context) error { return p.mp.Flush(ctx) }
+
+// Close is MultiProducer.Close.
+func (p *Producer) Close(ctx context.Context) error { return p.mp.Close(ctx) }

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/haraqa/haraqa/internal/retry"
 	"github.com/haraqa/haraqa/netproto"
@@ -26,7 +27,7 @@ import (
 // the request. A connection that is down is redialled (with the Client's
 // backoff) until the request is written or the Producer gives up (Close's
 // context ended).
-func (p *Producer) start(b *pbatch) {
+func (p *MultiProducer) start(b *pbatch) {
 	if b.err != nil {
 		return
 	}
@@ -55,14 +56,15 @@ func (p *Producer) start(b *pbatch) {
 	}
 	defer p.smu.Unlock()
 	if p.pid != 0 {
-		b.pid, b.seq = p.pid, p.seq
-		p.seq++
+		b.pid, b.seq = p.pid, p.seqs[b.topic]
+		p.seqs[b.topic] = b.seq + 1
 		record.SetProducer(b.out, b.pid, b.seq)
 	}
 	b.sent = true
 	p.inflight++
+	b.sentAt = time.Now()
 	b.cl = getCall(netproto.OpProduce)
-	req := netproto.ProduceRequest{Topic: p.topic}
+	req := netproto.ProduceRequest{Topic: b.topicB}
 	b.cl.head = req.AppendTo(b.cl.head)
 	for {
 		b.cn, b.err = p.c.conn(p.ctx)
@@ -77,7 +79,7 @@ func (p *Producer) start(b *pbatch) {
 		// Not written (send fails only before writing; a failed write
 		// reaches the acker through wait): the broker never saw the
 		// sequence, so the next batch takes it.
-		p.seq--
+		p.seqs[b.topic] = b.seq
 		b.pid = 0
 	}
 }
@@ -86,7 +88,7 @@ func (p *Producer) start(b *pbatch) {
 // (or the acker dropped it), retrying retriable failures with backoff. A
 // broker that does not know InitProducer makes the Producer not
 // idempotent.
-func (p *Producer) ensurePID() error {
+func (p *MultiProducer) ensurePID() error {
 	if p.pid != 0 && p.dropPID.Load() != p.pid {
 		return nil
 	}
@@ -95,11 +97,12 @@ func (p *Producer) ensurePID() error {
 		id, err := p.c.InitProducer(p.ctx)
 		switch {
 		case err == nil:
-			p.pid, p.seq = id, 0
+			p.pid = id
+			clear(p.seqs)
 			return nil
 		case errors.Is(err, ErrUnknownOpcode):
 			p.idem = false
-			p.c.cfg.logger.Info("haraqa client: the broker has no idempotent producers; producing without", "topic", string(p.topic))
+			p.c.cfg.logger.Info("haraqa client: the broker has no idempotent producers; producing without")
 			return nil
 		case !p.retriable(err):
 			return err
@@ -114,14 +117,14 @@ func (p *Producer) ensurePID() error {
 // retriable reports whether resending may succeed: IsRetriable, while the
 // Producer has not given up, and a dropped connection only when the Client
 // reconnects.
-func (p *Producer) retriable(err error) bool {
+func (p *MultiProducer) retriable(err error) bool {
 	return IsRetriable(err) && p.ctx.Err() == nil &&
 		(p.c.cfg.reconnect || !errors.Is(err, ErrDisconnected))
 }
 
 // await waits for b's ack and, for a batch with a producer id, resends it
 // after retriable failures until it is acked or the Producer gives up.
-func (p *Producer) await(b *pbatch) {
+func (p *MultiProducer) await(b *pbatch) {
 	if b.err == nil {
 		b.err = p.wait(b)
 	}
@@ -171,19 +174,19 @@ const storageReportAfter = 3
 
 // retrying notes the error a batch is being resent after, for Flush's
 // error should its context end first.
-func (p *Producer) retrying(err error) {
+func (p *MultiProducer) retrying(err error) {
 	p.mu.Lock()
 	p.retryErr = err
 	p.mu.Unlock()
 }
 
 // resend writes b's batch again, unchanged, and waits for the ack.
-func (p *Producer) resend(b *pbatch) {
+func (p *MultiProducer) resend(b *pbatch) {
 	if b.cl != nil {
 		putCall(b.cl)
 	}
 	b.cl = getCall(netproto.OpProduce)
-	req := netproto.ProduceRequest{Topic: p.topic}
+	req := netproto.ProduceRequest{Topic: b.topicB}
 	b.cl.head = req.AppendTo(b.cl.head)
 	b.cn, b.err = p.c.conn(p.ctx)
 	if b.err == nil {
@@ -196,7 +199,7 @@ func (p *Producer) resend(b *pbatch) {
 
 // pause stops the sender from writing new batches until the batches in
 // flight are through the acker.
-func (p *Producer) pause() {
+func (p *MultiProducer) pause() {
 	p.smu.Lock()
 	defer p.smu.Unlock()
 	if !p.paused {
@@ -205,7 +208,7 @@ func (p *Producer) pause() {
 	}
 }
 
-func (p *Producer) isPaused() bool {
+func (p *MultiProducer) isPaused() bool {
 	p.smu.Lock()
 	defer p.smu.Unlock()
 	return p.paused

@@ -38,7 +38,7 @@ func (w *Writer) Write(b []byte) (int, error) {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			w.line = append(w.line, b...)
-			if len(w.line) >= w.p.cfg.maxBytes {
+			if len(w.line) >= w.p.mp.cfg.maxBytes {
 				if err := w.sendLine(); err != nil {
 					return n - len(b), err
 				}
