@@ -474,6 +474,13 @@ type TopicInfo struct {
 	Bytes      int64
 	// ReadOnly is non-nil when the topic accepts no writes, and says why.
 	ReadOnly error
+	// What this process appended and read since the topic was opened
+	// (for metrics): messages and batch bytes appended (duplicates of an
+	// idempotent producer not counted), and messages and batch bytes
+	// returned by Read (messages counted from the offset asked for to the
+	// end of the batches returned, at most the limit asked for).
+	AppendedMessages, AppendedBytes int64
+	ReadMessages, ReadBytes         int64
 }
 
 // Describe returns a topic's state.
@@ -483,7 +490,9 @@ func (e *Engine) Describe(name string) (TopicInfo, error) {
 		return TopicInfo{}, err
 	}
 	segs := t.segments()
-	info := TopicInfo{Name: name, Start: segs[0].Base(), End: t.end.Load(), Segments: len(segs), ReadOnly: t.readOnlyErr()}
+	info := TopicInfo{Name: name, Start: segs[0].Base(), End: t.end.Load(), Segments: len(segs), ReadOnly: t.readOnlyErr(),
+		AppendedMessages: t.traffic.appendedMsgs.Load(), AppendedBytes: t.traffic.appendedBytes.Load(),
+		ReadMessages: t.traffic.readMsgs.Load(), ReadBytes: t.traffic.readBytes.Load()}
 	for _, s := range segs {
 		info.Bytes += s.Size()
 	}

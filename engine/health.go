@@ -23,6 +23,7 @@ type counters struct {
 	fenced           atomic.Int64
 	resourceErrors   atomic.Int64
 	pressureReleases atomic.Int64
+	duplicates       atomic.Int64
 }
 
 // Stats is a snapshot of the engine's counters and volume states.
@@ -37,6 +38,7 @@ type Stats struct {
 	VolumesFenced    int64 // times a volume was taken out of service
 	ResourceErrors   int64 // requests refused with ErrResource (out of descriptors or mappings)
 	PressureReleases int64 // active segments let go to stay within MaxOpenFiles / MaxMappings
+	Duplicates       int64 // idempotent producers' resent batches answered with their first offset, not stored again
 	OpenFiles        int64 // descriptors segments hold now
 	OpenMappings     int64 // mappings segments hold now
 	Volumes          []VolumeInfo
@@ -51,7 +53,8 @@ func (e *Engine) Stats() Stats {
 		ScrubPasses: c.scrubPasses.Load(), ScrubBytes: c.scrubBytes.Load(),
 		ReadFailovers: c.readFailovers.Load(), VolumesFenced: c.fenced.Load(),
 		ResourceErrors: c.resourceErrors.Load(), PressureReleases: c.pressureReleases.Load(),
-		OpenFiles: e.press.usage.Files.Load(), OpenMappings: e.press.usage.Maps.Load(),
+		Duplicates: c.duplicates.Load(),
+		OpenFiles:  e.press.usage.Files.Load(), OpenMappings: e.press.usage.Maps.Load(),
 		Volumes: e.Volumes(),
 	}
 }

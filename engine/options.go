@@ -140,10 +140,25 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives recovery and error reports (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, if set, receives the write path's timings (metrics).
+	Observer Observer
 
 	onLoad func(*segment.Segment) // set by Open: the open-segment tracker
 	usage  *segment.Usage         // set by Open: what segments hold
 	limits FileLimits             // read at Open (reading them needs a descriptor)
+}
+
+// Observer receives timings from topic writers, for metrics. Its methods
+// run on the write path: they must be quick, safe for concurrent use, and
+// must not block or call the engine.
+type Observer interface {
+	// ObserveSync reports one fdatasync of a segment's log on the write
+	// path (per mirror; under FsyncAlways per group, under FsyncInterval
+	// per interval) and how long it took.
+	ObserveSync(d time.Duration)
+	// ObserveGroup reports one group commit: the batches, and their bytes,
+	// written to every mirror with one write (and one sync).
+	ObserveGroup(batches, bytes int)
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -108,6 +108,14 @@ func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *R
 				return &RangeError{Topic: topic, Offset: offset, Start: t.segments()[0].Base(), End: t.end.Load()}
 			}
 		}
+		if err == nil && len(res.Chunks) > 0 {
+			upTo := res.Next()
+			if want := offset + limit; want > offset && want < upTo {
+				upTo = want
+			}
+			t.traffic.readMsgs.Add(int64(upTo - offset))
+			t.traffic.readBytes.Add(res.Bytes)
+		}
 		return err
 	}
 }

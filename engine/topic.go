@@ -48,6 +48,22 @@ type Topic struct {
 	quit chan struct{}
 	done chan struct{}
 	w    writer // owned by the writer goroutine
+
+	traffic traffic
+}
+
+// traffic counts what this process appended to and read from a topic, for
+// metrics (TopicInfo). The writer adds to the appended counts once per
+// group; reads add to the read counts once per Read. Each pair has a cache
+// line of its own, so that neither slows the loads of end.
+type traffic struct {
+	_             [64]byte
+	appendedMsgs  atomic.Int64
+	appendedBytes atomic.Int64
+	_             [64]byte
+	readMsgs      atomic.Int64
+	readBytes     atomic.Int64
+	_             [64]byte
 }
 
 func topicDir(v *Volume, name string) string { return v.path(topicsDir, name) }

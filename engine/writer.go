@@ -341,6 +341,9 @@ func (w *writer) dedupe(g []*writerReq) []*writerReq {
 	out := g[:0]
 	for _, r := range g {
 		if r.op == opAppend && r.pid != 0 && w.prods.dedupe(r) {
+			if r.err == nil {
+				w.t.e.stats.duplicates.Add(1)
+			}
 			r.done <- struct{}{}
 			continue
 		}
@@ -396,11 +399,12 @@ func (w *writer) shouldRoll(seg *segment.Segment, n int, count uint32, now int64
 // requests fail with ErrStorage.
 func (w *writer) write(rs []*writerReq, now int64) error {
 	w.bufs = w.bufs[:0]
-	next := w.next
+	next, size := w.next, 0
 	for _, r := range rs {
 		record.Stamp(r.batch, next, now)
 		r.base = next
 		next += uint64(record.CountOf(r.batch))
+		size += len(r.batch)
 		w.bufs = append(w.bufs, r.batch)
 	}
 	defer clear(w.bufs)
@@ -411,6 +415,11 @@ func (w *writer) write(rs []*writerReq, now int64) error {
 		m.active().Commit()
 	}
 	w.t.e.relieve(false) // within the descriptor and mapping budget
+	w.t.traffic.appendedMsgs.Add(int64(next - w.next))
+	w.t.traffic.appendedBytes.Add(int64(size))
+	if o := w.opts.Observer; o != nil {
+		o.ObserveGroup(len(rs), size)
+	}
 	w.next, w.last = next, now
 	if w.opts.Fsync == FsyncAlways {
 		w.t.synced.Store(next)
@@ -444,7 +453,7 @@ func (w *writer) do(st step, i int, m *mirror) error {
 		err := s.Write(w.bufs)
 		done()
 		if err == nil && w.opts.Fsync == FsyncAlways {
-			err = s.Sync()
+			err = w.sync(s)
 		}
 		return err
 	case stepSeal:
@@ -541,6 +550,18 @@ func (w *writer) each(ms []*mirror, st step) error {
 	return fmt.Errorf("%w: topic %q: %w", ErrStorage, w.t.name, firstErr)
 }
 
+// sync syncs s, timing it for the Observer.
+func (w *writer) sync(s *segment.Segment) error {
+	o := w.opts.Observer
+	if o == nil {
+		return s.Sync()
+	}
+	start := time.Now()
+	err := s.Sync()
+	o.ObserveSync(time.Since(start))
+	return err
+}
+
 // rollbackAll rolls every mirror back to its last commit; one that cannot
 // be rolled back makes the topic read-only.
 func (w *writer) rollbackAll(ms []*mirror) {
@@ -574,7 +595,7 @@ func (w *writer) syncActive() {
 	ms := w.mirrors()
 	w.failed = append(w.failed[:0], make([]error, len(ms))...)
 	for i, m := range ms {
-		w.failed[i] = m.active().Sync()
+		w.failed[i] = w.sync(m.active())
 	}
 	ok := 0
 	for _, err := range w.failed {

@@ -187,6 +187,10 @@ func (c *conn) serve() {
 			}
 			continue
 		}
+		var start time.Time
+		if c.s.opts.Observer != nil {
+			start = time.Now()
+		}
 		if h.Opcode == netproto.OpProduce {
 			// Queued here, in arrival order; answered in that order by the
 			// connection's long-lived acker (no goroutine per produce).
@@ -196,19 +200,20 @@ func (c *conn) serve() {
 				c.handlers.Add(1)
 				go c.ackLoop()
 			}
-			c.acks <- ackJob{h: h, body: body, q: q}
+			c.acks <- ackJob{h: h, body: body, q: q, start: start}
 			continue
 		}
 		c.handlers.Add(1)
-		go c.handle(h, body)
+		go c.handle(h, body, start)
 	}
 }
 
 // ackJob is a queued produce waiting for its acknowledgement.
 type ackJob struct {
-	h    netproto.Header
-	body []byte
-	q    enqueued
+	h     netproto.Header
+	body  []byte
+	q     enqueued
+	start time.Time // when the frame was read (with an Observer)
 }
 
 // ackLoop answers the connection's produces in the order they were queued
@@ -217,6 +222,9 @@ func (c *conn) ackLoop() {
 	defer c.handlers.Done()
 	for j := range c.acks {
 		ok := c.produce(j.h, j.q)
+		if o := c.s.opts.Observer; o != nil {
+			o.ObserveRequest(j.h.Opcode, time.Since(j.start))
+		}
 		c.putBuf(j.body)
 		if !ok {
 			c.endAfterError()

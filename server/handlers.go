@@ -16,7 +16,7 @@ import (
 // answers Hello itself and hands produces to the connection's acker) and
 // releases its in-flight slot; it owns body until it returns. A Watch
 // releases the slot itself once registered.
-func (c *conn) handle(h netproto.Header, body []byte) {
+func (c *conn) handle(h netproto.Header, body []byte, start time.Time) {
 	defer c.handlers.Done()
 	if h.Opcode == netproto.OpWatch {
 		c.watch(h, body)
@@ -28,6 +28,9 @@ func (c *conn) handle(h netproto.Header, body []byte) {
 		ok = c.consume(h, body)
 	default:
 		ok = c.admin(h, body)
+	}
+	if o := c.s.opts.Observer; o != nil {
+		o.ObserveRequest(h.Opcode, time.Since(start))
 	}
 	c.putBuf(body)
 	if !ok {

@@ -72,6 +72,16 @@ type Options struct {
 	ServerID string
 	// Logger receives connection errors (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, if set, receives every request's duration (metrics).
+	Observer RequestObserver
+}
+
+// RequestObserver receives the duration of each request but Hello and
+// Watch: from its frame read whole to its response written (a consume's
+// long-poll wait included). It is called on connection goroutines: it
+// must be quick, safe for concurrent use and must not block.
+type RequestObserver interface {
+	ObserveRequest(op netproto.Opcode, d time.Duration)
 }
 
 func (o Options) withDefaults() Options {
