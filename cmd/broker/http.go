@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
+	"github.com/haraqa/haraqa/metrics"
 	"github.com/haraqa/haraqa/server"
 	"github.com/haraqa/haraqa/web"
 )
@@ -75,6 +77,49 @@ func (r *readiness) listening() error {
 // The mux's own routes (/, /metrics, /healthz, /readyz, /debug/pprof/) are
 // taken.
 func mountRoutes(mux *http.ServeMux, e *engine.Engine, srv *server.Server, log *slog.Logger) {
+}
+
+// observers are the metrics fed by the engine and the server; nil without
+// -http (then the hot paths observe nothing).
+type observers struct{ m *metrics.Metrics }
+
+func (o *observers) engine() engine.Observer {
+	if o == nil {
+		return nil
+	}
+	return o.m
+}
+
+func (o *observers) server() server.RequestObserver {
+	if o == nil {
+		return nil
+	}
+	return o.m
+}
+
+// attach points the scrape-time metrics at the open engine and server, and
+// at the engine's consumer groups when it has them.
+func (o *observers) attach(e *engine.Engine, srv *server.Server) {
+	if o == nil {
+		return
+	}
+	src := metrics.Sources{Engine: e, Conns: srv.Conns}
+	if g, ok := any(e).(logsvc.Groups); ok {
+		src.Groups = g
+	}
+	o.m.Attach(src)
+}
+
+// newWeb builds the HTTP server: probes, metrics, status page, pprof.
+func newWeb(c *config, rd *readiness, log *slog.Logger) (*web.Server, *observers) {
+	maxTopics := c.metricsMaxTopics
+	if maxTopics == 0 {
+		maxTopics = -1 // none of their own
+	}
+	m := metrics.New(metrics.Options{MaxTopics: maxTopics, Version: version})
+	ws := web.New(web.Options{Version: version, Ready: rd.checks(), Pprof: c.pprof, Logger: log,
+		Metrics: m.Handler()})
+	return ws, &observers{m: m}
 }
 
 // listenHTTP binds -http, or returns nil when it is empty.

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -58,6 +59,7 @@ type config struct {
 	scrubRate               int64
 	http                    string // -http: the HTTP listener's address (empty: none)
 	pprof                   bool
+	metricsMaxTopics        int
 
 	// origin names where each flag's value came from, for error messages:
 	// "-fsync" or "HARAQA_BROKER_FSYNC".
@@ -123,6 +125,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.StringVar(&c.unix, "unix", "", "Unix socket `path` to listen on (empty: none)")
 	fs.StringVar(&c.http, "http", "127.0.0.1:4354", "HTTP `address` for /metrics, /healthz, /readyz and the status page (empty: none)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on -http")
+	fs.IntVar(&c.metricsMaxTopics, "metrics-max-topics", metrics.DefaultMaxTopics, "topics with /metrics series of their own; the rest are summed into topic=\"_other_\"")
 	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments)")
 	fs.BoolVar(&c.initVolumes, "init", false, "adopt missing (created) or empty volume directories as new volumes although the others are initialised")
 	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")
@@ -300,6 +303,7 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		{"retention-age", c.retentionAge >= 0, "0 or more"},
 		{"retention-bytes", c.retentionBytes >= 0, "0 or more"},
 		{"shutdown-timeout", c.shutdownTimeout > 0, "a duration above 0"},
+		{"metrics-max-topics", c.metricsMaxTopics >= 0, "0 or more"},
 	} {
 		if !p.ok {
 			return nil, fmt.Errorf("%s: want %s", c.describe(fs, p.name), p.want)

@@ -38,10 +38,11 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	// data directories are recovered, and /readyz says why it is not ready.
 	rd := &readiness{minVolumes: c.minVolumes, listeners: int32(len(listeners))}
 	var ws *web.Server
+	var obs *observers
 	errc := make(chan error, len(listeners)+1)
 	if hl != nil {
-		ws = web.New(web.Options{Version: version, Ready: rd.checks(), Pprof: c.pprof, Logger: log})
-		log.Info("serving HTTP", "addr", hl.Addr().String(), "pprof", c.pprof)
+		ws, obs = newWeb(c, rd, log)
+		log.Info("serving HTTP", "addr", hl.Addr().String(), "pprof", c.pprof, "metrics_max_topics", c.metricsMaxTopics)
 		go func() { errc <- ws.Serve(hl) }()
 	}
 	closeAll := func() {
@@ -56,7 +57,8 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	start := time.Now()
 	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: fsyncPolicy(c.fsync), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
-		RetentionBytes: c.retentionBytes, MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log})
+		RetentionBytes: c.retentionBytes, MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log,
+		Observer: obs.engine()})
 	if err != nil {
 		closeAll()
 		return err
@@ -70,7 +72,8 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	srv := server.New(e, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
 		HelloTimeout: c.helloTimeout, MaxInFlightBytes: c.maxInFlightBytes,
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
-		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log})
+		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log, Observer: obs.server()})
+	obs.attach(e, srv)
 
 	if ws != nil {
 		mountRoutes(ws.Mux(), e, srv, log)
