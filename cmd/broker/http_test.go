@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/haraqa/haraqa/client"
 )
 
 // httpAddr returns the HTTP listener's address of an in-process broker
@@ -124,5 +127,28 @@ func TestHTTPFlag(t *testing.T) {
 	code, out := refuse(t, "-addr", "127.0.0.1:0", "-http", l.Addr().String(), t.TempDir())
 	if code != exitFailure || !strings.Contains(out, "-http "+l.Addr().String()) || !strings.Contains(out, "address already in use") {
 		t.Fatalf("HTTP address in use: code %d, output %q", code, out)
+	}
+}
+
+// TestMetricsWired checks that the broker's /metrics reflects its traffic:
+// the engine and server feed the metrics the -http listener serves.
+func TestMetricsWired(t *testing.T) {
+	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "127.0.0.1:0", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, "tcp://"+p.addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Produce(ctx, "wired", []byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get(t, p.httpAddr(t)+"/metrics")
+	for _, want := range []string{"\nharaqa_produced_messages_total{topic=\"wired\"} 5\n", "\nharaqa_request_duration_seconds_count{op=\"produce\"} 1\n",
+		"\nharaqa_fsync_duration_seconds_count ", "\nharaqa_build_info{version=\"dev\"} 1\n", "\nharaqa_volume_state{state=\"healthy\""} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("/metrics: %d, lacks %q:\n%s", code, want, body)
+		}
 	}
 }
