@@ -281,10 +281,7 @@ func (e *Engine) failover(t *Topic, bad *segment.Segment, off, limit uint64, bud
 	for _, m := range v.mirrors {
 		if m.find(bad.Base()) == bad {
 			rq := &writerReq{op: opRepair, vol: m.vol, base: bad.Base(), done: make(chan struct{}, 1)}
-			select {
-			case t.reqs <- rq:
-			default:
-			}
+			t.trySend(rq)
 		}
 	}
 	return s, r, true

@@ -175,9 +175,7 @@ func (w *writer) repairBadSources(bad []badSource) {
 func (t *Topic) queueRepairs(bad []badSource) {
 	for _, b := range bad {
 		r := &writerReq{op: opRepair, vol: b.vol, base: b.base, done: make(chan struct{}, 1)}
-		select {
-		case t.reqs <- r:
-		default: // more than the queue holds: they go in as it drains
+		if !t.trySend(r) { // more than the queue holds: they go in as it drains
 			go func() {
 				if err := t.send(context.Background(), r); err != nil {
 					r.err = err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/record"
@@ -82,6 +83,10 @@ func (e *Engine) Append(ctx context.Context, topic string, batch []byte) (uint64
 // their acknowledgements are awaited concurrently. The batch must not be
 // touched until Wait returns.
 func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pending, error) {
+	return e.enqueue(ctx, topic, batch, false)
+}
+
+func (e *Engine) enqueue(ctx context.Context, topic string, batch []byte, direct bool) (Pending, error) {
 	if err := ctx.Err(); err != nil {
 		return Pending{}, err
 	}
@@ -110,11 +115,66 @@ func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pendi
 	r := reqPool.Get().(*writerReq)
 	r.op, r.batch, r.vol, r.base, r.err = opAppend, batch, nil, 0, nil
 	r.pid, r.seq, r.count = h.ProducerID, h.Sequence, h.Count
+	if direct && t.writeDirect(r) {
+		return Pending{r}, nil
+	}
 	if err := t.send(ctx, r); err != nil {
 		reqPool.Put(r)
 		return Pending{}, err
 	}
 	return Pending{r}, nil
+}
+
+// EnqueueDirect is Enqueue for a caller that would otherwise only wait for
+// the answer (a connection with nothing else to read): when the topic's
+// writer is idle, with nothing queued, the caller becomes the writer for
+// its own batch (leader-based group commit): it writes it, syncs per the
+// fsync policy, publishes, and returns a Pending that is already answered
+// (Ready). This
+// saves the two goroutine hand-offs of the queue (to the writer and back)
+// on an idle topic. When the writer is busy (or anything is queued) it
+// queues like Enqueue, and the writer's next group takes the batch with the
+// others, so that group commit still gathers concurrent appends.
+func (e *Engine) EnqueueDirect(ctx context.Context, topic string, batch []byte) (Pending, error) {
+	return e.enqueue(ctx, topic, batch, true)
+}
+
+// Ready reports whether the append has been answered, so that Wait would
+// not block.
+func (p Pending) Ready() bool { return len(p.r.done) > 0 }
+
+// writeDirect has the caller write r as the leader of a group if the
+// writer is idle, and reports whether it did (r is then answered).
+func (t *Topic) writeDirect(r *writerReq) bool {
+	w := &t.w
+	if w.queued.Load() != 0 || !w.mu.TryLock() {
+		return false
+	}
+	defer w.mu.Unlock()
+	// Anything queued goes first: the writer goroutine, once it has taken
+	// a request off the queue, holds queued above zero until it has
+	// written it, so an idle writer and an empty queue mean no earlier
+	// request is waiting to be stored.
+	if w.queued.Load() != 0 {
+		return false
+	}
+	w.sendMu.RLock()
+	defer w.sendMu.RUnlock()
+	if w.stopped {
+		return false // send reports why
+	}
+	select {
+	case <-t.quit:
+		return false
+	default:
+	}
+	// Only r: taking queued requests here could write a later one before
+	// an earlier one that the writer goroutine has already taken off the
+	// queue and is waiting for mu to write.
+	w.group = append(w.group[:0], r)
+	w.process()
+	w.active()
+	return true
 }
 
 // send queues r for the writer.
@@ -124,13 +184,28 @@ func (t *Topic) send(ctx context.Context, r *writerReq) error {
 	if t.w.stopped {
 		return t.goneErr()
 	}
+	t.w.queued.Add(1)
 	select {
 	case t.reqs <- r:
 		return nil
 	case <-ctx.Done():
+		t.w.queued.Add(-1)
 		return ctx.Err()
 	case <-t.quit:
+		t.w.queued.Add(-1)
 		return t.goneErr()
+	}
+}
+
+// trySend queues r for the writer if the queue has room.
+func (t *Topic) trySend(r *writerReq) bool {
+	t.w.queued.Add(1)
+	select {
+	case t.reqs <- r:
+		return true
+	default:
+		t.w.queued.Add(-1)
+		return false
 	}
 }
 
@@ -154,9 +229,17 @@ func (t *Topic) goneErr() error {
 // writer is a topic's single writer: it drains the queue, writes each group
 // of batches with one vectored write per mirror, syncs per policy,
 // publishes the new end, then answers every request of the group.
+//
+// The writer goroutine is not the only one that writes: a caller of
+// EnqueueDirect that finds the writer idle writes its own group
+// (writeDirect). mu is the right to write: whoever holds it owns the
+// fields below; queued counts requests sent to the queue and not yet
+// written, so that a direct write never overtakes an earlier request.
 type writer struct {
 	t        *Topic
 	opts     *Options
+	mu       sync.Mutex   // held while writing a group or running a timer's work
+	queued   atomic.Int64 // requests on the queue or taken off it and not yet done
 	sendMu   sync.RWMutex // submitters hold it shared while sending
 	stopped  bool         // guarded by sendMu
 	group    []*writerReq
@@ -164,16 +247,22 @@ type writer struct {
 	failed   []error            // per mirror, for one step
 	created  []*segment.Segment // per mirror, for stepCreate
 	syncWG   sync.WaitGroup
-	next     uint64 // offset the next batch gets; == t.end between groups
-	last     int64  // last append time handed out (append times never go back)
-	dirty    bool   // written but not synced (FsyncInterval)
-	timer    *time.Timer
-	prods    producers // idempotent producers' recent sequences
-	relieved bool      // each is retrying a step after a forced relieve
+	next     uint64      // offset the next batch gets; == t.end between groups
+	last     int64       // last append time handed out (append times never go back)
+	dirty    bool        // written but not synced (FsyncInterval)
+	timer    *time.Timer // interval sync; created stopped by init, never replaced
+	idle     *time.Timer // idle release; created by init, never replaced
+	lastUse  time.Time   // when the last group was written
+	prods    producers   // idempotent producers' recent sequences
+	relieved bool        // each is retrying a step after a forced relieve
 }
 
 func (w *writer) init(t *Topic) {
 	w.t, w.opts = t, &t.e.opts
+	w.timer = time.NewTimer(time.Hour)
+	w.timer.Stop()
+	w.idle = time.NewTimer(w.opts.IdleRelease)
+	w.lastUse = time.Now()
 	w.next = t.end.Load()
 	w.last = t.view.Load().reader().active().LastTime()
 	w.prods.recover(t)
@@ -182,28 +271,46 @@ func (w *writer) init(t *Topic) {
 func (w *writer) run() {
 	t := w.t
 	defer close(t.done)
-	idle := time.NewTimer(w.opts.IdleRelease)
-	defer idle.Stop()
+	defer w.idle.Stop()
 	for {
-		var syncC <-chan time.Time
-		if w.dirty && w.timer != nil {
-			syncC = w.timer.C
-		}
 		select {
 		case r := <-t.reqs:
+			w.mu.Lock()
 			w.group = append(w.group[:0], r)
 			w.collect()
+			n := len(w.group)
 			w.process()
-			idle.Reset(w.opts.IdleRelease)
-		case <-idle.C:
-			w.releaseIdle()
-		case <-syncC:
-			w.syncActive()
+			w.queued.Add(-int64(n))
+			w.active()
+			w.mu.Unlock()
+		case <-w.idle.C:
+			w.mu.Lock()
+			if rest := w.opts.IdleRelease - time.Since(w.lastUse); rest > 0 {
+				w.idle.Reset(rest) // a direct write used the topic meanwhile
+			} else {
+				w.releaseIdle()
+			}
+			w.mu.Unlock()
+		case <-w.timer.C:
+			w.mu.Lock()
+			if w.dirty {
+				w.syncActive()
+			}
+			w.mu.Unlock()
 		case <-t.quit:
+			w.mu.Lock()
 			w.shutdown()
+			w.mu.Unlock()
 			return
 		}
 	}
+}
+
+// active notes a written group: the idle release waits a full quiet spell
+// from now.
+func (w *writer) active() {
+	w.lastUse = time.Now()
+	w.idle.Reset(w.opts.IdleRelease)
 }
 
 // releaseIdle closes the active segments' files after a quiet spell, so
@@ -243,11 +350,13 @@ func (w *writer) shutdown() {
 		case r := <-w.t.reqs:
 			w.group = append(w.group[:0], r)
 			w.collect()
+			n := len(w.group)
 			if w.t.deleted.Load() {
 				w.fail(w.group, w.t.goneErr())
 			} else {
 				w.process()
 			}
+			w.queued.Add(-int64(n))
 		default:
 			if w.dirty {
 				w.syncActive()
@@ -255,9 +364,7 @@ func (w *writer) shutdown() {
 			if !w.t.deleted.Load() {
 				w.saveProducers(w.mirrors())
 			}
-			if w.timer != nil {
-				w.timer.Stop()
-			}
+			w.timer.Stop()
 			return
 		}
 	}
@@ -427,11 +534,7 @@ func (w *writer) write(rs []*writerReq, now int64) error {
 	w.t.publish(next)
 	if w.opts.Fsync == FsyncInterval && !w.dirty {
 		w.dirty = true
-		if w.timer == nil {
-			w.timer = time.NewTimer(w.opts.FsyncInterval)
-		} else {
-			w.timer.Reset(w.opts.FsyncInterval)
-		}
+		w.timer.Reset(w.opts.FsyncInterval)
 	}
 	return nil
 }

@@ -32,6 +32,11 @@ type Producer interface {
 	// stored per the fsync policy. The batch must not be touched until
 	// then.
 	Enqueue(ctx context.Context, topic string, batch []byte) (engine.Pending, error)
+	// EnqueueDirect is Enqueue for a caller that would otherwise only
+	// wait for the answer: when the topic's writer is idle the caller
+	// writes the batch itself and the returned Pending is already
+	// answered (Pending.Ready); otherwise it is queued as by Enqueue.
+	EnqueueDirect(ctx context.Context, topic string, batch []byte) (engine.Pending, error)
 	// NewProducerID returns an id for an idempotent producer.
 	NewProducerID() uint64
 }

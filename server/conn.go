@@ -36,6 +36,10 @@ type conn struct {
 
 	br   *bufio.Reader // reads of nc: small pipelined frames cost one syscall for many
 	acks chan ackJob   // produces awaiting their ack; reader goroutine sends
+	// unacked counts the produces sent to acks and not yet answered: the
+	// reader answers a produce itself only when none is, so that answers
+	// keep the order of the requests.
+	unacked atomic.Int64
 
 	freeMu    sync.Mutex
 	free      [][]byte  // small body buffers to reuse (bodies.go)
@@ -192,14 +196,33 @@ func (c *conn) serve() {
 			start = time.Now()
 		}
 		if h.Opcode == netproto.OpProduce {
-			// Queued here, in arrival order; answered in that order by the
-			// connection's long-lived acker (no goroutine per produce).
-			q := c.enqueue(body)
+			// With nothing more to read and no earlier produce awaiting
+			// its answer, the reader stores the batch itself if the topic's
+			// writer is idle and answers it: no hand-off to the writer or
+			// the acker on an idle broker (one produce at a time). Otherwise
+			// it is queued here, in arrival order, and answered in that
+			// order by the connection's long-lived acker (no goroutine per
+			// produce).
+			direct := c.unacked.Load() == 0 && c.br.Buffered() == 0
+			q := c.enqueue(body, direct)
+			if direct && (q.err != nil || q.pending.Ready()) {
+				ok := c.produce(h, q)
+				if o := c.s.opts.Observer; o != nil {
+					o.ObserveRequest(h.Opcode, time.Since(start))
+				}
+				c.putBuf(body)
+				<-c.sem
+				if !ok {
+					c.endAfterError()
+				}
+				continue
+			}
 			if c.acks == nil {
 				c.acks = make(chan ackJob, c.s.opts.MaxInFlight)
 				c.handlers.Add(1)
 				go c.ackLoop()
 			}
+			c.unacked.Add(1)
 			c.acks <- ackJob{h: h, body: body, q: q, start: start}
 			continue
 		}
@@ -222,6 +245,7 @@ func (c *conn) ackLoop() {
 	defer c.handlers.Done()
 	for j := range c.acks {
 		ok := c.produce(j.h, j.q)
+		c.unacked.Add(-1)
 		if o := c.s.opts.Observer; o != nil {
 			o.ObserveRequest(j.h.Opcode, time.Since(j.start))
 		}

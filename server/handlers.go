@@ -74,13 +74,21 @@ type enqueued struct {
 // blocks while the topic's queue is full: backpressure, as for a full set
 // of in-flight slots. The batch aliases body, which must stay untouched
 // until the append is answered.
-func (c *conn) enqueue(body []byte) enqueued {
+//
+// With direct set the reader, having nothing else to read, writes the batch
+// itself when the topic's writer is idle (logsvc.Producer.EnqueueDirect):
+// the returned pending is then already answered.
+func (c *conn) enqueue(body []byte, direct bool) enqueued {
 	var req netproto.ProduceRequest
 	if err := req.Decode(body); err != nil {
 		return enqueued{err: err, bad: true}
 	}
 	topic := c.topicName(req.Topic)
-	p, err := c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
+	enq := c.s.e.Enqueue
+	if direct {
+		enq = c.s.e.EnqueueDirect
+	}
+	p, err := enq(c.pollCtx, topic, req.Batch)
 	if err != nil && c.s.opts.AutoCreateTopics && isNotFound(err) {
 		// A create that fails answers with its own reason (disk, limits),
 		// never with the "not found" that asked for it.
@@ -89,7 +97,7 @@ func (c *conn) enqueue(body []byte) enqueued {
 			c.s.opts.Logger.Info("topic created", "topic", topic, "remote", remoteName(c.nc), "by", "auto-create on produce")
 		}
 		if cerr == nil || isExists(cerr) {
-			p, err = c.s.e.Enqueue(c.pollCtx, topic, req.Batch)
+			p, err = enq(c.pollCtx, topic, req.Batch)
 		} else {
 			err = cerr
 		}

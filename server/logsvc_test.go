@@ -22,6 +22,11 @@ func (s *countingService) Enqueue(ctx context.Context, topic string, batch []byt
 	return s.Service.Enqueue(ctx, topic, batch)
 }
 
+func (s *countingService) EnqueueDirect(ctx context.Context, topic string, batch []byte) (engine.Pending, error) {
+	s.enqueues.Add(1)
+	return s.Service.EnqueueDirect(ctx, topic, batch)
+}
+
 func (s *countingService) Read(topic string, offset, limit uint64, maxBytes int64, res *engine.ReadResult) error {
 	s.reads.Add(1)
 	return s.Service.Read(topic, offset, limit, maxBytes, res)
