@@ -20,8 +20,13 @@ type Consumer struct {
 	next    uint64
 	cfg     consumeConfig
 	pending bool // ConsumeFrom's time is not resolved to an offset yet
+	skipped uint64
 	buf     ConsumeBuffer
 }
+
+// Skipped returns how many offsets the Consumer jumped over under
+// ConsumeReset (messages no longer stored when it got there).
+func (cs *Consumer) Skipped() uint64 { return cs.skipped }
 
 // defaultFollowWait is the long-poll wait of a Consumer without
 // ConsumeWait.
@@ -56,7 +61,14 @@ func (cs *Consumer) Offset() uint64 { return cs.next }
 // retried with backoff if the loop goes on; any other error (the topic was
 // deleted, the offset fell below the start by retention, corruption) ends
 // the iteration after it is yielded — except, with ConsumeSkipCorrupt,
-// damage the broker names: the Consumer goes on after it.
+// damage the broker names: the Consumer goes on after it; and, with
+// ConsumeReset(ResetEarliest or ResetLatest), a position out of the
+// topic's range: the Consumer goes on at the start or end, yielding no
+// error (Skipped counts the offsets jumped over).
+//
+// With WithTransformer, a message whose value cannot be opened is yielded
+// with its error (a *TransformError) and a nil Value, and the iteration
+// goes on.
 func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
 		failures := 0
@@ -69,6 +81,13 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 				m, err = cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, &cs.buf, &cs.cfg)
 			}
 			if err != nil {
+				if to, ok := cs.cfg.resetTo(err, cs.topic, cs.next); ok {
+					if to > cs.next {
+						cs.skipped += to - cs.next
+					}
+					cs.next, failures = to, 0
+					continue
+				}
 				if ctx.Err() != nil || !yield(Message{}, err) {
 					return
 				}
@@ -92,7 +111,7 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			for i := range m.Len() {
 				msg := m.At(i)
 				cs.next = msg.Offset + 1
-				if !yield(msg, nil) {
+				if !yield(msg, m.Err(i)) {
 					return
 				}
 			}

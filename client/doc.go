@@ -31,7 +31,9 @@
 //     Flush names the topics and counts that failed (ProduceError).
 //     Producer is a MultiProducer bound to one topic;
 //     Consumer follows a topic as a Go iterator, from an offset or a time
-//     (ConsumeFrom); Writer turns lines into messages (for log.New and
+//     (ConsumeFrom), with a reset policy for a position out of range
+//     (ConsumeReset); MultiConsumer follows several topics, a list or a
+//     name pattern, new ones included; Writer turns lines into messages (for log.New and
 //     slog).
 //
 // Errors: a broker error is an *Error (netproto.Error) with a Code, the
@@ -62,7 +64,8 @@
 // consumes (WithCompression, WithTransformer); Dial refuses a bad value
 // with an error naming the option (ErrBadOption),
 // ConsumeOption for reads (ConsumeWait, ConsumeMaxBytes, ConsumeLimit,
-// ConsumeFrom) and ProducerOption for a Producer (ProducerMaxBytes,
+// ConsumeFrom, ConsumeSkipCorrupt, ConsumeReset, ConsumeOnReset,
+// ConsumeDiscoverEvery) and ProducerOption for a Producer (ProducerMaxBytes,
 // ProducerMaxMessages, ProducerLinger, ProducerBufferBytes,
 // ProducerMaxInFlight, ProducerCompression, ProducerIdempotent,
 // ProducerOnError, ProducerOnAck, ProducerOnTopicAck).

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -177,6 +178,68 @@ type consumeConfig struct {
 	limit    int
 	from     time.Time // Consumer: start at the first message appended at or after it
 	skip     bool      // Consumer: read on past damaged offsets the broker names
+	reset    ResetPolicy
+	onReset  func(topic string, from, to uint64)
+	discover time.Duration // MultiConsumer: how often to look for new topics
+}
+
+// ResetPolicy says what a Consumer does when its position is no longer in
+// its topic's range: below the start (retention or TruncateBefore removed
+// the messages) or past the end (the topic was recreated).
+type ResetPolicy int
+
+const (
+	// ResetFail yields ErrOffsetOutOfRange (the *Error carries the
+	// range) and ends the iteration: the default.
+	ResetFail ResetPolicy = iota
+	// ResetEarliest goes on at the topic's start.
+	ResetEarliest
+	// ResetLatest goes on at the topic's end: only new messages.
+	ResetLatest
+)
+
+// ConsumeReset sets what a Consumer or MultiConsumer does when its position
+// fell out of its topic's range (see ResetPolicy). With ResetEarliest and
+// ResetLatest it goes on without yielding an error; the offsets it jumped
+// over are counted (Consumer.Skipped) and reported to ConsumeOnReset.
+// Consume ignores this option.
+func ConsumeReset(p ResetPolicy) ConsumeOption {
+	return func(c *consumeConfig) { c.reset = p }
+}
+
+// ConsumeOnReset calls fn each time a Consumer or MultiConsumer moves its
+// position of topic from from to to under ConsumeReset: when to > from,
+// the to-from messages between were skipped (no longer stored).
+func ConsumeOnReset(fn func(topic string, from, to uint64)) ConsumeOption {
+	return func(c *consumeConfig) { c.onReset = fn }
+}
+
+// ConsumeDiscoverEvery sets how often a MultiConsumer over a pattern (or a
+// list naming topics that do not exist yet) looks for new topics (default
+// 250ms). Consume and Consumer ignore it.
+func ConsumeDiscoverEvery(d time.Duration) ConsumeOption {
+	return func(c *consumeConfig) {
+		if d > 0 {
+			c.discover = d
+		}
+	}
+}
+
+// resetTo applies the reset policy to err, the failure of a read of topic
+// at next: it returns where to go on, or false to treat err as an error.
+func (c *consumeConfig) resetTo(err error, topic string, next uint64) (uint64, bool) {
+	var e *Error
+	if c.reset == ResetFail || !errors.As(err, &e) || e.Code != netproto.CodeOffsetOutOfRange || (next >= e.Start && next <= e.End) {
+		return 0, false
+	}
+	to := e.Start
+	if c.reset == ResetLatest {
+		to = e.End
+	}
+	if c.onReset != nil {
+		c.onReset(topic, next, to)
+	}
+	return to, true
 }
 
 // ConsumeMaxBytes asks the broker for at most about n bytes of batches

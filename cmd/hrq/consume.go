@@ -26,12 +26,13 @@ type consumeFlags struct {
 	nul       bool
 	wait      time.Duration
 	skip      bool
+	match     string
 }
 
 func (a *app) consumeCommand() *cobra.Command {
 	var f consumeFlags
 	cmd := &cobra.Command{
-		Use:   "consume TOPIC",
+		Use:   "consume TOPIC... | --match REGEX",
 		Short: "Write messages to stdout, one per line",
 		Long: `Write the messages of TOPIC to stdout, each followed by a newline (-D, -0).
 Without --follow hrq stops at the end the topic had when it started (-e says
@@ -51,14 +52,25 @@ on. Without it hrq stops there with an error, after every message before it.
 
 --format is a Go template (text/template) over .Topic .Offset .Timestamp
 .AppendTime .Key .HasKey .Value .Headers and .Header "name", with the
-functions json, base64, hex, quote and rfc3339.`,
+functions json, base64, hex, quote and rfc3339.
+
+Several topics, or --match REGEX (every topic whose name matches, RE2,
+unanchored): without --follow hrq writes each topic in turn up to the end it
+had; with --follow it writes the messages of all of them as they come (each
+topic in order; --json and .Topic say which), and follows matching topics
+created later. With several topics --follow takes --from beginning, end or a
+time.`,
 		Example: `  hrq consume numbers --from beginning -e | wc -l
   hrq consume logs --from -10 --follow
   hrq consume events --from @-15m --json | jq .value
-  hrq consume events --format '{{.Offset}}\t{{.Key}}\t{{.Value}}'`,
-		Args: args(cobra.ExactArgs(1)),
+  hrq consume events --format '{{.Offset}}\t{{.Key}}\t{{.Value}}'
+  hrq consume --match '^logs\.' --follow --json`,
+		Args: args(cobra.ArbitraryArgs),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			return a.consume(cmd.Context(), args[0], &f)
+			if len(args) == 1 && f.match == "" {
+				return a.consume(cmd.Context(), args[0], &f)
+			}
+			return a.consumeMany(cmd.Context(), args, &f)
 		}),
 	}
 	fl := cmd.Flags()
@@ -73,6 +85,7 @@ functions json, base64, hex, quote and rfc3339.`,
 	fl.DurationVar(&f.wait, "poll-wait", 10*time.Second, "long-poll wait of --follow at the end of the topic")
 	fl.MarkHidden("poll-wait")
 	fl.BoolVar(&f.skip, "skip-corrupt", false, "skip damaged offsets the broker names, reporting them on stderr")
+	fl.StringVar(&f.match, "match", "", "consume every topic whose name matches `REGEX` (with --follow, also topics created later)")
 	return cmd
 }
 

@@ -7,6 +7,7 @@
 //	hrq consume numbers --from beginning -e | wc -l
 //	hrq consume logs --from -10 --follow            # tail -f
 //	hrq consume events --json | jq .value
+//	hrq consume --match '^logs\.' --follow --json # many topics, new ones too
 //	hrq topics list | create | delete | describe | truncate
 //	hrq offsets numbers
 //	hrq watch numbers logs
@@ -39,7 +40,8 @@
 //
 // Files: main.go (the root command, connecting), exit.go (exit codes and
 // error lines), produce.go and stall.go (produce, the --timeout guard),
-// consume.go, format.go (--json, --format) and position.go (--from),
+// consume.go, consume_many.go (several topics, --match), format.go
+// (--json, --format) and position.go (--from),
 // topics.go, offsets.go, watch.go, bench.go and progress.go. readme_test.go
 // runs README.md's shell examples against a real broker.
 package main

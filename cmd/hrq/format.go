@@ -55,12 +55,12 @@ func (p *printer) print(m *client.Message) error {
 	switch {
 	case p.json:
 		p.jbuf.Reset()
-		if err := p.jenc.Encode(jsonOf(p.topic, m)); err != nil {
+		if err := p.jenc.Encode(jsonOf(topicOf(p.topic, m), m)); err != nil {
 			return dataErrorf("offset %d: encoding JSON: %v", m.Offset, err)
 		}
 		p.w.Write(bytes.TrimSuffix(p.jbuf.Bytes(), []byte{'\n'}))
 	case p.tmpl != nil:
-		if err := p.tmpl.Execute(p.w, templateOf(p.topic, m)); err != nil {
+		if err := p.tmpl.Execute(p.w, templateOf(topicOf(p.topic, m), m)); err != nil {
 			return dataErrorf("offset %d: --format: %v", m.Offset, err)
 		}
 	default:
@@ -205,4 +205,13 @@ func unescape(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// topicOf is the topic to print for m: its own when it carries one (a
+// consume of several topics).
+func topicOf(topic string, m *client.Message) string {
+	if m.Topic != "" {
+		return m.Topic
+	}
+	return topic
 }
