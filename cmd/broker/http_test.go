@@ -130,10 +130,11 @@ func TestHTTPFlag(t *testing.T) {
 	}
 }
 
-// TestMetricsWired checks that the broker's /metrics reflects its traffic:
-// the engine and server feed the metrics the -http listener serves.
+// TestMetricsWired checks that the broker's /metrics and status page
+// reflect its traffic (the engine and server feed the metrics the -http
+// listener serves), and that -pprof mounts the profiler.
 func TestMetricsWired(t *testing.T) {
-	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "127.0.0.1:0", t.TempDir())
+	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "127.0.0.1:0", "-pprof", t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, "tcp://"+p.addrs[0].String())
@@ -150,5 +151,14 @@ func TestMetricsWired(t *testing.T) {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("/metrics: %d, lacks %q:\n%s", code, want, body)
 		}
+	}
+	if code, body := get(t, p.httpAddr(t)+"/"); code != 200 || !strings.Contains(body, "<td>wired</td>") {
+		t.Fatalf("status page: %d\n%s", code, body)
+	}
+	if code, _ := get(t, p.httpAddr(t)+"/nothing-here"); code != 404 {
+		t.Fatalf("unknown path: %d, want 404", code)
+	}
+	if code, _ := get(t, p.httpAddr(t)+"/debug/pprof/"); code != 200 {
+		t.Fatalf("-pprof: /debug/pprof/ answered %d", code)
 	}
 }
