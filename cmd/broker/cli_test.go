@@ -263,6 +263,7 @@ func TestOperatorLog(t *testing.T) {
 	log := p.log.String()
 	for _, want := range []string{
 		`msg="haraqa broker starting" version=dev`, "fsync=never", "token=set", "log-level=debug",
+		`msg="haraqa broker serving" version=dev listeners=unix://` + sock, "max_conns=10000",
 		`msg="server: connection opened"`, `msg="server: request"`, "op=create-topic",
 		`msg="topic created" topic=orders`, `msg="topic deleted" topic=orders`,
 		`msg="topic created" topic=autoc`, `by="auto-create on produce"`,

@@ -115,7 +115,7 @@ func TestHTTPFlag(t *testing.T) {
 
 	t.Setenv("HARAQA_BROKER_HTTP", "127.0.0.1:0")
 	c, fs := newFlags()
-	if err := applyEnv(fs, os.Getenv, c.origin); err != nil || c.http != "127.0.0.1:0" {
+	if err := loadLayers(c, fs); err != nil || c.http != "127.0.0.1:0" {
 		t.Fatalf("HARAQA_BROKER_HTTP: %q, %v", c.http, err)
 	}
 

@@ -47,7 +47,14 @@ func TestSecondBrokerRefused(t *testing.T) {
 	if !strings.Contains(string(out), data) || !strings.Contains(string(out), pid) {
 		t.Fatalf("second broker's error does not name the volume and %s:\n%s", pid, out)
 	}
-	if got := c.readAll(t, "t"); got[0] != "first" {
-		t.Fatalf("the first broker lost its message: %v", got)
+	if n := strings.Count(strings.TrimSpace(string(out)), "\nbroker: "); n != 1 || !strings.Contains(string(out), "locked by another broker") {
+		t.Errorf("second broker: want one error line about the lock, got:\n%s", out)
+	}
+	// The first broker still serves and still accepts writes.
+	if _, err := c.produce("t", batch); err != nil {
+		t.Fatalf("the first broker refused a produce after the second one tried its directory: %v", err)
+	}
+	if got := c.readAll(t, "t"); got[0] != "first" || got[1] != "first" {
+		t.Fatalf("the first broker lost its messages: %v", got)
 	}
 }

@@ -8,9 +8,12 @@
 // Flags may stand before or after the data directories. Every flag can
 // also be set through an environment variable HARAQA_BROKER_<NAME>, with
 // the flag's name upper-cased and dashes turned into underscores
-// (-fsync-interval → HARAQA_BROKER_FSYNC_INTERVAL). A flag on the command
-// line wins. (HARAQA_ADDR and HARAQA_TOKEN belong to hrq: the broker
-// address it dials and the token it presents.)
+// (-fsync-interval → HARAQA_BROKER_FSYNC_INTERVAL), and as a key of the
+// same name (no dash) in a -config file (TOML or YAML). A flag on the
+// command line wins over a variable, a variable over the file, the file
+// over the default (config.go). -print-config shows the result. (HARAQA_ADDR
+// and HARAQA_TOKEN belong to hrq: the broker address it dials and the token
+// it presents.)
 //
 // Exit codes: 0 after a clean stop (and for -h, -version), 1 when the
 // broker fails at run time (a port in use, a data directory it cannot
@@ -38,7 +41,10 @@ var version = "dev"
 const envPrefix = "HARAQA_BROKER_"
 
 type config struct {
-	addr, unix, volumes     string
+	addr, unix              string
+	volumes                 listFlag
+	configFile              string
+	printConfig             bool
 	fsync                   string
 	fsyncInterval           time.Duration
 	segmentBytes            int64
@@ -61,14 +67,17 @@ type config struct {
 	pprof                   bool
 	metricsMaxTopics        int
 
-	// origin names where each flag's value came from, for error messages:
-	// "-fsync" or "HARAQA_BROKER_FSYNC".
-	origin map[string]string
+	// origin says where each flag's value came from, for error messages
+	// and -print-config; a flag at its default has none.
+	origin map[string]source
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr, nil))
 }
+
+// stdout receives -print-config.
+var stdout io.Writer = os.Stdout
 
 // Exit codes.
 const (
@@ -81,10 +90,6 @@ const (
 // not nil, receives the listening addresses once the broker serves.
 func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
 	c, fs := newFlags()
-	if err := applyEnv(fs, os.Getenv, c.origin); err != nil {
-		fmt.Fprintf(stderr, "broker: %v (broker -h lists the flags and their variables)\n", err)
-		return exitUsage
-	}
 	positional, err := parseFlags(fs, args)
 	if err == flag.ErrHelp {
 		usage(stderr, fs)
@@ -94,7 +99,11 @@ func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
 		fmt.Fprintf(stderr, "broker: %v (broker -h lists the flags)\n", err)
 		return exitUsage
 	}
-	fs.Visit(func(f *flag.Flag) { c.origin[f.Name] = "-" + f.Name })
+	fs.Visit(func(f *flag.Flag) { c.origin[f.Name] = source{name: "-" + f.Name} })
+	if err := loadLayers(c, fs); err != nil {
+		fmt.Fprintf(stderr, "broker: %v (broker -h lists the flags and their variables)\n", err)
+		return exitUsage
+	}
 	if c.showVersion {
 		fmt.Fprintln(stderr, "haraqa broker", version)
 		return exitOK
@@ -108,6 +117,13 @@ func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
 	level.UnmarshalText([]byte(c.logLevel)) // checked by the flag
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	warnForeignEnv(fs, os.Getenv, log)
+	if len(positional) > 0 {
+		c.origin["volumes"] = source{name: "arguments"}
+	}
+	if c.printConfig {
+		printConfig(stdout, c, fs, vols)
+		return exitOK
+	}
 	log.Info("haraqa broker starting", settings(fs, vols)...)
 	if err := serve(c, vols, log, ready); err != nil {
 		fmt.Fprintln(stderr, "broker:", err)
@@ -117,7 +133,7 @@ func run(args []string, stderr io.Writer, ready chan<- []net.Addr) int {
 }
 
 func newFlags() (*config, *flag.FlagSet) {
-	c := &config{origin: map[string]string{}}
+	c := &config{origin: map[string]source{}}
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // run prints one line per error, usage prints -h
 	fs.Usage = func() {}
@@ -126,7 +142,11 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.StringVar(&c.http, "http", "127.0.0.1:4354", "HTTP `address` for /metrics, /healthz, /readyz and the status page (empty: none)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on -http")
 	fs.IntVar(&c.metricsMaxTopics, "metrics-max-topics", metrics.DefaultMaxTopics, "topics with /metrics series of their own; the rest are summed into topic=\"_other_\"")
-	fs.StringVar(&c.volumes, "volumes", "", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments)")
+	// The one list of settings: each flag here is also HARAQA_BROKER_<FLAG>
+	// and a -config key (config.go); add a check for it in config.check.
+	fs.StringVar(&c.configFile, "config", "", "read settings from this TOML (or .yaml/.yml) `file`: keys are the flags' names")
+	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration as a config file and exit")
+	fs.Var(&c.volumes, "volumes", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments); repeatable")
 	fs.BoolVar(&c.initVolumes, "init", false, "adopt missing (created) or empty volume directories as new volumes although the others are initialised")
 	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")
 	fs.Int64Var(&c.scrubRate, "scrub-rate", 32<<20, "bytes per second the scrubber re-verifies sealed segments at (negative: off)")
@@ -223,8 +243,15 @@ Flags:
 	fs.SetOutput(io.Discard)
 	fmt.Fprintf(w, `
 Environment: every flag can be set as %s<FLAG>, upper case with - as _
-(HARAQA_BROKER_FSYNC=interval, HARAQA_BROKER_MAX_CONNS=500); a flag on the
-command line wins. HARAQA_ADDR and HARAQA_TOKEN are hrq's, not the broker's.
+(HARAQA_BROKER_FSYNC=interval, HARAQA_BROKER_MAX_CONNS=500). HARAQA_ADDR and
+HARAQA_TOKEN are hrq's, not the broker's.
+
+Config file: -config haraqa.toml (or .yaml/.yml) sets flags by name, e.g.
+  fsync = "interval"
+  volumes = ["/mnt/v1", "/mnt/v2"]
+A key the broker does not have is an error. A flag on the command line wins
+over a variable, a variable over the file, the file over the default;
+-print-config prints the result.
 
 Exit codes: 0 stopped cleanly, 1 failed (port in use, data directory), 2 bad
 flags or variables.
@@ -234,23 +261,6 @@ flags or variables.
 // envName returns the environment variable of flag name.
 func envName(name string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-}
-
-// applyEnv sets every flag that has a HARAQA_BROKER_* variable, recording
-// the variable in origin; command-line flags parsed afterwards override
-// them.
-func applyEnv(fs *flag.FlagSet, getenv func(string) string, origin map[string]string) error {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := envName(f.Name)
-		if v := getenv(name); v != "" && err == nil {
-			if serr := f.Value.Set(v); serr != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, serr)
-			}
-			origin[f.Name] = name
-		}
-	})
-	return err
 }
 
 // warnForeignEnv logs HARAQA_<FLAG> variables the broker does not read
@@ -269,10 +279,7 @@ func warnForeignEnv(fs *flag.FlagSet, getenv func(string) string, log *slog.Logg
 
 // check validates the settings and returns the volumes.
 func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) {
-	vols := positional
-	if c.volumes != "" {
-		vols = append(strings.Split(c.volumes, ","), vols...)
-	}
+	vols := append(append([]string(nil), c.volumes...), positional...)
 	if len(vols) == 0 {
 		vols = []string{"./data"}
 	}
@@ -316,8 +323,11 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 // "-max-conns 0" or "HARAQA_BROKER_MAX_CONNS=0".
 func (c *config) describe(fs *flag.FlagSet, name string) string {
 	v := fs.Lookup(name).Value.String()
-	if o := c.origin[name]; strings.HasPrefix(o, envPrefix) {
-		return o + "=" + v
+	switch o := c.origin[name]; {
+	case o.env:
+		return o.name + "=" + v
+	case o.file:
+		return "-config " + o.name + ": " + name + " = " + v
 	}
 	return "-" + name + " " + v
 }
@@ -361,19 +371,36 @@ func settings(fs *flag.FlagSet, vols []string) []any {
 	attrs := []any{"version", version, "volumes", strings.Join(vols, ",")}
 	fs.VisitAll(func(f *flag.Flag) {
 		switch f.Name {
-		case "volumes", "version":
+		case "volumes", "version", "print-config":
 			return
-		case "token":
+		}
+		if secretFlags[f.Name] {
 			set := "none"
 			if f.Value.String() != "" {
 				set = "set"
 			}
-			attrs = append(attrs, "token", set)
+			attrs = append(attrs, f.Name, set)
 			return
 		}
 		attrs = append(attrs, f.Name, f.Value.String())
 	})
 	return attrs
+}
+
+// listFlag is a list of strings: each value set adds its comma-separated
+// items (a TOML or YAML array adds each element).
+type listFlag []string
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, strings.Split(v, ",")...)
+	return nil
 }
 
 // fsyncPolicy turns the checked -fsync word into the engine's policy.

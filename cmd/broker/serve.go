@@ -96,10 +96,19 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 			errc <- err
 		}()
 	}
+	var names []string
+	for _, a := range addrs {
+		names = append(names, a.Network()+"://"+a.String())
+	}
 	if hl != nil {
 		addrs = append(addrs, hl.Addr())
+		names = append(names, "http://"+hl.Addr().String())
 	}
 	rd.engine.Store(e)
+	log.Info("haraqa broker serving", "version", version, "listeners", strings.Join(names, ","),
+		"volumes", strings.Join(vols, ","), "min_volumes", c.minVolumes, "fsync", c.fsync, "fsync_interval", c.fsyncInterval,
+		"max_conns", c.maxConns, "max_body", c.maxBody, "max_in_flight", c.maxInFlight, "max_in_flight_bytes", c.maxInFlightBytes,
+		"segment_bytes", c.segmentBytes, "retention_age", c.retentionAge, "retention_bytes", c.retentionBytes)
 	if ready != nil {
 		ready <- addrs
 	}
