@@ -33,8 +33,13 @@
 //     Consumer follows a topic as a Go iterator, from an offset or a time
 //     (ConsumeFrom), with a reset policy for a position out of range
 //     (ConsumeReset); MultiConsumer follows several topics, a list or a
-//     name pattern, new ones included; Writer turns lines into messages (for log.New and
-//     slog).
+//     name pattern, new ones included; Writer turns lines into messages
+//     (for log.New and slog).
+//   - WithTransformer seals every value produced and opens every value
+//     consumed: AESGCM encrypts with AES-256-GCM under rotating key ids;
+//     a value that does not open is an error of that message
+//     (Messages.Err), never garbage. WithHooks registers observers of
+//     connections, requests, produced batches and consumed messages.
 //
 // Errors: a broker error is an *Error (netproto.Error) with a Code, the
 // broker's message, a Retriable flag and, for ErrOffsetOutOfRange, the
