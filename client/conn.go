@@ -312,22 +312,12 @@ func (cn *conn) readLoop() {
 			return
 		}
 		cl := cn.claim(h)
-		var op Opcode
-		var sent time.Time
-		if cl != nil && cl.stream == nil {
-			op, sent = cl.op, cl.sentAt // cl is not ours once readBody finished it
-		}
 		if err := cn.readBody(h, cl); err != nil {
 			if cl != nil {
 				cl.finish(disconnected(err))
 			}
 			cn.fail(err)
 			return
-		}
-		if !sent.IsZero() {
-			for _, hk := range cn.hooks.read {
-				hk.OnResponseRead(op, netproto.HeaderSize+int(h.BodyLen), time.Since(sent), h.Status)
-			}
 		}
 	}
 }
@@ -361,6 +351,7 @@ func (cn *conn) readBody(h netproto.Header, cl *call) error {
 		if err != nil {
 			return err
 		}
+		cn.responded(h, cl)
 		cl.finish(netproto.DecodeError(h.Status, body))
 		return nil
 	}
@@ -379,8 +370,20 @@ func (cn *conn) readBody(h netproto.Header, cl *call) error {
 	if _, err := io.ReadFull(cn.br, cl.body); err != nil {
 		return err
 	}
+	cn.responded(h, cl)
 	cl.finish(nil)
 	return nil
+}
+
+// responded runs the HookResponseRead hooks for cl's response, before cl
+// is finished: a caller that got its response finds the hooks told.
+func (cn *conn) responded(h netproto.Header, cl *call) {
+	if cl.stream != nil || cl.sentAt.IsZero() {
+		return
+	}
+	for _, hk := range cn.hooks.read {
+		hk.OnResponseRead(cl.op, netproto.HeaderSize+int(h.BodyLen), time.Since(cl.sentAt), h.Status)
+	}
 }
 
 // readConsume reads a consume response: the fixed fields, then the batch
@@ -404,6 +407,7 @@ func (cn *conn) readConsume(h netproto.Header, cl *call) error {
 	if _, err := io.ReadFull(cn.br, buf.raw); err != nil {
 		return err
 	}
+	cn.responded(h, cl)
 	cl.finish(nil)
 	return nil
 }

@@ -55,8 +55,8 @@ type HookProduceMessage interface {
 	OnProduceMessage(ctx context.Context, m *Message)
 }
 
-// HookBatchProduced is called for every batch a Producer or MultiProducer
-// finished with: count messages of topic stored at base, base+1, ... (err
+// HookBatchProduced is called for every batch a Producer, MultiProducer or
+// Produce, ProduceMessages, ProduceBatch finished with: count messages of topic stored at base, base+1, ... (err
 // nil), or failed with err; bytes is the batch as sent, d the time from its
 // first write to the end.
 type HookBatchProduced interface {

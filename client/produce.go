@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/record"
@@ -124,11 +125,21 @@ func (c *Client) ProduceBatch(ctx context.Context, topic string, batch []byte) (
 	defer putCall(cl)
 	req := netproto.ProduceRequest{Topic: []byte(topic)}
 	cl.head = req.AppendTo(cl.head)
-	if err := c.roundTrip(ctx, cl, batch); err != nil {
-		return 0, err
+	var start time.Time
+	if len(c.cfg.hooks.produced) > 0 {
+		start = time.Now()
 	}
+	err := c.roundTrip(ctx, cl, batch)
 	var resp netproto.ProduceResponse
-	if err := resp.Decode(cl.body); err != nil {
+	if err == nil {
+		err = resp.Decode(cl.body)
+	}
+	if !start.IsZero() {
+		if h, herr := record.ParseHeader(batch); herr == nil {
+			c.cfg.hooks.batchProduced(topic, resp.BaseOffset, int(h.Count), len(batch), time.Since(start), err)
+		}
+	}
+	if err != nil {
 		return 0, err
 	}
 	return resp.BaseOffset, nil
