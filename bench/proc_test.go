@@ -30,9 +30,12 @@ func brokerBinary(b testing.TB) string {
 		}
 		brokerBin = filepath.Join(buildDir, "broker")
 		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(gobin, "build", "-o", brokerBin, "github.com/haraqa/haraqa/cmd/broker")
+		// Built in the root module (the parent of bench/), with the root
+		// go.mod and go.sum: the broker's own dependencies need not be
+		// listed in bench's go.sum.
+		cmd := exec.Command(gobin, "build", "-o", brokerBin, "./cmd/broker")
 		if _, file, _, ok := runtime.Caller(0); ok {
-			cmd.Dir = filepath.Dir(file) // the bench module, wherever the test binary runs
+			cmd.Dir = filepath.Dir(filepath.Dir(file)) // the repository root, wherever the test binary runs
 		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
