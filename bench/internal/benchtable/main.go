@@ -137,6 +137,7 @@ var workloads = []workload{
 	{"W3p", "W3/%s/produce", "produce 2,000 × 1 MiB", []string{"MB/s"}},
 	{"W3c", "W3/%s/consume", "consume them back", []string{"MB/s"}},
 	{"W4", "W4/%s", "10,000 sync 100 B produces, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
+	{"W4D", "W4D/%s", "2,000 durable sync 100 B produces, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
 	{"W5", "W5/%s", "durable produce, 8 producers", []string{"msgs/s", "MB/s"}},
 	{"W6", "W6/%s", "end to end at 10,000 msgs/s, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
 	{"Topics", "Topics/topics=1/%s", "produce over 1 topic (round-robin)", []string{"msgs/s", "rss-MB"}},
@@ -192,6 +193,17 @@ var targets = []target{
 	{"W5", "W5/%s", "msgs/s", false, "haraqa-tcp", "redis", 5},
 	{"W5", "W5/%s", "msgs/s", false, "haraqa-proc-tcp", "redis", 5},
 	{"W6", "W6/%s", "p99-µs", true, "haraqa-tcp", "nats", 0},
+	// The broker as a process (what users run).
+	{"W3 produce", "W3/%s/produce", "MB/s", false, "haraqa-proc-tcp", "nats", 2},
+	{"W3 consume", "W3/%s/consume", "MB/s", false, "haraqa-proc-tcp", "nats", 2},
+	{"W4", "W4/%s", "p99-µs", true, "haraqa-proc-tcp", "redis", 0},
+	{"W4", "W4/%s", "p99-µs", true, "haraqa-proc-tcp", "nats", 0},
+	{"W4D", "W4D/%s", "p50-µs", true, "haraqa-proc-tcp", "redis", 0},
+	{"W4D", "W4D/%s", "p50-µs", true, "haraqa-proc-tcp", "nats", 0},
+	{"W6", "W6/%s", "p50-µs", true, "haraqa-proc-tcp", "redis", 0},
+	{"W6", "W6/%s", "p99-µs", true, "haraqa-proc-tcp", "redis", 0},
+	{"W6", "W6/%s", "p50-µs", true, "haraqa-proc-tcp", "nats", 0},
+	{"W6", "W6/%s", "p99-µs", true, "haraqa-proc-tcp", "nats", 0},
 }
 
 func (r *results) ratioTable(w io.Writer) {
@@ -274,6 +286,7 @@ func fractions(sys string) []fraction {
 		{"W3 produce", "W3/%s/produce", "MB/s", "seqwrite-pagecache", "MB/s", false},
 		{"W3 consume", "W3/%s/consume", "MB/s", send, "MB/s", false},
 		{"W4", "W4/%s", "p50-µs", rtt, "p50-µs", true},
+		{"W4D", "W4D/%s", "p50-µs", "append4k-fdatasync", "p50-µs", true},
 		{"W5", "W5/%s", "MB/s", "seqwrite-fdatasync", "MB/s", false},
 		{"W6", "W6/%s", "p50-µs", rtt, "p50-µs", true},
 	}
