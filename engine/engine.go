@@ -49,6 +49,12 @@ type Engine struct {
 	// (guarded by mu).
 	creating map[string]chan struct{}
 
+	// gsets holds each topic's consumer groups (group_set.go), guarded
+	// by gmu, which is taken before a groupSet's locks and never under
+	// Engine.mu.
+	gmu   sync.Mutex
+	gsets map[string]*groupSet
+
 	stats    counters
 	resource resourceEpisode
 	ckptMu   sync.Mutex // serialises checkpoint writes (snapshot and write)
@@ -127,6 +133,11 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.topics[name] = t
 	}
+	if err := e.loadGroups(names); err != nil {
+		e.closeTopics()
+		releaseLocks(vols)
+		return nil, err
+	}
 	e.wg.Add(4)
 	go e.checkpointLoop()
 	go e.every(e.opts.RetentionInterval, e.ApplyRetention)
@@ -160,7 +171,7 @@ func (e *Engine) openVolume(v *Volume, names map[string]bool) (bool, error) {
 		return false, err
 	}
 	for _, name := range list {
-		if ValidTopic(name) != nil {
+		if ValidTopic(name) != nil && !validInternal(name) {
 			e.opts.Logger.Warn("engine: ignoring entry that is not a topic", "dir", v.path(topicsDir), "name", name)
 			continue
 		}
@@ -244,6 +255,13 @@ func (e *Engine) Close() error {
 		deleting = append(deleting, done)
 	}
 	e.mu.Unlock()
+	// No group state is queued from now on; a compaction under way ends
+	// first, while the writers still run.
+	e.gmu.Lock()
+	for _, gs := range e.gsets {
+		gs.close()
+	}
+	e.gmu.Unlock()
 	// A delete in flight finishes first: the clean marker must not be
 	// written while it still removes files.
 	for _, done := range deleting {
@@ -320,8 +338,17 @@ func (e *Engine) closeTopics() error {
 	return errors.Join(errs...)
 }
 
-// topic returns the named topic.
+// topic returns the named topic. Internal topics (a topic's group-state
+// log) are not reachable by name from outside: see anyTopic.
 func (e *Engine) topic(name string) (*Topic, error) {
+	if isInternal(name) {
+		return nil, ValidTopic(name)
+	}
+	return e.anyTopic(name)
+}
+
+// anyTopic returns the named topic, internal ones included.
+func (e *Engine) anyTopic(name string) (*Topic, error) {
 	e.mu.RLock()
 	t, ok := e.topics[name]
 	closed := e.closed
@@ -344,6 +371,11 @@ func (e *Engine) CreateTopic(name string) error {
 	if err := ValidTopic(name); err != nil {
 		return err
 	}
+	return e.createNamed(name)
+}
+
+// createNamed creates a topic whose name was checked (or an internal one).
+func (e *Engine) createNamed(name string) error {
 	for {
 		e.mu.Lock()
 		if e.closed {
@@ -421,6 +453,27 @@ func (e *Engine) DeleteTopic(name string) error {
 	if err := ValidTopic(name); err != nil {
 		return err
 	}
+	// Its groups go with it: first out of reach, then (after the topic's
+	// files, so that a crash between leaves state without a topic, which
+	// the next open deletes, never a topic without its groups) their log.
+	e.gmu.Lock()
+	gs := e.gsets[name]
+	delete(e.gsets, name)
+	e.gmu.Unlock()
+	if gs != nil {
+		gs.close()
+	}
+	err := e.deleteNamed(name)
+	if err == nil {
+		if _, lerr := e.anyTopic(groupLogName(name)); lerr == nil {
+			err = e.deleteNamed(groupLogName(name))
+		}
+	}
+	return err
+}
+
+// deleteNamed deletes a topic whose name was checked (or an internal one).
+func (e *Engine) deleteNamed(name string) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -457,7 +510,7 @@ func (e *Engine) Topics(prefix string) []string {
 	e.mu.RLock()
 	out := make([]string, 0, len(e.topics))
 	for name := range e.topics {
-		if strings.HasPrefix(name, prefix) {
+		if strings.HasPrefix(name, prefix) && !isInternal(name) {
 			out = append(out, name)
 		}
 	}
@@ -525,8 +578,10 @@ func (e *Engine) ApplyRetention() {
 		return
 	}
 	ts := make([]*Topic, 0, len(e.topics))
-	for _, t := range e.topics {
-		ts = append(ts, t)
+	for name, t := range e.topics {
+		if !isInternal(name) { // group state is compacted, never aged out
+			ts = append(ts, t)
+		}
 	}
 	e.mu.RUnlock()
 	for _, t := range ts {

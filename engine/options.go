@@ -136,6 +136,17 @@ type Options struct {
 	// SkipReadVerify turns off the checksum check of every batch a read
 	// returns. Leave it off unless something downstream verifies.
 	SkipReadVerify bool
+	// MaxGroups caps the consumer groups per topic (default 256).
+	MaxGroups int
+	// MaxGroupMembers caps the members per group (default 1,024).
+	MaxGroupMembers int
+	// MaxGroupInFlight caps the messages leased to one member (default
+	// 100,000).
+	MaxGroupInFlight int
+	// MaxAckedRanges caps the acked ranges a group holds above its
+	// committed offset (default 65,536): past it, acks that would add
+	// one fail until the committed offset catches up.
+	MaxAckedRanges int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives recovery and error reports (default slog.Default()).
@@ -246,6 +257,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 1024
+	}
+	if o.MaxGroups <= 0 {
+		o.MaxGroups = 256
+	}
+	if o.MaxGroupMembers <= 0 {
+		o.MaxGroupMembers = 1024
+	}
+	if o.MaxGroupInFlight <= 0 {
+		o.MaxGroupInFlight = 100000
+	}
+	if o.MaxAckedRanges <= 0 {
+		o.MaxAckedRanges = 65536
 	}
 	if o.Now == nil {
 		o.Now = time.Now

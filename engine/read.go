@@ -68,6 +68,13 @@ func (e *Engine) Read(topic string, offset, limit uint64, maxBytes int64, res *R
 	if err != nil {
 		return err
 	}
+	return e.readTopic(t, offset, limit, maxBytes, res)
+}
+
+// readTopic is Read on a topic found (internal topics too).
+func (e *Engine) readTopic(t *Topic, offset, limit uint64, maxBytes int64, res *ReadResult) error {
+	res.Release()
+	topic := t.name
 	if limit == 0 {
 		limit = 1
 	}

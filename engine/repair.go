@@ -514,7 +514,7 @@ func (e *Engine) strayTopics(vol *Volume) []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for _, n := range names {
-		if _, ok := e.topics[n]; !ok && ValidTopic(n) == nil {
+		if _, ok := e.topics[n]; !ok && (ValidTopic(n) == nil || validInternal(n)) {
 			out = append(out, n)
 		}
 	}

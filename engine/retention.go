@@ -72,6 +72,12 @@ func (e *Engine) TruncateBefore(ctx context.Context, topic string, offset uint64
 	if err != nil {
 		return 0, err
 	}
+	return e.truncateTopic(ctx, t, offset)
+}
+
+// truncateTopic is TruncateBefore on a topic found (internal topics too).
+func (e *Engine) truncateTopic(ctx context.Context, t *Topic, offset uint64) (uint64, error) {
+	topic := t.name
 	if end := t.end.Load(); offset > end {
 		return 0, &RangeError{Topic: topic, Offset: offset, Start: t.segments()[0].Base(), End: end}
 	}
@@ -81,6 +87,6 @@ func (e *Engine) TruncateBefore(ctx context.Context, topic string, offset uint64
 			return 0, fmt.Errorf("engine: truncate %q: %w", topic, err)
 		}
 	}
-	err = t.dropFront(func(s *segment.Segment, _ int64) bool { return s.Next() <= offset })
+	err := t.dropFront(func(s *segment.Segment, _ int64) bool { return s.Next() <= offset })
 	return t.segments()[0].Base(), err
 }

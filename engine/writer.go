@@ -94,6 +94,24 @@ func (e *Engine) enqueue(ctx context.Context, topic string, batch []byte, direct
 	if err != nil {
 		return Pending{}, err
 	}
+	return e.enqueueTopic(ctx, t, batch, direct)
+}
+
+// appendTopic appends to t (internal topics too) and waits.
+func (e *Engine) appendTopic(ctx context.Context, t *Topic, batch []byte) (uint64, error) {
+	p, err := e.enqueueTopic(ctx, t, batch, false)
+	if err != nil {
+		return 0, err
+	}
+	return p.Wait()
+}
+
+// enqueueTopic is Enqueue (direct: EnqueueDirect) on a topic found
+// (internal topics too).
+func (e *Engine) enqueueTopic(ctx context.Context, t *Topic, batch []byte, direct bool) (Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return Pending{}, err
+	}
 	if len(batch) > e.opts.MaxBatchBytes {
 		return Pending{}, fmt.Errorf("%w: %d bytes, limit %d: %w", ErrInvalidBatch, len(batch), e.opts.MaxBatchBytes, record.ErrTooLarge)
 	}

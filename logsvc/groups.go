@@ -36,7 +36,8 @@ type Groups interface {
 	CreateGroup(ctx context.Context, topic, group string, cfg engine.GroupConfig) (created bool, err error)
 	// JoinGroup adds a member (name is for Describe only, may be empty)
 	// and returns its id with the group's epoch. In an exclusive group
-	// the first member alive becomes the holder; the others are standbys.
+	// the first member to fetch while no holder is alive becomes the
+	// holder; the others are standbys.
 	JoinGroup(ctx context.Context, topic, group, name string) (engine.Member, error)
 	// LeaveGroup removes the member; its leases go back for redelivery at
 	// once (an exclusive group's holder: a standby takes over at once).

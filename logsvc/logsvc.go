@@ -22,6 +22,7 @@ type Service interface {
 	Producer
 	Reader
 	Admin
+	Groups
 }
 
 // Producer appends record batches.
