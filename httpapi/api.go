@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,10 @@ type Options struct {
 	MaxConsumeBytes int64
 	// MaxStreams bounds the /stream followers at once (default 1024).
 	MaxStreams int
+	// Token, when set, must be presented as "Authorization: Bearer
+	// <token>" on every route but /openapi.json (the broker's -token);
+	// without it the answer is 401.
+	Token string
 	// Logger receives what the API logs (default: discard).
 	Logger *slog.Logger
 }
@@ -127,11 +133,29 @@ func New(svc logsvc.Service, opts Options) *API {
 func Register(mux *http.ServeMux, svc logsvc.Service, opts Options) *API {
 	a := New(svc, opts)
 	for _, r := range routes {
+		open := r.path == "/openapi.json"
 		mux.HandleFunc(r.method+" "+r.path, func(w http.ResponseWriter, req *http.Request) {
+			if !open && !a.authorized(w, req) {
+				return
+			}
 			r.handle(a, w, req)
 		})
 	}
 	return a
+}
+
+// authorized checks the bearer token, answering 401 when it is wrong.
+func (a *API) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if a.opts.Token == "" {
+		return true
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.opts.Token)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
+	fail(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token: send Authorization: Bearer <token>"})
+	return false
 }
 
 // apiError is the JSON body of every error answer.

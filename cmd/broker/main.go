@@ -66,6 +66,7 @@ type config struct {
 	http                    string // -http: the HTTP listener's address (empty: none)
 	pprof                   bool
 	metricsMaxTopics        int
+	api                     apiConfig // the HTTP API's limits
 
 	// origin says where each flag's value came from, for error messages
 	// and -print-config; a flag at its default has none.
@@ -147,6 +148,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.StringVar(&c.configFile, "config", "", "read settings from this TOML (or .yaml/.yml) `file`: keys are the flags' names")
 	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration as a config file and exit")
 	fs.Var(&c.volumes, "volumes", "comma-separated data `directories`, each a full mirror (default ./data; or give them as arguments); repeatable")
+	apiFlags(fs, &c.api)
 	fs.BoolVar(&c.initVolumes, "init", false, "adopt missing (created) or empty volume directories as new volumes although the others are initialised")
 	fs.IntVar(&c.minVolumes, "min-volumes", 1, "healthy volumes a produce needs; below it produces fail with a retriable storage error")
 	fs.Int64Var(&c.scrubRate, "scrub-rate", 32<<20, "bytes per second the scrubber re-verifies sealed segments at (negative: off)")
@@ -311,6 +313,13 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		{"retention-bytes", c.retentionBytes >= 0, "0 or more"},
 		{"shutdown-timeout", c.shutdownTimeout > 0, "a duration above 0"},
 		{"metrics-max-topics", c.metricsMaxTopics >= 0, "0 or more"},
+		{"http-max-body", c.api.maxBody > 0, "a size above 0"},
+		{"http-max-line", c.api.maxLine > 0, "a size above 0"},
+		{"http-max-messages", c.api.maxMessages > 0, "1 or more"},
+		{"http-request-timeout", c.api.requestTimeout > 0, "a duration above 0"},
+		{"http-max-in-flight", c.api.maxInFlight > 0, "1 or more"},
+		{"http-max-in-flight-bytes", c.api.maxInFlightBytes > 0, "a size above 0"},
+		{"http-max-streams", c.api.maxStreams > 0, "1 or more"},
 	} {
 		if !p.ok {
 			return nil, fmt.Errorf("%s: want %s", c.describe(fs, p.name), p.want)

@@ -76,7 +76,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	obs.attach(e, srv)
 
 	if ws != nil {
-		mountRoutes(ws.Mux(), e, srv, log)
+		mountRoutes(ws.Mux(), c, e, srv, log)
 	}
 
 	sig := make(chan os.Signal, 2)

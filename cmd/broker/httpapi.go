@@ -1,0 +1,39 @@
+package main
+
+import (
+	"flag"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/httpapi"
+)
+
+// apiConfig holds the HTTP API's limits (-http-max-body ...).
+type apiConfig struct {
+	maxBody, maxInFlightBytes int64
+	maxLine, maxMessages      int
+	maxInFlight, maxStreams   int
+	requestTimeout            time.Duration
+}
+
+// apiFlags adds the HTTP API's flags.
+func apiFlags(fs *flag.FlagSet, a *apiConfig) {
+	fs.Int64Var(&a.maxBody, "http-max-body", 32<<20, "largest HTTP produce body in bytes, as sent and decompressed (413 past it)")
+	fs.IntVar(&a.maxLine, "http-max-line", 1<<20, "longest line of an NDJSON or text produce body in bytes (400 past it)")
+	fs.IntVar(&a.maxMessages, "http-max-messages", 100_000, "most messages in one HTTP produce (413 past it)")
+	fs.DurationVar(&a.requestTimeout, "http-request-timeout", 30*time.Second, "time an HTTP produce body may take to arrive (408 past it, nothing stored)")
+	fs.IntVar(&a.maxInFlight, "http-max-in-flight", 64, "HTTP produces handled at once (429 with Retry-After past it)")
+	fs.Int64Var(&a.maxInFlightBytes, "http-max-in-flight-bytes", 256<<20, "message bytes the HTTP produces in flight may hold together (429 past it)")
+	fs.IntVar(&a.maxStreams, "http-max-streams", 1024, "HTTP /stream followers at once (429 past it)")
+}
+
+// mountAPI registers the HTTP API (package httpapi) on the -http mux.
+func mountAPI(mux *http.ServeMux, c *config, e *engine.Engine, log *slog.Logger) {
+	a := c.api
+	httpapi.Register(mux, e, httpapi.Options{AutoCreateTopics: c.autoCreate,
+		MaxBodyBytes: min(a.maxBody, int64(c.maxBody), c.segmentBytes), MaxLineBytes: a.maxLine, MaxMessages: a.maxMessages,
+		RequestTimeout: a.requestTimeout, MaxInFlight: a.maxInFlight, MaxInFlightBytes: a.maxInFlightBytes,
+		MaxWait: c.maxWait, MaxStreams: a.maxStreams, Token: c.token, Logger: log})
+}
