@@ -73,7 +73,11 @@ func (f *fixture) do(t *testing.T, method, path string, hdr map[string]string, b
 // produce posts body with the content type and wants code.
 func (f *fixture) produce(t *testing.T, topic, ctype string, body []byte, code int) []byte {
 	t.Helper()
-	got, b, _ := f.do(t, "POST", "/topics/"+topic+"/messages", map[string]string{"Content-Type": ctype}, bytes.NewReader(body))
+	topic, query, _ := strings.Cut(topic, "?")
+	if query != "" {
+		query = "?" + query
+	}
+	got, b, _ := f.do(t, "POST", "/topics/"+topic+"/messages"+query, map[string]string{"Content-Type": ctype}, bytes.NewReader(body))
 	if got != code {
 		t.Fatalf("produce %s: status %d, want %d: %s", ctype, got, code, b)
 	}

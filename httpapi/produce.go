@@ -49,6 +49,9 @@ func kindOf(contentType string) (bodyKind, bool) {
 	return 0, false
 }
 
+// formats are the words of ?format=, which overrides Content-Type.
+var formats = map[string]bodyKind{"ndjson": kindNDJSON, "text": kindText, "json": kindJSON, "binary": kindBinary}
+
 // budgetStep is the unit in which a produce takes in-flight bytes as its
 // batch grows.
 const budgetStep = 1 << 20
@@ -88,8 +91,16 @@ func (a *API) produce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind, ok := kindOf(r.Header.Get("Content-Type"))
+	if f := r.URL.Query().Get("format"); f != "" {
+		// For shippers that cannot set Content-Type (or send a wrong one).
+		kind, ok = formats[f]
+		if !ok {
+			badRequest(w, fmt.Sprintf("format %q: want ndjson, text, json or binary", f))
+			return
+		}
+	}
 	if !ok {
-		fail(w, http.StatusUnsupportedMediaType, apiError{Error: fmt.Sprintf("Content-Type %q: want application/x-ndjson, text/plain, application/json or application/octet-stream", r.Header.Get("Content-Type"))})
+		fail(w, http.StatusUnsupportedMediaType, apiError{Error: fmt.Sprintf("Content-Type %q: want application/x-ndjson, text/plain, application/json or application/octet-stream (or say ?format=)", r.Header.Get("Content-Type"))})
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")

@@ -35,9 +35,11 @@ func TestProduceFormats(t *testing.T) {
 		{"value_b64":"AAEC/w=="}, {"value":{"x":[1,2]}}]`), 200)
 	// One binary message.
 	f.produce(t, "t", "application/octet-stream", []byte("\x00\x01raw\nbytes"), 200)
+	// ?format= overrides a wrong Content-Type (a shipper that cannot set it).
+	f.produce(t, "t?format=ndjson", "application/json", []byte("{\"l\":1}\n{\"l\":2}\n"), 200)
 
 	got := stored(t, f.e, "t")
-	want := []string{`{"a":1}`, `[1,2]`, `"s"`, "plain line", "bad \xff\xfe utf8", "str", "v", "\x00\x01\x02\xff", `{"x":[1,2]}`, "\x00\x01raw\nbytes"}
+	want := []string{`{"a":1}`, `[1,2]`, `"s"`, "plain line", "bad \xff\xfe utf8", "str", "v", "\x00\x01\x02\xff", `{"x":[1,2]}`, "\x00\x01raw\nbytes", `{"l":1}`, `{"l":2}`}
 	if !slices.Equal(values(got), want) {
 		t.Fatalf("stored %q\nwant %q", values(got), want)
 	}
@@ -125,6 +127,7 @@ func TestProduceBadInput(t *testing.T) {
 			t.Errorf("%s: line %d, want %d: %s", c.name, e.Line, c.line, b)
 		}
 	}
+	f.produce(t, "b?format=xml", "text/plain", []byte("a\n"), 400)
 	if got := values(stored(t, f.e, "b")); !slices.Equal(got, []string{"first"}) {
 		t.Fatalf("after bad input the topic holds %q, want only the first message", got)
 	}
