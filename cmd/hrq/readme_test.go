@@ -28,6 +28,9 @@ import (
 //     defaults there), so that runs do not collide;
 //   - go install writes into a private GOBIN, which the README's PATH line
 //     puts first instead of $(go env GOPATH)/bin;
+//   - the HTTP port 127.0.0.1:4354 becomes a free port too
+//     (HARAQA_BROKER_HTTP), and a curl .../stream follow is stopped after
+//     5s, which must be its only failure (timeout's 124);
 //   - commands that run until Ctrl-C (--follow, watch) get SIGINT after 5s
 //     and must exit 0, as the README says they do;
 //   - the quick start's "sleep 1" (a moment for the broker to listen)
@@ -64,6 +67,7 @@ func TestREADMEShellExamples(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "h.sock")
 	port := freePort(t)
+	httpPort := freePort(t) // the broker's -http, for the HTTP API's curl examples
 
 	var script strings.Builder
 	script.WriteString("set -eo pipefail\n")
@@ -71,6 +75,7 @@ func TestREADMEShellExamples(t *testing.T) {
 		cmd := l.text
 		cmd = strings.ReplaceAll(cmd, "/tmp/haraqa.sock", sock)
 		cmd = strings.ReplaceAll(cmd, "127.0.0.1:4353", port)
+		cmd = strings.ReplaceAll(cmd, "127.0.0.1:4354", httpPort)
 		switch {
 		case strings.HasPrefix(cmd, "go test "):
 			cmd = ": not run here: " + strings.ReplaceAll(cmd, "'", "")
@@ -78,6 +83,10 @@ func TestREADMEShellExamples(t *testing.T) {
 			cmd = `export PATH="$GOBIN:$PATH"`
 		case strings.Contains(cmd, "--follow") || strings.HasPrefix(cmd, "hrq watch "):
 			cmd = "timeout --preserve-status -s INT 5 " + cmd
+		case strings.Contains(cmd, "/stream"):
+			// An HTTP follow runs until Ctrl-C: stopped after 5s (124).
+			// The line may end in a comment: the check goes on the next.
+			cmd = "if timeout 5 " + cmd + "\nthen :; else [ $? -eq 124 ]; fi"
 		case strings.HasPrefix(cmd, "sleep 1 "):
 			cmd = fmt.Sprintf("for i in $(seq 200); do [ -S %s ] && break; sleep 0.1; done", shellQuote(sock))
 		}
@@ -95,7 +104,7 @@ func TestREADMEShellExamples(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "GOBIN="+gobin, "HARAQA_BROKER_ADDR="+port, "HARAQA_BROKER_HTTP=127.0.0.1:0", "HARAQA_ADDR=tcp://"+port)
+	cmd.Env = append(env, "GOBIN="+gobin, "HARAQA_BROKER_ADDR="+port, "HARAQA_BROKER_HTTP="+httpPort, "HARAQA_ADDR=tcp://"+port)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
@@ -110,7 +119,7 @@ func TestREADMEShellExamples(t *testing.T) {
 	}
 	text := out.String()
 	t.Logf("the README's shell examples ran:\n%s", text)
-	for _, want := range []string{"100000\n", "hello world\n", "orders now starts at offset"} {
+	for _, want := range []string{"100000\n", "hello world\n", "orders now starts at offset", `"base_offset":0,"count":2`, "Next-Offset: 3", `"value":"GET /about"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q:\n%s", want, lastLines(text, 60))
 		}
