@@ -121,6 +121,16 @@ var routes = []route{
 	{"POST", "/topics/{topic}/messages", (*API).produce},
 	{"GET", "/topics/{topic}/messages", (*API).consume},
 	{"GET", "/topics/{topic}/stream", (*API).stream},
+	{"GET", "/topics/{topic}/groups", (*API).listGroups},
+	{"PUT", "/topics/{topic}/groups/{group}", (*API).createGroup},
+	{"GET", "/topics/{topic}/groups/{group}", (*API).describeGroup},
+	{"DELETE", "/topics/{topic}/groups/{group}", (*API).deleteGroup},
+	{"POST", "/topics/{topic}/groups/{group}/members", (*API).joinGroup},
+	{"DELETE", "/topics/{topic}/groups/{group}/members/{member}", (*API).leaveGroup},
+	{"POST", "/topics/{topic}/groups/{group}/fetch", (*API).groupFetch},
+	{"POST", "/topics/{topic}/groups/{group}/ack", (*API).groupAck},
+	{"POST", "/topics/{topic}/groups/{group}/nack", (*API).groupNack},
+	{"POST", "/topics/{topic}/groups/{group}/extend", (*API).groupExtend},
 }
 
 // New returns the API over svc.
@@ -215,8 +225,15 @@ func statusOf(err error) (int, apiError) {
 	case errors.As(err, &re):
 		e.Start, e.End = &re.Start, &re.End
 		return http.StatusRequestedRangeNotSatisfiable, e
-	case errors.Is(err, engine.ErrTopicNotFound):
+	case errors.Is(err, engine.ErrTopicNotFound), errors.Is(err, engine.ErrGroupNotFound):
 		return http.StatusNotFound, e
+	case errors.Is(err, engine.ErrGroupExists), errors.Is(err, engine.ErrStaleMember), errors.Is(err, engine.ErrNotLeased):
+		return http.StatusConflict, e
+	case errors.Is(err, engine.ErrGroupLimit):
+		e.Retriable = true
+		return http.StatusTooManyRequests, e
+	case errors.Is(err, engine.ErrBadGroupRequest):
+		return http.StatusBadRequest, e
 	case errors.Is(err, engine.ErrTopicExists):
 		return http.StatusConflict, e
 	case errors.Is(err, engine.ErrBadTopicName):

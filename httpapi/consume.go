@@ -184,6 +184,8 @@ type encoder struct {
 	raw     []byte // decompression scratch
 	lastOff uint64 // offset of the last message written
 	sse     bool   // Server-Sent Events: "id:" and "data:" lines
+	// deliveries, when set, is written with each message (group fetch).
+	deliveries uint32
 }
 
 // chunks writes the messages of res in [from, to).
@@ -248,6 +250,10 @@ func (e *encoder) message(off uint64, appendTime int64, m *record.Message) error
 	b = strconv.AppendUint(b, off, 10)
 	b = append(b, `,"append_time":`...)
 	b = strconv.AppendInt(b, appendTime, 10)
+	if e.deliveries != 0 {
+		b = append(b, `,"deliveries":`...)
+		b = strconv.AppendUint(b, uint64(e.deliveries), 10)
+	}
 	if m.Timestamp != 0 {
 		b = append(b, `,"timestamp":`...)
 		b = strconv.AppendInt(b, m.Timestamp, 10)
