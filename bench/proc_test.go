@@ -96,47 +96,51 @@ func (l *brokerLog) String() string {
 // but -fsync, listening on a free loopback port or a Unix socket, and
 // stops it with SIGTERM at the end of the benchmark.
 func outOfProcess(network string) func(b *testing.B, t tier) broker {
-	return func(b *testing.B, t tier) broker {
-		bin := brokerBinary(b)
-		args := []string{"-fsync", policy(t).String(), "-log-level", "info", "-http", ""}
-		if network == "unix" {
-			args = append(args, "-addr", "", "-unix", socketPath(b))
-		} else {
-			args = append(args, "-addr", "127.0.0.1:0")
-		}
-		args = append(args, dataDir(b, "haraqa-proc"))
-		cmd := exec.Command(bin, args...)
-		out := &brokerLog{addr: make(chan string, 1)}
-		cmd.Stderr = out
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		exited := make(chan struct{})
-		var waitErr error
-		go func() { waitErr = cmd.Wait(); close(exited) }()
-		b.Cleanup(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-				if waitErr != nil {
-					b.Errorf("broker process: %v\n%s", waitErr, out)
-				}
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-				b.Errorf("broker process did not stop in 30s\n%s", out)
-			}
-		})
-		select {
-		case a := <-out.addr:
-			return &haraqaBroker{addr: network + "://" + a, pid: cmd.Process.Pid}
-		case <-exited:
-			b.Fatalf("broker process exited: %v\n%s", waitErr, out)
-		case <-time.After(30 * time.Second):
-			b.Fatalf("broker process not listening after 30s\n%s", out)
-		}
-		return nil
+	return func(b *testing.B, t tier) broker { return startProcess(b, network, t) }
+}
+
+// startProcess starts cmd/broker as outOfProcess does, with extra flags
+// after the defaults (so they win).
+func startProcess(b *testing.B, network string, t tier, extra ...string) *haraqaBroker {
+	bin := brokerBinary(b)
+	args := []string{"-fsync", policy(t).String(), "-log-level", "info", "-http", ""}
+	if network == "unix" {
+		args = append(args, "-addr", "", "-unix", socketPath(b))
+	} else {
+		args = append(args, "-addr", "127.0.0.1:0")
 	}
+	args = append(append(args, extra...), dataDir(b, "haraqa-proc"))
+	cmd := exec.Command(bin, args...)
+	out := &brokerLog{addr: make(chan string, 1)}
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			if waitErr != nil {
+				b.Errorf("broker process: %v\n%s", waitErr, out)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			b.Errorf("broker process did not stop in 30s\n%s", out)
+		}
+	})
+	select {
+	case a := <-out.addr:
+		return &haraqaBroker{addr: network + "://" + a, pid: cmd.Process.Pid}
+	case <-exited:
+		b.Fatalf("broker process exited: %v\n%s", waitErr, out)
+	case <-time.After(30 * time.Second):
+		b.Fatalf("broker process not listening after 30s\n%s", out)
+	}
+	return nil
 }
 
 // listenAddr takes addr=… from a slog text line.
