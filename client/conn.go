@@ -114,12 +114,19 @@ func dialConn(ctx context.Context, addr string, cfg *config) (*conn, error) {
 func dialConn1(ctx context.Context, addr string, cfg *config) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
 	defer cancel()
-	network, address, err := parseAddr(addr)
+	plain, useTLS := splitTLS(addr)
+	network, address, err := parseAddr(plain)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.tls != nil && !useTLS {
+		return nil, fmt.Errorf("%w WithTLSConfig: address %q is not tls://HOST:PORT", ErrBadOption, addr)
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
+	if err == nil && useTLS {
+		nc, err = clientTLS(ctx, nc, address, cfg.tls)
+	}
 	if err != nil {
 		return nil, &DialError{Addr: addr, Err: err}
 	}

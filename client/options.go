@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ type config struct {
 	codec        record.Codec
 	hooks        hooks
 	transformer  Transformer
+	tls          *tls.Config // WithTLSConfig (tls.go)
 	errs         []error // bad option values, for Dial
 }
 

@@ -118,7 +118,7 @@ func newWeb(c *config, rd *readiness, log *slog.Logger) (*web.Server, *observers
 		maxTopics = -1 // none of their own
 	}
 	m := metrics.New(metrics.Options{MaxTopics: maxTopics, Version: version})
-	ws := web.New(web.Options{Version: version, Ready: rd.checks(), Pprof: c.pprof, Logger: log,
+	ws := web.New(web.Options{Version: version, Ready: rd.checks(), Pprof: c.pprof, Logger: log, TLSConfig: c.sec.httpTLS(),
 		Metrics: m.Handler(), Status: web.NewStatusPage(web.StatusOptions{Version: version, Snapshot: m.Snapshot, Ready: rd.checks()})})
 	return ws, &observers{m: m}
 }

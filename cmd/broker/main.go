@@ -71,6 +71,10 @@ type config struct {
 	// origin says where each flag's value came from, for error messages
 	// and -print-config; a flag at its default has none.
 	origin map[string]source
+
+	tlsCert, tlsKey, tlsClientCA string
+	authFile                     string
+	sec                          *security // loaded at start from the four above
 }
 
 func main() {
@@ -167,6 +171,9 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.Int64Var(&c.maxInFlightBytes, "max-in-flight-bytes", 512<<20, "request body bytes held at once over all connections; past it requests wait a second, then get TooBusy")
 	fs.DurationVar(&c.maxWait, "max-wait", 30*time.Second, "longest long-poll a consume may ask for")
 	fs.StringVar(&c.token, "token", "", "if set, clients must present this token in Hello")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM) for the TCP and HTTP listeners (with -tls-key); reloaded on SIGHUP")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM) for -tls-cert")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "CA certificates `file` (PEM): TCP clients must present a certificate it signed (mutual TLS)")
 	fs.Var(choice{&c.logLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "log `level`: debug, info, warn or error (default info)")
 	c.logLevel = "info"
 	fs.Var(choice{&c.consume, []string{"writev", "sendfile"}}, "consume-mode", "`mode` consume responses are sent in: writev or sendfile (default writev)")
@@ -289,6 +296,12 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		if err := checkVolume(v); err != nil {
 			return nil, err
 		}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, fmt.Errorf("-tls-cert and -tls-key go together")
+	}
+	if c.tlsClientCA != "" && c.tlsCert == "" {
+		return nil, fmt.Errorf("-tls-client-ca needs -tls-cert and -tls-key")
 	}
 	if c.addr == "" && c.unix == "" {
 		return nil, fmt.Errorf("nothing to listen on: set -addr or -unix")

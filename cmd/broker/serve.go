@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,10 +24,19 @@ import (
 // address in use is reported before the data directories are created or
 // opened.
 func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) error {
+	sec, err := loadSecurity(c)
+	if err != nil {
+		return err
+	}
+	c.sec = sec
 	listeners, err := listen(c)
 	if err != nil {
 		return err
 	}
+	sec.logStart(log)
+	stopHUP := make(chan struct{})
+	defer close(stopHUP)
+	sec.reloadOnHUP(log, stopHUP)
 	hl, err := listenHTTP(c)
 	if err != nil {
 		for _, l := range listeners {
@@ -98,11 +108,19 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	}
 	var names []string
 	for _, a := range addrs {
-		names = append(names, a.Network()+"://"+a.String())
+		scheme := a.Network()
+		if scheme == "tcp" && sec.tls != nil {
+			scheme = "tls"
+		}
+		names = append(names, scheme+"://"+a.String())
 	}
 	if hl != nil {
 		addrs = append(addrs, hl.Addr())
-		names = append(names, "http://"+hl.Addr().String())
+		scheme := "http"
+		if sec.tls != nil {
+			scheme = "https"
+		}
+		names = append(names, scheme+"://"+hl.Addr().String())
 	}
 	rd.engine.Store(e)
 	log.Info("haraqa broker serving", "version", version, "listeners", strings.Join(names, ","),
@@ -170,6 +188,9 @@ func listen(c *config) ([]net.Listener, error) {
 				l.Close()
 			}
 			return nil, fmt.Errorf("%s %s: %w", a.flag, a.addr, err)
+		}
+		if a.flag == "-addr" && c.sec.nativeTLS() != nil {
+			l = tls.NewListener(l, c.sec.nativeTLS())
 		}
 		listeners = append(listeners, l)
 	}
