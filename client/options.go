@@ -27,7 +27,7 @@ type config struct {
 	hooks        hooks
 	transformer  Transformer
 	tls          *tls.Config // WithTLSConfig (tls.go)
-	errs         []error // bad option values, for Dial
+	errs         []error     // bad option values, for Dial
 }
 
 // badf records a bad option value: Dial fails with it, naming the option.
