@@ -31,6 +31,7 @@ type app struct {
 
 	addr, token string
 	dialTimeout time.Duration
+	tls         tlsFlags // tls.go
 
 	client *client.Client
 }
@@ -87,7 +88,8 @@ func (a *app) rootCommand() *cobra.Command {
 consumes them to stdout, manages topics and runs load tests.
 
 The broker address comes from --addr, else HARAQA_ADDR, else ` + defaultAddr + `;
-it may be tcp://host:port, host:port, unix:///path/to.sock or a socket path.
+it may be tcp://host:port, host:port, tls://host:port (see --tls-*),
+unix:///path/to.sock or a socket path.
 The token comes from --token, else HARAQA_TOKEN.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 connection (cannot reach the
@@ -108,6 +110,7 @@ broker cannot store: a full disk, too few healthy volumes), 130 interrupted.`,
 	pf.StringVarP(&a.addr, "addr", "a", "", "broker address (default $HARAQA_ADDR, else "+defaultAddr+")")
 	pf.StringVar(&a.token, "token", "", "authentication token (default $HARAQA_TOKEN)")
 	pf.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to try to connect")
+	a.addTLSFlags(pf)
 	root.AddCommand(a.produceCommand(), a.consumeCommand(), a.topicsCommand(),
 		a.offsetsCommand(), a.watchCommand(), a.benchCommand())
 	a.completeTopicArgs(root)
@@ -171,7 +174,12 @@ func (a *app) connect(ctx context.Context, opts ...client.Option) (*client.Clien
 	if token == "" {
 		token = os.Getenv("HARAQA_TOKEN")
 	}
-	all := append([]client.Option{client.WithToken(token), client.WithDialTimeout(a.dialTimeout)}, opts...)
+	tlsOpts, err := a.tlsOptions()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]client.Option{client.WithToken(token), client.WithDialTimeout(a.dialTimeout)}, tlsOpts...)
+	all = append(all, opts...)
 	c, err := client.Dial(ctx, a.address(), all...)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
