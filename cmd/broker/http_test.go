@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,87 @@ func TestMetricsWired(t *testing.T) {
 	}
 	if code, _ := get(t, p.httpAddr(t)+"/debug/pprof/"); code != 200 {
 		t.Fatalf("-pprof: /debug/pprof/ answered %d", code)
+	}
+}
+
+// do sends method url with body (JSON) and returns the status and body.
+func do(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestGroupLagMatchesClients checks that the consumer-group lag an
+// operator scrapes from /metrics and reads on the status page is the lag
+// the clients report (the HTTP API's describe): 20 messages, 2 acked, 3
+// more leased.
+func TestGroupLagMatchesClients(t *testing.T) {
+	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "127.0.0.1:0", t.TempDir())
+	base := p.httpAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, "tcp://"+p.addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msgs := make([][]byte, 20)
+	for i := range msgs {
+		msgs[i] = []byte("m")
+	}
+	if _, err := c.Produce(ctx, "jobs", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	g := base + "/topics/jobs/groups/workers"
+	if code, body := do(t, "PUT", g, `{"start":"earliest"}`); code/100 != 2 {
+		t.Fatalf("create group: %d %s", code, body)
+	}
+	code, body := do(t, "POST", g+"/members", `{"name":"w1"}`)
+	var join struct {
+		Member string
+		Epoch  uint64
+	}
+	if err := json.Unmarshal([]byte(body), &join); code != 200 || err != nil {
+		t.Fatalf("join: %d %s %v", code, body, err)
+	}
+	q := "?member=" + join.Member + "&epoch=" + strconv.FormatUint(join.Epoch, 10)
+	if code, body := do(t, "POST", g+"/fetch"+q+"&max=5", ""); code != 200 {
+		t.Fatalf("fetch: %d %s", code, body)
+	}
+	if code, body := do(t, "POST", g+"/ack"+q, `{"ranges":[{"first":0,"next":2}]}`); code/100 != 2 {
+		t.Fatalf("ack: %d %s", code, body)
+	}
+	code, body = get(t, g)
+	var desc struct {
+		Lag      uint64 `json:"lag"`
+		InFlight uint64 `json:"in_flight"`
+	}
+	if err := json.Unmarshal([]byte(body), &desc); code != 200 || err != nil {
+		t.Fatalf("describe: %d %s %v", code, body, err)
+	}
+	if desc.Lag != 18 || desc.InFlight != 3 {
+		t.Fatalf("describe: lag %d, in flight %d; want 18 and 3 (%s)", desc.Lag, desc.InFlight, body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		fmt.Sprintf("\nharaqa_group_lag_messages{group=\"workers\",topic=\"jobs\"} %d\n", desc.Lag),
+		fmt.Sprintf("\nharaqa_group_in_flight_messages{group=\"workers\",topic=\"jobs\"} %d\n", desc.InFlight),
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if _, page := get(t, base+"/"); !strings.Contains(page, `<td>jobs</td><td>workers</td><td class="n">2</td><td class="n">18</td><td class="n">3</td>`) {
+		t.Errorf("the status page lacks the group's row (committed 2, lag 18, in flight 3):\n%s", page)
 	}
 }
