@@ -52,7 +52,7 @@ type Engine struct {
 	// gsets holds each topic's consumer groups (group_set.go), guarded
 	// by gmu, which is taken before a groupSet's locks and never under
 	// Engine.mu.
-	gmu   sync.Mutex
+	gmu   sync.RWMutex
 	gsets map[string]*groupSet
 
 	stats    counters

@@ -17,6 +17,12 @@ func (e *Engine) groupSet(topic string, create bool) (*groupSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.gmu.RLock()
+	gs := e.gsets[topic]
+	e.gmu.RUnlock()
+	if gs != nil && gs.t == t {
+		return gs, nil
+	}
 	e.gmu.Lock()
 	defer e.gmu.Unlock()
 	if gs := e.gsets[topic]; gs != nil && gs.t == t {
@@ -35,7 +41,7 @@ func (e *Engine) groupSet(topic string, create bool) (*groupSet, error) {
 			return nil, err
 		}
 	}
-	gs := newGroupSet(e, t, lt)
+	gs = newGroupSet(e, t, lt)
 	if e.gsets == nil {
 		e.gsets = map[string]*groupSet{}
 	}
