@@ -3,8 +3,10 @@ package browsertest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +133,20 @@ func fill(t *testing.T, b *broker) {
 			}
 		}
 	}
+	// A consumer group on orders through the HTTP API: 100 leased, 50 acked.
+	g := b.http + "/topics/orders/groups/billing"
+	post(t, "PUT", g, `{"start":"earliest"}`)
+	var join struct {
+		Member string `json:"member"`
+		Epoch  uint64 `json:"epoch"`
+	}
+	if err := json.Unmarshal([]byte(post(t, "POST", g+"/members", `{"name":"billing-1"}`)), &join); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf("?member=%s&epoch=%d", join.Member, join.Epoch)
+	post(t, "POST", g+"/fetch"+q+"&max=100", "")
+	post(t, "POST", g+"/ack"+q, `{"ranges":[{"first":0,"next":50}]}`)
+
 	var buf client.ConsumeBuffer
 	for off := uint64(0); off < 5000; {
 		m, err := c.Consume(ctx, "orders", off, 1000, &buf)
@@ -174,9 +190,31 @@ func trickle(ctx context.Context, t *testing.T, b *broker) {
 	}
 }
 
+// post sends a JSON request and returns the answer's body; anything but
+// 2xx fails the test.
+func post(t *testing.T, method, url, body string) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 // TestStatusPageInChromium checks the status page as a person sees it, in
 // a real browser with JavaScript off: the topics with their offset ranges,
-// the volumes and their state, the broker's version and readiness; that it
+// the volumes and their state, a consumer group's lag, the broker's
+// version and readiness; that it
 // fits a phone's width (wide tables scroll inside their box, the page does
 // not); and that it reloads itself. It saves a screenshot
 // (HARAQA_STATUS_SCREENSHOT names where; else the test's temporary
@@ -227,6 +265,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		regexp.MustCompile(`v2\s+healthy`),
 		regexp.MustCompile(`corruptions found\s+0`),
 		regexp.MustCompile(`topics 3`),
+		regexp.MustCompile(`orders\s+billing\s+50\s+11,950\s+50\s+1\b`), // committed, lag, in flight, members
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("the page's text does not match %s", want)
