@@ -41,6 +41,7 @@ type writerReq struct {
 	pid   uint64  // producer id of an idempotent batch (0: none)
 	seq   uint32  // its sequence
 	count uint32  // its message count
+	at    int64   // append time to stamp (EnqueueAt); 0: the writer's clock
 	err   error
 	done  chan struct{}
 }
@@ -48,11 +49,21 @@ type writerReq struct {
 var reqPool = sync.Pool{New: func() any { return &writerReq{done: make(chan struct{}, 1)} }}
 
 // Pending is an append queued by Enqueue; Wait returns its result.
-type Pending struct{ r *writerReq }
+type Pending struct {
+	r  *writerReq
+	fn func() (uint64, error) // NewPending
+}
+
+// NewPending returns a Pending whose Wait calls wait: for a log service
+// layered on the engine (package cluster) whose appends finish elsewhere.
+func NewPending(wait func() (uint64, error)) Pending { return Pending{fn: wait} }
 
 // Wait blocks until the writer answered the append and returns the offset
 // of its first message. Call it exactly once.
 func (p Pending) Wait() (uint64, error) {
+	if p.fn != nil {
+		return p.fn()
+	}
 	<-p.r.done
 	base, err := p.r.base, p.r.err
 	p.r.batch, p.r.err = nil, nil
@@ -83,10 +94,19 @@ func (e *Engine) Append(ctx context.Context, topic string, batch []byte) (uint64
 // their acknowledgements are awaited concurrently. The batch must not be
 // touched until Wait returns.
 func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pending, error) {
-	return e.enqueue(ctx, topic, batch, false)
+	return e.enqueue(ctx, topic, batch, 0, false)
 }
 
-func (e *Engine) enqueue(ctx context.Context, topic string, batch []byte, direct bool) (Pending, error) {
+// EnqueueAt is Enqueue with the append time given: the batch is stamped
+// with appendTime (Unix nanoseconds) instead of the writer's clock, and
+// segment-age rolls are judged by it. Package cluster applies a replicated
+// log with it so that every replica stores the same bytes. A run of one
+// write holds batches of one append time only. 0 means the writer's clock.
+func (e *Engine) EnqueueAt(ctx context.Context, topic string, batch []byte, appendTime int64) (Pending, error) {
+	return e.enqueue(ctx, topic, batch, appendTime, false)
+}
+
+func (e *Engine) enqueue(ctx context.Context, topic string, batch []byte, at int64, direct bool) (Pending, error) {
 	if err := ctx.Err(); err != nil {
 		return Pending{}, err
 	}
@@ -132,15 +152,15 @@ func (e *Engine) enqueueTopic(ctx context.Context, t *Topic, batch []byte, direc
 	}
 	r := reqPool.Get().(*writerReq)
 	r.op, r.batch, r.vol, r.base, r.err = opAppend, batch, nil, 0, nil
-	r.pid, r.seq, r.count = h.ProducerID, h.Sequence, h.Count
+	r.pid, r.seq, r.count, r.at = h.ProducerID, h.Sequence, h.Count, at
 	if direct && t.writeDirect(r) {
-		return Pending{r}, nil
+		return Pending{r: r}, nil
 	}
 	if err := t.send(ctx, r); err != nil {
 		reqPool.Put(r)
 		return Pending{}, err
 	}
-	return Pending{r}, nil
+	return Pending{r: r}, nil
 }
 
 // EnqueueDirect is Enqueue for a caller that would otherwise only wait for
@@ -154,12 +174,12 @@ func (e *Engine) enqueueTopic(ctx context.Context, t *Topic, batch []byte, direc
 // queues like Enqueue, and the writer's next group takes the batch with the
 // others, so that group commit still gathers concurrent appends.
 func (e *Engine) EnqueueDirect(ctx context.Context, topic string, batch []byte) (Pending, error) {
-	return e.enqueue(ctx, topic, batch, true)
+	return e.enqueue(ctx, topic, batch, 0, true)
 }
 
 // Ready reports whether the append has been answered, so that Wait would
 // not block.
-func (p Pending) Ready() bool { return len(p.r.done) > 0 }
+func (p Pending) Ready() bool { return p.r != nil && len(p.r.done) > 0 }
 
 // writeDirect has the caller write r as the leader of a group if the
 // writer is idle, and reports whether it did (r is then answered).
@@ -439,6 +459,10 @@ func (w *writer) process() {
 			return
 		}
 		seg := ms[0].active()
+		now := now
+		if g[0].at != 0 {
+			now = g[0].at // EnqueueAt: the replicated log's time
+		}
 		if seg.Sealed() || w.shouldRoll(seg, len(g[0].batch), g[0].count, now) {
 			if err := w.roll(); err != nil {
 				w.fail(g, err)
@@ -499,7 +523,7 @@ func (w *writer) control(r *writerReq) {
 func (w *writer) chunk(seg *segment.Segment, g []*writerReq) int {
 	size, msgs := 0, uint64(0)
 	for i, r := range g {
-		if r.op != opAppend || (i > 0 && (!seg.Fits(size+len(r.batch), i+1) || !seg.SpanFits(msgs+uint64(r.count)))) {
+		if r.op != opAppend || (i > 0 && (r.at != g[0].at || !seg.Fits(size+len(r.batch), i+1) || !seg.SpanFits(msgs+uint64(r.count)))) {
 			return i
 		}
 		size += len(r.batch)
