@@ -114,7 +114,7 @@ func (e *Engine) enqueue(ctx context.Context, topic string, batch []byte, at int
 	if err != nil {
 		return Pending{}, err
 	}
-	return e.enqueueTopic(ctx, t, batch, direct)
+	return e.enqueueTopicAt(ctx, t, batch, at, direct)
 }
 
 // appendTopic appends to t (internal topics too) and waits.
@@ -129,6 +129,12 @@ func (e *Engine) appendTopic(ctx context.Context, t *Topic, batch []byte) (uint6
 // enqueueTopic is Enqueue (direct: EnqueueDirect) on a topic found
 // (internal topics too).
 func (e *Engine) enqueueTopic(ctx context.Context, t *Topic, batch []byte, direct bool) (Pending, error) {
+	return e.enqueueTopicAt(ctx, t, batch, 0, direct)
+}
+
+// enqueueTopicAt is enqueueTopic with EnqueueAt's append time (0: the
+// writer's clock).
+func (e *Engine) enqueueTopicAt(ctx context.Context, t *Topic, batch []byte, at int64, direct bool) (Pending, error) {
 	if err := ctx.Err(); err != nil {
 		return Pending{}, err
 	}

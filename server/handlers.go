@@ -347,6 +347,11 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
+		if ip, ok := c.s.e.(interface{ IdempotentProducers() bool }); ok && !ip.IdempotentProducers() {
+			// A log without idempotent producers (a cluster, for now):
+			// clients fall back to producing without producer ids.
+			break
+		}
 		return c.respond(h, &netproto.InitProducerResponse{ProducerID: c.s.e.NewProducerID()}, nil)
 	}
 	return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, h.Opcode.String()))

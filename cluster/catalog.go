@@ -1,0 +1,82 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// catalog is the metadata group's state machine: the replicated topics.
+// It is saved (cluster/catalog.json, written atomically) after every
+// applied metadata entry, with the index it reflects, so that a restart
+// applies only the entries after it: creates and deletes are never
+// replayed against the engine.
+type catalog struct {
+	Applied uint64       `json:"applied"`
+	Created uint64       `json:"created"` // topics ever created: spreads preferred leaders
+	Topics  []*TopicInfo `json:"topics"`
+}
+
+func loadCatalog(dir string) (catalog, error) {
+	var c catalog
+	b, err := os.ReadFile(filepath.Join(dir, "catalog.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("cluster: %s: %w", filepath.Join(dir, "catalog.json"), err)
+	}
+	return c, nil
+}
+
+func (c *catalog) save(dir string) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "catalog.json.tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "catalog.json")); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (c *catalog) find(name string) (*TopicInfo, bool) {
+	for _, t := range c.Topics {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+func (c *catalog) remove(name string) {
+	c.Topics = slices.DeleteFunc(c.Topics, func(t *TopicInfo) bool { return t.Name == name })
+}

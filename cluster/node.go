@@ -1,0 +1,880 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/netproto"
+	"github.com/haraqa/haraqa/record"
+)
+
+// Config configures a Node.
+type Config struct {
+	// NodeID is this node's id (1..2^63), unique in the cluster.
+	NodeID uint64
+	// Peers maps every node's id, this one's included, to its cluster
+	// address (host:port of its cluster listener).
+	Peers map[uint64]string
+	// Listener is this node's cluster listener (Peers[NodeID]).
+	Listener net.Listener
+	// Dir holds the node's Raft log (wal) and catalog.
+	Dir string
+	// Engine stores the topics this node replicates.
+	Engine *engine.Engine
+	Logger *slog.Logger
+	// ReplicationFactor is the number of replicas of a topic (0: min(3,
+	// nodes)).
+	ReplicationFactor int
+	// TickInterval is one Raft tick (default 100 ms). A follower starts
+	// an election after ElectionTicks without hearing from its leader
+	// (default 10), a leader sends heartbeats every HeartbeatTicks
+	// (default 2).
+	TickInterval   time.Duration
+	ElectionTicks  int
+	HeartbeatTicks int
+	// ProposalTimeout bounds how long a produce waits for its batch to be
+	// committed and applied (default 10 s); then it fails with a
+	// retriable error (the batch may still commit later).
+	ProposalTimeout time.Duration
+}
+
+const metaGroup = 0
+
+// Entry kinds: the first byte of a normal entry's data.
+const (
+	kindProduce     = 1
+	kindCreateTopic = 10
+	kindDeleteTopic = 11
+	kindSync        = 12 // no change: a barrier that brings this node's catalog up to date
+)
+
+// ErrNoLeader is returned (wrapped in a retriable netproto storage error)
+// when a group has no leader to take a proposal, or a proposal was not
+// committed within the proposal timeout.
+var ErrNoLeader = errors.New("cluster: no leader")
+
+func unavailable(format string, a ...any) error {
+	return netproto.NewError(netproto.CodeStorage, fmt.Sprintf(format, a...))
+}
+
+// TopicInfo is a topic's catalog entry.
+type TopicInfo struct {
+	Name      string   `json:"name"`
+	Group     uint64   `json:"group"`
+	Replicas  []uint64 `json:"replicas"`
+	Preferred uint64   `json:"preferred"`
+}
+
+// request is one produce waiting for its batch to be applied.
+type request struct {
+	batch []byte
+	base  uint64
+	err   error
+	done  chan struct{}
+}
+
+// proposal is one entry this node proposed, waiting to be applied here.
+type proposal struct {
+	reqs     []*request // produce
+	err      error      // metadata commands
+	done     chan struct{}
+	deadline time.Time
+}
+
+// Node is one broker's part of the cluster: it runs every Raft group the
+// node is a member of (the metadata group on all nodes, a group per topic
+// on the topic's replicas) from one loop, and implements logsvc.Service
+// over the local engine.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	e     *engine.Engine
+	wal   *wal
+	tr    *transport
+	nodes []uint64 // sorted
+
+	// Loop-owned.
+	groups  map[uint64]*group
+	touched map[uint64]*group
+	held    []held // proposals Raft dropped (no leader known yet): retried each tick
+	cat     catalog // the loop applies it; copies published in topics
+
+	mu      sync.Mutex
+	inbox   []envelope
+	propQ   map[uint64][]*request
+	metaQ   [][]byte
+	sig     chan struct{}
+	stopped bool
+	failed  error
+
+	wmu     sync.Mutex
+	waiters map[uint64]*proposal
+	nextID  atomic.Uint64
+
+	tmu    sync.RWMutex
+	topics map[string]*TopicInfo
+	leads  map[string]uint64 // topic → leader as this node last saw it
+
+	stopc chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// held is a proposal to retry until its waiter expires.
+type held struct {
+	gid, id uint64
+	data    []byte
+}
+
+// group is one Raft group on this node.
+type group struct {
+	id    uint64
+	topic string // "" for the metadata group
+	info  *TopicInfo
+	rn    *raft.RawNode
+	log   *groupLog
+	lead  uint64
+	state raft.StateType
+	// inflight: proposals of this node not known applied (loop-owned).
+	// When the group's leader changes they are proposed again: a
+	// proposal forwarded to a leader that died, or appended by a leader
+	// deposed before it committed, is lost otherwise. One that did commit
+	// is then stored twice (at-least-once; producer ids will fix it).
+	inflight map[uint64][]byte
+
+	// Apply (topic groups): the loop queues committed entries, the apply
+	// goroutine writes them to the engine.
+	amu     sync.Mutex
+	aq      []*pb.Entry
+	asig    chan struct{}
+	astop   chan struct{}
+	adone   chan struct{}
+	applied atomic.Uint64
+}
+
+// Open starts a node: it replays the Raft log, loads the catalog, starts
+// the transport and the loop.
+func Open(cfg Config) (*Node, error) {
+	if cfg.NodeID == 0 {
+		return nil, errors.New("cluster: node id must be at least 1")
+	}
+	if _, ok := cfg.Peers[cfg.NodeID]; !ok {
+		return nil, fmt.Errorf("cluster: node %d is not among the peers", cfg.NodeID)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 2
+	}
+	if cfg.ProposalTimeout <= 0 {
+		cfg.ProposalTimeout = 10 * time.Second
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, e: cfg.Engine, groups: map[uint64]*group{}, touched: map[uint64]*group{},
+		propQ: map[uint64][]*request{}, sig: make(chan struct{}, 1), waiters: map[uint64]*proposal{},
+		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{})}
+	for id := range cfg.Peers {
+		n.nodes = append(n.nodes, id)
+	}
+	slices.Sort(n.nodes)
+	if cfg.ReplicationFactor <= 0 {
+		n.cfg.ReplicationFactor = min(3, len(n.nodes))
+	}
+	if n.cfg.ReplicationFactor > len(n.nodes) {
+		return nil, fmt.Errorf("cluster: replication factor %d with %d nodes", cfg.ReplicationFactor, len(n.nodes))
+	}
+	n.nextID.Store(uint64(time.Now().UnixNano()))
+	w, err := openWAL(cfg.Dir, n.log)
+	if err != nil {
+		return nil, err
+	}
+	n.wal = w
+	cat, err := loadCatalog(cfg.Dir)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	n.cat = cat
+	if err := n.startGroup(metaGroup, nil, cat.Applied, false); err != nil {
+		w.close()
+		return nil, err
+	}
+	for _, ti := range cat.Topics {
+		if !slices.Contains(ti.Replicas, cfg.NodeID) {
+			continue
+		}
+		if err := n.e.CreateTopic(ti.Name); err != nil && !errors.Is(err, engine.ErrTopicExists) {
+			w.close()
+			return nil, fmt.Errorf("cluster: topic %q: %w", ti.Name, err)
+		}
+		if err := n.startGroup(ti.Group, ti, 0, false); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	n.publishTopics()
+	n.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, n.log, n.receive)
+	n.tr.start()
+	go n.run()
+	n.log.Info("cluster: node started", "node", cfg.NodeID, "nodes", len(n.nodes), "topics", len(cat.Topics), "replication", n.cfg.ReplicationFactor)
+	return n, nil
+}
+
+// Close stops the loop, the transport and the apply goroutines and closes
+// the Raft log. The engine is the caller's.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return nil
+	}
+	n.stopped = true
+	n.mu.Unlock()
+	close(n.stopc)
+	<-n.done
+	n.tr.close()
+	for _, g := range n.groups {
+		g.stopApply()
+	}
+	n.failAll(engine.ErrClosed)
+	return n.wal.close()
+}
+
+func (n *Node) raftConfig(id uint64, g *groupLog, applied uint64) *raft.Config {
+	return &raft.Config{ID: n.cfg.NodeID, ElectionTick: n.cfg.ElectionTicks, HeartbeatTick: n.cfg.HeartbeatTicks,
+		Storage: g, Applied: applied, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
+		MaxUncommittedEntriesSize: 256 << 20, CheckQuorum: true, PreVote: true,
+		Logger: raftLogger{n.log.With("group", id)}}
+}
+
+// startGroup creates the group's RawNode (loop goroutine, or Open).
+// campaign: a new topic's preferred leader starts an election at once.
+func (n *Node) startGroup(id uint64, ti *TopicInfo, applied uint64, campaign bool) error {
+	gl := n.wal.group(id)
+	if ti == nil {
+		gl.voters = n.nodes
+	} else {
+		gl.voters = ti.Replicas
+	}
+	rn, err := raft.NewRawNode(n.raftConfig(id, gl, applied))
+	if err != nil {
+		return fmt.Errorf("cluster: group %d: %w", id, err)
+	}
+	g := &group{id: id, info: ti, rn: rn, log: gl, inflight: map[uint64][]byte{}}
+	if ti != nil {
+		g.topic = ti.Name
+		g.asig, g.astop, g.adone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		_, end, err := n.e.Offsets(ti.Name)
+		if err != nil {
+			return fmt.Errorf("cluster: topic %q: %w", ti.Name, err)
+		}
+		go n.applyLoop(g, end)
+	}
+	if campaign {
+		rn.Campaign()
+	}
+	n.groups[id] = g
+	n.touched[id] = g
+	return nil
+}
+
+func (g *group) stopApply() {
+	if g.astop == nil {
+		return
+	}
+	select {
+	case <-g.astop:
+	default:
+		close(g.astop)
+	}
+	<-g.adone
+}
+
+// --- the loop ---
+
+func (n *Node) receive(es []envelope) {
+	n.mu.Lock()
+	n.inbox = append(n.inbox, es...)
+	n.mu.Unlock()
+	n.wake()
+}
+
+func (n *Node) wake() {
+	select {
+	case n.sig <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) run() {
+	defer close(n.done)
+	tk := time.NewTicker(n.cfg.TickInterval)
+	defer tk.Stop()
+	var ticks int
+	var inbox []envelope
+	for {
+		select {
+		case <-n.stopc:
+			return
+		case <-tk.C:
+			ticks++
+			for _, g := range n.groups {
+				g.rn.Tick()
+				n.touched[g.id] = g
+			}
+			n.expire()
+			n.retryHeld()
+			if ticks%10 == 0 {
+				for _, g := range n.groups {
+					g.prune(n)
+				}
+			}
+			if ticks%20 == 0 {
+				n.balance()
+			}
+		case <-n.sig:
+		}
+		n.mu.Lock()
+		inbox, n.inbox = n.inbox, inbox[:0]
+		props, metas := n.propQ, n.metaQ
+		n.propQ, n.metaQ = map[uint64][]*request{}, nil
+		n.mu.Unlock()
+		for _, e := range inbox {
+			g := n.groups[e.group]
+			if g == nil {
+				continue // a group this node does not run (yet, or any more)
+			}
+			g.rn.Step(e.msg)
+			n.touched[g.id] = g
+		}
+		clear(inbox)
+		for gid, reqs := range props {
+			n.propose(gid, reqs)
+		}
+		for _, m := range metas {
+			n.proposeOrHold(metaGroup, binary.LittleEndian.Uint64(m[9:]), m)
+		}
+		if err := n.ready(); err != nil {
+			n.log.Error("cluster: raft log write failed; node stops", "err", err)
+			n.mu.Lock()
+			n.failed = err
+			n.mu.Unlock()
+			n.failAll(unavailable("cluster: node failed: %v", err))
+			<-n.stopc
+			return
+		}
+	}
+}
+
+// propose turns a group's queued produces into proposals of at most about
+// 1 MiB each: one Raft entry per batch of batches.
+func (n *Node) propose(gid uint64, reqs []*request) {
+	g := n.groups[gid]
+	if g == nil {
+		for _, r := range reqs {
+			r.err = fmt.Errorf("%w: topic's group %d is gone", engine.ErrTopicNotFound, gid)
+			close(r.done)
+		}
+		return
+	}
+	n.touched[gid] = g
+	now := time.Now().UnixNano()
+	for len(reqs) > 0 {
+		k, size := 0, 0
+		for k < len(reqs) && (k == 0 || size+len(reqs[k].batch) <= 1<<20) {
+			size += len(reqs[k].batch)
+			k++
+		}
+		id := n.nextID.Add(1)
+		data := make([]byte, 0, 29+size+4*k)
+		data = append(data, kindProduce)
+		data = binary.LittleEndian.AppendUint64(data, n.cfg.NodeID)
+		data = binary.LittleEndian.AppendUint64(data, id)
+		data = binary.LittleEndian.AppendUint64(data, uint64(now))
+		data = binary.LittleEndian.AppendUint32(data, uint32(k))
+		for _, r := range reqs[:k] {
+			data = binary.LittleEndian.AppendUint32(data, uint32(len(r.batch)))
+			data = append(data, r.batch...)
+		}
+		p := &proposal{reqs: reqs[:k:k], deadline: time.Now().Add(n.cfg.ProposalTimeout)}
+		n.wmu.Lock()
+		n.waiters[id] = p
+		n.wmu.Unlock()
+		n.proposeOrHold(gid, id, data)
+		reqs = reqs[k:]
+	}
+}
+
+// proposeOrHold proposes data to group gid; when Raft drops it (no leader
+// known, e.g. during an election) it is held and retried every tick until
+// its waiter expires.
+func (n *Node) proposeOrHold(gid, id uint64, data []byte) {
+	g := n.groups[gid]
+	if g == nil {
+		n.finish(id, nil, fmt.Errorf("%w: group %d is gone", engine.ErrTopicNotFound, gid))
+		return
+	}
+	n.touched[gid] = g
+	if err := g.rn.Propose(data); err != nil {
+		if !errors.Is(err, raft.ErrProposalDropped) {
+			n.finish(id, nil, unavailable("cluster: group %d: %v", gid, err))
+			return
+		}
+		n.held = append(n.held, held{gid, id, data})
+		return
+	}
+	g.inflight[id] = data
+}
+
+func (n *Node) waiting(id uint64) bool {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	_, ok := n.waiters[id]
+	return ok
+}
+
+// prune forgets inflight proposals that were answered.
+func (g *group) prune(n *Node) {
+	for id := range g.inflight {
+		if !n.waiting(id) {
+			delete(g.inflight, id)
+		}
+	}
+}
+
+// repropose proposes the group's unanswered proposals again (its leader
+// changed).
+func (n *Node) repropose(g *group) {
+	g.prune(n)
+	for id, data := range g.inflight {
+		delete(g.inflight, id)
+		n.proposeOrHold(g.id, id, data)
+	}
+}
+
+func (n *Node) retryHeld() {
+	hs := n.held
+	n.held = nil
+	for _, h := range hs {
+		if n.waiting(h.id) {
+			n.proposeOrHold(h.gid, h.id, h.data)
+		}
+	}
+}
+
+// ready persists, sends and applies what every touched group has ready:
+// one write and one fdatasync of the Raft log for all of them.
+func (n *Node) ready() error {
+	type gr struct {
+		g  *group
+		rd raft.Ready
+	}
+	var rds []gr
+	for id, g := range n.touched {
+		delete(n.touched, id)
+		if g.rn.HasReady() {
+			rds = append(rds, gr{g, g.rn.Ready()})
+		}
+	}
+	if len(rds) == 0 {
+		return nil
+	}
+	for _, x := range rds {
+		if !raft.IsEmptyHardState(x.rd.HardState) {
+			n.wal.saveHardState(x.g.id, x.rd.HardState)
+		}
+		n.wal.saveEntries(x.g.id, x.rd.Entries)
+		if x.rd.Snapshot != nil && !raft.IsEmptySnap(x.rd.Snapshot) {
+			n.log.Error("cluster: unexpected raft snapshot; ignored", "group", x.g.id)
+		}
+	}
+	if err := n.wal.flush(); err != nil {
+		return err
+	}
+	for _, x := range rds {
+		g := x.g
+		n.tr.send(g.id, x.rd.Messages)
+		if ss := x.rd.SoftState; ss != nil {
+			if g.lead != ss.Lead && g.topic != "" {
+				n.log.Debug("cluster: leader changed", "topic", g.topic, "leader", ss.Lead)
+			}
+			changed := g.lead != ss.Lead && ss.Lead != raft.None
+			g.lead, g.state = ss.Lead, ss.RaftState
+			if changed && len(g.inflight) > 0 {
+				defer n.repropose(g) // after Advance
+			}
+			if g.topic != "" {
+				n.tmu.Lock()
+				n.leads[g.topic] = ss.Lead
+				n.tmu.Unlock()
+			}
+		}
+		if len(x.rd.CommittedEntries) > 0 {
+			if g.id == metaGroup {
+				for _, e := range x.rd.CommittedEntries {
+					n.applyMeta(e)
+				}
+			} else {
+				g.amu.Lock()
+				g.aq = append(g.aq, x.rd.CommittedEntries...)
+				g.amu.Unlock()
+				select {
+				case g.asig <- struct{}{}:
+				default:
+				}
+			}
+		}
+		g.rn.Advance(x.rd)
+		if g.rn.HasReady() {
+			n.touched[g.id] = g
+			n.wake()
+		}
+	}
+	return nil
+}
+
+// balance hands leadership of a topic back to its preferred replica when
+// that replica is caught up, so that leaders stay spread over the nodes.
+func (n *Node) balance() {
+	for _, g := range n.groups {
+		if g.info == nil || g.state != raft.StateLeader || g.info.Preferred == n.cfg.NodeID {
+			continue
+		}
+		st := g.rn.Status()
+		last, _ := g.log.LastIndex()
+		if pr, ok := st.Progress[g.info.Preferred]; ok && pr.Match == last && pr.RecentActive {
+			g.rn.TransferLeader(g.info.Preferred)
+			n.touched[g.id] = g
+		}
+	}
+}
+
+// --- waiters ---
+
+// finish answers proposal id (if this node proposed it): bases are the
+// produce results, err the command's.
+func (n *Node) finish(id uint64, bases []uint64, err error) {
+	n.wmu.Lock()
+	p := n.waiters[id]
+	delete(n.waiters, id)
+	n.wmu.Unlock()
+	if p == nil {
+		return
+	}
+	for i, r := range p.reqs {
+		if err != nil {
+			r.err = err
+		} else {
+			r.base = bases[i]
+		}
+		close(r.done)
+	}
+	p.err = err
+	if p.done != nil {
+		close(p.done)
+	}
+}
+
+// expire fails proposals past their deadline: not known committed. The
+// entry may still commit later (the client's retry may then duplicate it).
+func (n *Node) expire() {
+	now := time.Now()
+	var ids []uint64
+	n.wmu.Lock()
+	for id, p := range n.waiters {
+		if now.After(p.deadline) {
+			ids = append(ids, id)
+		}
+	}
+	n.wmu.Unlock()
+	for _, id := range ids {
+		n.finish(id, nil, unavailable("cluster: not committed within %v (no leader, or no majority reachable); it may still be stored", n.cfg.ProposalTimeout))
+	}
+}
+
+func (n *Node) failAll(err error) {
+	n.wmu.Lock()
+	ids := make([]uint64, 0, len(n.waiters))
+	for id := range n.waiters {
+		ids = append(ids, id)
+	}
+	n.wmu.Unlock()
+	for _, id := range ids {
+		n.finish(id, nil, err)
+	}
+	n.mu.Lock()
+	props := n.propQ
+	n.propQ = map[uint64][]*request{}
+	n.mu.Unlock()
+	for _, reqs := range props {
+		for _, r := range reqs {
+			r.err = err
+			close(r.done)
+		}
+	}
+}
+
+// --- applying a topic's log to the engine ---
+
+// applyLoop writes the topic's committed produce entries to the engine in
+// log order. Offsets follow from the log: the first batch of the log is
+// offset 0 and every batch takes its message count, so a replica knows
+// which entries its engine already holds (below end, the engine's end
+// offset at start: a restart replays the whole log) and checks that the
+// engine assigns the offsets the log says.
+func (n *Node) applyLoop(g *group, end uint64) {
+	defer close(g.adone)
+	var next uint64   // offset of the next batch per the log
+	var last int64    // append time of the last entry (times never go back)
+	var q []*pb.Entry // entries to apply
+	for {
+		select {
+		case <-g.astop:
+			return
+		case <-g.asig:
+		}
+		g.amu.Lock()
+		q, g.aq = g.aq, q[:0]
+		g.amu.Unlock()
+		for _, e := range q {
+			if e.GetType() != pb.EntryNormal || len(e.Data) == 0 || e.Data[0] != kindProduce {
+				g.applied.Store(e.GetIndex())
+				continue
+			}
+			proposer, id, tm, batches, err := decodeProduce(e.Data)
+			if err != nil {
+				n.log.Error("cluster: bad produce entry; topic's apply stops", "topic", g.topic, "index", e.GetIndex(), "err", err)
+				<-g.astop
+				return
+			}
+			tm = max(tm, last)
+			last = tm
+			bases := make([]uint64, len(batches))
+			for i, b := range batches {
+				bases[i] = next
+				next += uint64(record.CountOf(b))
+			}
+			if !n.applyEntry(g, batches, bases, tm, &end) {
+				return
+			}
+			g.applied.Store(e.GetIndex())
+			if proposer == n.cfg.NodeID {
+				n.finish(id, bases, nil)
+			}
+		}
+		clear(q)
+	}
+}
+
+// applyEntry stores the entry's batches not yet in the engine, retrying
+// engine failures until they succeed or the group stops (false).
+func (n *Node) applyEntry(g *group, batches [][]byte, bases []uint64, tm int64, end *uint64) bool {
+	for attempt := 0; ; attempt++ {
+		var ps []engine.Pending
+		var want []uint64
+		var err error
+		for i, b := range batches {
+			cnt := uint64(record.CountOf(b))
+			if bases[i]+cnt <= *end {
+				continue // already stored (replay after a restart)
+			}
+			if bases[i] != *end {
+				err = fmt.Errorf("engine ends at %d, the log's batch is at %d", *end, bases[i])
+				break
+			}
+			var p engine.Pending
+			p, err = n.e.EnqueueAt(context.Background(), g.topic, slices.Clone(b), tm)
+			if err != nil {
+				break
+			}
+			ps = append(ps, p)
+			want = append(want, bases[i])
+			*end += cnt
+		}
+		for i, p := range ps {
+			off, werr := p.Wait()
+			if werr != nil && err == nil {
+				err = werr
+			}
+			if werr == nil && off != want[i] {
+				n.log.Error("cluster: engine stored a batch at another offset than the log's", "topic", g.topic, "offset", off, "want", want[i])
+			}
+		}
+		if err == nil {
+			return true
+		}
+		_, e, oerr := n.e.Offsets(g.topic)
+		if oerr == nil {
+			*end = e
+		}
+		if attempt%50 == 0 {
+			n.log.Error("cluster: applying the topic's log to storage failed; retrying", "topic", g.topic, "err", err)
+		}
+		select {
+		case <-g.astop:
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func decodeProduce(d []byte) (proposer, id uint64, tm int64, batches [][]byte, err error) {
+	if len(d) < 29 {
+		return 0, 0, 0, nil, errors.New("short produce entry")
+	}
+	proposer, id, tm = binary.LittleEndian.Uint64(d[1:]), binary.LittleEndian.Uint64(d[9:]), int64(binary.LittleEndian.Uint64(d[17:]))
+	k := binary.LittleEndian.Uint32(d[25:])
+	p := 29
+	for range k {
+		if len(d) < p+4 {
+			return 0, 0, 0, nil, errors.New("short produce entry")
+		}
+		l := int(binary.LittleEndian.Uint32(d[p:]))
+		p += 4
+		if len(d) < p+l || l < record.HeaderSize {
+			return 0, 0, 0, nil, errors.New("bad batch length in produce entry")
+		}
+		batches = append(batches, d[p:p+l:p+l])
+		p += l
+	}
+	return proposer, id, tm, batches, nil
+}
+
+// --- metadata ---
+
+// applyMeta applies one committed entry of the metadata group (loop
+// goroutine) and saves the catalog.
+func (n *Node) applyMeta(e *pb.Entry) {
+	idx := e.GetIndex()
+	if idx <= n.cat.Applied {
+		return
+	}
+	d := e.Data
+	if e.GetType() != pb.EntryNormal || len(d) < 19 {
+		n.cat.Applied = idx
+		return
+	}
+	kind, id := d[0], binary.LittleEndian.Uint64(d[9:])
+	proposer := binary.LittleEndian.Uint64(d[1:])
+	nl := int(binary.LittleEndian.Uint16(d[17:]))
+	if len(d) < 19+nl {
+		n.cat.Applied = idx
+		return
+	}
+	name := string(d[19 : 19+nl])
+	var err error
+	switch kind {
+	case kindCreateTopic:
+		if _, ok := n.cat.find(name); ok {
+			err = fmt.Errorf("%w: %q", engine.ErrTopicExists, name)
+			break
+		}
+		k := n.cat.Created
+		n.cat.Created++
+		pref := n.nodes[int(k%uint64(len(n.nodes)))]
+		ti := &TopicInfo{Name: name, Group: idx, Preferred: pref}
+		start := slices.Index(n.nodes, pref)
+		for i := range n.cfg.ReplicationFactor {
+			ti.Replicas = append(ti.Replicas, n.nodes[(start+i)%len(n.nodes)])
+		}
+		sort.Slice(ti.Replicas, func(a, b int) bool { return ti.Replicas[a] < ti.Replicas[b] })
+		n.cat.Topics = append(n.cat.Topics, ti)
+		if slices.Contains(ti.Replicas, n.cfg.NodeID) {
+			if cerr := n.e.CreateTopic(name); cerr != nil && !errors.Is(cerr, engine.ErrTopicExists) {
+				n.log.Error("cluster: creating a replicated topic's storage failed", "topic", name, "err", cerr)
+				err = cerr
+			} else if serr := n.startGroup(ti.Group, ti, 0, pref == n.cfg.NodeID); serr != nil {
+				n.log.Error("cluster: starting a topic's raft group failed", "topic", name, "err", serr)
+				err = serr
+			}
+		}
+	case kindDeleteTopic:
+		ti, ok := n.cat.find(name)
+		if !ok {
+			err = fmt.Errorf("%w: %q", engine.ErrTopicNotFound, name)
+			break
+		}
+		n.cat.remove(name)
+		if g := n.groups[ti.Group]; g != nil {
+			delete(n.groups, ti.Group)
+			delete(n.touched, ti.Group)
+			g.stopApply()
+		}
+		if derr := n.e.DeleteTopic(name); derr != nil && !errors.Is(derr, engine.ErrTopicNotFound) {
+			n.log.Error("cluster: deleting a topic's storage failed", "topic", name, "err", derr)
+		}
+	}
+	n.cat.Applied = idx
+	if kind == kindSync {
+		if proposer == n.cfg.NodeID {
+			n.finish(id, nil, nil)
+		}
+		return
+	}
+	if serr := n.cat.save(n.cfg.Dir); serr != nil {
+		n.log.Error("cluster: saving the catalog failed", "err", serr)
+	}
+	n.publishTopics()
+	if proposer == n.cfg.NodeID {
+		n.finish(id, nil, err)
+	}
+}
+
+func (n *Node) publishTopics() {
+	m := make(map[string]*TopicInfo, len(n.cat.Topics))
+	for _, ti := range n.cat.Topics {
+		m[ti.Name] = ti
+	}
+	n.tmu.Lock()
+	n.topics = m
+	n.tmu.Unlock()
+}
+
+// metaCommand proposes a metadata command and waits until this node
+// applied it.
+func (n *Node) metaCommand(ctx context.Context, kind byte, name string) error {
+	id := n.nextID.Add(1)
+	d := []byte{kind}
+	d = binary.LittleEndian.AppendUint64(d, n.cfg.NodeID)
+	d = binary.LittleEndian.AppendUint64(d, id)
+	d = binary.LittleEndian.AppendUint16(d, uint16(len(name)))
+	d = append(d, name...)
+	p := &proposal{done: make(chan struct{}), deadline: time.Now().Add(n.cfg.ProposalTimeout)}
+	n.wmu.Lock()
+	n.waiters[id] = p
+	n.wmu.Unlock()
+	n.mu.Lock()
+	if n.stopped || n.failed != nil {
+		n.mu.Unlock()
+		n.finish(id, nil, engine.ErrClosed)
+		return engine.ErrClosed
+	}
+	n.metaQ = append(n.metaQ, d)
+	n.mu.Unlock()
+	n.wake()
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

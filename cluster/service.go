@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
+	"github.com/haraqa/haraqa/netproto"
+	"github.com/haraqa/haraqa/record"
+)
+
+// A Node is the log service of a clustered broker: produces go through the
+// topic's Raft group, reads come from this node's replica (which holds
+// only committed batches), topic admin goes through the metadata group.
+var _ logsvc.Service = (*Node)(nil)
+
+func (n *Node) topic(name string) (*TopicInfo, error) {
+	n.tmu.RLock()
+	ti := n.topics[name]
+	n.tmu.RUnlock()
+	if ti == nil && engine.ValidTopic(name) == nil {
+		// Perhaps created through another node and not applied here yet:
+		// a barrier through the metadata group brings the catalog up to
+		// date (bounded: without a metadata leader the topic is unknown).
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n.metaCommand(ctx, kindSync, "")
+		cancel()
+		n.tmu.RLock()
+		ti = n.topics[name]
+		n.tmu.RUnlock()
+	}
+	if ti == nil {
+		if err := engine.ValidTopic(name); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %q", engine.ErrTopicNotFound, name)
+	}
+	if !slices.Contains(ti.Replicas, n.cfg.NodeID) {
+		return nil, netproto.NewError(netproto.CodeStorage, fmt.Sprintf("cluster: topic %q is not replicated on node %d (replicas %v); connect to one of them", name, n.cfg.NodeID, ti.Replicas))
+	}
+	return ti, nil
+}
+
+// Enqueue queues a batch for the topic's Raft group. Any replica takes it:
+// a follower's proposal is forwarded to the leader by Raft. Wait returns
+// once the batch is committed (on a majority, each having synced its Raft
+// log) and applied on this node. Idempotent batches (producer id set) are
+// refused: producer ids are not yet replicated state.
+func (n *Node) Enqueue(ctx context.Context, topic string, batch []byte) (engine.Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return engine.Pending{}, err
+	}
+	ti, err := n.topic(topic)
+	if err != nil {
+		return engine.Pending{}, err
+	}
+	h, err := record.Verify(batch)
+	if err != nil {
+		return engine.Pending{}, fmt.Errorf("%w: %v", engine.ErrInvalidBatch, err)
+	}
+	if h.ProducerID != 0 {
+		return engine.Pending{}, fmt.Errorf("%w: idempotent batches (producer id %d) are not supported by a cluster yet", engine.ErrInvalidBatch, h.ProducerID)
+	}
+	r := &request{batch: batch, done: make(chan struct{})}
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return engine.Pending{}, engine.ErrClosed
+	}
+	if n.failed != nil {
+		n.mu.Unlock()
+		return engine.Pending{}, unavailable("cluster: node failed: %v", n.failed)
+	}
+	n.propQ[ti.Group] = append(n.propQ[ti.Group], r)
+	n.mu.Unlock()
+	n.wake()
+	return engine.NewPending(func() (uint64, error) {
+		<-r.done
+		return r.base, r.err
+	}), nil
+}
+
+// EnqueueDirect is Enqueue: a replicated batch always waits for its
+// group, so the Pending is never answered at once.
+func (n *Node) EnqueueDirect(ctx context.Context, topic string, batch []byte) (engine.Pending, error) {
+	return n.Enqueue(ctx, topic, batch)
+}
+
+// NewProducerID returns 0: a cluster has no idempotent producers yet
+// (IdempotentProducers).
+func (n *Node) NewProducerID() uint64 { return 0 }
+
+// IdempotentProducers reports false: the server answers InitProducer with
+// UnknownOpcode, and clients produce without producer ids.
+func (n *Node) IdempotentProducers() bool { return false }
+
+func (n *Node) Read(topic string, offset, limit uint64, maxBytes int64, res *engine.ReadResult) error {
+	if _, err := n.topic(topic); err != nil {
+		return err
+	}
+	return n.e.Read(topic, offset, limit, maxBytes, res)
+}
+
+func (n *Node) Wait(ctx context.Context, topic string, offset uint64) error {
+	if _, err := n.topic(topic); err != nil {
+		return err
+	}
+	return n.e.Wait(ctx, topic, offset)
+}
+
+func (n *Node) WaitChange(ctx context.Context, topic string, start, end uint64) error {
+	if _, err := n.topic(topic); err != nil {
+		return err
+	}
+	return n.e.WaitChange(ctx, topic, start, end)
+}
+
+func (n *Node) Offsets(topic string) (uint64, uint64, error) {
+	if _, err := n.topic(topic); err != nil {
+		return 0, 0, err
+	}
+	return n.e.Offsets(topic)
+}
+
+func (n *Node) OffsetAt(topic string, tm time.Time) (uint64, error) {
+	if _, err := n.topic(topic); err != nil {
+		return 0, err
+	}
+	return n.e.OffsetAt(topic, tm)
+}
+
+// CreateTopic creates the topic through the metadata group: it returns
+// once this node applied the creation (its replica, if it is one, exists).
+func (n *Node) CreateTopic(name string) error {
+	if err := engine.ValidTopic(name); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposalTimeout+time.Second)
+	defer cancel()
+	return n.metaCommand(ctx, kindCreateTopic, name)
+}
+
+// DeleteTopic deletes the topic on every replica through the metadata
+// group.
+func (n *Node) DeleteTopic(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposalTimeout+time.Second)
+	defer cancel()
+	return n.metaCommand(ctx, kindDeleteTopic, name)
+}
+
+// Topics lists the catalog's topics that start with prefix, sorted.
+func (n *Node) Topics(prefix string) []string {
+	n.tmu.RLock()
+	defer n.tmu.RUnlock()
+	var out []string
+	for name := range n.topics {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TruncateBefore truncates this node's replica only (not replicated: each
+// replica's retention is its own).
+func (n *Node) TruncateBefore(ctx context.Context, topic string, offset uint64) (uint64, error) {
+	if _, err := n.topic(topic); err != nil {
+		return 0, err
+	}
+	return n.e.TruncateBefore(ctx, topic, offset)
+}

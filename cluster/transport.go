@@ -1,0 +1,304 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// The transport carries Raft messages between nodes: one TCP connection
+// per ordered pair of nodes (the sender dials), on which a sender
+// goroutine writes every message queued for that peer since its last
+// write in one flush, so the messages of all groups to one peer share
+// writes. Frames: a hello (magic, version, the sender's node id) once,
+// then per message: u32 length of what follows, u64 group id, the
+// protobuf-encoded raftpb.Message. FORMAT.md "Cluster transport".
+
+const (
+	transportMagic   = 0x48524331 // "HRC1"
+	maxMessage       = 128 << 20
+	maxQueuedPerPeer = 64 << 20 // bytes of encoded messages waiting for one peer
+)
+
+type envelope struct {
+	group uint64
+	msg   *pb.Message
+}
+
+type transport struct {
+	id    uint64
+	log   *slog.Logger
+	ln    net.Listener
+	peers map[uint64]*peer
+	recv  func([]envelope) // hands received messages to the node
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+
+	// Counters (cluster status, tests).
+	msgsOut, msgsIn, bytesOut, bytesIn, writesOut atomic.Uint64
+}
+
+type peer struct {
+	t    *transport
+	id   uint64
+	addr string
+	mu   sync.Mutex
+	q    []envelope
+	sig  chan struct{}
+	up   atomic.Bool // last dial or write succeeded
+}
+
+func newTransport(id uint64, ln net.Listener, peers map[uint64]string, log *slog.Logger, recv func([]envelope)) *transport {
+	t := &transport{id: id, log: log, ln: ln, peers: map[uint64]*peer{}, recv: recv, stop: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	for pid, addr := range peers {
+		if pid == id {
+			continue
+		}
+		t.peers[pid] = &peer{t: t, id: pid, addr: addr, sig: make(chan struct{}, 1)}
+	}
+	return t
+}
+
+func (t *transport) start() {
+	t.wg.Add(1)
+	go t.accept()
+	for _, p := range t.peers {
+		t.wg.Add(1)
+		go p.run()
+	}
+}
+
+func (t *transport) close() {
+	close(t.stop)
+	t.ln.Close()
+	t.mu.Lock()
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+func (t *transport) track(c net.Conn, on bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on {
+		select {
+		case <-t.stop:
+			return false
+		default:
+		}
+		t.conns[c] = struct{}{}
+	} else {
+		delete(t.conns, c)
+	}
+	return true
+}
+
+// send queues messages for their peers; never blocks. Messages for an
+// unknown peer or beyond a peer's queue budget are dropped (Raft resends).
+func (t *transport) send(group uint64, msgs []*pb.Message) {
+	for _, m := range msgs {
+		p := t.peers[m.GetTo()]
+		if p == nil {
+			continue
+		}
+		p.mu.Lock()
+		if len(p.q) < 1<<20 {
+			p.q = append(p.q, envelope{group, m})
+		}
+		p.mu.Unlock()
+		select {
+		case p.sig <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (p *peer) run() {
+	defer p.t.wg.Done()
+	var c net.Conn
+	var bw *bufio.Writer
+	var q []envelope
+	var frame []byte
+	fail := func(err error) {
+		if c != nil {
+			if p.up.Swap(false) {
+				p.t.log.Warn("cluster: lost peer", "peer", p.id, "addr", p.addr, "err", err)
+			}
+			c.Close()
+			p.t.track(c, false)
+			c = nil
+		}
+	}
+	defer func() { fail(errors.New("stopping")) }()
+	for {
+		select {
+		case <-p.t.stop:
+			return
+		case <-p.sig:
+		}
+		p.mu.Lock()
+		q, p.q = p.q, q[:0]
+		p.mu.Unlock()
+		if c == nil {
+			var err error
+			c, err = net.DialTimeout("tcp", p.addr, time.Second)
+			if err != nil {
+				p.up.Store(false)
+				clear(q)
+				continue // dropped: Raft resends
+			}
+			if !p.t.track(c, true) {
+				c.Close()
+				return
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetNoDelay(true)
+			}
+			bw = bufio.NewWriterSize(c, 256<<10)
+			var hello [16]byte
+			binary.LittleEndian.PutUint32(hello[0:], transportMagic)
+			binary.LittleEndian.PutUint32(hello[4:], 1)
+			binary.LittleEndian.PutUint64(hello[8:], p.t.id)
+			bw.Write(hello[:])
+			if !p.up.Swap(true) {
+				p.t.log.Info("cluster: connected to peer", "peer", p.id, "addr", p.addr)
+			}
+		}
+		var err error
+		var n uint64
+		for _, e := range q {
+			frame = frame[:0]
+			frame = append(frame, 0, 0, 0, 0)
+			frame = binary.LittleEndian.AppendUint64(frame, e.group)
+			frame, err = proto.MarshalOptions{}.MarshalAppend(frame, e.msg)
+			if err != nil {
+				p.t.log.Error("cluster: encode raft message", "err", err)
+				continue
+			}
+			binary.LittleEndian.PutUint32(frame, uint32(len(frame)-4))
+			if _, err = bw.Write(frame); err != nil {
+				break
+			}
+			n += uint64(len(frame))
+		}
+		if err == nil {
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			err = bw.Flush()
+		}
+		p.t.msgsOut.Add(uint64(len(q)))
+		p.t.bytesOut.Add(n)
+		p.t.writesOut.Add(1)
+		clear(q)
+		if err != nil {
+			fail(err)
+		}
+	}
+}
+
+func (t *transport) accept() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			select {
+			case <-t.stop:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if !t.track(c, true) {
+			c.Close()
+			return
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer t.track(c, false)
+			defer c.Close()
+			if err := t.serve(c); err != nil && !errors.Is(err, io.EOF) {
+				select {
+				case <-t.stop:
+				default:
+					t.log.Debug("cluster: inbound connection ended", "remote", c.RemoteAddr(), "err", err)
+				}
+			}
+		}()
+	}
+}
+
+// serve reads one inbound connection's messages and hands them to the
+// node in batches: everything already buffered goes in one call.
+func (t *transport) serve(c net.Conn) error {
+	br := bufio.NewReaderSize(c, 256<<10)
+	var hello [16]byte
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(br, hello[:]); err != nil {
+		return err
+	}
+	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != 1 {
+		return errors.New("not a haraqa cluster peer")
+	}
+	from := binary.LittleEndian.Uint64(hello[8:])
+	if _, ok := t.peers[from]; !ok {
+		return fmt.Errorf("hello from unknown node %d", from)
+	}
+	c.SetReadDeadline(time.Time{})
+	var batch []envelope
+	var hdr [12]byte
+	var buf []byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:4]); err != nil {
+			return err
+		}
+		n := binary.LittleEndian.Uint32(hdr[:4])
+		if n < 8 || n > maxMessage {
+			return fmt.Errorf("bad frame length %d", n)
+		}
+		if _, err := io.ReadFull(br, hdr[4:12]); err != nil {
+			return err
+		}
+		gid := binary.LittleEndian.Uint64(hdr[4:])
+		if cap(buf) < int(n-8) {
+			buf = make([]byte, n-8)
+		}
+		buf = buf[:n-8]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return err
+		}
+		m := &pb.Message{}
+		if err := proto.Unmarshal(buf, m); err != nil {
+			return fmt.Errorf("decode raft message: %w", err)
+		}
+		if m.GetFrom() != from {
+			return fmt.Errorf("message from %d on node %d's connection", m.GetFrom(), from)
+		}
+		t.msgsIn.Add(1)
+		t.bytesIn.Add(uint64(n) + 4)
+		batch = append(batch, envelope{gid, m})
+		if br.Buffered() < 4 || len(batch) >= 4096 {
+			t.recv(batch)
+			batch = nil
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// The node's Raft log: one append-only file (cluster/wal) for every Raft
+// group of the node, so that one fdatasync per round of the node loop makes
+// every group's new entries and hard states durable. FORMAT.md "Cluster
+// Raft log" has the layout. Records are never rewritten: a later entries
+// record that starts at an index already held replaces the tail from that
+// index on (Raft's log truncation), a later hard-state record replaces the
+// earlier one. Interim: the file is never compacted (see DESIGN.md
+// "Replication").
+
+const (
+	recEntries   = 1
+	recHardState = 2
+	recHeader    = 8 // body length, CRC-32C of the body
+	maxRecord    = 256 << 20
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// entryLoc is where one entry's data lies in the file.
+type entryLoc struct {
+	term uint64
+	off  int64
+	n    uint32
+	typ  pb.EntryType
+}
+
+// groupLog is one Raft group's part of the WAL and its raft.Storage. The
+// group's log starts after a virtual snapshot at index 1, term 1, holding
+// the group's static voters: every replica starts from it, so no
+// configuration entries are needed and no snapshot is ever sent.
+type groupLog struct {
+	w      *wal
+	mu     sync.Mutex // ents, hs (the node loop writes, Entries reads)
+	ents   []entryLoc // index firstIndex+i
+	hs     *pb.HardState
+	voters []uint64
+}
+
+const firstIndex = 2
+
+type wal struct {
+	f    *os.File
+	log  *slog.Logger
+	mu   sync.Mutex
+	size int64  // bytes in the file (written)
+	buf  []byte // records encoded, not yet written
+	grp  map[uint64]*groupLog
+}
+
+// openWAL opens (or creates) dir/wal and replays it. A record that fails its
+// checksum or is cut short ends the log: the file is truncated there (a
+// torn write of an unsynced round; synced rounds were never acknowledged
+// past it).
+func openWAL(dir string, log *slog.Logger) (*wal, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "wal")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	w := &wal{f: f, log: log, grp: map[uint64]*groupLog{}}
+	good, err := w.replay()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Size() > good {
+		log.Warn("cluster: raft log ends in a torn record; cut", "path", path, "size", st.Size(), "kept", good)
+		if err := f.Truncate(good); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	w.size = good
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return w, nil
+}
+
+func (w *wal) replay() (int64, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(w.f, 0, 1<<62), 1<<20)
+	var pos int64
+	var hdr [recHeader]byte
+	var body []byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return pos, nil
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:])
+		if n < 9 || n > maxRecord {
+			return pos, nil
+		}
+		if cap(body) < int(n) {
+			body = make([]byte, n)
+		}
+		body = body[:n]
+		if _, err := io.ReadFull(r, body); err != nil {
+			return pos, nil
+		}
+		if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
+			return pos, nil
+		}
+		if err := w.load(body, pos+recHeader); err != nil {
+			return 0, fmt.Errorf("cluster: raft log record at %d: %w", pos, err)
+		}
+		pos += recHeader + int64(n)
+	}
+}
+
+// load applies one record's body (at file offset at) to the groups.
+func (w *wal) load(b []byte, at int64) error {
+	typ, gid := b[0], binary.LittleEndian.Uint64(b[1:])
+	g := w.group(gid)
+	p := 9
+	switch typ {
+	case recHardState:
+		if len(b) < p+24 {
+			return errors.New("short hard state")
+		}
+		g.hs = &pb.HardState{Term: new(binary.LittleEndian.Uint64(b[p:])), Vote: new(binary.LittleEndian.Uint64(b[p+8:])), Commit: new(binary.LittleEndian.Uint64(b[p+16:]))}
+	case recEntries:
+		if len(b) < p+12 {
+			return errors.New("short entries")
+		}
+		first, cnt := binary.LittleEndian.Uint64(b[p:]), binary.LittleEndian.Uint32(b[p+8:])
+		p += 12
+		if first < firstIndex || first > firstIndex+uint64(len(g.ents)) {
+			return fmt.Errorf("group %d: entries from %d do not join the log ending at %d", gid, first, firstIndex+len(g.ents)-1)
+		}
+		g.ents = g.ents[:first-firstIndex]
+		for range cnt {
+			if len(b) < p+13 {
+				return errors.New("short entry")
+			}
+			term, et, n := binary.LittleEndian.Uint64(b[p:]), b[p+8], binary.LittleEndian.Uint32(b[p+9:])
+			p += 13
+			if len(b) < p+int(n) {
+				return errors.New("short entry data")
+			}
+			g.ents = append(g.ents, entryLoc{term: term, off: at + int64(p), n: n, typ: pb.EntryType(et)})
+			p += int(n)
+		}
+	default:
+		return fmt.Errorf("unknown record type %d", typ)
+	}
+	return nil
+}
+
+// group returns the group's log, creating an empty one.
+func (w *wal) group(id uint64) *groupLog {
+	g := w.grp[id]
+	if g == nil {
+		g = &groupLog{w: w}
+		w.grp[id] = g
+	}
+	return g
+}
+
+// record appends one record (type, group, payload built by fill) to the
+// pending buffer and returns the file offset of the payload.
+func (w *wal) record(typ byte, gid uint64, fill func(b []byte, at int64) []byte) {
+	start := len(w.buf)
+	w.buf = append(w.buf, make([]byte, recHeader+9)...)
+	w.buf[start+recHeader] = typ
+	binary.LittleEndian.PutUint64(w.buf[start+recHeader+1:], gid)
+	at := w.size + int64(start) + recHeader // file offset of the body
+	w.buf = fill(w.buf, at)
+	body := w.buf[start+recHeader:]
+	binary.LittleEndian.PutUint32(w.buf[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(w.buf[start+4:], crc32.Checksum(body, crcTable))
+}
+
+// saveHardState queues a hard-state record.
+func (w *wal) saveHardState(gid uint64, hs *pb.HardState) {
+	w.record(recHardState, gid, func(b []byte, _ int64) []byte {
+		b = binary.LittleEndian.AppendUint64(b, hs.GetTerm())
+		b = binary.LittleEndian.AppendUint64(b, hs.GetVote())
+		return binary.LittleEndian.AppendUint64(b, hs.GetCommit())
+	})
+	g := w.group(gid)
+	g.mu.Lock()
+	g.hs = &pb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(hs.GetCommit())}
+	g.mu.Unlock()
+}
+
+// saveEntries queues an entries record; ents replace the group's log from
+// their first index on.
+func (w *wal) saveEntries(gid uint64, ents []*pb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	g := w.group(gid)
+	locs := make([]entryLoc, 0, len(ents))
+	w.record(recEntries, gid, func(b []byte, at int64) []byte {
+		base := len(b) - 9 // body start in b
+		b = binary.LittleEndian.AppendUint64(b, ents[0].GetIndex())
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ents)))
+		for _, e := range ents {
+			b = binary.LittleEndian.AppendUint64(b, e.GetTerm())
+			b = append(b, byte(e.GetType()))
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Data)))
+			locs = append(locs, entryLoc{term: e.GetTerm(), off: at + int64(len(b)-base), n: uint32(len(e.Data)), typ: e.GetType()})
+			b = append(b, e.Data...)
+		}
+		return b
+	})
+	g.mu.Lock()
+	first := ents[0].GetIndex()
+	if first < firstIndex || first > firstIndex+uint64(len(g.ents)) {
+		g.mu.Unlock()
+		panic(fmt.Sprintf("cluster: group %d: raft appended entries from %d to a log ending at %d", gid, first, firstIndex+len(g.ents)-1))
+	}
+	g.ents = append(g.ents[:first-firstIndex], locs...)
+	g.mu.Unlock()
+}
+
+// flush writes the pending records and syncs the file: after it returns,
+// every record queued before is durable.
+func (w *wal) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
+		return err
+	}
+	w.size += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return fdatasync(w.f)
+}
+
+func (w *wal) close() error { return w.f.Close() }
+
+// --- raft.Storage for one group ---
+
+func (g *groupLog) InitialState() (*pb.HardState, *pb.ConfState, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	hs := &pb.HardState{}
+	if g.hs != nil {
+		hs = &pb.HardState{Term: new(g.hs.GetTerm()), Vote: new(g.hs.GetVote()), Commit: new(g.hs.GetCommit())}
+	}
+	return hs, &pb.ConfState{Voters: append([]uint64(nil), g.voters...)}, nil
+}
+
+func (g *groupLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
+	g.mu.Lock()
+	last := firstIndex + uint64(len(g.ents)) - 1
+	if lo < firstIndex {
+		g.mu.Unlock()
+		return nil, raft.ErrCompacted
+	}
+	if hi > last+1 {
+		g.mu.Unlock()
+		return nil, raft.ErrUnavailable
+	}
+	locs := append([]entryLoc(nil), g.ents[lo-firstIndex:hi-firstIndex]...)
+	g.mu.Unlock()
+	out := make([]*pb.Entry, 0, len(locs))
+	var size uint64
+	for i, l := range locs {
+		size += uint64(l.n) + 16
+		if i > 0 && size > maxSize {
+			break
+		}
+		data := make([]byte, l.n)
+		if _, err := g.w.f.ReadAt(data, l.off); err != nil {
+			return nil, fmt.Errorf("cluster: read raft entry %d: %w", lo+uint64(i), err)
+		}
+		out = append(out, &pb.Entry{Term: new(l.term), Index: new(lo + uint64(i)), Type: l.typ.Enum(), Data: data})
+	}
+	return out, nil
+}
+
+func (g *groupLog) Term(i uint64) (uint64, error) {
+	if i == firstIndex-1 {
+		return 1, nil
+	}
+	if i < firstIndex-1 {
+		return 0, raft.ErrCompacted
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i-firstIndex >= uint64(len(g.ents)) {
+		return 0, raft.ErrUnavailable
+	}
+	return g.ents[i-firstIndex].term, nil
+}
+
+func (g *groupLog) LastIndex() (uint64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return firstIndex + uint64(len(g.ents)) - 1, nil
+}
+
+func (g *groupLog) FirstIndex() (uint64, error) { return firstIndex, nil }
+
+func (g *groupLog) Snapshot() (*pb.Snapshot, error) {
+	return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(uint64(firstIndex - 1)), Term: new(uint64(1)),
+		ConfState: &pb.ConfState{Voters: append([]uint64(nil), g.voters...)}}}, nil
+}
+
+// empty reports whether the group never stored anything (a new group).
+func (g *groupLog) empty() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.hs == nil && len(g.ents) == 0
+}
