@@ -109,7 +109,7 @@ type Node struct {
 	// Loop-owned.
 	groups  map[uint64]*group
 	touched map[uint64]*group
-	held    []held // proposals Raft dropped (no leader known yet): retried each tick
+	held    []held  // proposals Raft dropped (no leader known yet): retried each tick
 	cat     catalog // the loop applies it; copies published in topics
 
 	mu      sync.Mutex
@@ -128,9 +128,10 @@ type Node struct {
 	topics map[string]*TopicInfo
 	leads  map[string]uint64 // topic → leader as this node last saw it
 
-	stopc chan struct{}
-	done  chan struct{}
-	wg    sync.WaitGroup
+	statusq chan chan *Status
+	stopc   chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // held is a proposal to retry until its waiter expires.
@@ -191,7 +192,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, e: cfg.Engine, groups: map[uint64]*group{}, touched: map[uint64]*group{},
 		propQ: map[uint64][]*request{}, sig: make(chan struct{}, 1), waiters: map[uint64]*proposal{},
-		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{})}
+		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{}), statusq: make(chan chan *Status)}
 	for id := range cfg.Peers {
 		n.nodes = append(n.nodes, id)
 	}
@@ -233,6 +234,11 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.publishTopics()
 	n.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, n.log, n.receive)
+	n.tr.stat = func() (*Status, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return n.Status(ctx)
+	}
 	n.tr.start()
 	go n.run()
 	n.log.Info("cluster: node started", "node", cfg.NodeID, "nodes", len(n.nodes), "topics", len(cat.Topics), "replication", n.cfg.ReplicationFactor)
@@ -351,6 +357,8 @@ func (n *Node) run() {
 			if ticks%20 == 0 {
 				n.balance()
 			}
+		case ch := <-n.statusq:
+			ch <- n.status()
 		case <-n.sig:
 		}
 		n.mu.Lock()

@@ -41,6 +41,7 @@ type transport struct {
 	ln    net.Listener
 	peers map[uint64]*peer
 	recv  func([]envelope) // hands received messages to the node
+	stat  func() (*Status, error)
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
@@ -255,6 +256,9 @@ func (t *transport) serve(c net.Conn) error {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(br, hello[:]); err != nil {
 		return err
+	}
+	if binary.LittleEndian.Uint32(hello[0:]) == statusMagic && t.stat != nil {
+		return t.serveStatus(c, t.stat)
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != 1 {
 		return errors.New("not a haraqa cluster peer")

@@ -67,6 +67,7 @@ type config struct {
 	pprof                   bool
 	metricsMaxTopics        int
 	api                     apiConfig // the HTTP API's limits
+	cluster                 clusterConfig
 
 	// origin says where each flag's value came from, for error messages
 	// and -print-config; a flag at its default has none.
@@ -181,6 +182,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.BoolVar(&c.autoCreate, "auto-create", true, "create a topic on its first produce")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	addClusterFlags(fs, &c.cluster)
 	return c, fs
 }
 
@@ -337,6 +339,9 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		if !p.ok {
 			return nil, fmt.Errorf("%s: want %s", c.describe(fs, p.name), p.want)
 		}
+	}
+	if err := c.cluster.check(); err != nil {
+		return nil, err
 	}
 	return vols, nil
 }

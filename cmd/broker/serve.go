@@ -79,7 +79,13 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if c.consume == "sendfile" {
 		mode = server.ConsumeSendfile
 	}
-	srv := server.New(e, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
+	svc, stopCluster, err := startCluster(&c.cluster, vols, e, log)
+	if err != nil {
+		e.Close()
+		closeAll()
+		return err
+	}
+	srv := server.NewService(svc, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
 		HelloTimeout: c.helloTimeout, MaxInFlightBytes: c.maxInFlightBytes,
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
 		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log, Observer: obs.server()})
@@ -160,6 +166,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 			log.Warn("HTTP shutdown cut short", "err", err)
 		}
 	}
+	stopCluster()
 	log.Info("connections closed; syncing and closing the data directories")
 	if err := e.Close(); err != nil {
 		return fmt.Errorf("closing the engine: %w", err)

@@ -1,0 +1,145 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"time"
+
+	"go.etcd.io/raft/v3"
+)
+
+// Status is a node's view of the cluster (`hrq cluster status`).
+type Status struct {
+	Node    uint64            `json:"node"`
+	Peers   map[uint64]string `json:"peers"`
+	PeersUp map[uint64]bool   `json:"peers_up"` // this node's connection to each peer works
+	Meta    GroupStatus       `json:"meta"`
+	Topics  []GroupStatus     `json:"topics"`
+	// Transport counters since start: Raft messages and bytes sent and
+	// received, and writes (flushes) sent: messages per write shows the
+	// coalescing.
+	MsgsOut   uint64 `json:"msgs_out"`
+	MsgsIn    uint64 `json:"msgs_in"`
+	BytesOut  uint64 `json:"bytes_out"`
+	BytesIn   uint64 `json:"bytes_in"`
+	WritesOut uint64 `json:"writes_out"`
+}
+
+// GroupStatus is one Raft group on this node.
+type GroupStatus struct {
+	Topic     string   `json:"topic,omitempty"`
+	Group     uint64   `json:"group"`
+	Replicas  []uint64 `json:"replicas"`
+	Preferred uint64   `json:"preferred,omitempty"`
+	Leader    uint64   `json:"leader"`
+	Role      string   `json:"role"`
+	Term      uint64   `json:"term"`
+	Commit    uint64   `json:"commit"`            // Raft commit index as this node knows it
+	Applied   uint64   `json:"applied,omitempty"` // last entry this node stored in its engine
+	End       uint64   `json:"end,omitempty"`     // end offset of this node's replica
+	// Match is, on the leader, each replica's last Raft index known
+	// replicated; its lag is Commit − Match.
+	Match map[uint64]uint64 `json:"match,omitempty"`
+}
+
+// Status returns the node's view; it runs on the node loop.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	ch := make(chan *Status, 1)
+	select {
+	case n.statusq <- ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.done:
+		return nil, fmt.Errorf("cluster: node stopped")
+	}
+	select {
+	case s := <-ch:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.done:
+		return nil, fmt.Errorf("cluster: node stopped")
+	}
+}
+
+// status builds the Status on the loop goroutine.
+func (n *Node) status() *Status {
+	s := &Status{Node: n.cfg.NodeID, Peers: n.cfg.Peers, PeersUp: map[uint64]bool{},
+		MsgsOut: n.tr.msgsOut.Load(), MsgsIn: n.tr.msgsIn.Load(), BytesOut: n.tr.bytesOut.Load(),
+		BytesIn: n.tr.bytesIn.Load(), WritesOut: n.tr.writesOut.Load()}
+	for id, p := range n.tr.peers {
+		s.PeersUp[id] = p.up.Load()
+	}
+	one := func(g *group) GroupStatus {
+		st := g.rn.Status()
+		gs := GroupStatus{Group: g.id, Replicas: g.log.voters, Leader: st.Lead, Role: st.RaftState.String(),
+			Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit()}
+		if g.info != nil {
+			gs.Topic, gs.Preferred, gs.Applied = g.info.Name, g.info.Preferred, g.applied.Load()
+			if _, end, err := n.e.Offsets(g.info.Name); err == nil {
+				gs.End = end
+			}
+		}
+		if st.RaftState == raft.StateLeader {
+			gs.Match = map[uint64]uint64{}
+			for id, pr := range st.Progress {
+				gs.Match[id] = pr.Match
+			}
+		}
+		return gs
+	}
+	for _, ti := range n.cat.Topics {
+		if g := n.groups[ti.Group]; g != nil {
+			s.Topics = append(s.Topics, one(g))
+		} else {
+			s.Topics = append(s.Topics, GroupStatus{Topic: ti.Name, Group: ti.Group, Replicas: ti.Replicas, Preferred: ti.Preferred, Role: "not a replica"})
+		}
+	}
+	if g := n.groups[metaGroup]; g != nil {
+		s.Meta = one(g)
+	}
+	return s
+}
+
+// The cluster listener also answers a status request: a hello with the
+// status magic (and node id 0) gets the node's Status as JSON, then the
+// connection closes. FORMAT.md "Cluster transport".
+const statusMagic = 0x48524353 // "HRCS"
+
+func (t *transport) serveStatus(c net.Conn, n func() (*Status, error)) error {
+	s, err := n()
+	if err != nil {
+		return err
+	}
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return json.NewEncoder(c).Encode(s)
+}
+
+// FetchStatus asks the node whose cluster listener is at addr for its
+// Status.
+func FetchStatus(ctx context.Context, addr string) (*Status, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	var hello [16]byte
+	binary.LittleEndian.PutUint32(hello[0:], statusMagic)
+	binary.LittleEndian.PutUint32(hello[4:], 1)
+	if _, err := c.Write(hello[:]); err != nil {
+		return nil, err
+	}
+	var s Status
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("cluster status from %s: %w", addr, err)
+	}
+	return &s, nil
+}

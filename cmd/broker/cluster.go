@@ -1,0 +1,91 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/haraqa/haraqa/cluster"
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
+)
+
+// clusterConfig holds the replication flags (DESIGN.md "Replication").
+// With -node-id 0 (the default) the broker runs alone.
+type clusterConfig struct {
+	nodeID      uint64
+	peers       string
+	addr        string
+	replication int
+	tick        time.Duration
+	peerMap     map[uint64]string
+}
+
+func addClusterFlags(fs *flag.FlagSet, c *clusterConfig) {
+	fs.Uint64Var(&c.nodeID, "node-id", 0, "this broker's `id` in a cluster (1, 2, ...); 0: no cluster")
+	fs.StringVar(&c.peers, "peers", "", "every cluster node as `id=host:port` of its cluster listener, comma-separated, this one included")
+	fs.StringVar(&c.addr, "cluster-addr", "", "TCP `address` the cluster listener binds (default: this node's address in -peers)")
+	fs.IntVar(&c.replication, "replication", 0, "replicas per topic in a cluster (0: min(3, nodes))")
+	fs.DurationVar(&c.tick, "raft-tick", 100*time.Millisecond, "Raft tick; a follower elects a new leader after 10 ticks without one")
+}
+
+// check parses -peers; a cluster needs -node-id, -peers holding it.
+func (c *clusterConfig) check() error {
+	if c.nodeID == 0 {
+		if c.peers != "" {
+			return fmt.Errorf("-peers needs -node-id")
+		}
+		return nil
+	}
+	c.peerMap = map[uint64]string{}
+	for _, p := range strings.Split(c.peers, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
+		n, err := strconv.ParseUint(id, 10, 64)
+		if !ok || err != nil || n == 0 || addr == "" {
+			return fmt.Errorf("-peers %q: want id=host:port,... with ids from 1", c.peers)
+		}
+		if _, dup := c.peerMap[n]; dup {
+			return fmt.Errorf("-peers %q: node %d given twice", c.peers, n)
+		}
+		c.peerMap[n] = addr
+	}
+	if _, ok := c.peerMap[c.nodeID]; !ok {
+		return fmt.Errorf("-peers %q does not name this node (-node-id %d)", c.peers, c.nodeID)
+	}
+	if c.replication < 0 || c.replication > len(c.peerMap) {
+		return fmt.Errorf("-replication %d: want 0 to the %d nodes", c.replication, len(c.peerMap))
+	}
+	if c.tick <= 0 {
+		return fmt.Errorf("-raft-tick: want a duration above 0")
+	}
+	return nil
+}
+
+// startCluster joins the cluster when -node-id is set and returns the log
+// service the server fronts (the engine alone otherwise) and its stop.
+func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.Logger) (logsvc.Service, func(), error) {
+	if c.nodeID == 0 {
+		return e, func() {}, nil
+	}
+	addr := c.addr
+	if addr == "" {
+		addr = c.peerMap[c.nodeID]
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-cluster-addr %s: %w", addr, err)
+	}
+	n, err := cluster.Open(cluster.Config{NodeID: c.nodeID, Peers: c.peerMap, Listener: ln, Dir: filepath.Join(vols[0], "cluster"),
+		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick})
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	log.Info("cluster listener", "addr", ln.Addr().String(), "node", c.nodeID, "nodes", len(c.peerMap))
+	return n, func() { n.Close() }, nil
+}
