@@ -361,3 +361,147 @@ func TestGroupDeadLetter(t *testing.T) {
 		t.Fatalf("dead-letter topic holds %+v", got)
 	}
 }
+
+// Crash after crash (power loss, only synced bytes kept) while three
+// members consume and ack: across every restart no confirmed ack is ever
+// delivered again, nothing never acked is taken as done, and the group
+// ends with every message done. Redeliveries of acks that were not yet
+// confirmed are counted.
+func TestGroupCrashLoop(t *testing.T) {
+	for _, small := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compacting=%v", small), func(t *testing.T) {
+			if small {
+				old := compactAfter
+				compactAfter = 4 << 10 // compactions (and crashes in them) while acks run
+				t.Cleanup(func() { compactAfter = old })
+			}
+			crashLoop(t)
+		})
+	}
+}
+
+func crashLoop(t *testing.T) {
+	const n, cycles = 20000, 30
+	fs := vfs.NewMemFS()
+	o := memOpts(fs)
+	e, err := Open(withFS(o, fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "t")
+	fill(t, e, "t", n, 500)
+	mustGroup(t, e, "t", "g", GroupConfig{})
+	confirmed := make([]bool, n) // ever confirmed
+	tried := make([]bool, n)     // ever sent in an ack
+	dups := 0
+	rng := newRand(t)
+	for cycle := 0; ; cycle++ {
+		if cycle == cycles {
+			t.Fatalf("group not done after %d crashes: %+v", cycles, mustDescribe(t, e, "t", "g"))
+		}
+		info := mustDescribe(t, e, "t", "g")
+		if info.Committed == n {
+			t.Logf("done after %d crashes; %d redeliveries of unconfirmed acks", cycle, dups)
+			e.Close()
+			return
+		}
+		var mu sync.Mutex
+		acked := 0
+		stopAt := 200 + rng.IntN(2000)
+		ctx, cancel := context.WithCancel(bg)
+		var wg sync.WaitGroup
+		for range 3 {
+			m := mustJoin(t, e, "t", "g")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					res, err := e.GroupFetch(ctx, "t", "g", m, 50, 5*time.Millisecond)
+					if err != nil || len(res.Leases) == 0 {
+						if err == nil {
+							continue
+						}
+						return
+					}
+					m.Epoch = res.Epoch
+					rs := leaseRanges(res)
+					mu.Lock()
+					for _, r := range rs {
+						for o := r.First; o < r.Next; o++ {
+							if tried[o] && !confirmed[o] {
+								dups++
+							}
+							if confirmed[o] {
+								mu.Unlock()
+								t.Errorf("offset %d delivered again after its ack was confirmed", o)
+								return
+							}
+							tried[o] = true
+						}
+					}
+					mu.Unlock()
+					if err := e.GroupAck(ctx, "t", "g", m, rs); err == nil {
+						mu.Lock()
+						for _, r := range rs {
+							for o := r.First; o < r.Next; o++ {
+								confirmed[o] = true
+							}
+							acked += int(r.Len())
+						}
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			enough := acked >= stopAt
+			mu.Unlock()
+			if enough || mustDescribe(t, e, "t", "g").Committed == n || time.Now().After(deadline) {
+				break
+			}
+		}
+		mu.Lock()
+		img := fs.Crash() // under mu: the confirmed set is exactly what was confirmed before the image
+		conf := append([]bool(nil), confirmed...)
+		mu.Unlock()
+		cancel()
+		wg.Wait()
+		e.Close()
+		if t.Failed() {
+			return
+		}
+		fs = img
+		if e, err = Open(withFS(o, fs)); err != nil {
+			t.Fatalf("cycle %d: open: %v", cycle, err)
+		}
+		// Confirmations after the image may be lost: they count as tried.
+		copy(confirmed, conf)
+		gs := e.gsets["t"]
+		gs.mu.Lock()
+		g := gs.groups["g"]
+		done := append(rangeSet{{First: 0, Next: g.committed}}, g.acked...)
+		var lost []int
+		for off, c := range conf {
+			if c && !g.done(uint64(off)) {
+				lost = append(lost, off)
+			}
+		}
+		gs.mu.Unlock()
+		if len(lost) > 0 {
+			t.Fatalf("cycle %d: offsets %v: ack confirmed before the crash, not done after it", cycle, lost[:min(len(lost), 10)])
+		}
+		for _, r := range done {
+			for off := r.First; off < r.Next; off++ {
+				if !tried[off] {
+					t.Fatalf("cycle %d: offset %d never acked, done after the crash (committed %d)", cycle, off, g.committed)
+				}
+			}
+		}
+	}
+}
+
+func withFS(o Options, fs *vfs.MemFS) Options {
+	o.FS = fs
+	return o
+}
