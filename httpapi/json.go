@@ -182,6 +182,3 @@ func parseTimestamp(raw json.RawMessage) (int64, error) {
 	}
 	return ns, nil
 }
-
-// validJSON reports whether line is one JSON text.
-func validJSON(line []byte) bool { return json.Valid(line) }
