@@ -39,7 +39,7 @@ func BenchmarkHTTP(b *testing.B) {
 	if testing.Short() {
 		total = 20_000
 	}
-	const lineSize, perBody, conns, perRead = 100, 1000, 4, 10_000
+	const lineSize, perBody, conns, perRead = httpLineSize, 1000, 4, 10_000
 	quiet := slog.New(slog.DiscardHandler)
 	e, err := engine.Open(engine.Options{Dir: dataDir(b, "haraqa-http"), Fsync: engine.FsyncNever, Logger: quiet})
 	if err != nil {
@@ -126,12 +126,13 @@ func ndjsonBodies(total, perBody, lineSize int) [][]byte {
 	return out
 }
 
+// httpLineSize is the size of every NDJSON line, newline included.
+const httpLineSize = 100
+
 // lineOf returns message i's value (its line without the newline).
 func lineOf(bodies [][]byte, perBody, i int) []byte {
-	body := bodies[i/perBody]
-	size := len(body) / min(perBody, bytes.Count(body, []byte("\n")))
-	off := (i % perBody) * size
-	return body[off : off+size-1]
+	off := (i % perBody) * httpLineSize
+	return bodies[i/perBody][off : off+httpLineSize-1]
 }
 
 // feed hands out body indexes to conns workers and times each request.
@@ -303,4 +304,3 @@ func nativeConsume(b *testing.B, addr, topic string, total, perRead int, bodies 
 	}
 	return lat, d
 }
-
