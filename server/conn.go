@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -23,11 +24,12 @@ type conn struct {
 	s  *Server
 	nc net.Conn
 
-	sem     chan struct{} // in-flight slots; the reader takes one before it reads a frame
-	watches atomic.Int32
-	watched atomic.Int32              // topics the watches watch together (MaxWatchedTopics)
-	authed  bool                      // reader goroutine only
-	hdr     [netproto.HeaderSize]byte // reader goroutine only
+	sem       chan struct{} // in-flight slots; the reader takes one before it reads a frame
+	watches   atomic.Int32
+	watched   atomic.Int32              // topics the watches watch together (MaxWatchedTopics)
+	authed    bool                      // reader goroutine only
+	principal *auth.Principal           // the client, with Options.Auth; set at Hello
+	hdr       [netproto.HeaderSize]byte // reader goroutine only
 
 	wmu    sync.Mutex  // serialises writes to nc
 	broken bool        // guarded by wmu: a write failed, nc is closed
@@ -435,7 +437,12 @@ func (c *conn) hello(h netproto.Header, body []byte) bool {
 			"client speaks up to version "+strconv.Itoa(int(req.Version))+", this broker speaks version 1"))
 		return false
 	}
-	if tok := c.s.opts.Token; tok != "" && subtle.ConstantTimeCompare([]byte(tok), req.Token) != 1 {
+	if c.s.opts.Auth != nil {
+		if e := c.identify(req.Token); e != nil {
+			c.writeError(h.Opcode, h.RequestID, e)
+			return false
+		}
+	} else if tok := c.s.opts.Token; tok != "" && subtle.ConstantTimeCompare([]byte(tok), req.Token) != 1 {
 		c.s.opts.Logger.Warn("server: refused a connection: bad token", "remote", remoteName(c.nc), "token_bytes", len(req.Token))
 		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnauthorized, "bad token"))
 		return false

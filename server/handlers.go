@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
 )
@@ -84,6 +85,9 @@ func (c *conn) enqueue(body []byte, direct bool) enqueued {
 		return enqueued{err: err, bad: true}
 	}
 	topic := c.topicName(req.Topic)
+	if err := c.authorize(auth.Produce, topic); err != nil {
+		return enqueued{topic: topic, err: err} // nothing stored, nothing created
+	}
 	enq := c.s.e.Enqueue
 	if direct {
 		enq = c.s.e.EnqueueDirect
@@ -146,6 +150,9 @@ func (c *conn) consume(h netproto.Header, body []byte) bool {
 		limit = math.MaxUint64 // no message limit
 	}
 	topic := c.topicName(req.Topic)
+	if err := c.authorize(auth.Consume, topic); err != nil {
+		return c.replyError(h, err)
+	}
 	st := getState()
 	defer putState(st)
 	res := &st.res
@@ -239,6 +246,11 @@ func (c *conn) registerWatch(h netproto.Header, body []byte) (topics []string, o
 		if seen[t] {
 			continue
 		}
+		if err := c.authorize(auth.Consume, t); err != nil {
+			c.watches.Add(-1)
+			c.replyError(h, err)
+			return nil, true
+		}
 		if _, _, err := c.s.e.Offsets(t); err != nil {
 			c.watches.Add(-1)
 			c.replyError(h, err)
@@ -301,7 +313,10 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		err := e.CreateTopic(string(req.Topic))
+		err := c.authorize(auth.Admin, string(req.Topic))
+		if err == nil {
+			err = e.CreateTopic(string(req.Topic))
+		}
 		if err == nil {
 			c.s.opts.Logger.Info("topic created", "topic", string(req.Topic), "remote", remoteName(c.nc))
 		}
@@ -311,7 +326,10 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		err := e.DeleteTopic(string(req.Topic))
+		err := c.authorize(auth.Admin, string(req.Topic))
+		if err == nil {
+			err = e.DeleteTopic(string(req.Topic))
+		}
 		if err == nil {
 			c.s.opts.Logger.Info("topic deleted", "topic", string(req.Topic), "remote", remoteName(c.nc))
 		}
@@ -329,8 +347,10 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 			return c.decodeFailed(h, err)
 		}
 		var resp netproto.OffsetsResponse
-		var err error
-		resp.Start, resp.End, err = e.Offsets(string(req.Topic))
+		err := c.authorize(auth.Consume, string(req.Topic))
+		if err == nil {
+			resp.Start, resp.End, err = e.Offsets(string(req.Topic))
+		}
 		if err == nil && req.Time != 0 {
 			resp.AtTime, err = e.OffsetAt(string(req.Topic), time.Unix(0, req.Time))
 		}
@@ -339,6 +359,9 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		var req netproto.TruncateRequest
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
+		}
+		if err := c.authorize(auth.Admin, string(req.Topic)); err != nil {
+			return c.replyError(h, err)
 		}
 		resp, err := c.truncate(&req)
 		return c.respond(h, &resp, err)
@@ -389,7 +412,7 @@ func (c *conn) topics(prefix, expr string) ([][]byte, error) {
 	}
 	var out [][]byte
 	for _, n := range c.s.e.Topics(prefix) {
-		if re == nil || re.MatchString(n) {
+		if (re == nil || re.MatchString(n)) && c.mayList(n) {
 			out = append(out, []byte(n))
 		}
 	}

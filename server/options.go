@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -64,6 +65,10 @@ type Options struct {
 	// Token, when set, must be presented in Hello. Hello comes first on
 	// every connection, token or not.
 	Token string
+	// Auth, if set, identifies each client at Hello (by token, else by TLS
+	// client certificate) and checks each request against its permissions
+	// (auth.go); Token is then not consulted (auth.Load takes it).
+	Auth *auth.Authorizer
 	// AutoCreateTopics creates a topic on its first produce.
 	AutoCreateTopics bool
 	// ConsumeMode picks writev or sendfile for consume responses.

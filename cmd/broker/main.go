@@ -172,6 +172,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.Int64Var(&c.maxInFlightBytes, "max-in-flight-bytes", 512<<20, "request body bytes held at once over all connections; past it requests wait a second, then get TooBusy")
 	fs.DurationVar(&c.maxWait, "max-wait", 30*time.Second, "longest long-poll a consume may ask for")
 	fs.StringVar(&c.token, "token", "", "if set, clients must present this token in Hello")
+	fs.StringVar(&c.authFile, "auth-file", "", "per-client permissions `file` (TOML; see README): clients by token hash or certificate subject; reloaded on SIGHUP")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM) for the TCP and HTTP listeners (with -tls-key); reloaded on SIGHUP")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM) for -tls-cert")
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "CA certificates `file` (PEM): TCP clients must present a certificate it signed (mutual TLS)")

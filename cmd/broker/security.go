@@ -8,13 +8,16 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/internal/tlsconf"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // security holds what -tls-cert, -tls-key, -tls-client-ca and -auth-file
 // set up; each is nil when not set.
 type security struct {
-	tls *tlsconf.Server
+	tls  *tlsconf.Server
+	auth *auth.Authorizer
 }
 
 // loadSecurity reads the certificate files and the auth file.
@@ -26,6 +29,13 @@ func loadSecurity(c *config) (*security, error) {
 			return nil, fmt.Errorf("-tls-cert/-tls-key/-tls-client-ca: %w", err)
 		}
 		s.tls = t
+	}
+	if c.authFile != "" {
+		a, err := auth.Load(c.authFile, c.token)
+		if err != nil {
+			return nil, fmt.Errorf("-auth-file: %w", err)
+		}
+		s.auth = a
 	}
 	return s, nil
 }
@@ -49,9 +59,12 @@ func (s *security) httpTLS() *tls.Config {
 }
 
 // logStart logs what is in force.
-func (s *security) logStart(log *slog.Logger) {
+func (s *security) logStart(log *slog.Logger, c *config) {
 	if s.tls != nil {
 		log.Info("TLS on the TCP and HTTP listeners", "certificate", s.tls.Describe(), "mutual_tls", s.tls.MutualTLS())
+	}
+	if s.auth != nil {
+		log.Info("permissions from the auth file", "file", s.auth.Path(), "clients", s.auth.Clients(), "token", c.token != "")
 	}
 }
 
@@ -75,8 +88,15 @@ func (s *security) reloadOnHUP(log *slog.Logger, stop <-chan struct{}) {
 }
 
 func (s *security) reload(log *slog.Logger) {
-	if s.tls == nil {
+	if s.tls == nil && s.auth == nil {
 		log.Info("SIGHUP: nothing to reload (no -tls-cert, no -auth-file)")
+	}
+	if s.auth != nil {
+		if err := s.auth.Reload(); err != nil {
+			log.Error("SIGHUP: auth file not reloaded; the permissions in force stay", "err", err)
+		} else {
+			log.Info("SIGHUP: auth file reloaded", "file", s.auth.Path(), "clients", s.auth.Clients())
+		}
 	}
 	if s.tls != nil {
 		if err := s.tls.Reload(); err != nil {
@@ -85,4 +105,19 @@ func (s *security) reload(log *slog.Logger) {
 			log.Info("SIGHUP: certificates reloaded", "certificate", s.tls.Describe())
 		}
 	}
+}
+
+// registerMetrics exports the refusals: haraqa_auth_refused_total by
+// operation, and op="connect" for clients the file does not list.
+func (s *security) registerMetrics(reg *prometheus.Registry) {
+	if s == nil || s.auth == nil || reg == nil {
+		return
+	}
+	const name, help = "haraqa_auth_refused_total", "Requests refused by the -auth-file permissions, by operation; op=\"connect\": connections whose token or certificate no client in the file has."
+	for _, op := range auth.Ops() {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"op": op.String()}},
+			func() float64 { return float64(s.auth.Refused(op)) }))
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"op": "connect"}},
+		func() float64 { return float64(s.auth.RefusedClients()) }))
 }

@@ -33,7 +33,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if err != nil {
 		return err
 	}
-	sec.logStart(log)
+	sec.logStart(log, c)
 	stopHUP := make(chan struct{})
 	defer close(stopHUP)
 	sec.reloadOnHUP(log, stopHUP)
@@ -87,9 +87,12 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	}
 	srv := server.NewService(svc, server.Options{MaxBody: uint32(c.maxBody), MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
 		HelloTimeout: c.helloTimeout, MaxInFlightBytes: c.maxInFlightBytes,
-		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, AutoCreateTopics: c.autoCreate,
+		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, Token: c.token, Auth: sec.auth, AutoCreateTopics: c.autoCreate,
 		ConsumeMode: mode, ServerID: "haraqa/" + version, Logger: log, Observer: obs.server()})
 	obs.attach(e, srv)
+	if obs != nil {
+		sec.registerMetrics(obs.m.Registry())
+	}
 
 	if ws != nil {
 		mountRoutes(ws.Mux(), c, e, srv, log)

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+
+	"github.com/haraqa/haraqa/auth"
+	"github.com/haraqa/haraqa/netproto"
+)
+
+// Permissions (Options.Auth): Hello identifies the client by its token or,
+// without one, its TLS client certificate; each request is then checked
+// against the client's permissions: Produce needs produce on its topic;
+// Consume, Offsets and Watch consume; CreateTopic, DeleteTopic and
+// Truncate admin; Topics lists only the topics the client has some
+// permission on; InitProducer needs no topic permission. A refused request
+// is answered Unauthorized naming the operation and the topic, and the
+// connection goes on.
+
+// peerCerts returns the verified TLS client certificates of nc, if any.
+func peerCerts(nc interface{}) []*x509.Certificate {
+	if tc, ok := nc.(*tls.Conn); ok {
+		return tc.ConnectionState().PeerCertificates
+	}
+	return nil
+}
+
+// identify finds the client of a Hello; a refusal is the Unauthorized
+// answer.
+func (c *conn) identify(token []byte) *netproto.Error {
+	p, err := c.s.opts.Auth.Identify(token, peerCerts(c.nc))
+	if err != nil {
+		c.s.opts.Logger.Warn("server: refused a connection: "+err.Error(), "remote", remoteName(c.nc))
+		return netproto.NewError(netproto.CodeUnauthorized, err.Error())
+	}
+	c.principal = p
+	return nil
+}
+
+// authorize checks op on topic for this connection's client: nil, or the
+// Unauthorized error to answer.
+func (c *conn) authorize(op auth.Op, topic string) error {
+	a := c.s.opts.Auth
+	if a == nil {
+		return nil
+	}
+	err := a.Authorize(c.principal, op, topic)
+	if err == nil {
+		return nil
+	}
+	if c.s.debug {
+		c.s.opts.Logger.Debug("server: refused a request", "remote", remoteName(c.nc), "err", err)
+	}
+	var re *auth.RefusedError
+	if errors.As(err, &re) {
+		return netproto.NewError(netproto.CodeUnauthorized, "unauthorized: "+err.Error())
+	}
+	return netproto.NewError(netproto.CodeUnauthorized, err.Error())
+}
+
+// mayList reports whether the client may see topic in a listing.
+func (c *conn) mayList(topic string) bool {
+	a := c.s.opts.Auth
+	if a == nil {
+		return true
+	}
+	for _, op := range auth.Ops() {
+		if a.Allowed(c.principal, op, topic) {
+			return true
+		}
+	}
+	return false
+}
