@@ -117,6 +117,7 @@ type pbatch struct {
 	pid    uint64    // producer id stamped into out; 0: none
 	seq    uint32
 	sent   bool // counted in MultiProducer.inflight
+	queued bool // in MultiProducer.queue (or taken from it)
 	cl     *call
 	cn     *conn
 	base   uint64
@@ -334,7 +335,7 @@ func (p *MultiProducer) newBatchLocked(topic string) *pbatch {
 	b.b.Reset()
 	b.n, b.bytes, b.born = 0, 0, time.Now()
 	b.gen++
-	b.out, b.pid, b.seq, b.sent = nil, 0, 0, false
+	b.out, b.pid, b.seq, b.sent, b.queued = nil, 0, 0, false, false
 	p.open[topic] = b
 	if p.cfg.linger > 0 {
 		if len(p.born) == 0 {
@@ -345,13 +346,27 @@ func (p *MultiProducer) newBatchLocked(topic string) *pbatch {
 	return b
 }
 
-// sealLocked queues the open batch b for the sender.
-func (p *MultiProducer) sealLocked(b *pbatch) {
-	delete(p.open, b.topic)
-	b.gen++ // its bornRef is stale now
+// queueLocked hands b to the sender, once. b stays open for more
+// messages until the sender takes it (or it fills, or Flush): a batch
+// waiting for a free in-flight slot grows instead of leaving a trail of
+// small batches behind it.
+func (p *MultiProducer) queueLocked(b *pbatch) {
+	if b.queued {
+		return
+	}
+	b.queued = true
 	p.queue = append(p.queue, b)
 	p.sealed++
 	p.poke()
+}
+
+// sealLocked closes b for messages and queues it for the sender.
+func (p *MultiProducer) sealLocked(b *pbatch) {
+	if p.open[b.topic] == b {
+		delete(p.open, b.topic)
+	}
+	b.gen++ // its bornRef is stale now
+	p.queueLocked(b)
 }
 
 // sealAllLocked seals every open batch, oldest first.
@@ -359,17 +374,14 @@ func (p *MultiProducer) sealAllLocked() {
 	if len(p.open) == 0 {
 		return
 	}
-	if p.cfg.linger > 0 {
-		for _, r := range p.born {
-			if r.b.gen == r.gen {
-				p.sealLocked(r.b)
-			}
+	for _, r := range p.born {
+		if r.b.gen == r.gen {
+			p.sealLocked(r.b)
 		}
-		clear(p.born)
-		p.born = p.born[:0]
-		return
 	}
-	for _, b := range p.open { // linger 0: at most one message's worth each
+	clear(p.born)
+	p.born = p.born[:0]
+	for _, b := range p.open { // queued already by linger, or linger 0
 		p.sealLocked(b)
 	}
 }
@@ -381,7 +393,7 @@ func (p *MultiProducer) poke() {
 	}
 }
 
-// lingered runs on the linger timer: it seals the open batches that have
+// lingered runs on the linger timer: it queues the open batches that have
 // waited long enough and sets the timer for the oldest of the rest.
 func (p *MultiProducer) lingered() {
 	p.mu.Lock()
@@ -396,7 +408,7 @@ func (p *MultiProducer) lingered() {
 			p.timer.Reset(left)
 			break
 		}
-		p.sealLocked(r.b)
+		p.queueLocked(r.b)
 	}
 	n := copy(p.born, p.born[i:])
 	clear(p.born[n:])
@@ -416,6 +428,10 @@ func (p *MultiProducer) next() *pbatch {
 	b := p.queue[0]
 	p.queue[0] = nil
 	p.queue = p.queue[1:]
+	if p.open[b.topic] == b { // queued by linger, open until now
+		delete(p.open, b.topic)
+		b.gen++
+	}
 	return b
 }
 
