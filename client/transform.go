@@ -84,13 +84,14 @@ const KeyIDHeader = "haraqa-key-id"
 // sealed with them are read.
 type AESGCM struct {
 	current string
+	curID   []byte // current's bytes, the header value of every sealed message (read only)
 	keys    map[string]cipher.AEAD
 }
 
 // NewAESGCM returns an AESGCM holding keys (id → 32-byte key) that seals
 // with keys[current].
 func NewAESGCM(keys map[string][]byte, current string) (*AESGCM, error) {
-	a := &AESGCM{current: current, keys: make(map[string]cipher.AEAD, len(keys))}
+	a := &AESGCM{current: current, curID: []byte(current), keys: make(map[string]cipher.AEAD, len(keys))}
 	for id, k := range keys {
 		if id == "" || len(id) > 255 {
 			return nil, fmt.Errorf("client: AES-GCM key id %q: want 1..255 bytes", id)
@@ -116,9 +117,9 @@ func NewAESGCM(keys map[string][]byte, current string) (*AESGCM, error) {
 
 const gcmNonce = 12
 
-// aad is what a sealed value is bound to: the topic and the key id.
-func aad(topic, id string) []byte {
-	b := make([]byte, 0, len(topic)+len(id)+1)
+// aad appends to b what a sealed value is bound to: the topic and the
+// key id.
+func aad(b []byte, topic string, id []byte) []byte {
 	b = append(b, topic...)
 	b = append(b, 0)
 	return append(b, id...)
@@ -131,8 +132,8 @@ func (a *AESGCM) Seal(topic string, m *Message) error {
 	if _, err := rand.Read(out); err != nil {
 		return err
 	}
-	m.Value = aead.Seal(out, out[:gcmNonce], m.Value, aad(topic, a.current))
-	m.Headers = append(m.Headers, Header{Key: KeyIDHeader, Value: []byte(a.current)})
+	m.Value = aead.Seal(out, out[:gcmNonce], m.Value, aad(make([]byte, 0, len(topic)+1+len(a.curID)), topic, a.curID))
+	m.Headers = append(m.Headers, Header{Key: KeyIDHeader, Value: a.curID})
 	return nil
 }
 
@@ -150,7 +151,7 @@ func (a *AESGCM) Open(dst []byte, topic string, m *Message) ([]byte, error) {
 	if len(m.Value) < gcmNonce+aead.Overhead() {
 		return dst, ErrDecrypt
 	}
-	out, err := aead.Open(dst, m.Value[:gcmNonce], m.Value[gcmNonce:], aad(topic, string(id)))
+	out, err := aead.Open(dst, m.Value[:gcmNonce], m.Value[gcmNonce:], aad(make([]byte, 0, len(topic)+1+len(id)), topic, id))
 	if err != nil {
 		return dst, fmt.Errorf("%w: key id %q", ErrDecrypt, id)
 	}
