@@ -106,32 +106,55 @@ func (ps *producers) dedupe(r *writerReq) (done bool) {
 	want, inGroup := ps.pending[r.pid]
 	st := ps.get(r.pid)
 	if !inGroup && st != nil {
-		want = st.last().seq + 1
+		last := st.last()
+		want = nextSeq(r.pid, last.seq, last.count)
 	}
 	switch {
 	case !inGroup && st == nil:
 		// A producer never seen (or forgotten): take its sequence as is.
 	case r.seq == want:
-	case st != nil && !seqAfter(r.seq, st.last().seq):
+	case st != nil && !seqAfter(r.pid, r.seq, st.last().seq):
 		if e, ok := st.find(r.seq); ok && e.count == r.count {
 			r.base, r.err = e.base, nil
 			return true
 		}
 		r.err = fmt.Errorf("%w: producer %d sequence %d is older than the last %d remembered", ErrSequence, r.pid, r.seq, seqWindow)
 		return true
-	case inGroup && seqAfter(want, r.seq):
+	case inGroup && seqAfter(r.pid, want, r.seq):
 		r.err = fmt.Errorf("%w: producer %d sequence %d sent twice at once; retry", ErrStorage, r.pid, r.seq)
 		return true
 	default:
-		r.err = fmt.Errorf("%w: producer %d sequence %d after %d (gap)", ErrSequence, r.pid, r.seq, want-1)
+		r.err = fmt.Errorf("%w: producer %d sequence %d, expected %d (gap)", ErrSequence, r.pid, r.seq, want)
 		return true
 	}
-	ps.pending[r.pid] = r.seq + 1
+	ps.pending[r.pid] = nextSeq(r.pid, r.seq, r.count)
 	return false
 }
 
-// seqAfter reports whether a comes after b, with wraparound.
-func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+// RecordSequenced is the producer-id bit (never set in an id from
+// NewProducerID) that marks a producer whose sequence numbers count
+// messages, as Kafka's do, instead of batches: its batch after sequence s
+// of n messages has sequence s+n, and sequences wrap from 2^31-1 to 0.
+// The Kafka listener sets it on the ids it maps onto.
+const RecordSequenced uint64 = 1 << 63
+
+// nextSeq returns the sequence that follows a batch of count messages with
+// sequence seq from producer pid.
+func nextSeq(pid uint64, seq, count uint32) uint32 {
+	if pid&RecordSequenced != 0 {
+		return (seq + count) & 0x7fffffff
+	}
+	return seq + 1
+}
+
+// seqAfter reports whether a comes after b, with wraparound (32-bit, or
+// 31-bit for a RecordSequenced producer).
+func seqAfter(pid uint64, a, b uint32) bool {
+	if pid&RecordSequenced != 0 {
+		return int32((a-b)<<1) > 0
+	}
+	return int32(a-b) > 0
+}
 
 // commit records appended idempotent requests.
 func (ps *producers) commit(rs []*writerReq) {
