@@ -1,0 +1,95 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Options configures a Server. The zero value works.
+type Options struct {
+	// AdvertisedAddr is the host:port the broker names in Metadata and
+	// FindCoordinator answers. Empty: the local address of the connection
+	// the request came on, so a client reaches the broker the way it did.
+	AdvertisedAddr string
+	// NodeID is the broker's Kafka node id (default 0).
+	NodeID int32
+	// ClusterID is named in Metadata answers (default "haraqa").
+	ClusterID string
+	// MaxFrame caps a Produce request frame (default 16 MiB). A frame
+	// above its limit closes the connection, as Kafka's broker does.
+	MaxFrame int32
+	// MaxOtherFrame caps the frame of every other request (default 1 MiB):
+	// they carry names and offsets, not records.
+	MaxOtherFrame int32
+	// MaxBatchBytes caps a produce batch after decompression (default
+	// MaxFrame). A batch above it is refused with MESSAGE_TOO_LARGE.
+	MaxBatchBytes int
+	// MaxConns caps open connections (default 10,000); past it a new
+	// connection is closed at once.
+	MaxConns int
+	// MaxInFlight caps requests being handled per connection (default 64);
+	// the connection is not read further until one is answered.
+	MaxInFlight int
+	// IdleTimeout closes a connection that starts no request for this long
+	// while none is in flight (default 10 minutes, Kafka's
+	// connections.max.idle.ms).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading the rest of a frame once its size arrived
+	// (default 30 seconds).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response (default 30 seconds).
+	WriteTimeout time.Duration
+	// MaxWait caps a Fetch's max wait (default 30 seconds).
+	MaxWait time.Duration
+	// MaxFetchBytes caps the record bytes of one Fetch answer (default
+	// 32 MiB; at least one batch is always sent).
+	MaxFetchBytes int32
+	// AutoCreateTopics creates a topic named by a Produce or Metadata
+	// request (Kafka's auto.create.topics.enable).
+	AutoCreateTopics bool
+	// TLS, when set, serves TLS on every accepted connection.
+	TLS *tls.Config
+	// Logger receives connection errors (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.ClusterID == "" {
+		o.ClusterID = "haraqa"
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 16 << 20
+	}
+	if o.MaxOtherFrame <= 0 {
+		o.MaxOtherFrame = 1 << 20
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = int(o.MaxFrame)
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Minute
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 30 * time.Second
+	}
+	if o.MaxFetchBytes <= 0 {
+		o.MaxFetchBytes = 32 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
