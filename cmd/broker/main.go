@@ -64,6 +64,7 @@ type config struct {
 	initVolumes             bool
 	scrubRate               int64
 	http                    string // -http: the HTTP listener's address (empty: none)
+	kafka                   kafkaConfig
 	pprof                   bool
 	metricsMaxTopics        int
 	api                     apiConfig // the HTTP API's limits
@@ -146,6 +147,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:4353", "TCP `address` to listen on (empty: no TCP)")
 	fs.StringVar(&c.unix, "unix", "", "Unix socket `path` to listen on (empty: none)")
 	fs.StringVar(&c.http, "http", "127.0.0.1:4354", "HTTP `address` for /metrics, /healthz, /readyz and the status page (empty: none)")
+	kafkaFlags(fs, &c.kafka)
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on -http")
 	fs.IntVar(&c.metricsMaxTopics, "metrics-max-topics", metrics.DefaultMaxTopics, "topics with /metrics series of their own; the rest are summed into topic=\"_other_\"")
 	// The one list of settings: each flag here is also HARAQA_BROKER_<FLAG>

@@ -33,6 +33,13 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if err != nil {
 		return err
 	}
+	kf, err := listenKafka(c)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		return err
+	}
 	sec.logStart(log, c)
 	stopHUP := make(chan struct{})
 	defer close(stopHUP)
@@ -42,6 +49,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		for _, l := range listeners {
 			l.Close()
 		}
+		kf.shutdown(context.Background(), log)
 		return err
 	}
 	// The HTTP listener serves from here on: /healthz answers while the
@@ -49,7 +57,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	rd := &readiness{minVolumes: c.minVolumes, listeners: int32(len(listeners))}
 	var ws *web.Server
 	var obs *observers
-	errc := make(chan error, len(listeners)+1)
+	errc := make(chan error, len(listeners)+2)
 	if hl != nil {
 		ws, obs = newWeb(c, rd, log)
 		log.Info("serving HTTP", "addr", hl.Addr().String(), "pprof", c.pprof, "metrics_max_topics", c.metricsMaxTopics)
@@ -59,6 +67,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		for _, l := range listeners {
 			l.Close()
 		}
+		kf.shutdown(context.Background(), log)
 		if ws != nil {
 			ws.Shutdown(context.Background())
 		}
@@ -115,6 +124,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 			errc <- err
 		}()
 	}
+	kf.serve(c, e, log, errc)
 	var names []string
 	for _, a := range addrs {
 		scheme := a.Network()
@@ -122,6 +132,12 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 			scheme = "tls"
 		}
 		names = append(names, scheme+"://"+a.String())
+	}
+	if kf != nil {
+		// After the native listeners, before HTTP (tests take the last
+		// ready address as HTTP's).
+		addrs = append(addrs, kf.ln.Addr())
+		names = append(names, "kafka://"+kf.ln.Addr().String())
 	}
 	if hl != nil {
 		addrs = append(addrs, hl.Addr())
@@ -162,6 +178,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown cut short: connections closed with requests unanswered", "err", err)
 	}
+	kf.shutdown(ctx, log)
 	if ws != nil {
 		// After the protocol connections: /readyz answered 503 meanwhile.
 		// Before the engine closes: HTTP handlers may use it.
@@ -175,7 +192,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 		return fmt.Errorf("closing the engine: %w", err)
 	}
 	log.Info("stopped cleanly")
-	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
+	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) && !isKafkaClosed(serveErr) {
 		return serveErr
 	}
 	return nil
