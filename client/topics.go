@@ -41,8 +41,12 @@ func (c *Client) ListTopics(ctx context.Context, prefix, expr string) ([]string,
 	cl := getCall(netproto.OpTopics)
 	req := netproto.TopicsRequest{Prefix: []byte(prefix), Regexp: []byte(expr)}
 	cl.head = req.AppendTo(cl.head)
+	defer putCall(cl) // after the names are copied out of cl.body
+	if err := c.roundTrip(ctx, cl, nil); err != nil {
+		return nil, err
+	}
 	var resp netproto.TopicsResponse
-	if err := c.simple(ctx, cl, &resp); err != nil {
+	if err := resp.Decode(cl.body); err != nil {
 		return nil, err
 	}
 	names := make([]string, len(resp.Names))

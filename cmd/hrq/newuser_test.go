@@ -86,7 +86,7 @@ func TestCompleteTopicNames(t *testing.T) {
 		"consume o":                "orders\nops\n",
 		"topics delete orders ":    "orders\nops\npayments\n",
 		"watch ":                   "orders\nops\npayments\n",
-		"consume orders ":          "",
+		"consume orders ":          "orders\nops\npayments\n", // consume takes several topics
 		"produce p":                "payments\n",
 		"topics truncate pay":      "payments\n",
 		"bench consume ":           "orders\nops\npayments\n",
