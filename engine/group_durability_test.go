@@ -505,3 +505,52 @@ func withFS(o Options, fs *vfs.MemFS) Options {
 	o.FS = fs
 	return o
 }
+
+// A volume lost while groups ack gets its copy of the group state back
+// when it is replaced: rebuilt from a healthy mirror like any topic, and
+// the acks made while it was out are in it.
+func TestGroupStateRebuiltOnReplacedVolume(t *testing.T) {
+	fs := vfs.NewMemFS()
+	o := mirrorOpts(fs, vols3...)
+	e := openEngine(t, o)
+	mustCreate(t, e, "t")
+	fill(t, e, "t", 100, 10)
+	mustGroup(t, e, "t", "g", GroupConfig{})
+	m := mustJoin(t, e, "t", "g")
+	ack := func(n int) {
+		res, err := e.GroupFetch(bg, "t", "g", m, n, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Epoch = res.Epoch
+		if err := e.GroupAck(bg, "t", "g", m, leaseRanges(res)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack(10)
+	if err := fs.Remove("/v3/" + volumeName); err != nil {
+		t.Fatal(err)
+	}
+	e.CheckVolumes()
+	if vi := volState(t, e, "/v3"); vi.State != VolumeFenced {
+		t.Fatalf("v3: %+v", vi)
+	}
+	replaceDisk(t, fs, "/v3")
+	ack(20) // while v3 is out
+	e.CheckVolumes()
+	wantStates(t, e, VolumeHealthy, VolumeHealthy, VolumeHealthy)
+	sameFiles(t, fs, groupLogName("t"), vols3...)
+	ack(5)
+	sameFiles(t, fs, groupLogName("t"), vols3...)
+	// Only the rebuilt copy left: it holds every ack.
+	img := fs.Crash()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o1 := mirrorOpts(img, "/v3")
+	o1.InitVolumes = true
+	e1 := openEngine(t, o1)
+	if got := mustDescribe(t, e1, "t", "g").Committed; got != 35 {
+		t.Fatalf("committed %d on the rebuilt volume alone, want 35", got)
+	}
+}
