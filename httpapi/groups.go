@@ -416,6 +416,17 @@ func (a *API) settle(w http.ResponseWriter, r *http.Request, op string) {
 		return
 	}
 	topic, group, ctx := r.PathValue("topic"), r.PathValue("group"), r.Context()
+	if r.URL.Query().Get("epoch") == "" {
+		// No epoch given: the group's current one (a client that gives
+		// the one its fetch answered has an ack after a seek or a
+		// takeover refused instead).
+		gi, err := g.DescribeGroup(topic, group)
+		if err != nil {
+			a.failErr(w, err)
+			return
+		}
+		m.Epoch = gi.Epoch
+	}
 	rs := body.ranges()
 	switch op {
 	case "ack":

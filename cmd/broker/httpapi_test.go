@@ -107,7 +107,7 @@ func (r curlResult) jsonField(t *testing.T, name string) any {
 	return m[name]
 }
 
-// TestHTTPAPIWithCurl drives every route of the HTTP API with the real
+// TestHTTPAPIWithCurl drives every route (consumer groups included) of the HTTP API with the real
 // curl binary against the built broker. Promises: each endpoint does what
 // README and openapi.json say; a gzip body is decompressed; past the body
 // limit the answer is 413; over the in-flight limit 429 with Retry-After;
@@ -234,6 +234,29 @@ func TestHTTPAPIWithCurl(t *testing.T) {
 		t.Fatal("429 without Retry-After")
 	}
 	hold.Close()
+
+	// A consumer group: create, join, fetch, ack, nack, describe, leave.
+	b.curl(t, "-X", "PUT", "-d", `{"ack_wait":"1m"}`, "/topics/logs/groups/g").want(t, "create group", 201)
+	member := b.curl(t, "-X", "POST", "/topics/logs/groups/g/members").want(t, "join", 200).jsonField(t, "member").(string)
+	r = b.curl(t, "-X", "POST", "/topics/logs/groups/g/fetch?member="+member+"&max=2").want(t, "fetch", 200)
+	if lines := strings.Split(strings.TrimSpace(r.body), "\n"); len(lines) != 2 || !strings.Contains(lines[0], `"offset":0,`) || !strings.Contains(lines[0], `"deliveries":1`) || r.header.Get("Group-Epoch") == "" {
+		t.Fatalf("group fetch: %s", r.body)
+	}
+	b.curl(t, "-X", "POST", "-d", `{"offsets":[0]}`, "/topics/logs/groups/g/ack?member="+member+"&epoch="+r.header.Get("Group-Epoch")).want(t, "ack", 204)
+	b.curl(t, "-X", "POST", "-d", `{"offsets":[5]}`, "/topics/logs/groups/g/ack?member="+member).want(t, "ack of an offset not leased", 409)
+	b.curl(t, "-X", "POST", "/topics/logs/groups/g/nack?member="+member).want(t, "nack", 204)
+	r = b.curl(t, "-X", "POST", "/topics/logs/groups/g/fetch?member="+member+"&max=1").want(t, "fetch after nack", 200)
+	if !strings.Contains(r.body, `"offset":1,`) || !strings.Contains(r.body, `"deliveries":2`) {
+		t.Fatalf("redelivery after nack: %s", r.body)
+	}
+	b.curl(t, "-X", "POST", "/topics/logs/groups/g/extend?member="+member).want(t, "extend", 204)
+	r = b.curl(t, "/topics/logs/groups/g").want(t, "describe group", 200)
+	if r.jsonField(t, "committed").(float64) != 1 || r.jsonField(t, "in_flight").(float64) != 1 {
+		t.Fatalf("describe group: %s", r.body)
+	}
+	b.curl(t, "/topics/logs/groups").want(t, "list groups", 200)
+	b.curl(t, "-X", "DELETE", "/topics/logs/groups/g/members/"+member).want(t, "leave", 204)
+	b.curl(t, "-X", "DELETE", "/topics/logs/groups/g").want(t, "delete group", 204)
 
 	b.curl(t, "-X", "DELETE", "/topics/other").want(t, "delete", 204)
 	b.curl(t, "-X", "DELETE", "/topics/other").want(t, "delete again", 404)
