@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -56,5 +57,37 @@ func TestSecondBrokerRefused(t *testing.T) {
 	}
 	if got := c.readAll(t, "t"); got[0] != "first" || got[1] != "first" {
 		t.Fatalf("the first broker lost its messages: %v", got)
+	}
+}
+
+// TestUnwritableDataDirectory: a data directory the broker cannot create
+// or write stops it at start with exit 1 and one line naming the
+// directory, not a panic or a broker serving without storage.
+func TestUnwritableDataDirectory(t *testing.T) {
+	var data string
+	if os.Geteuid() != 0 {
+		parent := filepath.Join(t.TempDir(), "ro")
+		if err := os.Mkdir(parent, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(parent, 0o755) })
+		data = filepath.Join(parent, "data")
+	} else {
+		// Permissions do not stop root: procfs refuses a new directory
+		// to anyone.
+		data = "/proc/haraqa-test-" + strconv.Itoa(os.Getpid())
+	}
+	code, out := refuse(t, "-addr", "127.0.0.1:0", "-http", "", data)
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d: %q", code, exitFailure, out)
+	}
+	var errLines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(l, "broker: ") {
+			errLines = append(errLines, l)
+		}
+	}
+	if len(errLines) != 1 || !strings.Contains(errLines[0], data) {
+		t.Errorf("want one error line naming %s, got:\n%s", data, out)
 	}
 }
