@@ -120,14 +120,16 @@ func (gs *groupSet) replayOne(r groupRecord, snap map[string]*cgroup) map[string
 			gs.groups = snap
 		}
 		return nil
-	case recState:
+	case recSnapState:
 		if snap != nil {
 			snap[r.name] = r.state
-		} else {
-			gs.groups[r.name] = r.state
 		}
 		return snap
+	case recState:
+		gs.groups[r.name] = r.state
+		return nil // a snapshot cut short before it is abandoned
 	}
+	snap = nil // likewise: any other record ends an unfinished snapshot
 	g := gs.groups[r.name]
 	if g == nil {
 		return snap
@@ -201,7 +203,7 @@ func (gs *groupSet) compact(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		m := encodeState(nil, gs.groups[n])
+		m := encodeStateAs(nil, recSnapState, gs.groups[n])
 		if size+len(m) > 1<<20 && len(msgs) > 0 {
 			b, err := record.AppendBatch(nil, msgs...)
 			if err != nil {

@@ -10,7 +10,7 @@ import (
 // Group-state records: the messages of a topic's group-state log (FORMAT.md,
 // "Group-state log"). Each is one message of a plain record batch.
 const (
-	recState     = 1 // a group's whole durable state (create, seek, skip, snapshot)
+	recState     = 1 // a group's whole durable state (create)
 	recAck       = 2 // ranges done
 	recDelete    = 3 // group deleted
 	recEpoch     = 4 // epoch bumped (exclusive takeover)
@@ -36,8 +36,10 @@ func appendRanges(b []byte, rs []OffsetRange) []byte {
 	return b
 }
 
-func encodeState(b []byte, g *cgroup) []byte {
-	b = append(b, recState)
+func encodeState(b []byte, g *cgroup) []byte { return encodeStateAs(b, recState, g) }
+
+func encodeStateAs(b []byte, typ byte, g *cgroup) []byte {
+	b = append(b, typ)
 	b = appendString(b, g.name)
 	var flags byte
 	if g.cfg.Exclusive {
@@ -173,7 +175,7 @@ func decodeGroupRecord(b []byte) (groupRecord, error) {
 	r := groupRecord{typ: d.byte()}
 	switch r.typ {
 	case recSnapBegin, recSnapEnd:
-	case recState:
+	case recState, recSnapState:
 		r.name = d.string()
 		var cfg GroupConfig
 		cfg.Exclusive = d.byte()&1 != 0
@@ -222,7 +224,11 @@ func decodeGroupRecord(b []byte) (groupRecord, error) {
 }
 
 const (
-	recSkip = 7 // retention passed the group: move to the topic's start, count what was not done
+	// recSnapState is recState inside a snapshot: taken only between
+	// recSnapBegin and recSnapEnd, so that a snapshot cut short (a failed
+	// compaction) never swallows a later group's creation.
+	recSnapState = 9
+	recSkip      = 7 // retention passed the group: move to the topic's start, count what was not done
 	recSeek = 8 // admin seek: committed set, acks above forgotten, epoch set
 )
 

@@ -94,23 +94,37 @@ func FuzzGroupRecord(f *testing.F) {
 	})
 }
 
-// A snapshot cut by a crash before its end record is ignored at replay:
-// the state before it stands.
+// A snapshot cut short before its end record (a crash, a failed
+// compaction) is ignored at replay: the state before it stands, and the
+// records written after it (a group created, an ack) apply.
 func TestGroupPartialSnapshotIgnored(t *testing.T) {
+	dec := func(b []byte) groupRecord {
+		r, err := decodeGroupRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	gs := &groupSet{groups: map[string]*cgroup{}}
-	g := newGroup("g", GroupConfig{}, 10)
-	snap := gs.replayOne(groupRecord{typ: recState, name: "g", state: g}, nil)
-	r, _ := decodeGroupRecord([]byte{recSnapBegin})
-	snap = gs.replayOne(r, snap)
-	other := newGroup("g", GroupConfig{}, 99)
-	snap = gs.replayOne(groupRecord{typ: recState, name: "g", state: other}, snap)
+	snap := gs.replayOne(dec(encodeState(nil, newGroup("g", GroupConfig{}, 10))), nil)
+	snap = gs.replayOne(dec([]byte{recSnapBegin}), snap)
+	snap = gs.replayOne(dec(encodeStateAs(nil, recSnapState, newGroup("g", GroupConfig{}, 99))), snap)
 	if snap == nil || gs.groups["g"].committed != 10 {
 		t.Fatalf("a snapshot without its end changed the state: %+v", gs.groups["g"])
 	}
-	end, _ := decodeGroupRecord([]byte{recSnapEnd})
-	gs.replayOne(end, snap)
-	if gs.groups["g"].committed != 99 {
-		t.Fatalf("a whole snapshot did not apply: %+v", gs.groups["g"])
+	// The compaction failed here; later records follow the cut snapshot.
+	snap = gs.replayOne(dec(encodeState(nil, newGroup("h", GroupConfig{}, 5))), snap)
+	snap = gs.replayOne(dec(encodeAck(nil, "g", 0, []OffsetRange{{10, 12}})), snap)
+	snap = gs.replayOne(dec([]byte{recSnapEnd}), snap)
+	if gs.groups["g"].committed != 12 || gs.groups["h"] == nil || gs.groups["h"].committed != 5 {
+		t.Fatalf("after a cut snapshot: g %+v h %+v", gs.groups["g"], gs.groups["h"])
+	}
+	// A whole snapshot replaces everything.
+	snap = gs.replayOne(dec([]byte{recSnapBegin}), snap)
+	snap = gs.replayOne(dec(encodeStateAs(nil, recSnapState, newGroup("g", GroupConfig{}, 99))), snap)
+	gs.replayOne(dec([]byte{recSnapEnd}), snap)
+	if len(gs.groups) != 1 || gs.groups["g"].committed != 99 {
+		t.Fatalf("a whole snapshot did not apply: %+v", gs.groups)
 	}
 }
 
