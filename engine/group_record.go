@@ -229,7 +229,7 @@ const (
 	// compaction) never swallows a later group's creation.
 	recSnapState = 9
 	recSkip      = 7 // retention passed the group: move to the topic's start, count what was not done
-	recSeek = 8 // admin seek: committed set, acks above forgotten, epoch set
+	recSeek      = 8 // admin seek: committed set, acks above forgotten, epoch set
 )
 
 func encodeSkip(b []byte, name string, start uint64) []byte {
