@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/record"
@@ -50,8 +52,17 @@ type Options struct {
 	MaxStreams int
 	// Token, when set, must be presented as "Authorization: Bearer
 	// <token>" on every route but /openapi.json (the broker's -token);
-	// without it the answer is 401.
+	// without it the answer is 401. With Auth set, Token is not consulted
+	// (auth.Load takes it).
 	Token string
+	// Auth, when set, identifies each request's client by its bearer
+	// token or, without one, its TLS client certificate (401 when
+	// unknown), and checks the route's operation on the topic (403 when
+	// refused): produce for a produce, consume for reads, offsets,
+	// streams and consumer groups (a consumer creates its group), admin
+	// for topic create, delete and truncate and for group delete.
+	// Listings show only the topics the client has some permission on.
+	Auth *auth.Authorizer
 	// Logger receives what the API logs (default: discard).
 	Logger *slog.Logger
 }
@@ -107,30 +118,45 @@ type API struct {
 type route struct {
 	method, path string
 	handle       func(*API, http.ResponseWriter, *http.Request)
+	op           access
 }
+
+// access is what a route needs of the client (Options.Auth).
+type access int
+
+const (
+	open    access = iota // nothing: the OpenAPI document
+	listing               // an identified client; the answer is filtered
+	produce
+	consume
+	admin
+)
+
+// authOp maps an access onto the auth package's operation.
+var authOp = map[access]auth.Op{produce: auth.Produce, consume: auth.Consume, admin: auth.Admin}
 
 // routes lists every route of the API.
 var routes = []route{
-	{"GET", "/openapi.json", (*API).openapi},
-	{"GET", "/topics", (*API).listTopics},
-	{"GET", "/topics/{topic}", (*API).describeTopic},
-	{"PUT", "/topics/{topic}", (*API).createTopic},
-	{"DELETE", "/topics/{topic}", (*API).deleteTopic},
-	{"GET", "/topics/{topic}/offsets", (*API).offsets},
-	{"POST", "/topics/{topic}/truncate", (*API).truncate},
-	{"POST", "/topics/{topic}/messages", (*API).produce},
-	{"GET", "/topics/{topic}/messages", (*API).consume},
-	{"GET", "/topics/{topic}/stream", (*API).stream},
-	{"GET", "/topics/{topic}/groups", (*API).listGroups},
-	{"PUT", "/topics/{topic}/groups/{group}", (*API).createGroup},
-	{"GET", "/topics/{topic}/groups/{group}", (*API).describeGroup},
-	{"DELETE", "/topics/{topic}/groups/{group}", (*API).deleteGroup},
-	{"POST", "/topics/{topic}/groups/{group}/members", (*API).joinGroup},
-	{"DELETE", "/topics/{topic}/groups/{group}/members/{member}", (*API).leaveGroup},
-	{"POST", "/topics/{topic}/groups/{group}/fetch", (*API).groupFetch},
-	{"POST", "/topics/{topic}/groups/{group}/ack", (*API).groupAck},
-	{"POST", "/topics/{topic}/groups/{group}/nack", (*API).groupNack},
-	{"POST", "/topics/{topic}/groups/{group}/extend", (*API).groupExtend},
+	{"GET", "/openapi.json", (*API).openapi, open},
+	{"GET", "/topics", (*API).listTopics, listing},
+	{"GET", "/topics/{topic}", (*API).describeTopic, consume},
+	{"PUT", "/topics/{topic}", (*API).createTopic, admin},
+	{"DELETE", "/topics/{topic}", (*API).deleteTopic, admin},
+	{"GET", "/topics/{topic}/offsets", (*API).offsets, consume},
+	{"POST", "/topics/{topic}/truncate", (*API).truncate, admin},
+	{"POST", "/topics/{topic}/messages", (*API).produce, produce},
+	{"GET", "/topics/{topic}/messages", (*API).consume, consume},
+	{"GET", "/topics/{topic}/stream", (*API).stream, consume},
+	{"GET", "/topics/{topic}/groups", (*API).listGroups, consume},
+	{"PUT", "/topics/{topic}/groups/{group}", (*API).createGroup, consume},
+	{"GET", "/topics/{topic}/groups/{group}", (*API).describeGroup, consume},
+	{"DELETE", "/topics/{topic}/groups/{group}", (*API).deleteGroup, admin},
+	{"POST", "/topics/{topic}/groups/{group}/members", (*API).joinGroup, consume},
+	{"DELETE", "/topics/{topic}/groups/{group}/members/{member}", (*API).leaveGroup, consume},
+	{"POST", "/topics/{topic}/groups/{group}/fetch", (*API).groupFetch, consume},
+	{"POST", "/topics/{topic}/groups/{group}/ack", (*API).groupAck, consume},
+	{"POST", "/topics/{topic}/groups/{group}/nack", (*API).groupNack, consume},
+	{"POST", "/topics/{topic}/groups/{group}/extend", (*API).groupExtend, consume},
 }
 
 // New returns the API over svc.
@@ -143,9 +169,8 @@ func New(svc logsvc.Service, opts Options) *API {
 func Register(mux *http.ServeMux, svc logsvc.Service, opts Options) *API {
 	a := New(svc, opts)
 	for _, r := range routes {
-		open := r.path == "/openapi.json"
 		mux.HandleFunc(r.method+" "+r.path, func(w http.ResponseWriter, req *http.Request) {
-			if !open && !a.authorized(w, req) {
+			if r.op != open && !a.authorized(w, req, r.op) {
 				return
 			}
 			r.handle(a, w, req)
@@ -154,17 +179,57 @@ func Register(mux *http.ServeMux, svc logsvc.Service, opts Options) *API {
 	return a
 }
 
-// authorized checks the bearer token, answering 401 when it is wrong.
-func (a *API) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if a.opts.Token == "" {
-		return true
-	}
+// principalKey keys the request's identified client in its context.
+type principalKey struct{}
+
+// authorized identifies the client and checks op on the route's topic,
+// answering 401 (unknown client, wrong token) or 403 (refused) otherwise.
+func (a *API) authorized(w http.ResponseWriter, r *http.Request, op access) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.opts.Token)) == 1 {
+	tok = strings.TrimSpace(tok)
+	if !ok {
+		tok = "" // another scheme, or none
+	}
+	if a.opts.Auth == nil {
+		if a.opts.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.opts.Token)) == 1 {
+			return true
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
+		fail(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token: send Authorization: Bearer <token>"})
+		return false
+	}
+	var certs []*x509.Certificate
+	if r.TLS != nil {
+		certs = r.TLS.PeerCertificates
+	}
+	p, err := a.opts.Auth.Identify([]byte(tok), certs)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
+		fail(w, http.StatusUnauthorized, apiError{Error: "unauthorized: " + err.Error()})
+		return false
+	}
+	if aop, ok := authOp[op]; ok {
+		if err := a.opts.Auth.Authorize(p, aop, r.PathValue("topic")); err != nil {
+			fail(w, http.StatusForbidden, apiError{Error: "unauthorized: " + err.Error()})
+			return false
+		}
+	}
+	*r = *r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	return true
+}
+
+// mayList reports whether the request's client may see topic in a
+// listing: it has some permission on it.
+func (a *API) mayList(r *http.Request, topic string) bool {
+	if a.opts.Auth == nil {
 		return true
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
-	fail(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token: send Authorization: Bearer <token>"})
+	p, _ := r.Context().Value(principalKey{}).(*auth.Principal)
+	for _, op := range auth.Ops() {
+		if a.opts.Auth.Allowed(p, op, topic) {
+			return true
+		}
+	}
 	return false
 }
 

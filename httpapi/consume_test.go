@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 )
 
@@ -198,5 +201,66 @@ func TestToken(t *testing.T) {
 	}
 	if code, _, _ := f.do(t, "GET", "/openapi.json", nil, nil); code != 200 {
 		t.Fatalf("openapi.json with no token: %d", code)
+	}
+}
+
+// Promise: with permissions (-auth-file), each request's client is
+// identified by its bearer token (401 when unknown or missing) and may do
+// only what its entry allows on the topic (403 otherwise, nothing
+// stored); a listing shows only the topics it has a permission on.
+func TestPermissions(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auth.toml")
+	os.WriteFile(file, []byte(`
+[[client]]
+name = "shipper"
+token-sha256 = "`+auth.HashToken("ship")+`"
+produce = ["logs.*"]
+
+[[client]]
+name = "reader"
+token-sha256 = "`+auth.HashToken("read")+`"
+consume = ["logs.*"]
+
+[[client]]
+name = "ops"
+token-sha256 = "`+auth.HashToken("ops")+`"
+admin = ["*"]
+`), 0o644)
+	az, err := auth.Load(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Options{AutoCreateTopics: true, Auth: az}, engine.Options{})
+	as := func(tok string) map[string]string {
+		return map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "text/plain"}
+	}
+	for _, c := range []struct {
+		method, path, token string
+		code                int
+	}{
+		{"POST", "/topics/logs.app/messages", "", 401},
+		{"POST", "/topics/logs.app/messages", "nobody", 401},
+		{"POST", "/topics/logs.app/messages", "ship", 200},
+		{"POST", "/topics/other/messages", "ship", 403},
+		{"GET", "/topics/logs.app/messages", "ship", 403},
+		{"GET", "/topics/logs.app/messages", "read", 200},
+		{"POST", "/topics/logs.app/messages", "read", 403},
+		{"DELETE", "/topics/logs.app", "read", 403},
+		{"PUT", "/topics/other", "ops", 201},
+		{"GET", "/openapi.json", "", 200},
+	} {
+		code, b, _ := f.do(t, c.method, c.path, as(c.token), strings.NewReader("m\n"))
+		if code != c.code {
+			t.Errorf("%s %s as %q: %d %s, want %d", c.method, c.path, c.token, code, b, c.code)
+		}
+	}
+	if _, b, _ := f.do(t, "GET", "/topics", as("read"), nil); strings.TrimSpace(string(b)) != `{"topics":["logs.app"]}` {
+		t.Errorf("reader's listing: %s", b)
+	}
+	if _, _, err := f.e.Offsets("other"); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, f.e, "other"); len(got) != 0 {
+		t.Fatalf("a refused produce stored %q", values(got))
 	}
 }

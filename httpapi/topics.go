@@ -28,7 +28,7 @@ func (a *API) listTopics(w http.ResponseWriter, r *http.Request) {
 	}
 	names := []string{}
 	for _, n := range a.svc.Topics(q.Get("prefix")) {
-		if re == nil || re.MatchString(n) {
+		if (re == nil || re.MatchString(n)) && a.mayList(r, n) {
 			names = append(names, n)
 		}
 	}

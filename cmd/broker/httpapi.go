@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/httpapi"
 )
@@ -32,8 +33,12 @@ func apiFlags(fs *flag.FlagSet, a *apiConfig) {
 // mountAPI registers the HTTP API (package httpapi) on the -http mux.
 func mountAPI(mux *http.ServeMux, c *config, e *engine.Engine, log *slog.Logger) {
 	a := c.api
+	var authz *auth.Authorizer
+	if c.sec != nil {
+		authz = c.sec.auth
+	}
 	httpapi.Register(mux, e, httpapi.Options{AutoCreateTopics: c.autoCreate,
 		MaxBodyBytes: min(a.maxBody, int64(c.maxBody), c.segmentBytes), MaxLineBytes: a.maxLine, MaxMessages: a.maxMessages,
 		RequestTimeout: a.requestTimeout, MaxInFlight: a.maxInFlight, MaxInFlightBytes: a.maxInFlightBytes,
-		MaxWait: c.maxWait, MaxStreams: a.maxStreams, Token: c.token, Logger: log})
+		MaxWait: c.maxWait, MaxStreams: a.maxStreams, Token: c.token, Auth: authz, Logger: log})
 }
