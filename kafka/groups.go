@@ -1,11 +1,508 @@
 package kafka
 
-import "github.com/haraqa/haraqa/logsvc"
+import (
+	"context"
+	"errors"
+	"time"
 
-// groupService is what the group APIs need of the log service; nil until
-// consumer groups land in logsvc.
-type groupService interface{}
+	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
+	"github.com/haraqa/haraqa/topicname"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
-func groupsOf(svc logsvc.Service) groupService { return nil }
+// groupService is what the group APIs need of the log service.
+type groupService = logsvc.Groups
 
-func addGroupAPIs(map[int16]api) {}
+func groupsOf(svc logsvc.Service) groupService { return svc }
+
+func addGroupAPIs(m map[int16]api) {
+	m[kmsg.FindCoordinator.Int16()] = api{min: 0, max: 6, groups: true, fn: handleFindCoordinator}
+	m[kmsg.JoinGroup.Int16()] = api{min: 0, max: 9, groups: true, fn: handleJoinGroup}
+	m[kmsg.SyncGroup.Int16()] = api{min: 0, max: 5, groups: true, fn: handleSyncGroup}
+	m[kmsg.Heartbeat.Int16()] = api{min: 0, max: 4, groups: true, fn: handleHeartbeat}
+	m[kmsg.LeaveGroup.Int16()] = api{min: 0, max: 5, groups: true, fn: handleLeaveGroup}
+	m[kmsg.OffsetCommit.Int16()] = api{min: 0, max: 9, groups: true, fn: handleOffsetCommit}
+	m[kmsg.OffsetFetch.Int16()] = api{min: 0, max: 9, groups: true, fn: handleOffsetFetch}
+	m[kmsg.ListGroups.Int16()] = api{min: 0, max: 5, groups: true, fn: handleListGroups}
+	m[kmsg.DescribeGroups.Int16()] = api{min: 0, max: 6, groups: true, fn: handleDescribeGroups}
+}
+
+func handleFindCoordinator(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.FindCoordinatorRequest)
+	resp := kmsg.NewPtrFindCoordinatorResponse()
+	host, port := c.advertised()
+	code := errNone
+	var msg *string
+	if req.CoordinatorType != 0 {
+		code, msg = errCoordinatorNotAvailable, kmsg.StringPtr("haraqa serves no transactions")
+	}
+	resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = code, msg, c.s.opts.NodeID, host, port
+	for _, k := range req.CoordinatorKeys {
+		co := kmsg.NewFindCoordinatorResponseCoordinator()
+		co.Key, co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = k, c.s.opts.NodeID, host, port, code, msg
+		resp.Coordinators = append(resp.Coordinators, co)
+	}
+	c.finish(sl, h, resp)
+}
+
+func clampTimeout(ms int32, def time.Duration) time.Duration {
+	if ms <= 0 {
+		return def
+	}
+	return min(max(time.Duration(ms)*time.Millisecond, minSessionTimout), maxSessionTimout)
+}
+
+func handleJoinGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.JoinGroupRequest)
+	resp := kmsg.NewPtrJoinGroupResponse()
+	resp.MemberID = req.MemberID
+	co := c.s.coord
+	fail := func(code int16) { resp.ErrorCode = code; c.finish(sl, h, resp) }
+	if topicname.Check(req.Group) != nil {
+		fail(errInvalidGroupID)
+		return
+	}
+	if len(req.Protocols) == 0 || req.ProtocolType == "" {
+		fail(errInconsistentGroupProtocol)
+		return
+	}
+	if req.SessionTimeoutMillis < int32(minSessionTimout/time.Millisecond) || req.SessionTimeoutMillis > int32(maxSessionTimout/time.Millisecond) {
+		fail(errInvalidSessionTimeout)
+		return
+	}
+	co.mu.Lock()
+	g := co.groups[req.Group]
+	if g == nil {
+		g = &group{name: req.Group, state: stateEmpty, members: map[string]*member{}}
+		co.groups[req.Group] = g
+	}
+	var protos []protocol
+	for _, p := range req.Protocols {
+		protos = append(protos, protocol{p.Name, p.Metadata})
+	}
+	if len(g.members) > 0 && (g.protocolType != req.ProtocolType || !compatible(g, protos)) {
+		co.mu.Unlock()
+		fail(errInconsistentGroupProtocol)
+		return
+	}
+	m := g.members[req.MemberID]
+	if req.MemberID != "" && m == nil {
+		co.mu.Unlock()
+		fail(errUnknownMemberID)
+		return
+	}
+	if m == nil {
+		m = &member{id: newMemberID(h.clientID)}
+		g.members[m.id] = m
+		if g.leader == "" {
+			g.leader = m.id
+		}
+	}
+	if m.joinWait != nil { // a second JoinGroup replaces the first
+		m.joinWait <- joinResult{code: errRebalanceInProgress}
+	}
+	g.protocolType = req.ProtocolType
+	m.clientID, m.host, m.instanceID, m.protocols = h.clientID, c.remoteHost(), req.InstanceID, protos
+	m.session = clampTimeout(req.SessionTimeoutMillis, 10*time.Second)
+	m.rebalance = clampTimeout(req.RebalanceTimeoutMillis, m.session)
+	co.rebalance(g) // every member must join again (this one is doing so)
+	m.seen, m.joined = time.Now(), true
+	wait := make(chan joinResult, 1)
+	m.joinWait = wait
+	id := m.id
+	co.maybeCompleteJoin(g)
+	co.mu.Unlock()
+	c.later(sl, h, func() kmsg.Response {
+		var res joinResult
+		select {
+		case res = <-wait:
+		case <-c.ctx.Done():
+			co.mu.Lock()
+			if m.joinWait == wait {
+				m.joinWait = nil
+			}
+			co.mu.Unlock()
+			res.code = errRebalanceInProgress
+		}
+		resp.MemberID = id
+		resp.ErrorCode = res.code
+		if res.code != errNone {
+			return resp
+		}
+		resp.Generation, resp.LeaderID = res.generation, res.leader
+		resp.Protocol, resp.ProtocolType = kmsg.StringPtr(res.protocol), kmsg.StringPtr(req.ProtocolType)
+		for _, mm := range res.members {
+			jm := kmsg.NewJoinGroupResponseMember()
+			jm.MemberID, jm.InstanceID = mm.id, mm.instanceID
+			for _, p := range mm.protocols {
+				if p.name == res.protocol {
+					jm.ProtocolMetadata = p.metadata
+				}
+			}
+			resp.Members = append(resp.Members, jm)
+		}
+		return resp
+	})
+}
+
+// check finds a member of a group at a generation, as SyncGroup,
+// Heartbeat and OffsetCommit require. Called with co.mu held.
+func (co *coordinator) check(groupName, memberID string, generation int32) (*group, *member, int16) {
+	g := co.groups[groupName]
+	if g == nil {
+		return nil, nil, errUnknownMemberID
+	}
+	m := g.members[memberID]
+	switch {
+	case m == nil:
+		return g, nil, errUnknownMemberID
+	case generation != g.generation:
+		return g, m, errIllegalGeneration
+	case g.state == statePreparing:
+		m.seen = time.Now()
+		return g, m, errRebalanceInProgress
+	}
+	m.seen = time.Now()
+	return g, m, errNone
+}
+
+func handleSyncGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.SyncGroupRequest)
+	resp := kmsg.NewPtrSyncGroupResponse()
+	co := c.s.coord
+	co.mu.Lock()
+	g, m, code := co.check(req.Group, req.MemberID, req.Generation)
+	if code != errNone {
+		co.mu.Unlock()
+		resp.ErrorCode = code
+		c.finish(sl, h, resp)
+		return
+	}
+	resp.ProtocolType, resp.Protocol = kmsg.StringPtr(g.protocolType), kmsg.StringPtr(g.protocol)
+	if g.state == stateStable {
+		resp.MemberAssignment = m.assignment
+		co.mu.Unlock()
+		c.finish(sl, h, resp)
+		return
+	}
+	wait := make(chan syncResult, 1)
+	m.syncWait = wait
+	if m.id == g.leader {
+		for _, a := range req.GroupAssignment {
+			if mm := g.members[a.MemberID]; mm != nil {
+				mm.assignment = a.MemberAssignment
+			}
+		}
+		g.state = stateStable
+		for _, mm := range g.members {
+			if mm.syncWait != nil {
+				mm.syncWait <- syncResult{assignment: mm.assignment}
+				mm.syncWait = nil
+			}
+		}
+	}
+	co.mu.Unlock()
+	c.later(sl, h, func() kmsg.Response {
+		select {
+		case res := <-wait:
+			resp.ErrorCode, resp.MemberAssignment = res.code, res.assignment
+		case <-c.ctx.Done():
+			resp.ErrorCode = errRebalanceInProgress
+		}
+		return resp
+	})
+}
+
+func handleHeartbeat(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.HeartbeatRequest)
+	resp := kmsg.NewPtrHeartbeatResponse()
+	co := c.s.coord
+	co.mu.Lock()
+	_, _, resp.ErrorCode = co.check(req.Group, req.MemberID, req.Generation)
+	co.mu.Unlock()
+	c.finish(sl, h, resp)
+}
+
+func handleLeaveGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.LeaveGroupRequest)
+	resp := kmsg.NewPtrLeaveGroupResponse()
+	co := c.s.coord
+	members := req.Members
+	if req.MemberID != "" {
+		members = append(members, kmsg.LeaveGroupRequestMember{MemberID: req.MemberID})
+	}
+	co.mu.Lock()
+	g := co.groups[req.Group]
+	for _, lm := range members {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = lm.MemberID, lm.InstanceID
+		if g == nil || g.members[lm.MemberID] == nil {
+			rm.ErrorCode = errUnknownMemberID
+			if h.version < 3 {
+				resp.ErrorCode = errUnknownMemberID
+			}
+		} else {
+			co.remove(g, lm.MemberID)
+		}
+		resp.Members = append(resp.Members, rm)
+	}
+	co.mu.Unlock()
+	c.finish(sl, h, resp)
+}
+
+// OffsetCommit stores each partition's offset as the committed offset of
+// the haraqa consumer group of the same name on the topic (exclusive
+// mode), created at the first commit: a seek, durable before the answer.
+func handleOffsetCommit(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.OffsetCommitRequest)
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	code := errNone
+	if topicname.Check(req.Group) != nil {
+		code = errInvalidGroupID
+	} else if req.Generation >= 0 || req.MemberID != "" {
+		// A member's commit must come from the current generation; a
+		// "simple" commit (generation -1, no member) is always taken.
+		co := c.s.coord
+		co.mu.Lock()
+		_, _, code = co.check(req.Group, req.MemberID, req.Generation)
+		co.mu.Unlock()
+	}
+	type item struct {
+		rp     *kmsg.OffsetCommitResponseTopicPartition
+		topic  string
+		offset int64
+	}
+	var items []item
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		rt.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(t.Partitions))
+		for i, p := range t.Partitions {
+			rp := &rt.Partitions[i]
+			rp.Default()
+			rp.Partition = p.Partition
+			switch {
+			case code != errNone:
+				rp.ErrorCode = code
+			case p.Partition != partition:
+				rp.ErrorCode = errUnknownTopicOrPartition
+			case p.Offset < 0:
+				rp.ErrorCode = errInvalidRequest
+			default:
+				items = append(items, item{rp, t.Topic, p.Offset})
+			}
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	c.later(sl, h, func() kmsg.Response {
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+		defer cancel()
+		for _, it := range items {
+			it.rp.ErrorCode = c.commit(ctx, it.topic, req.Group, uint64(it.offset))
+		}
+		return resp
+	})
+}
+
+// kafkaGroupConfig is the haraqa group a Kafka group's commits go to.
+var kafkaGroupConfig = engine.GroupConfig{Exclusive: true}
+
+func (c *conn) commit(ctx context.Context, topic, group string, offset uint64) int16 {
+	if _, err := c.s.groups.CreateGroup(ctx, topic, group, kafkaGroupConfig); err != nil && !errors.Is(err, engine.ErrGroupExists) {
+		return groupCode(err)
+	}
+	if _, err := c.s.groups.SeekGroup(ctx, topic, group, engine.StartPosition{Kind: engine.StartOffset, Offset: offset}); err != nil {
+		return groupCode(err)
+	}
+	return errNone
+}
+
+func groupCode(err error) int16 {
+	switch {
+	case errors.Is(err, engine.ErrBadGroupRequest):
+		return errInvalidGroupID
+	case errors.Is(err, engine.ErrGroupLimit):
+		return errKafkaStorage
+	}
+	return codeOf(err)
+}
+
+// committed returns the Kafka group's committed offset on topic, -1 when
+// it has none.
+func (c *conn) committed(topic, group string) (int64, int16) {
+	info, err := c.s.groups.DescribeGroup(topic, group)
+	switch {
+	case errors.Is(err, engine.ErrGroupNotFound):
+		return -1, errNone
+	case err != nil:
+		return -1, groupCode(err)
+	}
+	return int64(info.Committed), errNone
+}
+
+// topicsOfGroup lists the topics that hold a haraqa group of that name.
+func (c *conn) topicsOfGroup(group string) []string {
+	var out []string
+	for _, t := range c.s.svc.Topics("") {
+		if _, err := c.s.groups.DescribeGroup(t, group); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.OffsetFetchRequest)
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	if h.version < 8 {
+		var topics []string
+		parts := map[string][]int32{}
+		if req.Topics == nil {
+			topics = c.topicsOfGroup(req.Group)
+		}
+		for _, t := range req.Topics {
+			topics = append(topics, t.Topic)
+			parts[t.Topic] = t.Partitions
+		}
+		for _, t := range topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t
+			ps, ok := parts[t]
+			if !ok {
+				ps = []int32{partition}
+			}
+			for _, p := range ps {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset = p, -1
+				if p != partition {
+					rp.ErrorCode = errUnknownTopicOrPartition
+				} else {
+					rp.Offset, rp.ErrorCode = c.committed(t, req.Group)
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		c.finish(sl, h, resp)
+		return
+	}
+	for _, g := range req.Groups {
+		rg := kmsg.NewOffsetFetchResponseGroup()
+		rg.Group = g.Group
+		var topics []kmsg.OffsetFetchRequestGroupTopic
+		if g.Topics == nil {
+			for _, t := range c.topicsOfGroup(g.Group) {
+				topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t, Partitions: []int32{partition}})
+			}
+		}
+		topics = append(topics, g.Topics...)
+		for _, t := range topics {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				rp.Partition, rp.Offset = p, -1
+				if p != partition {
+					rp.ErrorCode = errUnknownTopicOrPartition
+				} else {
+					rp.Offset, rp.ErrorCode = c.committed(t.Topic, g.Group)
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rg.Topics = append(rg.Topics, rt)
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	c.finish(sl, h, resp)
+}
+
+// ListGroups lists the Kafka groups this listener coordinates (with
+// members or since it started) and every haraqa group that holds Kafka
+// commits.
+func handleListGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.ListGroupsRequest)
+	resp := kmsg.NewPtrListGroupsResponse()
+	seen := map[string]bool{}
+	add := func(name, state string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		if len(req.StatesFilter) > 0 && !contains(req.StatesFilter, state) {
+			return
+		}
+		if len(req.TypesFilter) > 0 && !contains(req.TypesFilter, "classic") {
+			return
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = name, "consumer", state, "classic"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	co := c.s.coord
+	co.mu.Lock()
+	for name, g := range co.groups {
+		add(name, g.state)
+	}
+	co.mu.Unlock()
+	for _, t := range c.s.svc.Topics("") {
+		infos, err := c.s.groups.ListGroups(t)
+		if err != nil {
+			continue
+		}
+		for _, gi := range infos {
+			if gi.Config.Exclusive {
+				add(gi.Name, stateEmpty)
+			}
+		}
+	}
+	c.finish(sl, h, resp)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func handleDescribeGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
+	req := r.(*kmsg.DescribeGroupsRequest)
+	resp := kmsg.NewPtrDescribeGroupsResponse()
+	co := c.s.coord
+	co.mu.Lock()
+	for _, name := range req.Groups {
+		dg := kmsg.NewDescribeGroupsResponseGroup()
+		dg.Group, dg.State = name, "Dead"
+		if g := co.groups[name]; g != nil {
+			dg.State, dg.ProtocolType = g.state, g.protocolType
+			if g.state == stateStable || g.state == stateCompleting {
+				dg.Protocol = g.protocol
+			}
+			for _, m := range g.members {
+				dm := kmsg.NewDescribeGroupsResponseGroupMember()
+				dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.host
+				for _, p := range m.protocols {
+					if p.name == g.protocol {
+						dm.ProtocolMetadata = p.metadata
+					}
+				}
+				dm.MemberAssignment = m.assignment
+				dg.Members = append(dg.Members, dm)
+			}
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	co.mu.Unlock()
+	c.finish(sl, h, resp)
+}
+
+// remoteHost names the client's address for DescribeGroups.
+func (c *conn) remoteHost() string {
+	if c.nc == nil {
+		return ""
+	}
+	return "/" + c.nc.RemoteAddr().String()
+}

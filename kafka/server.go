@@ -22,6 +22,7 @@ type Server struct {
 	opts   Options
 	ids    topicIDs
 	dec    decompressor
+	coord  *coordinator
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -42,6 +43,7 @@ func New(svc logsvc.Service, opts Options) *Server {
 	}
 	s.dec.limit = s.opts.MaxBatchBytes
 	s.groups = groupsOf(svc)
+	s.coord = newCoordinator()
 	return s
 }
 
@@ -131,6 +133,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.coord.close()
 		return nil
 	case <-ctx.Done():
 		s.Close()
@@ -141,6 +144,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
+	s.coord.close()
 	s.mu.Lock()
 	s.closed = true
 	for ln := range s.listeners {

@@ -1,0 +1,84 @@
+package realclients
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Promise: a franz-go group consumer (one member holds the topic's one
+// partition) reads every record, commits, and a new member of the same
+// group after the first left (or after a broker restart) starts from the
+// commit, not from the beginning; the commit is the haraqa group's
+// committed offset (exclusive mode); DescribeGroups and ListGroups show
+// the group.
+func TestKgoGroupCommit(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p := kgoClient(t, b, kgo.DefaultProduceTopic("gt"))
+	produce := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 100)
+	consume := func(n int) []string {
+		c := kgoClient(t, b, kgo.ConsumerGroup("g1"), kgo.ConsumeTopics("gt"), kgo.DisableAutoCommit(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
+		var got []string
+		for len(got) < n {
+			fs := c.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("got %d of %d: %v", len(got), n, ctx.Err())
+			}
+			fs.EachError(func(tp string, pa int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, pa, err) })
+			for _, r := range fs.Records() {
+				got = append(got, string(r.Value))
+			}
+		}
+		if err := c.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c.Close() // leaves the group
+		return got
+	}
+	if got := consume(100); got[0] != "0" || got[99] != "99" {
+		t.Fatalf("first member read %v..%v", got[0], got[len(got)-1])
+	}
+	info, err := b.e.DescribeGroup("gt", "g1")
+	if err != nil || info.Committed != 100 || !info.Config.Exclusive {
+		t.Fatalf("haraqa group after the commit: %+v %v", info, err)
+	}
+	produce(100, 50)
+	if got := consume(50); got[0] != "100" || len(got) != 50 {
+		t.Fatalf("second member started at %v (%d records), want 100", got[0], len(got))
+	}
+	produce(150, 10)
+	b.restart()
+	if got := consume(10); got[0] != "150" || len(got) != 10 {
+		t.Fatalf("after a restart the group started at %v, want 150", got[0])
+	}
+	adm := kgoClient(t, b)
+	lg, err := kmsg.NewPtrListGroupsRequest().RequestWith(ctx, adm)
+	if err != nil || len(lg.Groups) != 1 || lg.Groups[0].Group != "g1" {
+		t.Fatalf("ListGroups: %+v %v", lg, err)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{"g1"}
+	dr, err := dg.RequestWith(ctx, adm)
+	if err != nil || len(dr.Groups) != 1 || dr.Groups[0].ErrorCode != 0 {
+		t.Fatalf("DescribeGroups: %+v %v", dr, err)
+	}
+}
