@@ -39,10 +39,16 @@ type MultiConsumer struct {
 	skipped uint64
 	buf     ConsumeBuffer
 
+	gone   []goneTopic     // topics dropped as deleted, their errors not yielded yet
 	events chan WatchEvent // merged events of the watches
 	stopW  context.CancelFunc
 	wg     sync.WaitGroup
 	watchN int // topics the running watches cover
+}
+
+type goneTopic struct {
+	topic string
+	err   error
 }
 
 type mtopic struct {
@@ -125,6 +131,13 @@ func (mc *MultiConsumer) Messages(ctx context.Context) iter.Seq2[Message, error]
 					continue
 				}
 				failures = 0
+			}
+			for len(mc.gone) > 0 {
+				g := mc.gone[0]
+				mc.gone = mc.gone[1:]
+				if !yield(Message{Topic: g.topic}, g.err) {
+					return
+				}
 			}
 			mc.drainEvents()
 			name, t := mc.ready()
@@ -322,6 +335,7 @@ func (mc *MultiConsumer) rewatch(ctx context.Context) error {
 			for _, name := range slices.Clone(chunk) { // drop edits mc.order
 				if _, _, err := mc.c.Offsets(ctx, name); errors.Is(err, ErrTopicNotFound) {
 					mc.drop(name)
+					mc.gone = append(mc.gone, goneTopic{name, err})
 				}
 			}
 			mc.watchN = -1

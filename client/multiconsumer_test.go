@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +185,68 @@ func TestConsumerResetPolicy(t *testing.T) {
 	m, err = first(cs)
 	if err != nil || m.Offset != 2000 || string(m.Value) != "new" || cs.Skipped() != 2000 {
 		t.Fatalf("latest: %d %q %v, skipped %d", m.Offset, m.Value, err, cs.Skipped())
+	}
+}
+
+// A MultiConsumer applies its reset policy per topic (a topic truncated
+// past its position goes on at the new start, the jump counted as
+// skipped) and drops a topic that is deleted after yielding its error,
+// while the other topics go on.
+func TestMultiConsumerResetAndDelete(t *testing.T) {
+	b := startBroker(t, "tcp", engine.Options{Fsync: engine.FsyncNever, SegmentBytes: 4 << 10}, server.Options{})
+	c := b.dial()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	createTopic(t, c, "m.trunc")
+	createTopic(t, c, "m.gone")
+	createTopic(t, c, "m.keep")
+	produceN(t, c, "m.trunc", 3000, 10)
+	mc := client.NewPatternConsumer(c, "m.", "", client.ConsumeReset(client.ResetEarliest), client.ConsumeLimit(10))
+	ch := collect(ctx, mc.Messages(ctx)) // holds 1,024, then the consumer waits
+	first := next(t, ch, 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	start, err := c.TruncateBefore(ctx, "m.trunc", 2500)
+	if err != nil || start < 1500 {
+		t.Fatalf("truncate: %d %v", start, err)
+	}
+	offs := []uint64{first.off}
+	for offs[len(offs)-1] != 2999 {
+		m := next(t, ch, 5*time.Second)
+		if m.topic != "m.trunc" {
+			t.Fatalf("got %+v", m)
+		}
+		offs = append(offs, m.off)
+	}
+	jumps := 0
+	for i := 1; i < len(offs); i++ {
+		if offs[i] != offs[i-1]+1 {
+			jumps++
+			if offs[i] != start || mc.Skipped() != offs[i]-offs[i-1]-1 {
+				t.Fatalf("jump from %d to %d, start %d, skipped %d", offs[i-1], offs[i], start, mc.Skipped())
+			}
+		}
+	}
+	if jumps != 1 || offs[0] != 0 {
+		t.Fatalf("%d jumps in offsets from %d", jumps, offs[0])
+	}
+	if err := c.DeleteTopic(ctx, "m.gone"); err != nil {
+		t.Fatal(err)
+	}
+	c.Produce(ctx, "m.keep", []byte("k0"))
+	sawGone, sawKeep := false, false
+	for !sawGone || !sawKeep {
+		m := next(t, ch, 5*time.Second)
+		switch {
+		case m.topic == "m.gone" && strings.Contains(m.value, "error"):
+			sawGone = true
+		case m.topic == "m.keep" && m.value == "k0":
+			sawKeep = true
+		default:
+			t.Fatalf("got %+v", m)
+		}
+	}
+	c.Produce(ctx, "m.keep", []byte("k1"))
+	if m := next(t, ch, 5*time.Second); m.topic != "m.keep" || m.value != "k1" {
+		t.Fatalf("got %+v", m)
 	}
 }
