@@ -30,7 +30,8 @@ type Client struct {
 }
 
 // Dial connects to the broker at addr: "tcp://host:port", "unix:///path",
-// a plain "host:port" (TCP) or a socket path ("/tmp/haraqa.sock"), and
+// a plain "host:port" (TCP), a socket path ("/tmp/haraqa.sock") or
+// "tls://host:port" (TLS over TCP; see WithTLSConfig), and
 // exchanges Hello. An address it cannot parse is ErrBadAddress; a failed
 // connection is a *DialError ("cannot connect to ADDR: REASON"). Dial makes one
 // attempt; later redials follow WithReconnect.

@@ -64,7 +64,8 @@
 // exported option to the rule.
 //
 // Options are grouped by what they configure: Option for the connection
-// (WithToken, WithDialTimeout, WithWriteTimeout, WithMaxBody,
+// (WithToken, WithTLSConfig for tls:// addresses, WithDialTimeout,
+// WithWriteTimeout, WithMaxBody,
 // WithReconnect, WithLogger, WithHooks) and for what it produces and
 // consumes (WithCompression, WithTransformer); Dial refuses a bad value
 // with an error naming the option (ErrBadOption),
