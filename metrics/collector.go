@@ -10,7 +10,7 @@ import (
 var (
 	descProducedMsgs  = desc("haraqa_produced_messages_total", "Messages appended to the topic by this process (an idempotent producer's duplicates not counted).", "topic")
 	descProducedBytes = desc("haraqa_produced_bytes_total", "Record-batch bytes appended to the topic by this process.", "topic")
-	descConsumedMsgs  = desc("haraqa_consumed_messages_total", "Messages read from the topic by this process's front ends (from the offset asked for to the end of the batches returned).", "topic")
+	descConsumedMsgs  = desc("haraqa_consumed_messages_total", "Messages read from the topic by this process: consumes and group fetches of every front end, and dead-letter copies (from the offset asked for to the end of the batches returned).", "topic")
 	descConsumedBytes = desc("haraqa_consumed_bytes_total", "Record-batch bytes read from the topic by this process's front ends.", "topic")
 	descTopicBytes    = desc("haraqa_topic_size_bytes", "Bytes the topic's segments hold on one volume.", "topic")
 	descTopics        = desc("haraqa_topics", "Topics open.")
