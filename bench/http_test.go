@@ -66,11 +66,13 @@ func BenchmarkHTTP(b *testing.B) {
 	native := "tcp://" + l.Addr().String()
 
 	bodies := ndjsonBodies(total, perBody, lineSize)
+	last := map[string]string{} // the topic each protocol's last ingest wrote
 	for _, proto := range []string{"native", "http"} {
-		topic := "ingest-" + proto
 		b.Run("ingest/"+proto, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				t := topic + "-" + strconv.Itoa(i)
+				httpRuns++
+				t := "ingest-" + proto + "-" + strconv.Itoa(httpRuns)
+				last[proto] = t
 				var lat *latencies
 				var d time.Duration
 				if proto == "http" {
@@ -89,7 +91,7 @@ func BenchmarkHTTP(b *testing.B) {
 	for _, proto := range []string{"native", "http"} {
 		b.Run("consume/"+proto, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				t := "ingest-" + proto + "-0"
+				t := last[proto]
 				var lat *latencies
 				var d time.Duration
 				if proto == "http" {
@@ -103,6 +105,9 @@ func BenchmarkHTTP(b *testing.B) {
 		})
 	}
 }
+
+// httpRuns numbers BenchmarkHTTP's ingest topics across -count runs.
+var httpRuns int
 
 // reportP50P99 reports the median and 99th percentile per request.
 func reportP50P99(b *testing.B, l *latencies) {
