@@ -18,6 +18,25 @@ import (
 // is answered Unauthorized naming the operation and the topic, and the
 // connection goes on.
 
+// checkedOps are the requests whose handlers check permissions. With
+// Options.Auth, any other request (a new one whose handler does not call
+// authorize yet) is refused: permissions fail closed. A handler that
+// calls authorize adds its opcode here.
+var checkedOps = map[netproto.Opcode]bool{
+	netproto.OpProduce: true, netproto.OpConsume: true, netproto.OpWatch: true,
+	netproto.OpCreateTopic: true, netproto.OpDeleteTopic: true, netproto.OpTruncate: true,
+	netproto.OpTopics: true, netproto.OpOffsets: true, netproto.OpInitProducer: true,
+}
+
+// uncheckedOp refuses, with Options.Auth, a request no permission check
+// covers; nil otherwise.
+func (c *conn) uncheckedOp(op netproto.Opcode) *netproto.Error {
+	if c.s.opts.Auth == nil || checkedOps[op] {
+		return nil
+	}
+	return netproto.NewError(netproto.CodeUnauthorized, "unauthorized: "+op.String()+" is not covered by the broker's -auth-file permissions")
+}
+
 // peerCerts returns the verified TLS client certificates of nc, if any.
 func peerCerts(nc interface{}) []*x509.Certificate {
 	if tc, ok := nc.(*tls.Conn); ok {

@@ -19,6 +19,15 @@ import (
 // releases the slot itself once registered.
 func (c *conn) handle(h netproto.Header, body []byte, start time.Time) {
 	defer c.handlers.Done()
+	if e := c.uncheckedOp(h.Opcode); e != nil {
+		ok := c.writeError(h.Opcode, h.RequestID, e)
+		c.putBuf(body)
+		if !ok {
+			c.endAfterError()
+		}
+		<-c.sem
+		return
+	}
 	if h.Opcode == netproto.OpWatch {
 		c.watch(h, body)
 		return
