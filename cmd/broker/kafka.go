@@ -41,6 +41,10 @@ func listenKafka(c *config) (*kafkaFront, error) {
 		// would let anyone in whom the native listener keeps out.
 		return nil, fmt.Errorf("-kafka-addr with -token: the Kafka listener does not check the token; require client certificates with -tls-client-ca, or leave -token off")
 	}
+	if c.authFile != "" {
+		// Nor does it apply per-client permissions yet.
+		return nil, fmt.Errorf("-kafka-addr with -auth-file: the Kafka listener does not apply the auth file's permissions yet; serve Kafka from a broker without -auth-file")
+	}
 	if c.kafka.advertise != "" {
 		if _, _, err := net.SplitHostPort(c.kafka.advertise); err != nil {
 			return nil, fmt.Errorf("-kafka-advertise %s: %w", c.kafka.advertise, err)

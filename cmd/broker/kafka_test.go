@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,5 +58,14 @@ func TestKafkaAddrRefusedWithToken(t *testing.T) {
 	code := run([]string{"-http", "", "-addr", "127.0.0.1:0", "-kafka-addr", "127.0.0.1:0", "-token", "s3cret", t.TempDir()}, &log, nil)
 	if code != exitFailure || !strings.Contains(log.String(), "-kafka-addr with -token") {
 		t.Fatalf("exit %d:\n%s", code, &log)
+	}
+	authFile := filepath.Join(t.TempDir(), "auth.toml")
+	if err := os.WriteFile(authFile, []byte("[[client]]\nname = \"a\"\ncert-subject = \"CN=a\"\nconsume = [\"*\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log = lockedBuffer{}
+	code = run([]string{"-http", "", "-addr", "127.0.0.1:0", "-kafka-addr", "127.0.0.1:0", "-auth-file", authFile, t.TempDir()}, &log, nil)
+	if code != exitFailure || !strings.Contains(log.String(), "-kafka-addr with -auth-file") {
+		t.Fatalf("with -auth-file: exit %d:\n%s", code, &log)
 	}
 }
