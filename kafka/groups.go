@@ -35,7 +35,9 @@ func handleFindCoordinator(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	code := errNone
 	var msg *string
 	if req.CoordinatorType != 0 {
-		code, msg = errCoordinatorNotAvailable, kmsg.StringPtr("haraqa serves no transactions")
+		// Not retriable (COORDINATOR_NOT_AVAILABLE would have a
+		// transactional client ask forever): transactions are not served.
+		code, msg = errTransactionalIDAuth, kmsg.StringPtr("haraqa serves no transactions")
 	}
 	resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = code, msg, c.s.opts.NodeID, host, port
 	for _, k := range req.CoordinatorKeys {
