@@ -118,6 +118,12 @@ func (e *Engine) CreateGroup(ctx context.Context, topic, name string, cfg GroupC
 	gs.stateMu.RLock()
 	defer gs.stateMu.RUnlock()
 	gs.mu.Lock()
+	if g := gs.groups[name]; g != nil && !g.ready && !g.deleted {
+		// Another CreateGroup of it is being written: wait for its
+		// outcome (ready, or removed) rather than answer for a group that
+		// JoinGroup cannot find yet.
+		gs.barrier()
+	}
 	if g := gs.groups[name]; g != nil {
 		gs.mu.Unlock()
 		if !g.deleted && sameGroupConfig(g.cfg, cfg) {
