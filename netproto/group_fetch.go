@@ -3,9 +3,9 @@ package netproto
 import "github.com/haraqa/haraqa/record"
 
 // GroupFetchRequest asks the group for messages to work on: up to
-// MaxMessages (0: the broker's default) in about MaxBytes of batches (0:
-// the broker's default), waiting up to MaxWaitMillis when none is
-// deliverable (0: answer at once). Decode aliases the strings to the source.
+// MaxMessages (0: the broker's default), waiting up to MaxWaitMillis when
+// none is deliverable (0: answer at once). MaxBytes is advisory: the
+// broker sends every leased message that fits in its MaxBody. Decode aliases the strings to the source.
 //
 //	u64 MemberID | u64 MemberEpoch | u32 MaxMessages | u32 MaxBytes | u32 MaxWaitMillis |
 //	u16 len + Group | u16 len + Topic

@@ -31,6 +31,12 @@ var engineCodes = []struct {
 }{
 	{engine.ErrInvalidBatch, netproto.CodeBatchInvalid},
 	{engine.ErrReadOnly, netproto.CodeReadOnly},
+	{engine.ErrGroupNotFound, netproto.CodeGroupNotFound},
+	{engine.ErrGroupExists, netproto.CodeGroupConfigMismatch},
+	{engine.ErrStaleMember, netproto.CodeStaleMember},
+	{engine.ErrNotLeased, netproto.CodeNotLeased},
+	{engine.ErrGroupLimit, netproto.CodeGroupLimit},
+	{engine.ErrBadGroupRequest, netproto.CodeMalformed},
 	{engine.ErrTopicNotFound, netproto.CodeTopicNotFound},
 	{engine.ErrTopicExists, netproto.CodeTopicExists},
 	{engine.ErrBadTopicName, netproto.CodeBadTopicName},

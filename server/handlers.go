@@ -36,6 +36,10 @@ func (c *conn) handle(h netproto.Header, body []byte, start time.Time) {
 	switch h.Opcode {
 	case netproto.OpConsume:
 		ok = c.consume(h, body)
+	case netproto.OpGroupJoin, netproto.OpGroupFetch, netproto.OpGroupAck, netproto.OpGroupNack,
+		netproto.OpGroupExtend, netproto.OpGroupCommit, netproto.OpGroupDescribe, netproto.OpGroupList,
+		netproto.OpGroupSeek, netproto.OpGroupDelete, netproto.OpGroupLeave:
+		ok = c.group(h, body)
 	default:
 		ok = c.admin(h, body)
 	}
