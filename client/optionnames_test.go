@@ -14,7 +14,7 @@ import (
 // Consume for ConsumeOption, Producer for ProducerOption), so a name says
 // which call it configures.
 func TestOptionNamesFollowOneRule(t *testing.T) {
-	prefix := map[string]string{"Option": "With", "ConsumeOption": "Consume", "ProducerOption": "Producer"}
+	prefix := map[string]string{"Option": "With", "ConsumeOption": "Consume", "ProducerOption": "Producer", "GroupOption": "Group"}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ type consumeFlags struct {
 	wait      time.Duration
 	skip      bool
 	match     string
+	group     string
 }
 
 func (a *app) consumeCommand() *cobra.Command {
@@ -59,14 +60,25 @@ unanchored): without --follow hrq writes each topic in turn up to the end it
 had; with --follow it writes the messages of all of them as they come (each
 topic in order; --json and .Topic say which), and follows matching topics
 created later. With several topics --follow takes --from beginning, end or a
-time.`,
+time.
+
+--group GROUP reads TOPIC as a member of a consumer group: a cursor kept on
+the broker and shared by every member (hrq groups shows them). Each message
+goes to one member; hrq acks what it has written (after flushing stdout), so
+the next run, or another member, goes on after it; what it fetched but did
+not write (-n, Ctrl-C) goes back to the group at once. A new group starts at
+--from. Without --follow hrq stops when the group has nothing left to give.`,
 		Example: `  hrq consume numbers --from beginning -e | wc -l
   hrq consume logs --from -10 --follow
   hrq consume events --from @-15m --json | jq .value
   hrq consume events --format '{{.Offset}}\t{{.Key}}\t{{.Value}}'
-  hrq consume --match '^logs\.' --follow --json`,
+  hrq consume --match '^logs\.' --follow --json
+  hrq consume jobs --group workers --follow`,
 		Args: args(cobra.ArbitraryArgs),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
+			if f.group != "" && (len(args) != 1 || f.match != "") {
+				return usagef("--group reads one topic: give exactly one TOPIC and no --match")
+			}
 			if len(args) == 1 && f.match == "" {
 				return a.consume(cmd.Context(), args[0], &f)
 			}
@@ -86,6 +98,7 @@ time.`,
 	fl.MarkHidden("poll-wait")
 	fl.BoolVar(&f.skip, "skip-corrupt", false, "skip damaged offsets the broker names, reporting them on stderr")
 	fl.StringVar(&f.match, "match", "", "consume every topic whose name matches `REGEX` (with --follow, also topics created later)")
+	fl.StringVarP(&f.group, "group", "g", "", "read as a member of consumer `GROUP` (created if missing, starting at --from), acking what was written")
 	return cmd
 }
 
@@ -95,6 +108,9 @@ func (a *app) consume(ctx context.Context, topic string, f *consumeFlags) error 
 	}
 	if f.count < 0 {
 		return usagef("-n %d: want 0 or more", f.count)
+	}
+	if f.group != "" {
+		return a.consumeGroup(ctx, topic, f)
 	}
 	from, err := parsePosition(f.from, time.Now())
 	if err != nil {

@@ -8,7 +8,9 @@
 //	hrq consume logs --from -10 --follow            # tail -f
 //	hrq consume events --json | jq .value
 //	hrq consume --match '^logs\.' --follow --json # many topics, new ones too
+//	hrq consume jobs --group workers               # a consumer-group member; acks what it wrote
 //	hrq topics list | create | delete | describe | truncate
+//	hrq groups list | describe | seek | delete
 //	hrq offsets numbers
 //	hrq watch numbers logs
 //	hrq bench produce -n 1000000 -s 100
@@ -24,7 +26,7 @@
 //	2    usage: unknown command or flag, bad argument, bad topic name
 //	3    connection: cannot reach the broker, lost it, it refused the
 //	     token, or it acknowledged nothing for --timeout
-//	4    not found: the topic or the offset does not exist
+//	4    not found: the topic, the offset or the consumer group does not exist
 //	5    data: input too large, a batch the broker refused, corrupt data
 //	6    storage: the broker cannot store the messages (a full disk,
 //	     too few healthy volumes), also when produce gives up after
@@ -40,7 +42,8 @@
 //
 // Files: main.go (the root command, connecting), exit.go (exit codes and
 // error lines), produce.go and stall.go (produce, the --timeout guard),
-// consume.go, consume_many.go (several topics, --match), format.go
+// consume.go, consume_many.go (several topics, --match), groups.go
+// (consume --group, the groups command), format.go
 // (--json, --format) and position.go (--from),
 // topics.go, offsets.go, watch.go, bench.go and progress.go. readme_test.go
 // runs README.md's shell examples against a real broker.

@@ -118,6 +118,8 @@ func (a *app) describe(err error) (int, string) {
 		return exitConn, fmt.Sprintf("the broker at %s: %v", a.address(), se)
 	case errors.Is(err, client.ErrDisconnected):
 		return exitConn, fmt.Sprintf("lost the connection to %s: %s", a.address(), cause(err))
+	case errors.Is(err, client.ErrGroupNotFound):
+		return exitNotFound, err.Error()
 	case errors.Is(err, client.ErrTopicNotFound):
 		return exitNotFound, fmt.Sprintf("topic %q not found (hrq topics list shows the topics)", topic)
 	case errors.Is(err, client.ErrOffsetOutOfRange) && errors.As(err, &pe):

@@ -93,7 +93,7 @@ unix:///path/to.sock or a socket path.
 The token comes from --token, else HARAQA_TOKEN.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 connection (cannot reach the
-broker, lost it, or the token was refused), 4 not found (topic, offset),
+broker, lost it, or the token was refused), 4 not found (topic, offset, group),
 5 data error (bad input, message too large, corrupt data), 6 storage (the
 broker cannot store: a full disk, too few healthy volumes), 130 interrupted.`,
 		Version:       version,
@@ -112,7 +112,7 @@ broker cannot store: a full disk, too few healthy volumes), 130 interrupted.`,
 	pf.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to try to connect")
 	a.addTLSFlags(pf)
 	root.AddCommand(a.produceCommand(), a.consumeCommand(), a.topicsCommand(),
-		a.offsetsCommand(), a.watchCommand(), a.benchCommand())
+		a.offsetsCommand(), a.watchCommand(), a.benchCommand(), a.groupsCommand())
 	a.completeTopicArgs(root)
 	return root
 }
