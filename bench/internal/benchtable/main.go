@@ -140,6 +140,8 @@ var workloads = []workload{
 	{"W4D", "W4D/%s", "2,000 durable sync 100 B produces, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
 	{"W5", "W5/%s", "durable produce, 8 producers", []string{"msgs/s", "MB/s"}},
 	{"W6", "W6/%s", "end to end at 10,000 msgs/s, latency", []string{"p50-µs", "p99-µs", "p99.9-µs"}},
+	{"W7", "W7/%s/1-member", "consume and ack 1,000,000 × 100 B through a group, 1 member; ack-confirm latency", []string{"msgs/s", "p50-µs"}},
+	{"W7", "W7/%s/4-members", "the same, 4 members", []string{"msgs/s", "p50-µs"}},
 	{"Topics", "Topics/topics=1/%s", "produce over 1 topic (round-robin)", []string{"msgs/s", "rss-MB"}},
 	{"Topics", "Topics/topics=100/%s", "produce over 100 topics", []string{"msgs/s", "rss-MB"}},
 	{"Topics", "Topics/topics=1000/%s", "produce over 1,000 topics", []string{"msgs/s", "rss-MB"}},
@@ -193,6 +195,9 @@ var targets = []target{
 	{"W5", "W5/%s", "msgs/s", false, "haraqa-tcp", "redis", 5},
 	{"W5", "W5/%s", "msgs/s", false, "haraqa-proc-tcp", "redis", 5},
 	{"W6", "W6/%s", "p99-µs", true, "haraqa-tcp", "nats", 0},
+	{"W7 4 members", "W7/%s/4-members", "msgs/s", false, "haraqa-tcp", "nats", 10},
+	{"W7 4 members", "W7/%s/4-members", "msgs/s", false, "haraqa-tcp", "redis", 3},
+	{"W7 4 members", "W7/%s/4-members", "msgs/s", false, "haraqa-proc-tcp", "redis", 3},
 	// The broker as a process (what users run).
 	{"W3 produce", "W3/%s/produce", "MB/s", false, "haraqa-proc-tcp", "nats", 2},
 	{"W3 consume", "W3/%s/consume", "MB/s", false, "haraqa-proc-tcp", "nats", 2},
