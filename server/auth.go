@@ -14,7 +14,10 @@ import (
 // against the client's permissions: Produce needs produce on its topic;
 // Consume, Offsets and Watch consume; CreateTopic, DeleteTopic and
 // Truncate admin; Topics lists only the topics the client has some
-// permission on; InitProducer needs no topic permission. A refused request
+// permission on; InitProducer needs no topic permission. Consumer-group
+// requests need consume on the group's topic (a join that names a
+// dead-letter topic also produce on that one), GroupSeek and GroupDelete
+// admin; GroupList lists the groups of the topics the client may consume. A refused request
 // is answered Unauthorized naming the operation and the topic, and the
 // connection goes on.
 

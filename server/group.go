@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/topicname"
@@ -36,6 +37,17 @@ func (c *conn) group(h netproto.Header, body []byte) bool {
 		return c.groupLeave(h, body)
 	}
 	return c.groupAdmin(h, body)
+}
+
+// memberNames checks a member request's names and that the client may
+// consume the topic (Options.Auth): every member request reads or moves
+// the topic's messages.
+func (c *conn) memberNames(group, topic []byte) (g, t string, err error) {
+	g, t, err = groupNames(group, topic)
+	if err == nil {
+		err = c.authorize(auth.Consume, t)
+	}
+	return g, t, err
 }
 
 // groupNames checks a request's group and topic names before they reach
@@ -112,9 +124,16 @@ func (c *conn) join(req *netproto.GroupJoinRequest) (netproto.GroupJoinResponse,
 	if err != nil {
 		return resp, err
 	}
+	if err := c.authorize(auth.Consume, topic); err != nil {
+		return resp, err
+	}
 	if len(req.DeadLetter) > 0 {
 		if e := topicname.Check(string(req.DeadLetter)); e != nil {
 			return resp, netproto.NewError(netproto.CodeBadTopicName, "dead-letter topic name: "+e.Error())
+		}
+		// The group will write dead letters there on this client's behalf.
+		if err := c.authorize(auth.Produce, string(req.DeadLetter)); err != nil {
+			return resp, err
 		}
 	}
 	g := c.s.e
@@ -171,7 +190,7 @@ func (c *conn) groupLeave(h netproto.Header, body []byte) bool {
 	if err := req.Decode(body); err != nil {
 		return c.decodeFailed(h, err)
 	}
-	group, topic, err := groupNames(req.Group, req.Topic)
+	group, topic, err := c.memberNames(req.Group, req.Topic)
 	if err == nil {
 		err = c.s.e.LeaveGroup(c.ctx, topic, group, engine.Member{ID: req.MemberID, Epoch: req.MemberEpoch})
 	}
@@ -218,7 +237,7 @@ func (c *conn) groupAck(h netproto.Header, body []byte) bool {
 	if err := req.Decode(body); err != nil {
 		return c.decodeFailed(h, err)
 	}
-	group, topic, err := groupNames(req.Group, req.Topic)
+	group, topic, err := c.memberNames(req.Group, req.Topic)
 	if err == nil {
 		m := engine.Member{ID: req.MemberID, Epoch: req.MemberEpoch}
 		if h.Opcode == netproto.OpGroupExtend {
@@ -238,7 +257,7 @@ func (c *conn) groupNack(h netproto.Header, body []byte) bool {
 	if err := req.Decode(body); err != nil {
 		return c.decodeFailed(h, err)
 	}
-	group, topic, err := groupNames(req.Group, req.Topic)
+	group, topic, err := c.memberNames(req.Group, req.Topic)
 	if err == nil {
 		m := engine.Member{ID: req.MemberID, Epoch: req.MemberEpoch}
 		err = c.s.e.GroupNack(c.ctx, topic, group, m, offsetRanges(req.Ranges), millis(req.DelayMillis))
@@ -251,7 +270,7 @@ func (c *conn) groupCommit(h netproto.Header, body []byte) bool {
 	if err := req.Decode(body); err != nil {
 		return c.decodeFailed(h, err)
 	}
-	group, topic, err := groupNames(req.Group, req.Topic)
+	group, topic, err := c.memberNames(req.Group, req.Topic)
 	if err == nil {
 		m := engine.Member{ID: req.MemberID, Epoch: req.MemberEpoch}
 		err = c.s.e.GroupAckUpTo(c.ctx, topic, group, m, req.Offset)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/topicname"
@@ -20,7 +21,7 @@ func (c *conn) groupAdmin(h netproto.Header, body []byte) bool {
 		if err := req.Decode(body); err != nil {
 			return c.decodeFailed(h, err)
 		}
-		group, topic, err := groupNames(req.Group, req.Topic)
+		group, topic, err := c.memberNames(req.Group, req.Topic)
 		var info engine.GroupInfo
 		if err == nil {
 			info, err = g.DescribeGroup(topic, group)
@@ -39,6 +40,9 @@ func (c *conn) groupAdmin(h netproto.Header, body []byte) bool {
 			return c.decodeFailed(h, err)
 		}
 		group, topic, err := groupNames(req.Group, req.Topic)
+		if err == nil {
+			err = c.authorize(auth.Admin, topic)
+		}
 		var resp netproto.GroupSeekResponse
 		if err == nil {
 			resp.Committed, err = g.SeekGroup(c.ctx, topic, group, startPosition(req.Kind, req.Value))
@@ -53,6 +57,9 @@ func (c *conn) groupAdmin(h netproto.Header, body []byte) bool {
 			return c.decodeFailed(h, err)
 		}
 		group, topic, err := groupNames(req.Group, req.Topic)
+		if err == nil {
+			err = c.authorize(auth.Admin, topic)
+		}
 		if err == nil {
 			err = g.DeleteGroup(c.ctx, topic, group)
 		}
@@ -95,10 +102,15 @@ func (c *conn) listGroups(topic string) (*netproto.GroupListResponse, error) {
 		topics = c.s.e.Topics("")
 	} else if e := topicname.Check(topic); e != nil {
 		return nil, netproto.NewError(netproto.CodeBadTopicName, "topic name: "+e.Error())
+	} else if err := c.authorize(auth.Consume, topic); err != nil {
+		return nil, err
 	}
 	resp := &netproto.GroupListResponse{}
 	size := 4
 	for _, t := range topics {
+		if topic == "" && c.s.opts.Auth != nil && !c.s.opts.Auth.Allowed(c.principal, auth.Consume, t) {
+			continue // a listing shows the groups of the topics the client may consume
+		}
 		infos, err := c.s.e.ListGroups(t)
 		if err != nil {
 			if topic == "" && errors.Is(err, engine.ErrTopicNotFound) {

@@ -67,7 +67,7 @@ func (c *conn) groupFetch(h netproto.Header, body []byte) bool {
 	if err := req.Decode(body); err != nil {
 		return c.decodeFailed(h, err)
 	}
-	group, topic, err := groupNames(req.Group, req.Topic)
+	group, topic, err := c.memberNames(req.Group, req.Topic)
 	if err != nil {
 		return c.replyError(h, err)
 	}

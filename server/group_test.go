@@ -3,9 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
 )
@@ -379,4 +382,102 @@ func TestGroupFetchPastMaxBody(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(offsetsOf(engineMessages(t, e, "work"))) {
 		t.Fatalf("fetched %v", got)
 	}
+}
+
+// TestGroupPermissions: with per-client permissions, a client may use the
+// groups of the topics it may consume (join, fetch, ack, describe) and no
+// others, may name a dead-letter topic only if it may produce to it, needs
+// admin to seek or delete a group, and lists only the groups of topics it
+// may consume; a refusal is Unauthorized and the connection goes on.
+func TestGroupPermissions(t *testing.T) {
+	dir := t.TempDir()
+	tok := func(s string) string { return auth.HashToken(s) }
+	file := filepath.Join(dir, "auth.toml")
+	rules := `
+[[client]]
+name = "worker"
+token-sha256 = "` + tok("worker") + `"
+consume = ["work"]
+
+[[client]]
+name = "ops"
+token-sha256 = "` + tok("ops") + `"
+consume = ["*"]
+produce = ["*"]
+admin = ["*"]
+`
+	if err := os.WriteFile(file, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.Load(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "tcp", Options{Auth: a})
+	ops := mustDial(t, ts, "ops")
+	for _, topic := range []string{"work", "secret", "dead"} {
+		ops.mustCall(t, netproto.OpCreateTopic, &netproto.CreateTopicRequest{Topic: []byte(topic)}, nil)
+		produceRange(t, ops, topic, 0, 10, 10)
+	}
+	ops.mustJoin(t, "g", "secret", netproto.GroupJoinRequest{Flags: netproto.JoinCreate})
+
+	w := mustDial(t, ts, "worker")
+	g := w.mustJoin(t, "g", "work", netproto.GroupJoinRequest{Flags: netproto.JoinCreate})
+	if _, msgs := g.mustFetch(5); len(msgs) != 5 {
+		t.Fatalf("worker fetched %d messages of its own topic", len(msgs))
+	}
+	if err := g.ack(netproto.OpGroupAck, netproto.AckRange{First: 0, Count: 5}); err != nil {
+		t.Fatal(err)
+	}
+	w.mustDescribe(t, "g", "work")
+	theirs := *g
+	theirs.topic = "secret"
+	refused := map[string]func() error{
+		"join another topic's group": func() error {
+			_, err := w.call(netproto.OpGroupJoin, &netproto.GroupJoinRequest{Group: []byte("g"), Topic: []byte("secret"), Flags: netproto.JoinCreate})
+			return err
+		},
+		"join naming a dead-letter topic it may not produce to": func() error {
+			_, err := w.call(netproto.OpGroupJoin, &netproto.GroupJoinRequest{Group: []byte("g2"), Topic: []byte("work"), Flags: netproto.JoinCreate, MaxDeliveries: 3, DeadLetter: []byte("dead")})
+			return err
+		},
+		"fetch another topic's group":    func() error { _, _, err := theirs.fetch(5); return err },
+		"ack in another topic's group":   func() error { return theirs.ack(netproto.OpGroupAck, netproto.AckRange{First: 0, Count: 1}) },
+		"describe another topic's group": func() error { _, err := w.describe("g", "secret"); return err },
+		"seek without admin": func() error {
+			_, err := w.call(netproto.OpGroupSeek, &netproto.GroupSeekRequest{Group: []byte("g"), Topic: []byte("work")})
+			return err
+		},
+		"delete without admin": func() error {
+			_, err := w.call(netproto.OpGroupDelete, &netproto.GroupRequest{Group: []byte("g"), Topic: []byte("work")})
+			return err
+		},
+		"list another topic's groups": func() error {
+			_, err := w.call(netproto.OpGroupList, &netproto.GroupListRequest{Topic: []byte("secret")})
+			return err
+		},
+	}
+	for name, do := range refused {
+		var pe *netproto.Error
+		if err := do(); !errors.As(err, &pe) || pe.Code != netproto.CodeUnauthorized {
+			t.Errorf("%s: %v, want Unauthorized", name, err)
+		}
+	}
+	var list netproto.GroupListResponse
+	w.mustCall(t, netproto.OpGroupList, &netproto.GroupListRequest{}, &list)
+	if len(list.Groups) != 1 || string(list.Groups[0].Topic) != "work" {
+		t.Fatalf("worker's list of every group: %+v", list.Groups)
+	}
+	if d := ops.mustDescribe(t, "g", "secret"); d.Committed != 0 || d.InFlight != 0 {
+		t.Fatalf("the refused requests changed the other topic's group: %+v", d)
+	}
+	// Allowed to the client with the permissions, on the same connection
+	// kinds.
+	var seek netproto.GroupSeekResponse
+	ops.mustCall(t, netproto.OpGroupSeek, &netproto.GroupSeekRequest{Kind: netproto.StartLatest, Group: []byte("g"), Topic: []byte("work")}, &seek)
+	if seek.Committed != 10 {
+		t.Fatalf("seek to latest: %d", seek.Committed)
+	}
+	ops.mustJoin(t, "g2", "work", netproto.GroupJoinRequest{Flags: netproto.JoinCreate, MaxDeliveries: 3, DeadLetter: []byte("dead")})
 }
