@@ -29,6 +29,11 @@ var checkedOps = map[netproto.Opcode]bool{
 	netproto.OpProduce: true, netproto.OpConsume: true, netproto.OpWatch: true,
 	netproto.OpCreateTopic: true, netproto.OpDeleteTopic: true, netproto.OpTruncate: true,
 	netproto.OpTopics: true, netproto.OpOffsets: true, netproto.OpInitProducer: true,
+	// Consumer groups (group.go, group_admin.go, group_fetch.go).
+	netproto.OpGroupJoin: true, netproto.OpGroupFetch: true, netproto.OpGroupAck: true,
+	netproto.OpGroupNack: true, netproto.OpGroupExtend: true, netproto.OpGroupCommit: true,
+	netproto.OpGroupDescribe: true, netproto.OpGroupList: true, netproto.OpGroupSeek: true,
+	netproto.OpGroupDelete: true, netproto.OpGroupLeave: true,
 }
 
 // uncheckedOp refuses, with Options.Auth, a request no permission check
