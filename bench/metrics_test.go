@@ -62,6 +62,13 @@ func BenchmarkMetricsCost(b *testing.B) {
 	b.ReportMetric(mOff, "off-msgs/s")
 	b.ReportMetric(mOn, "on-msgs/s")
 	b.ReportMetric(mOn/mOff, "on/off")
+	// Each round's two measurements ran back to back: their ratio leaves
+	// out load that drifts over the run.
+	paired := make([]float64, len(onRates))
+	for i := range onRates {
+		paired[i] = onRates[i] / offRates[i]
+	}
+	b.ReportMetric(medianOf(paired), "paired-on/off")
 	// CPU per message is what the listener costs whatever else the
 	// machine runs (its wall-clock rate is what that load leaves).
 	perM := func(d time.Duration) float64 { return d.Seconds() / float64(rounds*msgs*b.N) * 1e6 }
@@ -70,6 +77,14 @@ func BenchmarkMetricsCost(b *testing.B) {
 	if offCPU > 0 {
 		b.ReportMetric(float64(onCPU)/float64(offCPU), "cpu-on/off")
 	}
+	// What one scrape (/metrics and /) costs the idle broker: CPU time
+	// over 50 of them, with the topics of the rounds deleted.
+	cpu0 := procCPU(b, on.pid)
+	for range 50 {
+		fetchHTTP(b, "http://"+port+"/metrics")
+		fetchHTTP(b, "http://"+port+"/")
+	}
+	b.ReportMetric(float64(procCPU(b, on.pid)-cpu0)/float64(time.Millisecond)/50, "scrape-cpu-ms")
 	b.Logf("W1 msgs/s, -http off: %s", millions(offRates))
 	b.Logf("W1 msgs/s, -http on, scraped every second: %s", millions(onRates))
 }
