@@ -341,3 +341,128 @@ func TestGroupExclusiveTakeover(t *testing.T) {
 		t.Fatalf("committed %d, %v; want %d", d.Committed, err, n)
 	}
 }
+
+// TestGroupOptions: the member options reach the broker and do what they
+// say. InProgress keeps a message leased past the ack-wait; after
+// GroupMaxDeliveries deliveries without an ack a message goes to the
+// GroupDeadLetter topic instead of coming again; GroupStart places a new
+// group (latest: only later messages; an offset); a member whose options
+// differ from the group's is refused with ErrGroupConfigMismatch.
+func TestGroupOptions(t *testing.T) {
+	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
+	c := b.dial()
+	ctx := testCtx(t)
+	for _, topic := range []string{"work", "dead"} {
+		createTopic(t, c, topic)
+	}
+	produceGroupN(t, c, "work", 10)
+
+	t.Run("in progress", func(t *testing.T) {
+		const ackWait = 500 * time.Millisecond
+		gc := client.NewGroupConsumer(c, "slow", "work", client.GroupAckWait(ackWait), client.GroupFetchMax(1), client.GroupWait(50*time.Millisecond))
+		for m, err := range gc.Messages(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 8 { // two ack-waits of work, extended every quarter of one
+				time.Sleep(ackWait / 4)
+				if err := m.InProgress(); err != nil {
+					t.Fatalf("InProgress: %v", err)
+				}
+			}
+			if err := m.Ack(); err != nil {
+				t.Fatalf("ack after working past the ack-wait with InProgress: %v", err)
+			}
+			break
+		}
+		if d, err := c.DescribeGroup(ctx, "slow", "work"); err != nil || d.Redeliveries != 0 || d.Committed != 1 {
+			t.Fatalf("after an extended lease: %+v %v", d, err)
+		}
+	})
+
+	t.Run("dead letter", func(t *testing.T) {
+		gc := client.NewGroupConsumer(c, "picky", "work", client.GroupMaxDeliveries(2), client.GroupDeadLetter("dead"),
+			client.GroupWait(50*time.Millisecond), client.GroupUntilIdle())
+		acked := 0
+		for m, err := range gc.Messages(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Offset == 3 {
+				m.Nack(0) // never processed: delivered twice, then dead-lettered
+				continue
+			}
+			if err := m.Ack(); err != nil {
+				t.Fatal(err)
+			}
+			acked++
+		}
+		d, err := c.DescribeGroup(ctx, "picky", "work")
+		if err != nil || acked != 9 || d.DeadLettered != 1 || d.Committed != 10 || d.MaxDeliveries != 2 || d.DeadLetter != "dead" {
+			t.Fatalf("acked %d; %+v %v", acked, d, err)
+		}
+		msgs, err := c.Consume(ctx, "dead", 0, 10, nil)
+		if err != nil || msgs.Len() != 1 || string(msgs.At(0).Value) != "m3" {
+			t.Fatalf("dead-letter topic: %v %v", msgs, err)
+		}
+	})
+
+	t.Run("start", func(t *testing.T) {
+		latest := client.NewGroupConsumer(c, "late", "work", client.GroupStart(client.GroupLatest()), client.GroupWait(50*time.Millisecond))
+		at := client.NewGroupConsumer(c, "at7", "work", client.GroupStart(client.GroupOffset(7)), client.GroupWait(50*time.Millisecond), client.GroupUntilIdle())
+		var got []uint64
+		for m, err := range at.Messages(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.Offset)
+			m.Ack()
+		}
+		if fmt.Sprint(got) != "[7 8 9]" {
+			t.Fatalf("group started at offset 7 got %v", got)
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		joined := make(chan struct{})
+		go func() {
+			for !groupExists(c, "late") {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(joined)
+		}()
+		first := make(chan uint64, 1)
+		go func() {
+			for m, err := range latest.Messages(lctx) {
+				if err == nil {
+					first <- m.Offset
+					return
+				}
+			}
+		}()
+		<-joined
+		produceGroupN(t, c, "work", 1) // offset 10
+		select {
+		case off := <-first:
+			if off != 10 {
+				t.Fatalf("group started at latest got offset %d first, want 10", off)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("group started at latest got nothing")
+		}
+	})
+
+	t.Run("config mismatch", func(t *testing.T) {
+		gc := client.NewGroupConsumer(c, "picky", "work", client.GroupExclusive())
+		for _, err := range gc.Messages(ctx) {
+			if !errors.Is(err, client.ErrGroupConfigMismatch) {
+				t.Fatalf("exclusive member of a shared group: %v, want ErrGroupConfigMismatch", err)
+			}
+			break
+		}
+	})
+}
+
+func groupExists(c *client.Client, group string) bool {
+	_, err := c.DescribeGroup(context.Background(), group, "work")
+	return err == nil
+}
