@@ -245,3 +245,21 @@ func BenchmarkObserveRequest(b *testing.B) {
 		m.ObserveRequest(2, time.Since(start))
 	}
 }
+
+// TestNoTopicLabels checks MaxTopics below 0 (-metrics-max-topics 0):
+// every topic is summed into "_other_", none has a series of its own.
+func TestNoTopicLabels(t *testing.T) {
+	m := New(Options{MaxTopics: -1})
+	_, c := start(t, m, engine.Options{})
+	produce(t, c, "a", 1, 3)
+	produce(t, c, "b", 1, 4)
+	s := scrape(t, m)
+	if s[`haraqa_produced_messages_total{topic="_other_"}`] != 7 || s[`haraqa_topics_unlabelled`] != 2 {
+		t.Fatalf("_other_ %v, unlabelled %v; want 7 and 2", s[`haraqa_produced_messages_total{topic="_other_"}`], s[`haraqa_topics_unlabelled`])
+	}
+	for name := range s {
+		if strings.Contains(name, `topic="a"`) || strings.Contains(name, `topic="b"`) {
+			t.Errorf("series of its own: %s", name)
+		}
+	}
+}
