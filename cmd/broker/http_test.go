@@ -246,3 +246,26 @@ func TestGroupLagMatchesClients(t *testing.T) {
 		t.Errorf("the status page lacks the group's row (committed 2, lag 18, in flight 3):\n%s", page)
 	}
 }
+
+// TestReadinessStates checks /readyz's other reasons: the engine still
+// opening (recovery), a protocol listener not serving, and shutdown.
+func TestReadinessStates(t *testing.T) {
+	rd := &readiness{minVolumes: 1, listeners: 2}
+	failed := func() []string {
+		var out []string
+		for _, c := range rd.checks() {
+			if err := c.Check(); err != nil {
+				out = append(out, c.Name+": "+err.Error())
+			}
+		}
+		return out
+	}
+	if got := strings.Join(failed(), "; "); got != "engine: opening the data directories (recovery); volumes: engine not open; listeners: 0 of 2 protocol listeners serving" {
+		t.Fatalf("while opening: %s", got)
+	}
+	rd.serving.Add(2)
+	rd.stopping.Store(true)
+	if got := strings.Join(failed(), "; "); got != "engine: shutting down; volumes: engine not open" {
+		t.Fatalf("while stopping: %s", got)
+	}
+}
