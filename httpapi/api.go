@@ -111,6 +111,74 @@ type API struct {
 	streams   atomic.Int32 // /stream followers
 
 	builders sync.Pool // *record.Builder
+
+	// Plain counters for /metrics (Counts): answers per route and status
+	// class, messages stored and sent.
+	answers            [][numClasses]atomic.Uint64 // by route index
+	produced, consumed atomic.Uint64
+}
+
+// Status classes counted per route: 2xx (and 1xx), 3xx, 4xx, 5xx.
+const numClasses = 4
+
+var classNames = [numClasses]string{"2xx", "3xx", "4xx", "5xx"}
+
+// RouteCount is one counter of Counts.
+type RouteCount struct {
+	Route string // "POST /topics/{topic}/messages"
+	Class string // "2xx", "3xx", "4xx" or "5xx"
+	N     uint64
+}
+
+// Counts returns the answers given so far, per route and status class,
+// every pair listed (zero included, so a collector's series are fixed).
+func (a *API) Counts() []RouteCount {
+	out := make([]RouteCount, 0, len(routes)*numClasses)
+	for i, r := range routes {
+		for c := range numClasses {
+			out = append(out, RouteCount{Route: r.method + " " + r.path, Class: classNames[c], N: a.answers[i][c].Load()})
+		}
+	}
+	return out
+}
+
+// Messages returns the messages stored by produces and sent by consumes,
+// streams and group fetches so far.
+func (a *API) Messages() (produced, consumed uint64) { return a.produced.Load(), a.consumed.Load() }
+
+// statusWriter records the status of an answer. Unwrap lets
+// http.ResponseController reach the connection's writer (flush, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) class() int {
+	switch c := w.code; {
+	case c == 0 || c < 300:
+		return 0
+	case c < 400:
+		return 1
+	case c < 500:
+		return 2
+	}
+	return 3
 }
 
 // route is one route of the API: Register mounts exactly these, and the
@@ -161,15 +229,17 @@ var routes = []route{
 
 // New returns the API over svc.
 func New(svc logsvc.Service, opts Options) *API {
-	return &API{svc: svc, opts: opts.withDefaults()}
+	return &API{svc: svc, opts: opts.withDefaults(), answers: make([][numClasses]atomic.Uint64, len(routes))}
 }
 
 // Register mounts the API's routes on mux (Go 1.22 patterns: "METHOD
 // /path/{name}") and returns the API.
 func Register(mux *http.ServeMux, svc logsvc.Service, opts Options) *API {
 	a := New(svc, opts)
-	for _, r := range routes {
-		mux.HandleFunc(r.method+" "+r.path, func(w http.ResponseWriter, req *http.Request) {
+	for i, r := range routes {
+		mux.HandleFunc(r.method+" "+r.path, func(rw http.ResponseWriter, req *http.Request) {
+			w := &statusWriter{ResponseWriter: rw}
+			defer func() { a.answers[i][w.class()].Add(1) }()
 			if r.op != open && !a.authorized(w, req, r.op) {
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -134,7 +135,7 @@ func (a *API) consume(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/x-ndjson")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := encoder{w: bw, array: asArray}
+	enc := encoder{w: bw, array: asArray, sent: &a.consumed}
 	if asArray {
 		bw.WriteByte('[')
 	}
@@ -187,10 +188,15 @@ type encoder struct {
 	sse     bool   // Server-Sent Events: "id:" and "data:" lines
 	// deliveries, when set, is written with each message (group fetch).
 	deliveries uint32
+	sent       *atomic.Uint64 // counts the messages written, if set
 }
 
 // chunks writes the messages of res in [from, to).
 func (e *encoder) chunks(res *engine.ReadResult, from, to uint64) error {
+	if e.sent != nil {
+		n0 := e.n
+		defer func() { e.sent.Add(uint64(e.n - n0)) }()
+	}
 	for _, c := range res.Chunks {
 		data := c.Data()
 		for len(data) > 0 {

@@ -264,3 +264,21 @@ admin = ["*"]
 		t.Fatalf("a refused produce stored %q", values(got))
 	}
 }
+
+// Promise: /metrics can tell what the HTTP API did: answers are counted
+// per route and status class, and messages stored and sent are counted.
+func TestCounts(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true}, engine.Options{})
+	f.produce(t, "c", "text/plain", []byte("a\nb\n"), 200)
+	f.produce(t, "c", "application/xml", []byte("x"), 415)
+	f.do(t, "GET", "/topics/c/messages", nil, nil)
+	want := map[string]uint64{"POST /topics/{topic}/messages 2xx": 1, "POST /topics/{topic}/messages 4xx": 1, "GET /topics/{topic}/messages 2xx": 1}
+	for _, c := range f.api.Counts() {
+		if c.N != want[c.Route+" "+c.Class] {
+			t.Errorf("%s %s: %d, want %d", c.Route, c.Class, c.N, want[c.Route+" "+c.Class])
+		}
+	}
+	if p, c := f.api.Messages(); p != 2 || c != 2 {
+		t.Fatalf("messages produced %d, consumed %d; want 2, 2", p, c)
+	}
+}

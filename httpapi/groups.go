@@ -314,7 +314,7 @@ func (a *API) groupFetch(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/x-ndjson")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := encoder{w: bw, array: asArray}
+	enc := encoder{w: bw, array: asArray, sent: &a.consumed}
 	if asArray {
 		bw.WriteByte('[')
 	}

@@ -166,6 +166,7 @@ func (a *API) produce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := b.Len()
+	a.produced.Add(uint64(n))
 	writeJSON(w, http.StatusOK, produceResult{Topic: topic, BaseOffset: base, Count: n, NextOffset: base + uint64(n)})
 }
 

@@ -79,7 +79,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	if flush() != nil {
 		return
 	}
-	enc := encoder{w: bw, sse: sse}
+	enc := encoder{w: bw, sse: sse, sent: &a.consumed}
 	res := &engine.ReadResult{}
 	defer res.Release()
 	ctx := r.Context()

@@ -76,8 +76,8 @@ func (r *readiness) listening() error {
 // the engine and server are up: the place for httpapi.Register(mux, ...).
 // The mux's own routes (/, /metrics, /healthz, /readyz, /debug/pprof/) are
 // taken.
-func mountRoutes(mux *http.ServeMux, c *config, e *engine.Engine, srv *server.Server, log *slog.Logger) {
-	mountAPI(mux, c, e, log)
+func mountRoutes(mux *http.ServeMux, c *config, svc logsvc.Service, e *engine.Engine, srv *server.Server, obs *observers, log *slog.Logger) {
+	mountAPI(mux, c, svc, obs, log)
 }
 
 // observers are the metrics fed by the engine and the server; nil without

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/auth"
-	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/httpapi"
+	"github.com/haraqa/haraqa/logsvc"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // apiConfig holds the HTTP API's limits (-http-max-body ...).
@@ -30,15 +32,37 @@ func apiFlags(fs *flag.FlagSet, a *apiConfig) {
 	fs.IntVar(&a.maxStreams, "http-max-streams", 1024, "HTTP /stream followers at once (429 past it)")
 }
 
-// mountAPI registers the HTTP API (package httpapi) on the -http mux.
-func mountAPI(mux *http.ServeMux, c *config, e *engine.Engine, log *slog.Logger) {
+// mountAPI registers the HTTP API (package httpapi) on the -http mux, over
+// the log service the native listener serves (the engine, or the cluster's
+// replicated log), and exports its counters on /metrics.
+func mountAPI(mux *http.ServeMux, c *config, svc logsvc.Service, obs *observers, log *slog.Logger) {
 	a := c.api
 	var authz *auth.Authorizer
 	if c.sec != nil {
 		authz = c.sec.auth
 	}
-	httpapi.Register(mux, e, httpapi.Options{AutoCreateTopics: c.autoCreate,
+	api := httpapi.Register(mux, svc, httpapi.Options{AutoCreateTopics: c.autoCreate,
 		MaxBodyBytes: min(a.maxBody, int64(c.maxBody), c.segmentBytes), MaxLineBytes: a.maxLine, MaxMessages: a.maxMessages,
 		RequestTimeout: a.requestTimeout, MaxInFlight: a.maxInFlight, MaxInFlightBytes: a.maxInFlightBytes,
 		MaxWait: c.maxWait, MaxStreams: a.maxStreams, Token: c.token, Auth: authz, Logger: log})
+	if obs != nil {
+		registerAPIMetrics(obs.m.Registry(), api)
+	}
+}
+
+// registerAPIMetrics exports the API's counters:
+// haraqa_http_api_requests_total{route,code} (code: the status class) and
+// haraqa_http_api_messages_total{direction="produced"|"consumed"}.
+func registerAPIMetrics(reg *prometheus.Registry, api *httpapi.API) {
+	const reqName, reqHelp = "haraqa_http_api_requests_total", "HTTP API answers by route and status class (2xx, 3xx, 4xx, 5xx)."
+	for i, rc := range api.Counts() {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: reqName, Help: reqHelp,
+			ConstLabels: prometheus.Labels{"route": rc.Route, "code": rc.Class}},
+			func() float64 { return float64(api.Counts()[i].N) }))
+	}
+	const msgName, msgHelp = "haraqa_http_api_messages_total", "Messages the HTTP API stored (produced) and sent (consumed: consumes, streams, group fetches)."
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: msgName, Help: msgHelp, ConstLabels: prometheus.Labels{"direction": "produced"}},
+		func() float64 { p, _ := api.Messages(); return float64(p) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: msgName, Help: msgHelp, ConstLabels: prometheus.Labels{"direction": "consumed"}},
+		func() float64 { _, c := api.Messages(); return float64(c) }))
 }

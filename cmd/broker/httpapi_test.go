@@ -74,6 +74,9 @@ func (b *httpBroker) curl(t *testing.T, args ...string) curlResult {
 // the body.
 func parseCurl(t *testing.T, out []byte) curlResult {
 	t.Helper()
+	// curl writes a chunked body de-chunked: drop the header that says
+	// chunked, and the body runs to the end.
+	out = bytes.ReplaceAll(out, []byte("\r\nTransfer-Encoding: chunked\r\n"), []byte("\r\n"))
 	br := bufio.NewReader(bytes.NewReader(out))
 	for {
 		resp, err := http.ReadResponse(br, nil)
@@ -261,6 +264,16 @@ func TestHTTPAPIWithCurl(t *testing.T) {
 	b.curl(t, "-X", "DELETE", "/topics/other").want(t, "delete", 204)
 	b.curl(t, "-X", "DELETE", "/topics/other").want(t, "delete again", 404)
 
+	// /metrics counts the API's answers and messages.
+	r = b.curl(t, "/metrics").want(t, "metrics", 200)
+	for _, re := range []string{`haraqa_http_api_requests_total\{code="2xx",route="POST /topics/\{topic\}/messages"\} [1-9]`,
+		`haraqa_http_api_requests_total\{code="4xx",route="POST /topics/\{topic\}/messages"\} [1-9]`,
+		`haraqa_http_api_messages_total\{direction="produced"\} 1008`, `haraqa_http_api_messages_total\{direction="consumed"\} [1-9]`} {
+		if !regexp.MustCompile(re).MatchString(r.body) {
+			t.Errorf("/metrics lacks %s:\n%s", re, grepLines(r.body, "haraqa_http_api"))
+		}
+	}
+
 	// 503 below -min-volumes: the second volume goes away.
 	if err := os.RemoveAll(v2); err != nil {
 		t.Fatal(err)
@@ -288,4 +301,15 @@ func TestHTTPAPIWithCurl(t *testing.T) {
 			t.Fatalf("offset %d holds %q from a refused request", off, v)
 		}
 	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

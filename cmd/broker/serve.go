@@ -104,7 +104,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	}
 
 	if ws != nil {
-		mountRoutes(ws.Mux(), c, e, srv, log)
+		mountRoutes(ws.Mux(), c, svc, e, srv, obs, log)
 	}
 
 	sig := make(chan os.Signal, 2)
