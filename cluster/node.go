@@ -215,7 +215,10 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.cat = cat
-	if err := n.startGroup(metaGroup, nil, cat.Applied, false); err != nil {
+	// The catalog may be ahead of the commit index the log kept (commit
+	// indexes are written unsynced); it applies only entries after it.
+	applied := min(cat.Applied, w.group(metaGroup).commit())
+	if err := n.startGroup(metaGroup, nil, applied, false); err != nil {
 		w.close()
 		return nil, err
 	}
@@ -506,21 +509,54 @@ func (n *Node) ready() error {
 	if len(rds) == 0 {
 		return nil
 	}
-	for _, x := range rds {
+	sync := false
+	late := make([][]*pb.Message, len(rds))
+	for i, x := range rds {
+		if len(x.rd.Entries) > 0 {
+			sync = true
+		}
+		termOrVote := false
 		if !raft.IsEmptyHardState(x.rd.HardState) {
+			x.g.log.mu.Lock()
+			prev := x.g.log.hs
+			x.g.log.mu.Unlock()
+			termOrVote = prev == nil || prev.GetTerm() != x.rd.HardState.GetTerm() || prev.GetVote() != x.rd.HardState.GetVote()
+			if termOrVote || len(x.rd.Entries) > 0 {
+				sync = true
+			}
 			n.wal.saveHardState(x.g.id, x.rd.HardState)
+		}
+		// A leader's appends and heartbeats go out before its own sync
+		// (the leader counts itself only once its entries are synced), so
+		// the leader's and the followers' syncs overlap; responses and
+		// votes wait for the sync, and everything waits when this round
+		// changed the term or the vote.
+		if termOrVote {
+			late[i] = x.rd.Messages
+		} else {
+			var early []*pb.Message
+			for _, m := range x.rd.Messages {
+				if t := m.GetType(); t == pb.MsgApp || t == pb.MsgHeartbeat {
+					early = append(early, m)
+				} else {
+					late[i] = append(late[i], m)
+				}
+			}
+			n.tr.send(x.g.id, early)
 		}
 		n.wal.saveEntries(x.g.id, x.rd.Entries)
 		if x.rd.Snapshot != nil && !raft.IsEmptySnap(x.rd.Snapshot) {
 			n.log.Error("cluster: unexpected raft snapshot; ignored", "group", x.g.id)
 		}
 	}
-	if err := n.wal.flush(); err != nil {
+	// A round that only moved commit indexes needs no sync (Raft may
+	// forget a commit index; it never forgets a vote, a term or an entry).
+	if err := n.wal.flush(sync); err != nil {
 		return err
 	}
-	for _, x := range rds {
+	for i, x := range rds {
 		g := x.g
-		n.tr.send(g.id, x.rd.Messages)
+		n.tr.send(g.id, late[i])
 		if ss := x.rd.SoftState; ss != nil {
 			if g.lead != ss.Lead && g.topic != "" {
 				n.log.Debug("cluster: leader changed", "topic", g.topic, "leader", ss.Lead)

@@ -57,12 +57,13 @@ type groupLog struct {
 const firstIndex = 2
 
 type wal struct {
-	f    *os.File
-	log  *slog.Logger
-	mu   sync.Mutex
-	size int64  // bytes in the file (written)
-	buf  []byte // records encoded, not yet written
-	grp  map[uint64]*groupLog
+	f     *os.File
+	log   *slog.Logger
+	mu    sync.Mutex
+	size  int64  // bytes in the file (written)
+	buf   []byte // records encoded, not yet written
+	dirty bool   // written since the last sync
+	grp   map[uint64]*groupLog
 }
 
 // openWAL opens (or creates) dir/wal and replays it. A record that fails its
@@ -245,18 +246,29 @@ func (w *wal) saveEntries(gid uint64, ents []*pb.Entry) {
 	g.mu.Unlock()
 }
 
-// flush writes the pending records and syncs the file: after it returns,
+// flush writes the pending records and, with sync, syncs the file: then
 // every record queued before is durable.
-func (w *wal) flush() error {
-	if len(w.buf) == 0 {
+func (w *wal) flush(sync bool) error {
+	if len(w.buf) > 0 {
+		if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
+			return err
+		}
+		w.size += int64(len(w.buf))
+		w.buf = w.buf[:0]
+		w.dirty = true
+	}
+	if !sync || !w.dirty {
 		return nil
 	}
-	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
-		return err
-	}
-	w.size += int64(len(w.buf))
-	w.buf = w.buf[:0]
+	w.dirty = false
 	return fdatasync(w.f)
+}
+
+// commit is the group's last saved commit index.
+func (g *groupLog) commit() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.hs.GetCommit()
 }
 
 func (w *wal) close() error { return w.f.Close() }
