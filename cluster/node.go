@@ -15,6 +15,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
@@ -374,7 +375,7 @@ func (n *Node) run() {
 			if g == nil {
 				continue // a group this node does not run (yet, or any more)
 			}
-			g.rn.Step(e.msg)
+			n.step(g, e.msg)
 			n.touched[g.id] = g
 		}
 		clear(inbox)
@@ -394,6 +395,49 @@ func (n *Node) run() {
 			return
 		}
 	}
+}
+
+// step hands a peer's message to the group, handling a replica that lost
+// its log (a wiped disk) on both sides:
+//
+//   - a follower never commits past the end of its log from a heartbeat
+//     (Raft would stop the process: the leader remembers a match index the
+//     wiped replica no longer has); it learns commits with the entries,
+//     and answers such a heartbeat with a rejection naming its last index.
+//   - a leader that sees a replica reject appends below the match index it
+//     remembers hands leadership to another caught-up replica: the new
+//     leader starts the wiped replica's progress from scratch and
+//     re-replicates the whole log to it. (A wiped node also forgot its
+//     votes; Raft assumes it did not.)
+func (n *Node) step(g *group, m *pb.Message) {
+	switch m.GetType() {
+	case pb.MsgHeartbeat:
+		if last, _ := g.log.LastIndex(); m.GetCommit() > last {
+			// Tell the leader with a rejection it ignores as stale
+			// (below its match index) but step() below acts on.
+			n.tr.send(g.id, []*pb.Message{{Type: pb.MsgAppResp.Enum(), To: new(m.GetFrom()), From: new(n.cfg.NodeID),
+				Term: new(m.GetTerm()), Index: new(m.GetCommit()), Reject: new(true), RejectHint: new(last)}})
+			m.Commit = new(last)
+		}
+	case pb.MsgAppResp:
+		if m.GetReject() && g.state == raft.StateLeader {
+			var match uint64
+			var other uint64
+			g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+				if id == m.GetFrom() {
+					match = pr.Match
+				} else if id != n.cfg.NodeID && (other == 0 || pr.Match > 0) {
+					other = id
+				}
+			})
+			if m.GetRejectHint() < match && other != 0 {
+				n.log.Warn("cluster: a replica lost its log (wiped disk?); handing leadership over so that it is rebuilt",
+					"group", g.id, "topic", g.topic, "replica", m.GetFrom(), "its_last_index", m.GetRejectHint(), "match_was", match, "to", other)
+				g.rn.TransferLeader(other)
+			}
+		}
+	}
+	g.rn.Step(m)
 }
 
 // propose turns a group's queued produces into proposals of at most about

@@ -537,3 +537,117 @@ func TestSlowClusterKillLeader30(t *testing.T) {
 	}
 	killLeaderCycles(t, 30, 6*time.Minute)
 }
+
+// topicStatus returns node p's view of topic's group.
+func topicStatus(p *proc, topic string) (cluster.GroupStatus, error) {
+	s, err := status(p)
+	if err != nil {
+		return cluster.GroupStatus{}, err
+	}
+	for _, g := range s.Topics {
+		if g.Topic == topic {
+			return g, nil
+		}
+	}
+	return cluster.GroupStatus{}, fmt.Errorf("node %d does not know topic %q", p.id, topic)
+}
+
+// A leader paused (SIGSTOP) past the election timeout is replaced: the
+// others elect a leader in a higher term and go on acknowledging; resumed,
+// the old leader steps down, and nothing it took while deposed is
+// acknowledged unless it was committed: every acknowledged message,
+// including those sent to the paused leader, is at its offset on every
+// replica.
+func TestClusterPauseLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	c := startProcCluster(t, 3)
+	c.createTopic("t")
+	l := c.startLoad("t", 6) // two producers per node: some talk to the leader
+	for range 3 {
+		var lead, term uint64
+		for wait := time.Now().Add(20 * time.Second); lead == 0; time.Sleep(50 * time.Millisecond) {
+			if lead, term = c.leaderOf("t"); lead == 0 && time.Now().After(wait) {
+				t.Fatal("no leader")
+			}
+		}
+		old := c.byID(lead)
+		if err := old.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		before := l.count()
+		// A new leader among the others, in a later term, acknowledging.
+		var newLead, newTerm uint64
+		for wait := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(wait) {
+				old.cmd.Process.Signal(syscall.SIGCONT)
+				t.Fatalf("no new leader while %d is paused (leader %d term %d)", lead, newLead, newTerm)
+			}
+			newLead, newTerm = 0, 0
+			for _, p := range c.nodes {
+				if p == old {
+					continue
+				}
+				if g, err := topicStatus(p, "t"); err == nil && g.Role == "StateLeader" {
+					newLead, newTerm = p.id, g.Term
+				}
+			}
+			if newLead != 0 && newTerm > term && l.count() > before+10 {
+				break
+			}
+		}
+		old.cmd.Process.Signal(syscall.SIGCONT)
+		// The old leader steps down and follows the new term.
+		for wait := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			g, err := topicStatus(old, "t")
+			if err == nil && g.Role != "StateLeader" && g.Term >= newTerm && g.Leader != lead {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("paused leader %d did not step down after resuming: %+v %v", lead, g, err)
+			}
+		}
+		t.Logf("paused leader %d (term %d): node %d leads in term %d; the old leader stepped down", lead, term, newLead, newTerm)
+	}
+	l.finish()
+	logs := c.converge("t", 1)
+	c.check(l, logs)
+	t.Logf("%d messages acknowledged, %d produce errors", len(l.acked), l.errs)
+}
+
+// A node whose disk is wiped rejoins empty and is rebuilt by catch-up from
+// the leader's log: afterwards its replica holds every acknowledged
+// message and the same bytes as the others.
+func TestClusterWipedNodeCatchesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	c := startProcCluster(t, 3)
+	c.createTopic("t")
+	l := c.startLoad("t", 3)
+	for wait := time.Now().Add(30 * time.Second); l.count() < 200; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("only %d acknowledged", l.count())
+		}
+	}
+	// Wipe a follower (a leader's wipe is the kill test's case plus this).
+	lead, _ := c.leaderOf("t")
+	victim := c.byID(lead%3 + 1)
+	c.kill(victim)
+	if err := os.RemoveAll(filepath.Join(victim.dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	mid := l.count()
+	for wait := time.Now().Add(30 * time.Second); l.count() < mid+100; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("no progress with a node down")
+		}
+	}
+	// Nothing more is produced: the rebuild must not wait for new entries.
+	l.finish()
+	c.start(victim)
+	logs := c.converge("t", l.count())
+	c.check(l, logs)
+	t.Logf("node %d wiped after %d acks, rebuilt to %d bytes (%d messages acknowledged)", victim.id, mid, len(logs[0]), len(l.acked))
+}
