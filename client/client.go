@@ -30,8 +30,9 @@ type Client struct {
 }
 
 // Dial connects to the broker at addr: "tcp://host:port", "unix:///path",
-// a plain "host:port" (TCP), a socket path ("/tmp/haraqa.sock") or
-// "tls://host:port" (TLS over TCP; see WithTLSConfig), and
+// a plain "host:port" (TCP), a socket path ("/tmp/haraqa.sock"),
+// "tls://host:port" (TLS over TCP; see WithTLSConfig) or a cluster's seed
+// list "tcp://a:4353,b:4353,c:4353" (see cluster.go), and
 // exchanges Hello. An address it cannot parse is ErrBadAddress; a failed
 // connection is a *DialError ("cannot connect to ADDR: REASON"). Dial makes one
 // attempt; later redials follow WithReconnect.

@@ -101,10 +101,10 @@ func parseAddr(addr string) (network, address string, err error) {
 // dialConn connects, exchanges Hello and starts the reader.
 func dialConn(ctx context.Context, addr string, cfg *config) (*conn, error) {
 	if len(cfg.hooks.connect) == 0 {
-		return dialConn1(ctx, addr, cfg)
+		return dialAny(ctx, addr, cfg)
 	}
 	start := time.Now()
-	cn, err := dialConn1(ctx, addr, cfg)
+	cn, err := dialAny(ctx, addr, cfg)
 	for _, h := range cfg.hooks.connect {
 		h.OnConnect(addr, time.Since(start), err)
 	}

@@ -651,3 +651,102 @@ func TestClusterWipedNodeCatchesUp(t *testing.T) {
 	c.check(l, logs)
 	t.Logf("node %d wiped after %d acks, rebuilt to %d bytes (%d messages acknowledged)", victim.id, mid, len(logs[0]), len(l.acked))
 }
+
+// cpuTicks returns the process's user+system CPU time in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var u, s int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &s)
+	return u + s
+}
+
+// 1,000 topics on 3 nodes (each node leads a third of them) cost little
+// when idle: the CPU time and the Raft traffic of every node over 10 s of
+// idleness are measured and bounded (DESIGN.md "Replication" records them).
+func TestSlowCluster1000TopicsIdle(t *testing.T) {
+	if os.Getenv("HARAQA_SLOW") == "" {
+		t.Skip("HARAQA_SLOW=1 runs it")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc")
+	}
+	const topics = 1000
+	c := startProcCluster(t, 3, "-raft-tick", "100ms")
+	c.createTopic("t0")
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cl, err := client.Dial(ctx, "tcp://"+c.nodes[w%3].addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			for i := w; i < topics; i += 8 {
+				name := fmt.Sprintf("t%d", i)
+				if err := cl.CreateTopic(ctx, name); err != nil && !errors.Is(err, client.ErrTopicExists) {
+					errs <- fmt.Errorf("create %s: %w", name, err)
+					return
+				}
+				if _, err := cl.Produce(ctx, name, []byte("hello")); err != nil {
+					errs <- fmt.Errorf("produce %s: %w", name, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("%d topics created and written once in %v", topics, time.Since(start).Round(time.Millisecond))
+	time.Sleep(5 * time.Second) // leaders hand back to their preferred nodes, settle
+	const window = 10 * time.Second
+	before := make([]*cluster.Status, 3)
+	ticks := make([]int64, 3)
+	for i, p := range c.nodes {
+		s, err := status(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[i], ticks[i] = s, cpuTicks(t, p.cmd.Process.Pid)
+	}
+	time.Sleep(window)
+	for i, p := range c.nodes {
+		s, err := status(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu := float64(cpuTicks(t, p.cmd.Process.Pid)-ticks[i]) / 100 / window.Seconds() // USER_HZ is 100 on Linux
+		msgs := float64(s.MsgsOut-before[i].MsgsOut) / window.Seconds()
+		bytes := float64(s.BytesOut-before[i].BytesOut) / window.Seconds()
+		writes := float64(s.WritesOut-before[i].WritesOut) / window.Seconds()
+		leads := 0
+		for _, g := range s.Topics {
+			if g.Leader == p.id {
+				leads++
+			}
+		}
+		t.Logf("node %d: leads %d of %d topics; idle: CPU %.1f%% of a core, sent %.0f Raft messages/s in %.0f writes/s, %.1f KB/s",
+			p.id, leads, len(s.Topics), cpu*100, msgs, writes, bytes/1024)
+		if cpu > 0.5 {
+			t.Errorf("node %d uses %.0f%% of a core while idle", p.id, cpu*100)
+		}
+		if bytes > 2<<20 {
+			t.Errorf("node %d sends %.0f KB/s while idle", p.id, bytes/1024)
+		}
+	}
+}

@@ -112,7 +112,7 @@ broker cannot store: a full disk, too few healthy volumes), 130 interrupted.`,
 	pf.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to try to connect")
 	a.addTLSFlags(pf)
 	root.AddCommand(a.produceCommand(), a.consumeCommand(), a.topicsCommand(),
-		a.offsetsCommand(), a.watchCommand(), a.benchCommand(), a.groupsCommand())
+		a.offsetsCommand(), a.watchCommand(), a.benchCommand(), a.groupsCommand(), a.clusterCommand())
 	a.completeTopicArgs(root)
 	return root
 }
