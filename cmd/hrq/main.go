@@ -89,7 +89,8 @@ consumes them to stdout, manages topics and runs load tests.
 
 The broker address comes from --addr, else HARAQA_ADDR, else ` + defaultAddr + `;
 it may be tcp://host:port, host:port, tls://host:port (see --tls-*),
-unix:///path/to.sock or a socket path.
+unix:///path/to.sock or a socket path, or a cluster's seed list
+tcp://a:4353,b:4353,c:4353 (the first node that answers).
 The token comes from --token, else HARAQA_TOKEN.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 connection (cannot reach the
