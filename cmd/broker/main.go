@@ -51,6 +51,9 @@ type config struct {
 	segmentAge              time.Duration
 	retentionAge            time.Duration
 	retentionBytes          int64
+	maxGroups               int
+	maxGroupMembers         int
+	maxGroupInFlight        int
 	maxBody                 uint
 	maxConns, maxInFlight   int
 	idleTimeout, maxWait    time.Duration
@@ -166,6 +169,9 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.DurationVar(&c.segmentAge, "segment-age", 0, "roll a segment whose first message is older (0: never)")
 	fs.DurationVar(&c.retentionAge, "retention-age", 0, "delete sealed segments older than this (0: keep)")
 	fs.Int64Var(&c.retentionBytes, "retention-bytes", 0, "per topic, delete the oldest sealed segments above this size (0: no limit)")
+	fs.IntVar(&c.maxGroups, "max-groups", 256, "consumer groups per topic")
+	fs.IntVar(&c.maxGroupMembers, "max-group-members", 1024, "members per consumer group")
+	fs.IntVar(&c.maxGroupInFlight, "max-group-in-flight", 100000, "messages leased to one consumer-group member at once")
 	fs.UintVar(&c.maxBody, "max-body", 64<<20+64<<10, "largest request frame body in bytes")
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "most open connections")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 64, "most requests handled at once per connection")
@@ -329,6 +335,9 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		{"segment-age", c.segmentAge >= 0, "0 or more"},
 		{"retention-age", c.retentionAge >= 0, "0 or more"},
 		{"retention-bytes", c.retentionBytes >= 0, "0 or more"},
+		{"max-groups", c.maxGroups > 0, "1 or more"},
+		{"max-group-members", c.maxGroupMembers > 0, "1 or more"},
+		{"max-group-in-flight", c.maxGroupInFlight > 0, "1 or more"},
 		{"shutdown-timeout", c.shutdownTimeout > 0, "a duration above 0"},
 		{"metrics-max-topics", c.metricsMaxTopics >= 0, "0 or more"},
 		{"http-max-body", c.api.maxBody > 0, "a size above 0"},
