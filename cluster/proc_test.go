@@ -309,6 +309,8 @@ func messages(t *testing.T, raw []byte) map[uint64]string {
 // its node fails, and records every acknowledged message by offset.
 type load struct {
 	mu    sync.Mutex
+	track bool // record when and through which node each ack came
+	via   []ackAt
 	acked map[uint64]string
 	dup   []string
 	stop  chan struct{}
@@ -365,11 +367,32 @@ func (c *procCluster) startLoad(topic string, producers int) *load {
 					l.dup = append(l.dup, fmt.Sprintf("offset %d acked for %q and %q", off, prev, msg))
 				}
 				l.acked[off] = msg
+				if l.track {
+					l.via = append(l.via, ackAt{c.nodes[node].id, time.Now()})
+				}
 				l.mu.Unlock()
 			}
 		}()
 	}
 	return l
+}
+
+type ackAt struct {
+	node uint64
+	at   time.Time
+}
+
+// ackedVia counts the acknowledgements node gave in [from, to).
+func (l *load) ackedVia(node uint64, from, to time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, a := range l.via {
+		if a.node == node && !a.at.Before(from) && a.at.Before(to) {
+			n++
+		}
+	}
+	return n
 }
 
 func (l *load) count() int {
