@@ -127,8 +127,19 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 		}
 	}
 	install(oldCA.Server(t, "broker"))
-	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "", "-tls-cert", certFile, "-tls-key", keyFile, t.TempDir())
+	p := runInProcess(t, "-addr", "127.0.0.1:0", "-http", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile, t.TempDir())
 	addr := p.addrs[0].String()
+	httpsOK := func(ca *testtls.CA) error {
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+		resp, err := hc.Get("https://" + p.addrs[1].String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := httpsOK(oldCA); err != nil {
+		t.Fatalf("https before the reload: %v", err)
+	}
 
 	before, err := dialTLS(t, addr, &tls.Config{RootCAs: oldCA.Pool()})
 	if err != nil {
@@ -162,6 +173,13 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	if c, err := dialTLS(t, addr, &tls.Config{RootCAs: oldCA.Pool()}); err == nil {
 		c.Close()
 		t.Errorf("a new connection still gets the old certificate")
+	}
+	// The HTTP listener takes the new certificate too.
+	if err := httpsOK(newCA); err != nil {
+		t.Errorf("https after the reload: %v", err)
+	}
+	if httpsOK(oldCA) == nil {
+		t.Errorf("https still serves the old certificate after the reload")
 	}
 	// The connection from before the reload is the same one, still serving.
 	if err := roundTrip(t, before, "r", "still"); err != nil {
