@@ -259,3 +259,37 @@ func TestProduceBelowMinVolumes(t *testing.T) {
 		t.Fatalf("stored %q", got)
 	}
 }
+
+// Promise: the request shapes of the shipper configurations README
+// documents are accepted as one message per event: Vector's http sink with
+// encoding.codec json, framing newline_delimited, the Content-Type header
+// set and gzip (NDJSON of event objects, gzip-encoded); Fluent Bit's http
+// output with Format json_lines and Compress gzip, which older versions
+// label application/json (hence ?format=ndjson in the URI). (The shippers
+// themselves are not installed here; syslog-ng is run for real in
+// cmd/broker.)
+func TestShipperRequestShapes(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true}, engine.Options{})
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.Bytes()
+	}
+	vector := `{"host":"a","message":"GET / 200","timestamp":"2026-12-06T14:00:00.123Z"}` + "\n" +
+		`{"host":"a","message":"GET /x 404","timestamp":"2026-12-06T14:00:00.456Z"}` + "\n"
+	code, b, _ := f.do(t, "POST", "/topics/app-logs/messages", map[string]string{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}, bytes.NewReader(gz(vector)))
+	if code != 200 {
+		t.Fatalf("Vector's request: %d %s", code, b)
+	}
+	fluent := `{"date":"2026-12-06T14:00:01.000000Z","log":"line one"}` + "\n" + `{"date":"2026-12-06T14:00:01.100000Z","log":"line two"}` + "\n"
+	code, b, _ = f.do(t, "POST", "/topics/app-logs/messages?format=ndjson", map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}, bytes.NewReader(gz(fluent)))
+	if code != 200 {
+		t.Fatalf("Fluent Bit's request: %d %s", code, b)
+	}
+	want := append(strings.Split(strings.TrimSpace(vector), "\n"), strings.Split(strings.TrimSpace(fluent), "\n")...)
+	if got := values(stored(t, f.e, "app-logs")); !slices.Equal(got, want) {
+		t.Fatalf("stored %q\nwant %q", got, want)
+	}
+}
