@@ -56,6 +56,7 @@ type GroupConsumer struct {
 	memberID uint64
 	epoch    uint64
 	buf      ConsumeBuffer
+	body     []byte // the last fetch response's body; buf.raw aliases its batches
 	fetched  netproto.GroupFetchResponse
 	offs     []uint64 // offset of message i of the last fetch
 	dels     []uint32 // its delivery count
@@ -233,18 +234,23 @@ func (gc *GroupConsumer) fetch(ctx context.Context) (int, error) {
 	gc.buf.msgs.reset()
 	gc.offs, gc.dels = gc.offs[:0], gc.dels[:0]
 	gc.gen++
+	// The reader reads the response body straight into the consumer's
+	// buffer (the last fetch's messages are no longer in use), which the
+	// call gives back before it returns to the pool: a steady stream of
+	// fetches reuses one buffer.
 	cl := getCall(netproto.OpGroupFetch)
-	defer putCall(cl)
+	cl.body = gc.body[:0]
+	defer func() {
+		cl.body = nil
+		putCall(cl)
+	}()
 	cl.head = req.AppendTo(cl.head)
 	if err := gc.c.roundTrip(ctx, cl, nil); err != nil {
 		return 0, err
 	}
-	// The batches stay where the reader put them: the call's body becomes
-	// the consumer's buffer, and the buffer's last body goes back to the
-	// call for its next use.
-	gc.buf.raw, cl.body = cl.body, gc.buf.raw[:0]
+	gc.body = cl.body
 	f := &gc.fetched
-	if err := f.Decode(gc.buf.raw); err != nil {
+	if err := f.Decode(gc.body); err != nil {
 		return 0, err
 	}
 	gc.epoch = f.MemberEpoch
