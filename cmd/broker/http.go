@@ -98,17 +98,13 @@ func (o *observers) server() server.RequestObserver {
 	return o.m
 }
 
-// attach points the scrape-time metrics at the open engine and server, and
-// at the engine's consumer groups when it has them.
+// attach points the scrape-time metrics at the open engine (its topics,
+// volumes and consumer groups) and server.
 func (o *observers) attach(e *engine.Engine, srv *server.Server) {
 	if o == nil {
 		return
 	}
-	src := metrics.Sources{Engine: e, Conns: srv.Conns}
-	if g, ok := any(e).(logsvc.Groups); ok {
-		src.Groups = g
-	}
-	o.m.Attach(src)
+	o.m.Attach(metrics.Sources{Engine: e, Conns: srv.Conns, Groups: e})
 }
 
 // newWeb builds the HTTP server: probes, metrics, status page, pprof.
