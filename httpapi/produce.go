@@ -124,7 +124,13 @@ func (a *API) produce(w http.ResponseWriter, r *http.Request) {
 	// set deadlines still has the elapsed-time check of timedReader.
 	deadline := time.Now().Add(a.opts.RequestTimeout)
 	http.NewResponseController(w).SetReadDeadline(deadline)
-	body := http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
+	// MaxBytesReader tells the server, through the writer it made, to
+	// close the connection after a body over the limit.
+	sw := w
+	if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+		sw = u.Unwrap()
+	}
+	body := http.MaxBytesReader(sw, r.Body, a.opts.MaxBodyBytes)
 	in, closeIn, err := decoded(&timedReader{r: body, deadline: deadline}, r.Header.Get("Content-Encoding"))
 	if err != nil {
 		a.bodyFailed(w, err)

@@ -128,6 +128,12 @@ func TestProduceBadInput(t *testing.T) {
 		}
 	}
 	f.produce(t, "b?format=xml", "text/plain", []byte("a\n"), 400)
+	// A body over the limit (sent chunked: no Content-Length to refuse it
+	// by) ends the connection: the rest of it is not read.
+	code, _, resp := f.do(t, "POST", "/topics/b/messages", map[string]string{"Content-Type": "application/octet-stream"}, io.MultiReader(strings.NewReader(strings.Repeat("abcdefg\n", 600))))
+	if code != 413 || !resp.Close {
+		t.Errorf("chunked body over the limit: %d, connection closed %v", code, resp.Close)
+	}
 	if got := values(stored(t, f.e, "b")); !slices.Equal(got, []string{"first"}) {
 		t.Fatalf("after bad input the topic holds %q, want only the first message", got)
 	}
