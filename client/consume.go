@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -42,15 +43,33 @@ type Messages struct {
 	// the broker served the read.
 	Start, End uint64
 
-	topic string
-	first uint64
-	refs  []msgRef
-	hdrs  []Header // the headers of every message, msgRef.hlo..hhi
+	topic   string
+	first   uint64
+	refs    []msgRef   // one per message: 16 bytes, no pointers
+	batches []batchRef // one per batch indexed
+	ext     []extRef   // messages with a key, timestamp, headers or a transformed value
+	hdrs    []Header   // the headers of every message, extRef.hlo..hhi
 }
 
+// msgRef locates one message. A message of a plain batch (value only) is
+// batches[b].p[off:off+n]; one with more (x > 0) is described by
+// ext[x-1]. Keeping it small and free of pointers makes indexing a
+// message a 16-byte store: no write barriers, nothing to clear.
 type msgRef struct {
-	value, key []byte // alias ConsumeBuffer.raw or .dec
-	time       int64  // the batch's append time, unix nanoseconds
+	off, n uint32
+	b      uint32
+	x      int32
+}
+
+// batchRef is one indexed batch: its raw payload and append time.
+type batchRef struct {
+	p    []byte    // aliases ConsumeBuffer.raw or .dec
+	time time.Time // the batch's append time
+}
+
+// extRef is a message that is more than a value.
+type extRef struct {
+	value, key []byte // alias ConsumeBuffer.raw, .dec or .plain
 	ts         int64  // the producer's timestamp, unix nanoseconds; 0: none
 	hlo, hhi   int32  // headers: Messages.hdrs[hlo:hhi]
 	err        error  // the Transformer refused it: value is nil
@@ -91,12 +110,18 @@ func (m *Messages) Len() int { return len(m.refs) }
 // At returns message i, 0 <= i < Len(); its offset is Next()-Len()+i.
 func (m *Messages) At(i int) Message {
 	r := &m.refs[i]
-	msg := Message{Topic: m.topic, Offset: m.first + uint64(i), Time: time.Unix(0, r.time), Key: r.key, Value: r.value}
-	if r.ts != 0 {
-		msg.Timestamp = time.Unix(0, r.ts)
+	b := &m.batches[r.b]
+	if r.x == 0 {
+		end := r.off + r.n
+		return Message{Topic: m.topic, Offset: m.first + uint64(i), Time: b.time, Value: b.p[r.off:end:end]}
 	}
-	if r.hhi > r.hlo {
-		msg.Headers = m.hdrs[r.hlo:r.hhi:r.hhi]
+	x := &m.ext[r.x-1]
+	msg := Message{Topic: m.topic, Offset: m.first + uint64(i), Time: b.time, Key: x.key, Value: x.value}
+	if x.ts != 0 {
+		msg.Timestamp = time.Unix(0, x.ts)
+	}
+	if x.hhi > x.hlo {
+		msg.Headers = m.hdrs[x.hlo:x.hhi:x.hhi]
 	}
 	return msg
 }
@@ -104,7 +129,23 @@ func (m *Messages) At(i int) Message {
 // Err returns why message i could not be read, nil when it could: with
 // WithTransformer, a *TransformError for a value the Transformer could not
 // open (the message's Value is then nil).
-func (m *Messages) Err(i int) error { return m.refs[i].err }
+func (m *Messages) Err(i int) error {
+	if x := m.refs[i].x; x > 0 {
+		return m.ext[x-1].err
+	}
+	return nil
+}
+
+// toExt returns message i's extRef, making one for a plain message.
+func (m *Messages) toExt(i int) *extRef {
+	r := &m.refs[i]
+	if r.x == 0 {
+		end := r.off + r.n
+		m.ext = append(m.ext, extRef{value: m.batches[r.b].p[r.off:end:end]})
+		r.x = int32(len(m.ext))
+	}
+	return &m.ext[r.x-1]
+}
 
 // Next returns the offset to consume next: after the last message, or the
 // requested offset when there is none (the long poll expired).
@@ -206,14 +247,15 @@ func (b *ConsumeBuffer) open(t Transformer) {
 		var err error
 		b.plain, err = t.Open(b.plain, m.topic, &msg)
 		if err != nil {
-			m.refs[i].value, m.refs[i].err = nil, &TransformError{Topic: m.topic, Offset: msg.Offset, Err: err}
+			x := m.toExt(i)
+			x.value, x.err = nil, &TransformError{Topic: m.topic, Offset: msg.Offset, Err: err}
 			b.plain = b.plain[:lo]
 		}
 		spans = append(spans, [2]int{lo, len(b.plain)})
 	}
 	for i, s := range spans {
-		if m.refs[i].err == nil {
-			m.refs[i].value = b.plain[s[0]:s[1]:s[1]]
+		if x := m.toExt(i); x.err == nil {
+			x.value = b.plain[s[0]:s[1]:s[1]]
 		}
 	}
 	b.spans = spans
@@ -221,8 +263,11 @@ func (b *ConsumeBuffer) open(t Transformer) {
 
 // reset drops the messages and their aliases.
 func (m *Messages) reset() {
-	clear(m.refs)
-	m.refs = m.refs[:0]
+	m.refs = m.refs[:0] // no pointers: nothing to clear
+	clear(m.batches)
+	m.batches = m.batches[:0]
+	clear(m.ext)
+	m.ext = m.ext[:0]
 	clear(m.hdrs)
 	m.hdrs = m.hdrs[:0]
 }
@@ -306,27 +351,69 @@ func (ix *indexer) payload(batch []byte, h *record.Header) ([]byte, error) {
 // add records the messages of one raw payload that lie in [offset, stop).
 func (ix *indexer) add(raw []byte, h *record.Header, offset, stop uint64) error {
 	m := &ix.buf.msgs
+	if len(raw) > math.MaxUint32 {
+		return corrupt(ix.topic, h.BaseOffset, fmt.Errorf("raw payload of %d bytes", len(raw)))
+	}
+	bi := uint32(len(m.batches))
+	m.batches = append(m.batches, batchRef{p: raw, time: time.Unix(0, h.AppendTime)})
+	if !h.Extended() {
+		return ix.addPlain(raw, h, bi, offset, stop)
+	}
 	var it record.Iter
 	it.ResetPayload(raw, h)
 	off := h.BaseOffset
 	for msg, ok := it.NextMessage(); ok && off < stop; msg, ok = it.NextMessage() {
 		if off >= offset {
-			r := msgRef{value: msg.Value, key: msg.Key, time: h.AppendTime, ts: msg.Timestamp}
+			x := extRef{value: msg.Value, key: msg.Key, ts: msg.Timestamp}
 			if msg.NumHeaders() > 0 {
-				r.hlo = int32(len(m.hdrs))
+				x.hlo = int32(len(m.hdrs))
 				hi := msg.Headers()
 				for k, v, ok := hi.Next(); ok; k, v, ok = hi.Next() {
 					m.hdrs = append(m.hdrs, Header{Key: ix.buf.intern(k), Value: v})
 				}
-				r.hhi = int32(len(m.hdrs))
+				x.hhi = int32(len(m.hdrs))
 			}
-			m.refs = append(m.refs, r)
+			m.ext = append(m.ext, x)
+			m.refs = append(m.refs, msgRef{b: bi, x: int32(len(m.ext))})
 		}
 		off++
 	}
 	if err := it.Err(); err != nil {
 		return corrupt(ix.topic, h.BaseOffset, err)
 	}
+	return nil
+}
+
+// addPlain records the messages of a plain payload (each a uvarint length
+// and the value) that lie in [offset, stop), checking the encoding as
+// record.Iter does: count messages that end exactly at the payload's end.
+func (ix *indexer) addPlain(raw []byte, h *record.Header, bi uint32, offset, stop uint64) error {
+	m := &ix.buf.msgs
+	refs := m.refs
+	pos, off := 0, h.BaseOffset
+	for left := h.Count; left > 0 && off < stop; left-- {
+		var n uint64
+		var k int
+		if pos < len(raw) && raw[pos] < 0x80 {
+			n, k = uint64(raw[pos]), 1 // lengths below 128: one byte
+		} else {
+			n, k = binary.Uvarint(raw[pos:])
+		}
+		if k <= 0 || n > uint64(len(raw)-pos-k) {
+			m.refs = refs
+			return corrupt(ix.topic, h.BaseOffset, fmt.Errorf("%w: message length runs past the payload (%d messages left)", record.ErrCorrupt, left))
+		}
+		if off >= offset {
+			refs = append(refs, msgRef{off: uint32(pos + k), n: uint32(n), b: bi})
+		}
+		pos += k + int(n)
+		off++
+		if left == 1 && pos != len(raw) {
+			m.refs = refs
+			return corrupt(ix.topic, h.BaseOffset, fmt.Errorf("%w: %d bytes after the last message", record.ErrCorrupt, len(raw)-pos))
+		}
+	}
+	m.refs = refs
 	return nil
 }
 

@@ -327,14 +327,7 @@ func (gc *GroupConsumer) index() error {
 
 // message returns message i of the last fetch.
 func (gc *GroupConsumer) message(i int) GroupMessage {
-	m := &gc.buf.msgs
-	r := &m.refs[i]
-	msg := Message{Offset: gc.offs[i], Time: time.Unix(0, r.time), Key: r.key, Value: r.value}
-	if r.ts != 0 {
-		msg.Timestamp = time.Unix(0, r.ts)
-	}
-	if r.hhi > r.hlo {
-		msg.Headers = m.hdrs[r.hlo:r.hhi:r.hhi]
-	}
+	msg := gc.buf.msgs.At(i)
+	msg.Topic, msg.Offset = "", gc.offs[i]
 	return GroupMessage{Message: msg, Deliveries: gc.dels[i], gc: gc, memberID: gc.memberID, epoch: gc.epoch, gen: gc.gen, idx: i, left: len(gc.offs) - i - 1}
 }
