@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,7 +71,9 @@ func startInProcess(b *testing.B, cfg *tls.Config) string {
 // against two in-process brokers of one build, one on plain TCP and one
 // on TLS, in alternating rounds (and alternating which goes first), so
 // that load on the shared machine falls on both alike. Reported: the
-// median msgs/s of each and tls/tcp, the ratio of the medians.
+// median msgs/s of each and tls/tcp, the ratio of the medians, and the
+// median CPU time this process (client and broker both) spent per message,
+// which the machine's other load disturbs less than the rate.
 func BenchmarkTLS(b *testing.B) {
 	rounds := 5
 	sz := size()
@@ -84,6 +87,7 @@ func BenchmarkTLS(b *testing.B) {
 		cfg: &tls.Config{RootCAs: ca.Pool()}}
 	g := newGen(sz.msgSize)
 	rates := map[string]map[string][]float64{"tcp": {}, "tls": {}}
+	cpu := map[string]map[string][]float64{"tcp": {}, "tls": {}} // µs of this process's CPU per message
 	for b.Loop() {
 		for r := range rounds {
 			order := []string{"tcp", "tls"}
@@ -95,9 +99,11 @@ func BenchmarkTLS(b *testing.B) {
 				if name == "tls" {
 					br = secure
 				}
-				w1, w2 := tlsRound(b, br, g, sz.w1Msgs, sz.msgSize)
+				w1, w2, c1, c2 := tlsRound(b, br, g, sz.w1Msgs, sz.msgSize)
 				rates[name]["W1"] = append(rates[name]["W1"], w1)
 				rates[name]["W2"] = append(rates[name]["W2"], w2)
+				cpu[name]["W1"] = append(cpu[name]["W1"], c1)
+				cpu[name]["W2"] = append(cpu[name]["W2"], c2)
 			}
 		}
 	}
@@ -106,14 +112,18 @@ func BenchmarkTLS(b *testing.B) {
 		b.ReportMetric(tcp, w+"-tcp-msgs/s")
 		b.ReportMetric(tl, w+"-tls-msgs/s")
 		b.ReportMetric(tl/tcp, w+"-tls/tcp")
-		b.Logf("%s msgs/s, plain TCP: %s", w, millions(rates["tcp"][w]))
-		b.Logf("%s msgs/s, TLS:       %s", w, millions(rates["tls"][w]))
+		ctcp, ctls := medianOf(cpu["tcp"][w]), medianOf(cpu["tls"][w])
+		b.ReportMetric(ctcp, w+"-tcp-cpu-µs/msg")
+		b.ReportMetric(ctls, w+"-tls-cpu-µs/msg")
+		b.Logf("%s msgs/s, plain TCP: %s; CPU µs/msg %.3v", w, millions(rates["tcp"][w]), cpu["tcp"][w])
+		b.Logf("%s msgs/s, TLS:       %s; CPU µs/msg %.3v", w, millions(rates["tls"][w]), cpu["tls"][w])
 	}
 }
 
 // tlsRound produces n messages into a new topic of br, reads them back
-// verified, deletes the topic and returns both rates.
-func tlsRound(b *testing.B, br broker, g *gen, n, size int) (w1, w2 float64) {
+// verified, deletes the topic and returns both rates and the process's CPU
+// µs per message in each.
+func tlsRound(b *testing.B, br broker, g *gen, n, size int) (w1, w2, cpu1, cpu2 float64) {
 	b.Helper()
 	ctx := workCtx(b)
 	s := dial(b, br)
@@ -121,22 +131,31 @@ func tlsRound(b *testing.B, br broker, g *gen, n, size int) (w1, w2 float64) {
 	if err := s.CreateTopic(ctx, topic); err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
+	c0, start := selfCPU(b), time.Now()
 	if err := s.Produce(ctx, topic, &idSource{max: uint64(n)}, size, depth, g); err != nil {
 		b.Fatal(err)
 	}
-	w1 = float64(n) / time.Since(start).Seconds()
+	w1, cpu1 = float64(n)/time.Since(start).Seconds(), float64((selfCPU(b)-c0).Microseconds())/float64(n)
 	tr, check := verifier(g, size, n)
-	start = time.Now()
+	c0, start = selfCPU(b), time.Now()
 	if err := s.Read(ctx, topic, n, size, check); err != nil {
 		b.Fatal(err)
 	}
-	w2 = float64(n) / time.Since(start).Seconds()
+	w2, cpu2 = float64(n)/time.Since(start).Seconds(), float64((selfCPU(b)-c0).Microseconds())/float64(n)
 	if err := tr.complete(); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.DeleteTopic(ctx, topic); err != nil {
 		b.Fatal(err)
 	}
-	return w1, w2
+	return w1, w2, cpu1, cpu2
+}
+
+// selfCPU is the user and system CPU time this process has used.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
