@@ -52,10 +52,11 @@ const (
 	// Produce: write messages to a topic (Produce; a produce that
 	// auto-creates the topic needs only this).
 	Produce Op = iota
-	// Consume: read a topic (Consume, Offsets, Watch, consumer groups),
-	// and see it in topic listings.
+	// Consume: read a topic (Consume, Offsets, Watch; join, fetch from,
+	// ack and describe its consumer groups), and see it in topic listings.
 	Consume
-	// Admin: create, delete and truncate a topic.
+	// Admin: create, delete and truncate a topic; seek and delete its
+	// consumer groups.
 	Admin
 	numOps
 )
