@@ -267,7 +267,16 @@ func handleOffsetCommit(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		// "simple" commit (generation -1, no member) is always taken.
 		co := c.s.coord
 		co.mu.Lock()
-		_, _, code = co.check(req.Group, req.MemberID, req.Generation)
+		var g *group
+		g, _, code = co.check(req.Group, req.MemberID, req.Generation)
+		switch {
+		case code == errRebalanceInProgress && g.state == statePreparing:
+			// As Kafka: a member of the generation ending may still commit
+			// what it processed before it joins again.
+			code = errNone
+		case code == errNone && g.state == stateCompleting:
+			code = errRebalanceInProgress
+		}
 		co.mu.Unlock()
 	}
 	type item struct {

@@ -82,3 +82,69 @@ func TestKgoGroupCommit(t *testing.T) {
 		t.Fatalf("DescribeGroups: %+v %v", dr, err)
 	}
 }
+
+// Promise: in a group of two franz-go members the topic's one partition
+// goes to one of them at a time; when the member that committed leaves,
+// the other holds the partition and resumes from the commit.
+func TestKgoGroupTakeover(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p := kgoClient(t, b, kgo.DefaultProduceTopic("tk"))
+	for i := range 20 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := func() *kgo.Client {
+		return kgoClient(t, b, kgo.ConsumerGroup("tk-g"), kgo.ConsumeTopics("tk"),
+			kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(200*time.Millisecond))
+	}
+	a := member()
+	var got int
+	for got < 10 {
+		got += len(a.PollRecords(ctx, 10-got).Records())
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+	}
+	if err := a.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bm := member()
+	// Wait until both are members of a stable group, and one of them
+	// holds the partition.
+	adm := kgoClient(t, b)
+	for {
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.Groups = []string{"tk-g"}
+		dr, err := dg.RequestWith(ctx, adm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := dr.Groups[0]
+		if g.State == "Stable" && len(g.Members) == 2 {
+			holders := 0
+			for _, m := range g.Members {
+				var ma kmsg.ConsumerMemberAssignment
+				if ma.ReadFrom(m.MemberAssignment) == nil && len(ma.Topics) == 1 && len(ma.Topics[0].Partitions) == 1 {
+					holders++
+				}
+			}
+			if holders != 1 {
+				t.Fatalf("%d members hold the one partition", holders)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("group never stable with two members: %+v", g)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.Close() // leaves: b holds the partition after the rebalance
+	rs := bm.PollRecords(ctx, 1).Records()
+	if len(rs) != 1 || rs[0].Offset != 10 {
+		t.Fatalf("the remaining member read %+v, want offset 10 (the commit)", rs)
+	}
+}
