@@ -89,7 +89,7 @@ func (c *conn) fetchPartition(rp *kmsg.FetchResponseTopicPartition, topic string
 		rp.ErrorCode = codeOf(err)
 		return scratch
 	}
-	var out []byte
+	out := make([]byte, 0, kafkaSize(res, int(budget)))
 	for _, ch := range res.Chunks {
 		data := ch.Data()
 		for len(data) > 0 {
@@ -121,7 +121,7 @@ func (c *conn) fetchPartition(rp *kmsg.FetchResponseTopicPartition, topic string
 	if rp.ErrorCode != errNone && len(out) > 0 {
 		rp.ErrorCode = errNone // hand out what is good; the next fetch meets the damage
 	}
-	if out != nil {
+	if len(out) > 0 {
 		rp.RecordBatches = out
 	}
 	return scratch
@@ -157,4 +157,24 @@ func (c *conn) waitAny(resp *kmsg.FetchResponse, deadline time.Time) bool {
 		<-ctx.Done() // nothing to wait on (or it went): sleep out the wait
 	}
 	return c.ctx.Err() == nil && time.Now().Before(deadline)
+}
+
+// kafkaSize bounds the size of the batches of res an answer of budget
+// bytes takes once re-encoded (uncompressed; a few bytes per message more
+// than haraqa's encoding), so that it is allocated once instead of grown
+// batch by batch.
+func kafkaSize(res *engine.ReadResult, budget int) int {
+	n := 1024
+	for _, ch := range res.Chunks {
+		data := ch.Data()
+		for len(data) >= record.HeaderSize && n-1024 < budget {
+			h, err := record.ParseHeader(data)
+			if err != nil || h.Size() > len(data) {
+				break
+			}
+			n += int(h.RawLen) + 8*int(h.Count) + 128
+			data = data[h.Size():]
+		}
+	}
+	return n
 }

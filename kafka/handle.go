@@ -138,7 +138,7 @@ func (c *conn) finish(sl *slot, h reqHeader, resp kmsg.Response) {
 	if h.key != kmsg.ApiVersions.Int16() {
 		resp.SetVersion(h.version) // apiVersions picks its own
 	}
-	out := make([]byte, 4, 256)
+	out := make([]byte, 4, 256+recordBytes(resp))
 	out = binary.BigEndian.AppendUint32(out, uint32(h.corr))
 	// Response header v1 (a tagged-field section) for flexible versions,
 	// except ApiVersions, whose answer always has header v0.
@@ -222,4 +222,20 @@ func (c *conn) apiVersions(h reqHeader, _ *kmsg.ApiVersionsRequest) kmsg.Respons
 	}
 	resp.SetVersion(h.version)
 	return resp
+}
+
+// recordBytes is the size of the record batches a Fetch answer carries,
+// so that its frame is allocated once.
+func recordBytes(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, t := range f.Topics {
+		for _, p := range t.Partitions {
+			n += len(p.RecordBatches) + 64
+		}
+	}
+	return n
 }
