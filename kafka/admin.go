@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -95,7 +96,11 @@ func handleMetadata(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	var names []string
 	all := req.Topics == nil || (h.version == 0 && len(req.Topics) == 0)
 	if all {
-		names = c.s.svc.Topics("")
+		for _, n := range c.s.svc.Topics("") {
+			if c.mayList(n) {
+				names = append(names, n)
+			}
+		}
 	}
 	for _, t := range req.Topics {
 		if all {
@@ -118,7 +123,12 @@ func handleMetadata(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	for _, name := range names {
 		rt := kmsg.NewMetadataResponseTopic()
 		rt.Topic = kmsg.StringPtr(name)
-		if err := c.s.exists(name, autoCreate && !all); err != nil {
+		if !c.mayList(name) && !c.may(auth.Produce, name) {
+			rt.ErrorCode = errTopicAuthorization
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
+		if err := c.s.exists(name, autoCreate && !all && c.may(auth.Produce, name)); err != nil {
 			rt.ErrorCode = codeOf(err)
 			resp.Topics = append(resp.Topics, rt)
 			continue
@@ -143,6 +153,8 @@ func handleCreateTopics(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		rt.Topic = t.Topic
 		rt.NumPartitions, rt.ReplicationFactor = 1, 1
 		switch {
+		case !c.may(auth.Admin, t.Topic):
+			rt.ErrorCode = errTopicAuthorization
 		case t.NumPartitions != -1 && t.NumPartitions != 1 || len(t.ReplicaAssignment) > 1:
 			rt.ErrorCode = errInvalidPartitions
 			rt.ErrorMessage = kmsg.StringPtr("haraqa: a topic has exactly one partition")
@@ -193,7 +205,9 @@ func handleDeleteTopics(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 			name = n
 			rt.Topic = kmsg.StringPtr(n)
 		}
-		if err := c.s.svc.DeleteTopic(name); err != nil {
+		if !c.may(auth.Admin, name) {
+			rt.ErrorCode = errTopicAuthorization
+		} else if err := c.s.svc.DeleteTopic(name); err != nil {
 			rt.ErrorCode = codeOf(err)
 			rt.ErrorMessage = kmsg.StringPtr(err.Error())
 		} else {

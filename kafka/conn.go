@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -28,6 +29,13 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// Authentication state (auth.go), used by the reading goroutine only:
+	// handlers that change it (SASL) run there.
+	saslReady bool
+	rawSASL   bool // the next frame is SaslHandshake v0's bare PLAIN message
+	authed    bool
+	principal *auth.Principal
+
 	closeOnce sync.Once
 	stopOnce  sync.Once
 	stop      chan struct{} // closed by Shutdown: read no more requests
@@ -38,7 +46,7 @@ type conn struct {
 type slot struct {
 	done chan struct{}
 	out  []byte
-	drop bool // close the connection after this slot (a frame over its limit)
+	drop bool // close the connection here instead of answering (a failed SASL v0 login)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -138,6 +146,10 @@ func (c *conn) writeLoop() {
 	failed := false
 	for sl := range c.slots {
 		<-sl.done
+		if sl.drop && !failed {
+			failed = true
+			c.close()
+		}
 		if failed || sl.out == nil {
 			continue
 		}

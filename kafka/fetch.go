@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -68,6 +69,10 @@ func (c *conn) fetch(h reqHeader, req *kmsg.FetchRequest) kmsg.Response {
 // budget bytes (at least one batch when first is set, as Kafka does for
 // the first partition of an answer with data).
 func (c *conn) fetchPartition(rp *kmsg.FetchResponseTopicPartition, topic string, offset int64, budget int32, first bool, res *engine.ReadResult, scratch []byte) []byte {
+	if !c.may(auth.Consume, topic) {
+		rp.ErrorCode = errTopicAuthorization
+		return scratch
+	}
 	if rp.Partition != partition {
 		rp.ErrorCode = errUnknownTopicOrPartition
 		return scratch

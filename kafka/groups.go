@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/topicname"
@@ -296,6 +297,8 @@ func handleOffsetCommit(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 			switch {
 			case code != errNone:
 				rp.ErrorCode = code
+			case !c.may(auth.Consume, t.Topic):
+				rp.ErrorCode = errTopicAuthorization
 			case p.Partition != partition:
 				rp.ErrorCode = errUnknownTopicOrPartition
 			case p.Offset < 0:
@@ -386,9 +389,12 @@ func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 			for _, p := range ps {
 				rp := kmsg.NewOffsetFetchResponseTopicPartition()
 				rp.Partition, rp.Offset = p, -1
-				if p != partition {
+				switch {
+				case !c.may(auth.Consume, t):
+					rp.ErrorCode = errTopicAuthorization
+				case p != partition:
 					rp.ErrorCode = errUnknownTopicOrPartition
-				} else {
+				default:
 					rp.Offset, rp.ErrorCode = c.committed(t, req.Group)
 				}
 				rt.Partitions = append(rt.Partitions, rp)
@@ -414,9 +420,12 @@ func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 			for _, p := range t.Partitions {
 				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				rp.Partition, rp.Offset = p, -1
-				if p != partition {
+				switch {
+				case !c.may(auth.Consume, t.Topic):
+					rp.ErrorCode = errTopicAuthorization
+				case p != partition:
 					rp.ErrorCode = errUnknownTopicOrPartition
-				} else {
+				default:
 					rp.Offset, rp.ErrorCode = c.committed(t.Topic, g.Group)
 				}
 				rt.Partitions = append(rt.Partitions, rp)

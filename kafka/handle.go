@@ -95,6 +95,11 @@ func decodeRequest(frame []byte) (reqHeader, kmsg.Request, error) {
 
 // handle parses one request frame and starts its answer into sl.
 func (c *conn) handle(frame []byte, sl *slot) {
+	if c.rawSASL {
+		c.rawSASL = false
+		c.plainV0(frame, sl)
+		return
+	}
 	h, req, err := decodeRequest(frame)
 	switch {
 	case !h.known && err == nil:
@@ -122,8 +127,12 @@ func (c *conn) handle(frame []byte, sl *slot) {
 		c.finish(sl, h, c.apiVersions(h, req.(*kmsg.ApiVersionsRequest)))
 		return
 	}
-	if !ok || h.version < a.min || h.version > a.max || (a.groups && c.s.groups == nil) {
+	if !ok || h.version < a.min || h.version > a.max || (a.groups && c.s.groups == nil) || (a.auth && !c.s.authOn()) {
 		c.finish(sl, h, errorResponse(h, req, errUnsupportedVersion))
+		return
+	}
+	if !preAuth[h.key] && !c.authenticated() {
+		c.finish(sl, h, errorResponse(h, req, errSASLAuthenticationFailed))
 		return
 	}
 	a.fn(c, h, req, sl)
@@ -171,6 +180,7 @@ func (c *conn) later(sl *slot, h reqHeader, fn func() kmsg.Response) {
 type api struct {
 	min, max int16
 	groups   bool // needs the log service's consumer groups
+	auth     bool // served only when clients must authenticate
 	fn       func(c *conn, h reqHeader, req kmsg.Request, sl *slot)
 }
 
@@ -193,6 +203,10 @@ func init() {
 		kmsg.DeleteTopics.Int16():   {min: 0, max: 6, fn: handleDeleteTopics},
 		kmsg.InitProducerID.Int16(): {min: 0, max: 5, fn: handleInitProducerID},
 		kmsg.ApiVersions.Int16():    {min: 0, max: 4},
+		// After SaslHandshake v0 the client sends its PLAIN message as a
+		// bare frame (no request header); v1 uses SaslAuthenticate.
+		kmsg.SASLHandshake.Int16():    {min: 0, max: 1, auth: true, fn: handleSASLHandshake},
+		kmsg.SASLAuthenticate.Int16(): {min: 0, max: 2, auth: true, fn: handleSASLAuthenticate},
 	}
 	addGroupAPIs(apis)
 	for k := range apis {
@@ -213,7 +227,7 @@ func (c *conn) apiVersions(h reqHeader, _ *kmsg.ApiVersionsRequest) kmsg.Respons
 	}
 	for _, key := range apiKeys {
 		a := apis[key]
-		if a.groups && c.s.groups == nil {
+		if a.groups && c.s.groups == nil || a.auth && !c.s.authOn() {
 			continue
 		}
 		k := kmsg.NewApiVersionsResponseApiKey()

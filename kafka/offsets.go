@@ -3,6 +3,7 @@ package kafka
 import (
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,6 +34,11 @@ func handleListOffsets(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.Offset, rp.Timestamp = -1, -1
+			if !c.may(auth.Consume, t.Topic) {
+				rp.ErrorCode = errTopicAuthorization
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			if p.Partition != partition {
 				rp.ErrorCode = errUnknownTopicOrPartition
 				rt.Partitions = append(rt.Partitions, rp)

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"crypto/tls"
+
+	"github.com/haraqa/haraqa/auth"
 	"log/slog"
 	"time"
 )
@@ -48,6 +50,14 @@ type Options struct {
 	// AutoCreateTopics creates a topic named by a Produce or Metadata
 	// request (Kafka's auto.create.topics.enable).
 	AutoCreateTopics bool
+	// Token, when set, is the password a client must give in SASL/PLAIN
+	// before any request but ApiVersions (auth.go).
+	Token string
+	// Auth, when set, identifies each client by its SASL/PLAIN password
+	// (a token the file lists) or its TLS client certificate, and checks
+	// each request against its permissions (auth.go); Token is then not
+	// consulted (auth.Load takes it).
+	Auth *auth.Authorizer
 	// TLS, when set, serves TLS on every accepted connection.
 	TLS *tls.Config
 	// Logger receives connection errors (default slog.Default()).

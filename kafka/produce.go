@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,7 +47,11 @@ func handleProduce(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
-		topicErr := c.s.exists(t.Topic, true)
+		allowed := c.may(auth.Produce, t.Topic)
+		var topicErr error
+		if allowed {
+			topicErr = c.s.exists(t.Topic, true)
+		}
 		for i, p := range t.Partitions {
 			rp := &rt.Partitions[i]
 			rp.Default()
@@ -55,6 +60,8 @@ func handleProduce(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 			switch {
 			case req.TransactionID != nil:
 				rp.ErrorCode = errTransactionalIDAuth
+			case !allowed:
+				rp.ErrorCode = errTopicAuthorization
 			case topicErr != nil:
 				rp.ErrorCode = codeOf(topicErr)
 			case p.Partition != partition:

@@ -36,15 +36,6 @@ func listenKafka(c *config) (*kafkaFront, error) {
 	if c.kafka.addr == "" {
 		return nil, nil
 	}
-	if c.token != "" && c.tlsClientCA == "" {
-		// The Kafka listener does not check -token (it serves no SASL): it
-		// would let anyone in whom the native listener keeps out.
-		return nil, fmt.Errorf("-kafka-addr with -token: the Kafka listener does not check the token; require client certificates with -tls-client-ca, or leave -token off")
-	}
-	if c.authFile != "" {
-		// Nor does it apply per-client permissions yet.
-		return nil, fmt.Errorf("-kafka-addr with -auth-file: the Kafka listener does not apply the auth file's permissions yet; serve Kafka from a broker without -auth-file")
-	}
 	if c.kafka.advertise != "" {
 		if _, _, err := net.SplitHostPort(c.kafka.advertise); err != nil {
 			return nil, fmt.Errorf("-kafka-advertise %s: %w", c.kafka.advertise, err)
@@ -66,8 +57,10 @@ func (k *kafkaFront) serve(c *config, svc logsvc.Service, log *slog.Logger, errc
 		return
 	}
 	k.srv = kafka.New(svc, kafka.Options{AdvertisedAddr: c.kafka.advertise, MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
-		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, AutoCreateTopics: c.autoCreate, Logger: log})
-	log.Info("serving Kafka", "addr", k.ln.Addr().String(), "advertise", c.kafka.advertise)
+		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, AutoCreateTopics: c.autoCreate, Logger: log,
+		Token: c.token, Auth: c.sec.auth})
+	log.Info("serving Kafka", "addr", k.ln.Addr().String(), "advertise", c.kafka.advertise,
+		"sasl_plain", c.token != "" || c.sec.auth != nil, "permissions", c.sec.auth != nil)
 	go func() { errc <- k.srv.Serve(k.ln) }()
 }
 

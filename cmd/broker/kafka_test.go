@@ -1,9 +1,8 @@
 package main
 
 import (
-	"os"
+	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,22 +49,41 @@ func TestKafkaAddrFlag(t *testing.T) {
 	}
 }
 
-// Promise: a broker that requires a token never serves Kafka without a
-// check: -kafka-addr with -token and no client certificates is refused at
-// start.
-func TestKafkaAddrRefusedWithToken(t *testing.T) {
-	var log lockedBuffer
-	code := run([]string{"-http", "", "-addr", "127.0.0.1:0", "-kafka-addr", "127.0.0.1:0", "-token", "s3cret", t.TempDir()}, &log, nil)
-	if code != exitFailure || !strings.Contains(log.String(), "-kafka-addr with -token") {
-		t.Fatalf("exit %d:\n%s", code, &log)
+// Promise: a broker that requires a token requires it of Kafka clients
+// too, as their SASL/PLAIN password: kcat without it, or with a wrong one,
+// stores nothing; with it, its messages are stored.
+func TestKafkaToken(t *testing.T) {
+	kcat := testtool.Need(t, "kcat", "kcat")
+	p := runInProcess(t, t.TempDir(), "-addr", "127.0.0.1:0", "-kafka-addr", "127.0.0.1:0", "-token", "s3cret")
+	kaddr := p.addrs[1].String()
+	produce := func(extra ...string) error {
+		args := append([]string{"-b", kaddr, "-P", "-t", "guarded", "-m", "5", "-X", "message.timeout.ms=3000"}, extra...)
+		cmd := exec.Command(kcat, args...)
+		cmd.Stdin = strings.NewReader("one\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
 	}
-	authFile := filepath.Join(t.TempDir(), "auth.toml")
-	if err := os.WriteFile(authFile, []byte("[[client]]\nname = \"a\"\ncert-subject = \"CN=a\"\nconsume = [\"*\"]\n"), 0o600); err != nil {
+	sasl := func(pw string) []string {
+		return []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=any", "-X", "sasl.password=" + pw}
+	}
+	if err := produce(); err == nil {
+		t.Fatal("kcat without SASL produced")
+	}
+	if err := produce(sasl("wrong")...); err == nil {
+		t.Fatal("kcat with a wrong token produced")
+	}
+	if err := produce(sasl("s3cret")...); err != nil {
+		t.Fatalf("kcat with the token: %v", err)
+	}
+	c, err := client.Dial(t.Context(), "tcp://"+p.addrs[0].String(), client.WithToken("s3cret"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	log = lockedBuffer{}
-	code = run([]string{"-http", "", "-addr", "127.0.0.1:0", "-kafka-addr", "127.0.0.1:0", "-auth-file", authFile, t.TempDir()}, &log, nil)
-	if code != exitFailure || !strings.Contains(log.String(), "-kafka-addr with -auth-file") {
-		t.Fatalf("with -auth-file: exit %d:\n%s", code, &log)
+	defer c.Close()
+	if _, end, err := c.Offsets(t.Context(), "guarded"); err != nil || end != 1 {
+		t.Fatalf("guarded holds %d messages (%v), want 1", end, err)
 	}
 }
