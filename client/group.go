@@ -328,6 +328,6 @@ func (gc *GroupConsumer) index() error {
 // message returns message i of the last fetch.
 func (gc *GroupConsumer) message(i int) GroupMessage {
 	msg := gc.buf.msgs.At(i)
-	msg.Topic, msg.Offset = "", gc.offs[i]
+	msg.Topic, msg.Offset = gc.topic, gc.offs[i]
 	return GroupMessage{Message: msg, Deliveries: gc.dels[i], gc: gc, memberID: gc.memberID, epoch: gc.epoch, gen: gc.gen, idx: i, left: len(gc.offs) - i - 1}
 }

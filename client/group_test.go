@@ -93,6 +93,10 @@ func testGroupShared(t *testing.T, network string, n int, opts []client.GroupOpt
 						errs <- err
 						return
 					}
+					if m.Topic != "work" {
+						errs <- fmt.Errorf("offset %d: Topic %q", m.Offset, m.Topic)
+						return
+					}
 					if want := fmt.Sprintf("m%d", m.Offset); string(m.Value) != want {
 						errs <- fmt.Errorf("offset %d holds %q, want %q", m.Offset, m.Value, want)
 						return
