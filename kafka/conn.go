@@ -44,9 +44,10 @@ type conn struct {
 // A slot is one request's place in the answer order. out is the whole
 // response frame, nil for no answer (acks=0 Produce).
 type slot struct {
-	done chan struct{}
-	out  []byte
-	drop bool // close the connection here instead of answering (a failed SASL v0 login)
+	done  chan struct{}
+	out   []byte
+	units int  // frameRoom units the request's frame holds
+	drop  bool // close the connection here instead of answering (a failed SASL v0 login)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -124,14 +125,20 @@ func (c *conn) readLoop() error {
 		if int16(binary.BigEndian.Uint16(head)) != kmsg.Produce.Int16() && n > c.s.opts.MaxOtherFrame {
 			return errFrameSize
 		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(c.r, frame); err != nil {
+		units := roomUnits(n)
+		if err := c.s.room.acquire(c.ctx, c.stop, units); err != nil {
 			return err
 		}
-		sl := &slot{done: make(chan struct{})}
+		frame := make([]byte, n)
+		if _, err := io.ReadFull(c.r, frame); err != nil {
+			c.s.room.release(units)
+			return err
+		}
+		sl := &slot{done: make(chan struct{}), units: units}
 		select {
 		case c.slots <- sl:
 		case <-c.ctx.Done():
+			c.s.room.release(units)
 			return c.ctx.Err()
 		}
 		c.handle(frame, sl)
@@ -146,6 +153,7 @@ func (c *conn) writeLoop() {
 	failed := false
 	for sl := range c.slots {
 		<-sl.done
+		c.s.room.release(sl.units)
 		if sl.drop && !failed {
 			failed = true
 			c.close()
@@ -160,3 +168,41 @@ func (c *conn) writeLoop() {
 		}
 	}
 }
+
+// frameRoom bounds the request frames all connections hold at once
+// (Options.MaxInFlightBytes), in units of roomUnit bytes. Acquirers take
+// their units one after another under mu, so two half-served ones never
+// wait on each other; releases need no lock.
+type frameRoom struct {
+	mu     sync.Mutex
+	tokens chan struct{}
+}
+
+const roomUnit = 64 << 10
+
+func roomUnits(n int32) int { return int((int64(n) + roomUnit - 1) / roomUnit) }
+
+func (r *frameRoom) acquire(ctx context.Context, stop <-chan struct{}, units int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range units {
+		select {
+		case r.tokens <- struct{}{}:
+		case <-ctx.Done():
+			r.release(i)
+			return ctx.Err()
+		case <-stop:
+			r.release(i)
+			return errStopped
+		}
+	}
+	return nil
+}
+
+func (r *frameRoom) release(units int) {
+	for range units {
+		<-r.tokens
+	}
+}
+
+var errStopped = errors.New("kafka: server shutting down")

@@ -27,6 +27,10 @@ type Options struct {
 	// MaxBatchBytes caps a produce batch after decompression (default
 	// MaxFrame). A batch above it is refused with MESSAGE_TOO_LARGE.
 	MaxBatchBytes int
+	// MaxInFlightBytes caps the request frames held by all connections
+	// together (default 512 MiB, at least MaxFrame): a connection whose
+	// next frame does not fit waits, unread, until answers free room.
+	MaxInFlightBytes int64
 	// MaxConns caps open connections (default 10,000); past it a new
 	// connection is closed at once.
 	MaxConns int
@@ -74,6 +78,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxOtherFrame <= 0 {
 		o.MaxOtherFrame = 1 << 20
 	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = 512 << 20
+	}
+	o.MaxInFlightBytes = max(o.MaxInFlightBytes, int64(o.MaxFrame))
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = int(o.MaxFrame)
 	}

@@ -257,3 +257,25 @@ func TestFetchWaitAndMaxBytes(t *testing.T) {
 		t.Fatalf("fetch past the end: %+v", p)
 	}
 }
+
+// Promise: the request frames all connections hold together stay within
+// MaxInFlightBytes: a frame that does not fit waits, unread, until an
+// answer frees room (here: a Fetch's max wait), and then goes through.
+func TestInFlightBytes(t *testing.T) {
+	b := startBroker(t, Options{AutoCreateTopics: true, MaxFrame: 128 << 10, MaxInFlightBytes: 128 << 10})
+	a, p := dialRaw(t, b.addr), dialRaw(t, b.addr)
+	a.produce("ib", kafkaBatch(t, codecNone, false, -1, -1, -1, testRec{value: "x"}))
+	fc := a.send(fetchReq("ib", 1, 500, 1, 1<<20)) // holds one unit for 500 ms
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	big := kafkaBatch(t, codecNone, false, -1, -1, -1, testRec{value: string(make([]byte, 100<<10))}) // two units
+	if pr := p.produce("ib", big); pr.ErrorCode != 0 {
+		t.Fatalf("produce: %d", pr.ErrorCode)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("the 100 KiB produce went through after %v, while the fetch held room", d)
+	}
+	if got, _, err := a.readFrame(); err != nil || got != fc {
+		t.Fatalf("fetch answer: %d %v", got, err)
+	}
+}

@@ -23,6 +23,7 @@ type Server struct {
 	ids    topicIDs
 	dec    decompressor
 	coord  *coordinator
+	room   frameRoom
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -42,6 +43,7 @@ func New(svc logsvc.Service, opts Options) *Server {
 		conns:     map[*conn]struct{}{},
 	}
 	s.dec.limit = s.opts.MaxBatchBytes
+	s.room.tokens = make(chan struct{}, s.opts.MaxInFlightBytes/roomUnit)
 	s.groups = groupsOf(svc)
 	s.coord = newCoordinator()
 	return s
