@@ -59,7 +59,7 @@ func (k *kafkaFront) serve(c *config, svc logsvc.Service, log *slog.Logger, errc
 	k.srv = kafka.New(svc, kafka.Options{AdvertisedAddr: c.kafka.advertise, MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, AutoCreateTopics: c.autoCreate, Logger: log,
 		MaxInFlightBytes: c.maxInFlightBytes,
-		Token: c.token, Auth: c.sec.auth})
+		Token:            c.token, Auth: c.sec.auth})
 	log.Info("serving Kafka", "addr", k.ln.Addr().String(), "advertise", c.kafka.advertise,
 		"sasl_plain", c.token != "" || c.sec.auth != nil, "permissions", c.sec.auth != nil)
 	go func() { errc <- k.srv.Serve(k.ln) }()
