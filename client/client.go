@@ -171,11 +171,16 @@ func (cn *conn) reason() error {
 // roundTrip sends cl (cl.head, then payload) on the live connection and
 // waits for its response.
 func (c *Client) roundTrip(ctx context.Context, cl *call, payload []byte) error {
+	return c.roundTripParts(ctx, cl, parts{payload})
+}
+
+// roundTripParts is roundTrip with the payload in pieces.
+func (c *Client) roundTripParts(ctx context.Context, cl *call, p parts) error {
 	cn, err := c.conn(ctx)
 	if err != nil {
 		return err
 	}
-	if err := cn.send(cl, payload); err != nil {
+	if err := cn.sendParts(cl, p); err != nil {
 		return err
 	}
 	return cn.wait(ctx, cl)

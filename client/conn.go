@@ -38,7 +38,7 @@ type conn struct {
 	dead    chan struct{}    // closed when err is set
 
 	wmu  sync.Mutex  // serialises writes to nc
-	vec  [2][]byte   // guarded by wmu
+	vec  [4][]byte   // guarded by wmu
 	bufs net.Buffers // guarded by wmu
 
 	rbuf  []byte                                  // reader only: error bodies, watch events
@@ -198,7 +198,19 @@ func (cn *conn) alive() bool {
 // then payload (one writev). A failed write ends the connection, which
 // fails cl through done, so a nil return means: wait for cl.
 func (cn *conn) send(cl *call, payload []byte) error {
-	n := len(cl.head) - netproto.HeaderSize + len(payload)
+	return cn.sendParts(cl, parts{payload})
+}
+
+// parts is a request body after cl.head, in up to three pieces written
+// with one vectored write: a large message is sent from the caller's
+// memory between its batch header and padding, never copied.
+type parts [3][]byte
+
+func (p *parts) len() int { return len(p[0]) + len(p[1]) + len(p[2]) }
+
+// sendParts is send with the body in pieces.
+func (cn *conn) sendParts(cl *call, p parts) error {
+	n := len(cl.head) - netproto.HeaderSize + p.len()
 	if uint64(n) > uint64(cn.sendMax) {
 		return fmt.Errorf("%w: %v request body of %d bytes, limit %d", ErrMessageTooLarge, cl.op, n, cn.sendMax)
 	}
@@ -221,13 +233,13 @@ func (cn *conn) send(cl *call, payload []byte) error {
 	netproto.SetRequestID(cl.head, cl.id)
 	cn.nc.SetWriteDeadline(time.Now().Add(cn.wto))
 	var err error
-	if len(payload) == 0 {
+	if p.len() == 0 {
 		_, err = cn.nc.Write(cl.head)
 	} else {
-		cn.vec[0], cn.vec[1] = cl.head, payload
+		cn.vec = [4][]byte{cl.head, p[0], p[1], p[2]}
 		cn.bufs = cn.vec[:]
 		_, err = cn.bufs.WriteTo(cn.nc)
-		cn.vec[0], cn.vec[1] = nil, nil
+		cn.vec = [4][]byte{}
 	}
 	if err != nil {
 		cn.fail(err) // fails cl too

@@ -23,7 +23,8 @@ type Header = record.MessageHeader
 // to the first message; the others follow densely. The messages are copied
 // into a pooled batch buffer (compressed with WithCompression's codec):
 // nothing is allocated per message, and a message costs its length varint
-// and nothing more. When the call fails the batch may or may not have been
+// and nothing more. A single uncompressed message of 64 KiB or more is
+// not copied: it is hashed and written to the socket from msgs[0] itself. When the call fails the batch may or may not have been
 // stored (check the error with IsRetriable and errors.Is; a lost
 // connection leaves it unknown; a Producer resends safely).
 func (c *Client) Produce(ctx context.Context, topic string, msgs ...[]byte) (uint64, error) {
@@ -36,6 +37,9 @@ func (c *Client) Produce(ctx context.Context, topic string, msgs ...[]byte) (uin
 			ms[i].Value = m
 		}
 		return c.ProduceMessages(ctx, topic, ms...)
+	}
+	if len(msgs) == 1 && len(msgs[0]) >= sendInPlace && c.cfg.codec == record.CodecNone {
+		return c.produceInPlace(ctx, topic, msgs[0])
 	}
 	b := builderPool.Get().(*record.Builder)
 	defer putBuilder(b)
@@ -121,6 +125,40 @@ func (c *Client) ProduceBatch(ctx context.Context, topic string, batch []byte) (
 		// The broker would take this for a malformed frame and hang up.
 		return 0, &Error{Code: netproto.CodeBatchInvalid, Message: fmt.Sprintf("batch of %d bytes is shorter than a batch header", len(batch))}
 	}
+	return c.produceParts(ctx, topic, parts{batch})
+}
+
+// sendInPlace is the size from which Produce of a single message sends it
+// from the caller's memory instead of copying it into a batch buffer.
+const sendInPlace = 64 << 10
+
+// headPool holds the header buffers of produceInPlace.
+var headPool = sync.Pool{New: func() any { return new([record.HeaderSize + 16]byte) }}
+
+// produceInPlace produces the one plain message msg as a batch written in
+// three pieces (header and length, msg itself, padding): a large message
+// is hashed once and goes from the caller's memory to the socket with no
+// copy into a batch buffer.
+func (c *Client) produceInPlace(ctx context.Context, topic string, msg []byte) (uint64, error) {
+	if err := checkTopic(topic); err != nil {
+		return 0, err
+	}
+	hb := headPool.Get().(*[record.HeaderSize + 16]byte)
+	defer headPool.Put(hb)
+	head, pad, err := record.SingleParts(hb[:0], msg)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+	}
+	if size := len(head) + len(msg) + len(pad); size > int(c.cfg.maxBody) {
+		return 0, fmt.Errorf("%w: batch of %d bytes before compression, frame limit %d", ErrMessageTooLarge, size, c.cfg.maxBody)
+	}
+	return c.produceParts(ctx, topic, parts{head, msg, pad})
+}
+
+// produceParts sends the batch p (its pieces one after the other; p[0]
+// starts with the batch header) and returns its first offset.
+func (c *Client) produceParts(ctx context.Context, topic string, p parts) (uint64, error) {
+	batch := p[0]
 	cl := getCall(netproto.OpProduce)
 	defer putCall(cl)
 	req := netproto.ProduceRequest{Topic: []byte(topic)}
@@ -129,14 +167,14 @@ func (c *Client) ProduceBatch(ctx context.Context, topic string, batch []byte) (
 	if len(c.cfg.hooks.produced) > 0 {
 		start = time.Now()
 	}
-	err := c.roundTrip(ctx, cl, batch)
+	err := c.roundTripParts(ctx, cl, p)
 	var resp netproto.ProduceResponse
 	if err == nil {
 		err = resp.Decode(cl.body)
 	}
 	if !start.IsZero() {
 		if h, herr := record.ParseHeader(batch); herr == nil {
-			c.cfg.hooks.batchProduced(topic, resp.BaseOffset, int(h.Count), len(batch), time.Since(start), err)
+			c.cfg.hooks.batchProduced(topic, resp.BaseOffset, int(h.Count), p.len(), time.Since(start), err)
 		}
 	}
 	if err != nil {

@@ -262,3 +262,29 @@ func (b *Builder) AddFrom(r io.Reader, max int) (int, error) {
 	b.count++
 	return n, nil
 }
+
+// Align - 1 zero bytes: the most padding a batch needs.
+var zeroPad [Align - 1]byte
+
+// SingleParts encodes a batch of the one plain message msg without copying
+// it: the batch is head, then msg, then pad, written one after the other
+// (a vectored write). head is the header and msg's length varint, appended
+// to dst[:0]; pad is the zero padding (read-only, shared). The payload hash
+// covers the varint and msg, exactly as AppendBatch(nil, msg) encodes it.
+func SingleParts(dst, msg []byte) (head, pad []byte, err error) {
+	var v [binary.MaxVarintLen64]byte
+	vn := binary.PutUvarint(v[:], uint64(len(msg)))
+	payload := vn + len(msg)
+	if SizeFor(payload) > MaxBatchSize {
+		return nil, nil, fmt.Errorf("%w: message of %d bytes does not fit", ErrTooLarge, len(msg))
+	}
+	var d xxhash.Digest
+	d.Reset()
+	d.Write(v[:vn])
+	d.Write(msg)
+	h := Header{PayloadLen: uint32(payload), RawLen: uint32(payload), Count: 1, PayloadHash: d.Sum64()}
+	head = append(dst[:0], make([]byte, HeaderSize)...)
+	putHeader(head, &h)
+	head = append(head, v[:vn]...)
+	return head, zeroPad[:SizeFor(payload)-HeaderSize-payload], nil
+}
