@@ -31,6 +31,7 @@ import (
 //   - the HTTP port 127.0.0.1:4354 becomes a free port too
 //     (HARAQA_BROKER_HTTP), and a curl .../stream follow is stopped after
 //     5s, which must be its only failure (timeout's 124);
+//   - the Kafka listener's 127.0.0.1:9092 becomes a free port too;
 //   - commands that run until Ctrl-C (--follow, watch) get SIGINT after 5s
 //     and must exit 0, as the README says they do;
 //   - the quick start's "sleep 1" (a moment for the broker to listen)
@@ -67,7 +68,8 @@ func TestREADMEShellExamples(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "h.sock")
 	port := freePort(t)
-	httpPort := freePort(t) // the broker's -http, for the HTTP API's curl examples
+	httpPort := freePort(t)  // the broker's -http, for the HTTP API's curl examples
+	kafkaPort := freePort(t) // the Kafka listener's, for the kcat examples
 
 	var script strings.Builder
 	script.WriteString("set -eo pipefail\n")
@@ -76,6 +78,7 @@ func TestREADMEShellExamples(t *testing.T) {
 		cmd = strings.ReplaceAll(cmd, "/tmp/haraqa.sock", sock)
 		cmd = strings.ReplaceAll(cmd, "127.0.0.1:4353", port)
 		cmd = strings.ReplaceAll(cmd, "127.0.0.1:4354", httpPort)
+		cmd = strings.ReplaceAll(cmd, "127.0.0.1:9092", kafkaPort)
 		switch {
 		case strings.HasPrefix(cmd, "go test "):
 			cmd = ": not run here: " + strings.ReplaceAll(cmd, "'", "")
