@@ -41,7 +41,8 @@ func (c *conn) authenticated() bool {
 	if c.s.opts.Auth != nil {
 		if certs := peerCerts(c.nc); len(certs) > 0 {
 			if p, err := c.s.opts.Auth.Identify(nil, certs); err == nil {
-				c.principal, c.authed = p, true
+				c.principal.Store(p)
+				c.authed = true
 			}
 		}
 	}
@@ -118,7 +119,8 @@ func (c *conn) plain(msg []byte) error {
 			c.s.opts.Logger.Warn("kafka: refused a client: "+err.Error(), "remote", c.remoteHost())
 			return err
 		}
-		c.principal, c.authed = p, true
+		c.principal.Store(p)
+		c.authed = true
 	case subtle.ConstantTimeCompare(password, []byte(c.s.opts.Token)) == 1:
 		c.authed = true
 	default:
@@ -135,7 +137,7 @@ func (c *conn) may(op auth.Op, topic string) bool {
 	if a == nil {
 		return true
 	}
-	return a.Authorize(c.principal, op, topic) == nil
+	return a.Authorize(c.principal.Load(), op, topic) == nil
 }
 
 // mayList reports whether the client may see topic in Metadata.
@@ -145,7 +147,7 @@ func (c *conn) mayList(topic string) bool {
 		return true
 	}
 	for _, op := range auth.Ops() {
-		if a.Allowed(c.principal, op, topic) {
+		if a.Allowed(c.principal.Load(), op, topic) {
 			return true
 		}
 	}

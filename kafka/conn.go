@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/auth"
@@ -29,12 +30,13 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// Authentication state (auth.go), used by the reading goroutine only:
-	// handlers that change it (SASL) run there.
+	// Authentication state (auth.go), changed only by the reading
+	// goroutine (the SASL handlers run there); principal is also read by
+	// handlers that finish in goroutines of their own.
 	saslReady bool
 	rawSASL   bool // the next frame is SaslHandshake v0's bare PLAIN message
 	authed    bool
-	principal *auth.Principal
+	principal atomic.Pointer[auth.Principal]
 
 	closeOnce sync.Once
 	stopOnce  sync.Once
