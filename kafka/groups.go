@@ -492,11 +492,25 @@ func handleDescribeGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	req := r.(*kmsg.DescribeGroupsRequest)
 	resp := kmsg.NewPtrDescribeGroupsResponse()
 	co := c.s.coord
+	// A group with commits but no members here (after a restart) is
+	// Empty, as Kafka says of a group that has only offsets.
+	stored := map[string]bool{}
+	for _, name := range req.Groups {
+		co.mu.Lock()
+		g := co.groups[name]
+		co.mu.Unlock()
+		if (g == nil || len(g.members) == 0) && len(c.topicsOfGroup(name)) > 0 {
+			stored[name] = true
+		}
+	}
 	co.mu.Lock()
 	for _, name := range req.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group, dg.State = name, "Dead"
-		if g := co.groups[name]; g != nil {
+		if stored[name] {
+			dg.State, dg.ProtocolType = stateEmpty, "consumer"
+		}
+		if g := co.groups[name]; g != nil && len(g.members) > 0 {
 			dg.State, dg.ProtocolType = g.state, g.protocolType
 			if g.state == stateStable || g.state == stateCompleting {
 				dg.Protocol = g.protocol

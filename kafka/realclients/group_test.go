@@ -78,8 +78,8 @@ func TestKgoGroupCommit(t *testing.T) {
 	dg := kmsg.NewPtrDescribeGroupsRequest()
 	dg.Groups = []string{"g1"}
 	dr, err := dg.RequestWith(ctx, adm)
-	if err != nil || len(dr.Groups) != 1 || dr.Groups[0].ErrorCode != 0 {
-		t.Fatalf("DescribeGroups: %+v %v", dr, err)
+	if err != nil || len(dr.Groups) != 1 || dr.Groups[0].ErrorCode != 0 || dr.Groups[0].State != "Empty" {
+		t.Fatalf("DescribeGroups of a group with commits and no members: %+v %v", dr, err)
 	}
 }
 
