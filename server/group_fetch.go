@@ -75,7 +75,9 @@ func (c *conn) groupFetch(h netproto.Header, body []byte) bool {
 	if n == 0 {
 		n = defaultGroupFetch
 	}
-	n = min(n, engine.MaxGroupFetch)
+	// Each leased message may be a range of its own in the response: keep
+	// the ranges within half of MaxBody, the rest is for the batches.
+	n = min(n, engine.MaxGroupFetch, max(1, (int(c.s.opts.MaxBody)/2-netproto.GroupFetchResponseFixedSize)/netproto.LeasedRangeSize))
 	wait := min(millis(req.MaxWaitMillis), c.s.opts.MaxWait)
 	m := engine.Member{ID: req.MemberID, Epoch: req.MemberEpoch}
 	res, err := c.s.e.GroupFetch(c.pollCtx, topic, group, m, n, wait)
