@@ -35,6 +35,11 @@
 //     (ConsumeReset); MultiConsumer follows several topics, a list or a
 //     name pattern, new ones included; Writer turns lines into messages
 //     (for log.New and slog).
+//   - GroupConsumer is a member of a consumer group, a cursor kept by the
+//     broker and shared by its members (NewGroupConsumer): messages are
+//     leased to it and each is acked, nacked or extended (GroupMessage's
+//     Ack, Nack, InProgress); ListGroups, DescribeGroup, SeekGroup and
+//     DeleteGroup manage groups.
 //   - WithTransformer seals every value produced and opens every value
 //     consumed: AESGCM encrypts with AES-256-GCM under rotating key ids;
 //     a value that does not open is an error of that message
@@ -59,7 +64,8 @@
 // configures, which is also its type's name. Options of Dial are Option and
 // start with With (With… the client); options of Consume and a Consumer
 // are ConsumeOption and start with Consume; options of NewProducer are
-// ProducerOption and start with Producer. So a name says where it goes, and
+// ProducerOption and start with Producer; options of NewGroupConsumer are
+// GroupOption and start with Group. So a name says where it goes, and
 // the compiler refuses one passed to the wrong call; a test holds every
 // exported option to the rule.
 //
