@@ -57,6 +57,9 @@ func TestConsumeGroup(t *testing.T) {
 	if out := mustHRQ(t, b.addr, nil, "consume", "t", "--group", "g"); out != strings.Join(strings.Split(numbers(100), "\n")[90:], "\n") {
 		t.Fatalf("after seeking to 90: %q", out)
 	}
+	if r := hrq(t, b.addr, nil, "consume", "t", "u", "--group", "g"); r.code != exitUsage {
+		t.Fatalf("--group with two topics: %v", r)
+	}
 	mustHRQ(t, b.addr, nil, "groups", "delete", "t", "g")
 	r := hrq(t, b.addr, nil, "groups", "describe", "t", "g")
 	if r.code != exitNotFound {
