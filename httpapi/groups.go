@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/logsvc"
 )
@@ -105,6 +106,15 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		badRequest(w, err.Error())
 		return
+	}
+	if cfg.DeadLetterTopic != "" && a.opts.Auth != nil {
+		// The broker writes into the dead-letter topic for the group:
+		// the client must be allowed to produce there (as natively).
+		p, _ := r.Context().Value(principalKey{}).(*auth.Principal)
+		if err := a.opts.Auth.Authorize(p, auth.Produce, cfg.DeadLetterTopic); err != nil {
+			fail(w, http.StatusForbidden, apiError{Error: "unauthorized: dead-letter topic: " + err.Error()})
+			return
+		}
 	}
 	topic, group := r.PathValue("topic"), r.PathValue("group")
 	created, err := g.CreateGroup(r.Context(), topic, group, cfg)

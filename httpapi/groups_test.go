@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
 )
 
@@ -100,5 +103,61 @@ func TestGroups(t *testing.T) {
 	}
 	if code, _, _ = f.do(t, "GET", "/topics/g/groups/workers", nil, nil); code != 404 {
 		t.Fatalf("describe deleted: %d", code)
+	}
+}
+
+// Promise: permissions cannot be bypassed through a consumer group's
+// dead-letter topic: creating a group that names one needs produce on it
+// (as over the native protocol), since the broker writes into that topic
+// on the group's behalf. A refused create is 403 and creates nothing.
+func TestGroupDeadLetterNeedsProduce(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auth.toml")
+	os.WriteFile(file, []byte(`
+[[client]]
+name = "reader"
+token-sha256 = "`+auth.HashToken("read")+`"
+consume = ["logs.*"]
+
+[[client]]
+name = "worker"
+token-sha256 = "`+auth.HashToken("work")+`"
+consume = ["logs.*"]
+produce = ["dead.*"]
+`), 0o644)
+	az, err := auth.Load(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Options{AutoCreateTopics: true, Auth: az}, engine.Options{})
+	for _, topic := range []string{"logs.app", "secret", "dead.app"} {
+		if err := f.e.CreateTopic(topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := func(tok string) map[string]string {
+		return map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+	}
+	for _, c := range []struct {
+		token, group, dead string
+		code               int
+	}{
+		{"read", "g1", "secret", 403},
+		{"work", "g2", "secret", 403},
+		{"work", "g3", "dead.app", 201},
+		{"read", "g4", "", 201},
+	} {
+		body := `{"max_deliveries": 1, "dead_letter_topic": "` + c.dead + `"}`
+		if c.dead == "" {
+			body = `{}`
+		}
+		code, b, _ := f.do(t, "PUT", "/topics/logs.app/groups/"+c.group, as(c.token), strings.NewReader(body))
+		if code != c.code {
+			t.Errorf("create %s dead-lettering to %q as %q: %d %s, want %d", c.group, c.dead, c.token, code, b, c.code)
+		}
+	}
+	for _, g := range []string{"g1", "g2"} {
+		if code, b, _ := f.do(t, "GET", "/topics/logs.app/groups/"+g, as("read"), nil); code != 404 {
+			t.Errorf("refused group %s exists: %d %s", g, code, b)
+		}
 	}
 }
