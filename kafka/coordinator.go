@@ -94,6 +94,9 @@ func (c *coordinator) tick() {
 			c.mu.Lock()
 			for _, g := range c.groups {
 				c.expire(g, now)
+				if len(g.members) == 0 {
+					c.drop(g)
+				}
 			}
 			c.mu.Unlock()
 		}
@@ -138,11 +141,31 @@ func (c *coordinator) remove(g *group, id string) {
 		m.syncWait = nil
 	}
 	if len(g.members) == 0 {
-		g.state, g.leader, g.protocol = stateEmpty, "", ""
+		c.drop(g)
 		return
 	}
 	c.rebalance(g)
 	c.maybeCompleteJoin(g)
+}
+
+// drop forgets a group whose last member went: the coordinator keeps
+// only groups with members (their commits live in haraqa groups), so
+// what it holds is bounded by Options.MaxGroupMembers.
+func (c *coordinator) drop(g *group) {
+	g.state, g.leader, g.protocol = stateEmpty, "", ""
+	if c.groups[g.name] == g {
+		delete(c.groups, g.name)
+	}
+}
+
+// memberCount is the number of members all groups hold. Called with
+// c.mu held.
+func (c *coordinator) memberCount() int {
+	n := 0
+	for _, g := range c.groups {
+		n += len(g.members)
+	}
+	return n
 }
 
 // rebalance starts a join phase: every member must JoinGroup again.
@@ -188,7 +211,7 @@ func (c *coordinator) completeJoin(g *group) {
 		}
 	}
 	if len(g.members) == 0 {
-		g.state, g.leader, g.protocol = stateEmpty, "", ""
+		c.drop(g)
 		return
 	}
 	g.generation++

@@ -39,6 +39,7 @@ const (
 	errKafkaStorage              int16 = 56
 	errGroupIDNotFound           int16 = 69
 	errNonEmptyGroup             int16 = 68
+	errGroupMaxSizeReached       int16 = 81
 	errInvalidRecord             int16 = 87
 	errUnknownTopicID            int16 = 100
 )

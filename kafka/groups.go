@@ -77,8 +77,9 @@ func handleJoinGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	co.mu.Lock()
 	g := co.groups[req.Group]
 	if g == nil {
+		// Entered in co.groups only once a member is added: a refused
+		// join leaves nothing behind.
 		g = &group{name: req.Group, state: stateEmpty, members: map[string]*member{}}
-		co.groups[req.Group] = g
 	}
 	var protos []protocol
 	for _, p := range req.Protocols {
@@ -96,6 +97,12 @@ func handleJoinGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		return
 	}
 	if m == nil {
+		if co.memberCount() >= c.s.opts.MaxGroupMembers {
+			co.mu.Unlock()
+			fail(errGroupMaxSizeReached)
+			return
+		}
+		co.groups[req.Group] = g
 		m = &member{id: newMemberID(h.clientID)}
 		g.members[m.id] = m
 		if g.leader == "" {
@@ -437,8 +444,8 @@ func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	c.finish(sl, h, resp)
 }
 
-// ListGroups lists the Kafka groups this listener coordinates (with
-// members or since it started) and every haraqa group that holds Kafka
+// ListGroups lists the Kafka groups this listener coordinates (those
+// with members) and every haraqa group that holds Kafka
 // commits.
 func handleListGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	req := r.(*kmsg.ListGroupsRequest)

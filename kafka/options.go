@@ -34,6 +34,10 @@ type Options struct {
 	// MaxConns caps open connections (default 10,000); past it a new
 	// connection is closed at once.
 	MaxConns int
+	// MaxGroupMembers caps the members the listener's consumer groups
+	// hold together (default 10,000); past it a JoinGroup that would add
+	// one is answered GROUP_MAX_SIZE_REACHED.
+	MaxGroupMembers int
 	// MaxInFlight caps requests being handled per connection (default 64);
 	// the connection is not read further until one is answered.
 	MaxInFlight int
@@ -87,6 +91,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 10000
+	}
+	if o.MaxGroupMembers <= 0 {
+		o.MaxGroupMembers = 10000
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 64
