@@ -42,6 +42,10 @@ func (n *Node) GroupNack(ctx context.Context, topic, group string, m engine.Memb
 	return errGroups
 }
 
+func (n *Node) GroupReturn(ctx context.Context, topic, group string, m engine.Member, ranges []engine.OffsetRange) error {
+	return errGroups
+}
+
 func (n *Node) GroupExtend(ctx context.Context, topic, group string, m engine.Member, ranges []engine.OffsetRange) error {
 	return errGroups
 }

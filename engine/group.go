@@ -667,6 +667,25 @@ func (e *Engine) GroupNack(ctx context.Context, topic, group string, mm Member, 
 	})
 }
 
+// GroupReturn gives leased offsets back for delivery to any member at once,
+// without counting the lease as a delivery: for a front end that leased
+// messages it then could not send (past its frame limit, say), so that no
+// member ever received them. Their delivery count is what it was before
+// the fetch, so MaxDeliveries never dead-letters a message no member got.
+func (e *Engine) GroupReturn(ctx context.Context, topic, group string, mm Member, ranges []OffsetRange) error {
+	return e.groupLeaseOp(topic, group, mm, ranges, func(gs *groupSet, ls []*lease, now int64) {
+		for _, l := range ls {
+			if l.deliveries > 0 {
+				l.deliveries--
+			}
+		}
+		for _, l := range ls {
+			gs.release(l, 0) // exclusive: with every lease above it, in order
+		}
+		gs.wake()
+	})
+}
+
 // GroupExtend restarts the ack-wait of leased offsets.
 func (e *Engine) GroupExtend(ctx context.Context, topic, group string, mm Member, ranges []OffsetRange) error {
 	return e.groupLeaseOp(topic, group, mm, ranges, func(gs *groupSet, ls []*lease, now int64) {

@@ -66,6 +66,10 @@ type Groups interface {
 	// redelivery to any member once delay has passed (exclusive: the
 	// nacked offsets and every lease above them, redelivered in order).
 	GroupNack(ctx context.Context, topic, group string, m engine.Member, ranges []engine.OffsetRange, delay time.Duration) error
+	// GroupReturn gives leased offsets back at once without counting the
+	// lease as a delivery (a front end that leased messages it could not
+	// send): redelivered to any member with their count as before.
+	GroupReturn(ctx context.Context, topic, group string, m engine.Member, ranges []engine.OffsetRange) error
 	// GroupExtend restarts the ack-wait of leased offsets (nil ranges: all
 	// of m's leases): "in progress".
 	GroupExtend(ctx context.Context, topic, group string, m engine.Member, ranges []engine.OffsetRange) error

@@ -104,8 +104,9 @@ func (c *conn) groupFetch(h netproto.Header, body []byte) bool {
 	if len(st.unsent) > 0 {
 		// Leased, but not sent: out of the byte budget, removed by
 		// retention, or unreadable. They go back at once for the next
-		// fetch (of any member); the lease is not left to lapse.
-		if err := c.s.e.GroupNack(c.ctx, topic, group, m, st.unsent, 0); err != nil {
+		// fetch (of any member), not counted as a delivery (no member got
+		// them); the lease is not left to lapse.
+		if err := c.s.e.GroupReturn(c.ctx, topic, group, m, st.unsent); err != nil {
 			c.s.opts.Logger.Warn("server: group fetch: releasing unsent leases", "topic", topic, "group", group, "err", err)
 		}
 	}

@@ -481,3 +481,40 @@ admin = ["*"]
 	}
 	ops.mustJoin(t, "g2", "work", netproto.GroupJoinRequest{Flags: netproto.JoinCreate, MaxDeliveries: 3, DeadLetter: []byte("dead")})
 }
+
+// TestGroupUnsentLeasesNotCounted: leases a fetch could not send (past the
+// frame limit) go back without counting as a delivery, so a group with
+// MaxDeliveries 1 delivers every message once and dead-letters none that
+// no member ever received.
+func TestGroupUnsentLeasesNotCounted(t *testing.T) {
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "tcp", Options{MaxBody: 1 << 10})
+	p := mustDial(t, ts, "")
+	p.mustCall(t, netproto.OpCreateTopic, &netproto.CreateTopicRequest{Topic: []byte("work")}, nil)
+	p.mustCall(t, netproto.OpCreateTopic, &netproto.CreateTopicRequest{Topic: []byte("dlq")}, nil)
+	big := strings.Repeat("x", 300)
+	for i := range 8 { // eight batches of about 400 bytes: two fit in a frame
+		p.mustProduce(t, "work", batchOf(t, fmt.Sprintf("m%d", i), big))
+	}
+	g := p.mustJoin(t, "g", "work", netproto.GroupJoinRequest{Flags: netproto.JoinCreate, AckWaitMillis: 60000,
+		MaxDeliveries: 1, DeadLetter: []byte("dlq")})
+	var got []uint64
+	for range 16 {
+		_, msgs := g.mustFetch(16)
+		for _, m := range msgs {
+			got = append(got, m.off)
+			if err := g.ack(netproto.OpGroupAck, netproto.AckRange{First: m.off, Count: 1}); err != nil {
+				t.Fatalf("ack %d: %v", m.off, err)
+			}
+		}
+		if len(got) == 16 {
+			break
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(offsetsOf(engineMessages(t, e, "work"))) {
+		t.Fatalf("delivered %v; want every message once", got)
+	}
+	if d := p.mustDescribe(t, "g", "work"); d.DeadLettered != 0 {
+		t.Fatalf("%d messages dead-lettered that no member ever received", d.DeadLettered)
+	}
+}
