@@ -296,3 +296,62 @@ func TestNodeStopCatchUpRestart(t *testing.T) {
 		}
 	}
 }
+
+// A produce is stored once even when leadership moves while it is in
+// flight: a proposal proposed again after a leader change is skipped if
+// its first copy made it into the log.
+func TestLeaderChangesStoreOnce(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent := 0
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				via := c.nodes[uint64(w%3+1)].n
+				if _, err := produce(ctx, via, "t", fmt.Appendf(nil, "w%d-%d", w, i)); err == nil {
+					mu.Lock()
+					sent++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range 30 {
+		to := uint64(i%3 + 1)
+		for _, tn := range c.nodes {
+			tn.n.TransferLeader(ctx, "t", to) // only the leader acts on it
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	c.waitSame("t", uint64(sent))
+	b, end := logBytes(t, c.nodes[1].e, "t")
+	seen := map[string]uint64{}
+	for p := 0; p < len(b); {
+		h, err := record.ParseHeader(b[p:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := string(messageAt(t, c.nodes[1].e, "t", h.BaseOffset))
+		if prev, dup := seen[m]; dup {
+			t.Fatalf("%q stored twice, at %d and %d", m, prev, h.BaseOffset)
+		}
+		seen[m] = h.BaseOffset
+		p += h.Size()
+	}
+	t.Logf("%d produces acknowledged, %d stored, each once", sent, end)
+}

@@ -130,6 +130,7 @@ type Node struct {
 	leads  map[string]uint64 // topic → leader as this node last saw it
 
 	statusq chan chan *Status
+	doq     chan func()
 	stopc   chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -193,7 +194,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, e: cfg.Engine, groups: map[uint64]*group{}, touched: map[uint64]*group{},
 		propQ: map[uint64][]*request{}, sig: make(chan struct{}, 1), waiters: map[uint64]*proposal{},
-		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{}), statusq: make(chan chan *Status)}
+		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{}), statusq: make(chan chan *Status), doq: make(chan func())}
 	for id := range cfg.Peers {
 		n.nodes = append(n.nodes, id)
 	}
@@ -363,6 +364,8 @@ func (n *Node) run() {
 			}
 		case ch := <-n.statusq:
 			ch <- n.status()
+		case f := <-n.doq:
+			f()
 		case <-n.sig:
 		}
 		n.mu.Lock()
@@ -656,6 +659,38 @@ func (n *Node) balance() {
 	}
 }
 
+// TransferLeader asks the topic's group to move its leadership to node to
+// (which must be a replica). The current leader hands over once to is
+// caught up; the call does not wait for it. Leadership drifts back to the
+// preferred replica (see balance).
+func (n *Node) TransferLeader(ctx context.Context, topic string, to uint64) error {
+	n.tmu.RLock()
+	ti := n.topics[topic]
+	n.tmu.RUnlock()
+	if ti == nil {
+		return fmt.Errorf("%w: %q", engine.ErrTopicNotFound, topic)
+	}
+	errc := make(chan error, 1)
+	f := func() {
+		g := n.groups[ti.Group]
+		if g == nil {
+			errc <- fmt.Errorf("cluster: node %d runs no group for topic %q", n.cfg.NodeID, topic)
+			return
+		}
+		g.rn.TransferLeader(to)
+		n.touched[g.id] = g
+		errc <- nil
+	}
+	select {
+	case n.doq <- f:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return engine.ErrClosed
+	}
+	return <-errc
+}
+
 // --- waiters ---
 
 // finish answers proposal id (if this node proposed it): bases are the
@@ -734,6 +769,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 	var next uint64   // offset of the next batch per the log
 	var last int64    // append time of the last entry (times never go back)
 	var q []*pb.Entry // entries to apply
+	seen := newRecent(recentProposals)
 	for {
 		select {
 		case <-g.astop:
@@ -754,6 +790,15 @@ func (n *Node) applyLoop(g *group, end uint64) {
 				<-g.astop
 				return
 			}
+			// A proposal proposed again after a leader change may be in
+			// the log twice: the later copy is skipped, by every replica
+			// alike (they apply the same log from its start).
+			key := proposalKey{proposer, id}
+			if seen.has(key) {
+				g.applied.Store(e.GetIndex())
+				continue
+			}
+			seen.add(key)
 			tm = max(tm, last)
 			last = tm
 			bases := make([]uint64, len(batches))
@@ -823,6 +868,37 @@ func (n *Node) applyEntry(g *group, batches [][]byte, bases []uint64, tm int64, 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// recentProposals is how many applied proposals a topic remembers to skip
+// their copies: a re-proposal follows its original within a leader
+// change, a few hundred entries at most.
+const recentProposals = 1 << 16
+
+type proposalKey struct{ node, id uint64 }
+
+// recent is a bounded set of proposal keys: the oldest is forgotten first.
+type recent struct {
+	set  map[proposalKey]struct{}
+	ring []proposalKey
+	pos  int
+}
+
+func newRecent(n int) *recent {
+	return &recent{set: make(map[proposalKey]struct{}), ring: make([]proposalKey, 0, n)}
+}
+
+func (r *recent) has(k proposalKey) bool { _, ok := r.set[k]; return ok }
+
+func (r *recent) add(k proposalKey) {
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.set, r.ring[r.pos])
+		r.ring[r.pos] = k
+		r.pos = (r.pos + 1) % len(r.ring)
+	}
+	r.set[k] = struct{}{}
 }
 
 func decodeProduce(d []byte) (proposer, id uint64, tm int64, batches [][]byte, err error) {
