@@ -124,9 +124,11 @@ type natsR3Session struct{ *natsSession }
 // elects its meta leader.
 func (s *natsR3Session) CreateTopic(ctx context.Context, topic string) error {
 	var err error
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: topic, Subjects: []string{topic},
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = s.js.CreateStream(actx, jetstream.StreamConfig{Name: topic, Subjects: []string{topic},
 			Storage: jetstream.FileStorage, Replicas: 3})
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -138,7 +140,7 @@ func (s *natsR3Session) CreateTopic(ctx context.Context, topic string) error {
 func createWithRetry(b *testing.B, s session, topic string) {
 	ctx := workCtx(b)
 	var err error
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		if err = s.CreateTopic(ctx, topic); err == nil {
 			return
 		}
