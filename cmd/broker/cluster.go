@@ -89,3 +89,14 @@ func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.L
 	log.Info("cluster listener", "addr", ln.Addr().String(), "node", c.nodeID, "nodes", len(c.peerMap))
 	return n, func() { n.Close() }, nil
 }
+
+// engineFsync is the engine's fsync policy: -fsync alone, or in a cluster
+// never: there the Raft log, synced before every acknowledgement, is the
+// durable copy, and a crash's lost engine tail is written again from it
+// (DESIGN.md "Replication").
+func engineFsync(c *config) engine.FsyncPolicy {
+	if c.cluster.nodeID != 0 {
+		return engine.FsyncNever
+	}
+	return fsyncPolicy(c.fsync)
+}

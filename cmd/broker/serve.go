@@ -74,7 +74,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	}
 	raiseLimits(log)
 	start := time.Now()
-	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: fsyncPolicy(c.fsync), FsyncInterval: c.fsyncInterval,
+	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: engineFsync(c), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
 		RetentionBytes: c.retentionBytes, MaxGroups: c.maxGroups, MaxGroupMembers: c.maxGroupMembers, MaxGroupInFlight: c.maxGroupInFlight,
 		MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log,
