@@ -21,7 +21,8 @@ import (
 // produce on the topic; Fetch, ListOffsets, OffsetCommit and OffsetFetch
 // consume; CreateTopics and DeleteTopics admin; Metadata lists only the
 // topics the client has some permission on and auto-creates only where
-// it may produce. A refused topic gets TOPIC_AUTHORIZATION_FAILED; the
+// it may produce; ListGroups and DescribeGroups show only the groups on
+// topics it may consume (mayGroup). A refused topic gets TOPIC_AUTHORIZATION_FAILED; the
 // connection goes on.
 
 const (

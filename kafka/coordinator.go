@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The group coordinator: Kafka's classic group membership protocol
@@ -166,6 +168,27 @@ func (c *coordinator) memberCount() int {
 		n += len(g.members)
 	}
 	return n
+}
+
+// subscribed lists the topics the members of group name subscribe to
+// (their consumer-protocol metadata; other protocols name none).
+func (c *coordinator) subscribed(name string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	if g == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			md := kmsg.NewConsumerMemberMetadata()
+			if md.ReadFrom(p.metadata) == nil {
+				out = append(out, md.Topics...)
+			}
+		}
+	}
+	return out
 }
 
 // rebalance starts a join phase: every member must JoinGroup again.

@@ -467,11 +467,14 @@ func handleListGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		resp.Groups = append(resp.Groups, lg)
 	}
 	co := c.s.coord
+	live := map[string]string{} // group → state
 	co.mu.Lock()
 	for name, g := range co.groups {
-		add(name, g.state)
+		live[name] = g.state
 	}
 	co.mu.Unlock()
+	var stored []string                // in the order found
+	committed := map[string][]string{} // group → the topics of its commits
 	for _, t := range c.s.svc.Topics("") {
 		infos, err := c.s.groups.ListGroups(t)
 		if err != nil {
@@ -479,11 +482,45 @@ func handleListGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		}
 		for _, gi := range infos {
 			if gi.Config.Exclusive {
-				add(gi.Name, stateEmpty)
+				if committed[gi.Name] == nil {
+					stored = append(stored, gi.Name)
+				}
+				committed[gi.Name] = append(committed[gi.Name], t)
 			}
 		}
 	}
+	for name, state := range live {
+		if c.mayGroup(name, committed[name]) {
+			add(name, state)
+		}
+	}
+	for _, name := range stored {
+		if c.mayGroup(name, committed[name]) {
+			add(name, stateEmpty)
+		}
+	}
 	c.finish(sl, h, resp)
+}
+
+// mayGroup reports whether the client may see a Kafka group (always
+// without Options.Auth): it may consume a topic the group's commits are
+// on (committed) or one its members subscribe to, as the native
+// listener shows the groups of the topics a client may consume.
+func (c *conn) mayGroup(name string, committed []string) bool {
+	if c.s.opts.Auth == nil {
+		return true
+	}
+	for _, t := range committed {
+		if c.may(auth.Consume, t) {
+			return true
+		}
+	}
+	for _, t := range c.s.coord.subscribed(name) {
+		if c.may(auth.Consume, t) {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {
@@ -501,19 +538,30 @@ func handleDescribeGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	co := c.s.coord
 	// A group with commits but no members here (after a restart) is
 	// Empty, as Kafka says of a group that has only offsets.
-	stored := map[string]bool{}
+	// With Options.Auth a group the client may not see (mayGroup) is
+	// answered GROUP_AUTHORIZATION_FAILED and nothing else.
+	stored, hidden := map[string]bool{}, map[string]bool{}
 	for _, name := range req.Groups {
 		co.mu.Lock()
 		g := co.groups[name]
+		members := g != nil && len(g.members) > 0
 		co.mu.Unlock()
-		if (g == nil || len(g.members) == 0) && len(c.topicsOfGroup(name)) > 0 {
-			stored[name] = true
+		var topics []string
+		if !members || c.s.opts.Auth != nil {
+			topics = c.topicsOfGroup(name)
 		}
+		stored[name] = !members && len(topics) > 0
+		hidden[name] = !c.mayGroup(name, topics)
 	}
 	co.mu.Lock()
 	for _, name := range req.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group, dg.State = name, "Dead"
+		if hidden[name] {
+			dg.State, dg.ErrorCode = "", errGroupAuthorization
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
 		if stored[name] {
 			dg.State, dg.ProtocolType = stateEmpty, "consumer"
 		}

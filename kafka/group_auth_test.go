@@ -1,0 +1,90 @@
+package kafka
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/haraqa/haraqa/auth"
+	"github.com/haraqa/haraqa/engine"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Promise: with -auth-file, Kafka group listings do not show other
+// clients' groups, as on the native listener: ListGroups names only the
+// groups on topics the client may consume (by their commits or their
+// members' subscriptions), and DescribeGroups of any other group answers
+// GROUP_AUTHORIZATION_FAILED without its members, their ids or their
+// assignments (a member id is all LeaveGroup needs to throw a member out).
+func TestGroupListingsFiltered(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auth.toml")
+	conf := "[[client]]\nname = \"owner\"\ntoken-sha256 = \"" + auth.HashToken("own") + "\"\nconsume = [\"secret\"]\n" +
+		"[[client]]\nname = \"spy\"\ntoken-sha256 = \"" + auth.HashToken("spy") + "\"\nconsume = [\"logs.*\"]\n"
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.Load(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, Options{Auth: a})
+	for _, n := range []string{"logs.a", "secret"} {
+		if err := b.e.CreateTopic(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "payroll": Kafka commits on secret (an exclusive haraqa group).
+	if _, err := b.e.CreateGroup(context.Background(), "secret", "payroll", engine.GroupConfig{Exclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	owner, spy := dialRaw(t, b.addr), dialRaw(t, b.addr)
+	if owner.sasl("own") != 0 || spy.sasl("spy") != 0 {
+		t.Fatal("SASL refused a listed token")
+	}
+	// "live": a member subscribed to secret, no commits yet.
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType = "live", "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 60_000, 60_000
+	md := kmsg.NewConsumerMemberMetadata()
+	md.Topics = []string{"secret"}
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "range", md.AppendTo(nil)
+	join.Protocols = append(join.Protocols, p)
+	join.SetVersion(5)
+	if r := owner.do(join).(*kmsg.JoinGroupResponse); r.ErrorCode != 0 {
+		t.Fatalf("JoinGroup: code %d", r.ErrorCode)
+	}
+	list := func(rc *rawClient) []string {
+		var names []string
+		for _, g := range rc.do(kmsg.NewPtrListGroupsRequest()).(*kmsg.ListGroupsResponse).Groups {
+			names = append(names, g.Group)
+		}
+		slices.Sort(names)
+		return names
+	}
+	describe := func(rc *rawClient) map[string]kmsg.DescribeGroupsResponseGroup {
+		d := kmsg.NewPtrDescribeGroupsRequest()
+		d.Groups = []string{"live", "payroll"}
+		out := map[string]kmsg.DescribeGroupsResponseGroup{}
+		for _, g := range rc.do(d).(*kmsg.DescribeGroupsResponse).Groups {
+			out[g.Group] = g
+		}
+		return out
+	}
+	if got := list(owner); !slices.Equal(got, []string{"live", "payroll"}) {
+		t.Errorf("owner's ListGroups: %v, want [live payroll]", got)
+	}
+	if got := list(spy); len(got) != 0 {
+		t.Errorf("spy's ListGroups: %v, want none", got)
+	}
+	if d := describe(owner); d["live"].ErrorCode != 0 || len(d["live"].Members) != 1 || d["payroll"].ErrorCode != 0 {
+		t.Errorf("owner's DescribeGroups: %+v", d)
+	}
+	for name, g := range describe(spy) {
+		if g.ErrorCode != errGroupAuthorization || len(g.Members) != 0 {
+			t.Errorf("spy's DescribeGroups of %s: code %d, %d members shown; want %d, none", name, g.ErrorCode, len(g.Members), errGroupAuthorization)
+		}
+	}
+}
