@@ -46,6 +46,7 @@ func (e *Engine) loadGroups(present map[string]bool) error {
 		if err := gs.replay(); err != nil {
 			return err
 		}
+		gs.clampToEnd()
 		if e.gsets == nil {
 			e.gsets = map[string]*groupSet{}
 		}
@@ -107,6 +108,49 @@ func (gs *groupSet) replay() error {
 	}
 	gs.since.Store(bytes)
 	return nil
+}
+
+// clampToEnd takes back, durably, what the groups hold done at or past
+// the topic's end: acks of messages that a power loss took from the topic
+// (under fsync=interval|never the topic and its state log are synced
+// apart). Those offsets go to new messages, which no group may count as
+// done. Each group changed gets a state record, made durable before Open
+// returns (before any new message can take those offsets).
+func (gs *groupSet) clampToEnd() {
+	end := gs.t.end.Load()
+	names := make([]string, 0, len(gs.groups))
+	for n, g := range gs.groups {
+		if g.committed > end || (len(g.acked) > 0 && g.acked[len(g.acked)-1].Next > end) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	ctx := context.Background()
+	var err error
+	for _, n := range names {
+		g := gs.groups[n]
+		gs.e.opts.Logger.Warn("engine: group held acks past the topic's end (lost in a power loss); taken back",
+			"topic", gs.t.name, "group", n, "committed", g.committed, "end", end)
+		g.committed = min(g.committed, end)
+		g.acked = g.acked.trimAbove(end)
+		g.delivered = g.committed
+		if err == nil {
+			var b []byte
+			if b, err = record.AppendBatch(nil, encodeState(nil, g)); err == nil {
+				_, err = gs.e.appendTopic(ctx, gs.log, b)
+			}
+		}
+	}
+	if err == nil && gs.e.opts.Fsync != FsyncAlways {
+		_, err = gs.log.submitCtl(ctx, &writerReq{op: opRoll}) // a seal syncs
+	}
+	if err != nil {
+		gs.e.opts.Logger.Error("engine: could not record groups taken back to the topic's end; a later restart may count new messages as done",
+			"topic", gs.t.name, "err", err)
+	}
 }
 
 // replayOne applies one record read back (the same effects as the live
@@ -233,6 +277,14 @@ func (gs *groupSet) compact(ctx context.Context) error {
 		}
 		if i == 0 {
 			first = off
+		}
+	}
+	if gs.e.opts.Fsync != FsyncAlways {
+		// The appends above were not synced: seal the snapshot (a seal
+		// syncs) before the synced records below it are removed, or a
+		// power loss would leave neither.
+		if _, err := gs.log.submitCtl(ctx, &writerReq{op: opRoll}); err != nil {
+			return err
 		}
 	}
 	if _, err := gs.e.truncateTopic(ctx, gs.log, first); err != nil {

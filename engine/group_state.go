@@ -60,6 +60,16 @@ func (s rangeSet) trimBelow(off uint64) rangeSet {
 	return s
 }
 
+// trimAbove removes every offset at or above off.
+func (s rangeSet) trimAbove(off uint64) rangeSet {
+	i := s.find(off)
+	if i < len(s) && s[i].First < off {
+		s[i].Next = off
+		i++
+	}
+	return s[:i]
+}
+
 // count returns the number of offsets in the set.
 func (s rangeSet) count() uint64 {
 	var n uint64
