@@ -220,6 +220,8 @@ func (a *API) bodyFailed(w http.ResponseWriter, err error) {
 			code = http.StatusRequestEntityTooLarge
 		}
 		fail(w, code, apiError{Error: ie.Error(), Line: ie.line})
+	case errors.Is(err, zstd.ErrWindowSizeExceeded):
+		fail(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("zstd body with a window over %d MiB (RFC 9659); nothing stored", maxZstdWindow>>20)})
 	case errors.As(err, &mbe), errors.Is(err, errDecodedTooLarge), errors.Is(err, record.ErrTooLarge):
 		fail(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("body over the limit of %d bytes (as sent or decompressed)", a.opts.MaxBodyBytes)})
 	case errors.Is(err, errBusy):
@@ -240,6 +242,9 @@ var (
 	errBadEncoding     = errors.New("httpapi: unsupported Content-Encoding (want gzip, zstd or identity)")
 )
 
+// maxZstdWindow is the largest zstd window a body may ask for.
+const maxZstdWindow = 8 << 20
+
 // decoded returns the body decompressed per its Content-Encoding.
 func decoded(body io.Reader, encoding string) (io.Reader, func(), error) {
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
@@ -255,7 +260,11 @@ func decoded(body io.Reader, encoding string) (io.Reader, func(), error) {
 		}
 		return zr, func() { zr.Close() }, nil
 	case "zstd":
-		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(256<<20))
+		// The window is allocated as the frame header asks: past 8 MiB
+		// (the zstd content coding's limit, RFC 9659) a 10-byte body
+		// could take hundreds of MiB.
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(256<<20), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}

@@ -299,3 +299,37 @@ func TestShipperRequestShapes(t *testing.T) {
 		t.Fatalf("stored %q\nwant %q", got, want)
 	}
 }
+
+// Promise: a small body cannot make the broker allocate without bound: a
+// zstd body whose frame asks for a window past 8 MiB (the limit of the
+// zstd content coding, RFC 9659) is refused 413 before the decoder
+// allocates that window (10 bytes asking for 256 MiB each, times the
+// produces in flight, would exhaust memory), and nothing is stored; a
+// window of 8 MiB is decoded.
+func TestProduceZstdWindowBounded(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true}, engine.Options{})
+	// A zstd frame: magic, frame header descriptor 0 (window descriptor
+	// follows, no content size), window descriptor (exponent e: a window
+	// of 2^(e+10)), one raw last block holding "x\n".
+	frame := func(exp byte) []byte {
+		return []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, exp << 3, 0x11, 0x00, 0x00, 'x', '\n'}
+	}
+	if err := f.e.CreateTopic("z"); err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{"Content-Type": "text/plain", "Content-Encoding": "zstd"}
+	code, b, _ := f.do(t, "POST", "/topics/z/messages", hdr, bytes.NewReader(frame(18))) // 256 MiB
+	if code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a frame asking for a 256 MiB window: %d %s, want 413", code, b)
+	}
+	if got := stored(t, f.e, "z"); len(got) != 0 {
+		t.Fatalf("a refused body stored %q", values(got))
+	}
+	code, b, _ = f.do(t, "POST", "/topics/z/messages", hdr, bytes.NewReader(frame(13))) // 8 MiB
+	if code != http.StatusOK {
+		t.Fatalf("a frame with an 8 MiB window: %d %s, want 200", code, b)
+	}
+	if got := values(stored(t, f.e, "z")); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("stored %q", got)
+	}
+}
