@@ -871,9 +871,10 @@ func (n *Node) applyEntry(g *group, batches [][]byte, bases []uint64, tm int64, 
 }
 
 // recentProposals is how many applied proposals a topic remembers to skip
-// their copies: a re-proposal follows its original within a leader
-// change, a few hundred entries at most.
-const recentProposals = 1 << 16
+// their copies: a copy follows its original by at most the proposals in
+// flight at a leader change (each is up to 1 MiB of batches); about 400
+// KiB per busy topic.
+const recentProposals = 8192
 
 type proposalKey struct{ node, id uint64 }
 
