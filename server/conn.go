@@ -208,10 +208,7 @@ func (c *conn) serve() {
 			direct := c.unacked.Load() == 0 && c.br.Buffered() == 0
 			q := c.enqueue(body, direct)
 			if direct && (q.err != nil || q.pending.Ready()) {
-				ok := c.produce(h, q)
-				if o := c.s.opts.Observer; o != nil {
-					o.ObserveRequest(h.Opcode, time.Since(start))
-				}
+				ok := c.produce(h, q, start)
 				c.putBuf(body)
 				<-c.sem
 				if !ok {
@@ -246,11 +243,8 @@ type ackJob struct {
 func (c *conn) ackLoop() {
 	defer c.handlers.Done()
 	for j := range c.acks {
-		ok := c.produce(j.h, j.q)
+		ok := c.produce(j.h, j.q, j.start)
 		c.unacked.Add(-1)
-		if o := c.s.opts.Observer; o != nil {
-			o.ObserveRequest(j.h.Opcode, time.Since(j.start))
-		}
 		c.putBuf(j.body)
 		if !ok {
 			c.endAfterError()

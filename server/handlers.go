@@ -123,13 +123,20 @@ func (c *conn) enqueue(body []byte, direct bool) enqueued {
 }
 
 // produce awaits a queued produce and answers it.
-func (c *conn) produce(h netproto.Header, q enqueued) bool {
+//
+// The request's duration (from began) goes to the Observer before the
+// answer is written, so a client that has its answer finds the produce in
+// the metrics.
+func (c *conn) produce(h netproto.Header, q enqueued, began time.Time) bool {
 	if q.bad {
 		return c.decodeFailed(h, q.err)
 	}
 	base, err := uint64(0), q.err
 	if err == nil {
 		base, err = q.pending.Wait()
+	}
+	if o := c.s.opts.Observer; o != nil {
+		o.ObserveRequest(h.Opcode, time.Since(began))
 	}
 	if err != nil {
 		if c.s.produceFailed(q.topic, err) {
