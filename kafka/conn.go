@@ -182,7 +182,9 @@ type frameRoom struct {
 
 const roomUnit = 64 << 10
 
-func roomUnits(n int32) int { return int((int64(n) + roomUnit - 1) / roomUnit) }
+func roomUnits(n int32) int { return roomUnits64(int64(n)) }
+
+func roomUnits64(n int64) int { return int((n + roomUnit - 1) / roomUnit) }
 
 func (r *frameRoom) acquire(ctx context.Context, stop <-chan struct{}, units int) error {
 	r.mu.Lock()

@@ -87,3 +87,29 @@ func TestCoordinatorBounded(t *testing.T) {
 		t.Fatalf("%d members held, want 5", m)
 	}
 }
+
+// Promise: every frame the listener's limits accept is served, whatever
+// the limits: MaxInFlightBytes below 64 KiB, or a MaxFrame that is not a
+// multiple of 64 KiB, still leave room for one largest frame (the room
+// was counted in whole 64 KiB units rounded down, so such a frame waited
+// forever, and with it every connection).
+func TestInFlightRoomFitsOneFrame(t *testing.T) {
+	for _, o := range []Options{
+		{MaxFrame: 1000, MaxOtherFrame: 1000, MaxInFlightBytes: 1000},
+		{MaxFrame: 100 << 10, MaxOtherFrame: 100 << 10, MaxInFlightBytes: 100 << 10},
+	} {
+		b := startBroker(t, o)
+		rc := dialRaw(t, b.addr)
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(1)
+		for n := int(o.MaxFrame) - 200; n > 0; n -= 30_002 { // a frame near MaxFrame
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(string(make([]byte, min(n, 30_000))))
+			md.Topics = append(md.Topics, mt)
+		}
+		corr := rc.send(md)
+		if got, _, err := rc.readFrame(); err != nil || got != corr {
+			t.Fatalf("MaxFrame %d, MaxInFlightBytes %d: answer %d, %v", o.MaxFrame, o.MaxInFlightBytes, got, err)
+		}
+	}
+}

@@ -43,7 +43,9 @@ func New(svc logsvc.Service, opts Options) *Server {
 		conns:     map[*conn]struct{}{},
 	}
 	s.dec.limit = s.opts.MaxBatchBytes
-	s.room.tokens = make(chan struct{}, s.opts.MaxInFlightBytes/roomUnit)
+	// Whole units, rounded up: a largest frame always fits (rounded down,
+	// a MaxInFlightBytes under one unit left no room at all).
+	s.room.tokens = make(chan struct{}, max(roomUnits64(s.opts.MaxInFlightBytes), roomUnits(s.opts.MaxFrame)))
 	s.groups = groupsOf(svc)
 	s.coord = newCoordinator()
 	return s
