@@ -464,10 +464,24 @@ func (e *Engine) DeleteTopic(name string) error {
 		gs.close()
 	}
 	err := e.deleteNamed(name)
+	// Under gmu: a group set that a racing CreateGroup made for the topic
+	// meanwhile goes too, and no state log of the deleted topic is
+	// created after this (groupSet checks the topic's deleted flag under
+	// gmu), so none is left behind for a topic of the same name.
+	e.gmu.Lock()
+	var stale *groupSet
+	if g := e.gsets[name]; g != nil && g.t.deleted.Load() {
+		stale = g
+		delete(e.gsets, name)
+	}
 	if err == nil {
 		if _, lerr := e.anyTopic(groupLogName(name)); lerr == nil {
 			err = e.deleteNamed(groupLogName(name))
 		}
+	}
+	e.gmu.Unlock()
+	if stale != nil {
+		stale.close()
 	}
 	return err
 }

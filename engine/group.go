@@ -31,6 +31,11 @@ func (e *Engine) groupSet(topic string, create bool) (*groupSet, error) {
 	if !create {
 		return nil, fmt.Errorf("%w: topic %q has no groups", ErrGroupNotFound, topic)
 	}
+	if t.deleted.Load() {
+		// Deleted since it was looked up: DeleteTopic removes the state
+		// log under gmu after setting this, so none is created for it.
+		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, topic)
+	}
 	name := groupLogName(topic)
 	lt, err := e.anyTopic(name)
 	if err != nil {
