@@ -22,7 +22,9 @@ import (
 // consume; CreateTopics and DeleteTopics admin; Metadata lists only the
 // topics the client has some permission on and auto-creates only where
 // it may produce; ListGroups and DescribeGroups show only the groups on
-// topics it may consume (mayGroup). A refused topic gets TOPIC_AUTHORIZATION_FAILED; the
+// topics it may consume (mayGroup), and JoinGroup needs consume on the
+// topics the member subscribes to and on one of the group's (mayJoin).
+// A refused topic gets TOPIC_AUTHORIZATION_FAILED; the
 // connection goes on.
 
 const (

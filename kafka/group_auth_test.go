@@ -82,6 +82,21 @@ func TestGroupListingsFiltered(t *testing.T) {
 	if d := describe(owner); d["live"].ErrorCode != 0 || len(d["live"].Members) != 1 || d["payroll"].ErrorCode != 0 {
 		t.Errorf("owner's DescribeGroups: %+v", d)
 	}
+	// Joining needs consume on every topic the joiner subscribes to and,
+	// for a group that exists, on one of the group's topics: else any
+	// client could join a group, force its rebalance and take its
+	// partition away from the members.
+	for _, c := range []struct {
+		group, topic string
+		code         int16
+	}{{"live", "logs.a", errGroupAuthorization}, {"payroll", "logs.a", errGroupAuthorization}, {"mine", "secret", errGroupAuthorization}, {"mine", "logs.a", errNone}} {
+		md.Topics = []string{c.topic}
+		join.Protocols[0].Metadata = md.AppendTo(nil)
+		join.Group = c.group
+		if r := spy.do(join).(*kmsg.JoinGroupResponse); r.ErrorCode != c.code {
+			t.Errorf("spy joins %s subscribing to %s: code %d, want %d", c.group, c.topic, r.ErrorCode, c.code)
+		}
+	}
 	for name, g := range describe(spy) {
 		if g.ErrorCode != errGroupAuthorization || len(g.Members) != 0 {
 			t.Errorf("spy's DescribeGroups of %s: code %d, %d members shown; want %d, none", name, g.ErrorCode, len(g.Members), errGroupAuthorization)

@@ -74,6 +74,10 @@ func handleJoinGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		fail(errInvalidSessionTimeout)
 		return
 	}
+	if c.s.opts.Auth != nil && !c.mayJoin(req) {
+		fail(errGroupAuthorization)
+		return
+	}
 	co.mu.Lock()
 	g := co.groups[req.Group]
 	if g == nil {
@@ -500,6 +504,31 @@ func handleListGroups(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		}
 	}
 	c.finish(sl, h, resp)
+}
+
+// mayJoin reports whether the client may join a group (Options.Auth):
+// it may consume every topic its consumer-protocol subscriptions name
+// (a protocol that names none is refused: what it reads is unknown),
+// and a group that exists (members or commits) must be one it may see
+// (mayGroup). Else any client could join any group, force a rebalance
+// and be handed the partition the members were reading.
+func (c *conn) mayJoin(req *kmsg.JoinGroupRequest) bool {
+	for _, p := range req.Protocols {
+		md := kmsg.NewConsumerMemberMetadata()
+		if md.ReadFrom(p.Metadata) != nil || len(md.Topics) == 0 {
+			return false
+		}
+		for _, t := range md.Topics {
+			if !c.may(auth.Consume, t) {
+				return false
+			}
+		}
+	}
+	committed := c.topicsOfGroup(req.Group)
+	if len(committed) == 0 && len(c.s.coord.subscribed(req.Group)) == 0 {
+		return true // a new group
+	}
+	return c.mayGroup(req.Group, committed)
 }
 
 // mayGroup reports whether the client may see a Kafka group (always
