@@ -97,6 +97,19 @@ func TestGroupListingsFiltered(t *testing.T) {
 			t.Errorf("spy joins %s subscribing to %s: code %d, want %d", c.group, c.topic, r.ErrorCode, c.code)
 		}
 	}
+	// OffsetFetch of all a group's topics names only those it may consume.
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Group = "payroll"
+	of.SetVersion(7)
+	if r := spy.do(of).(*kmsg.OffsetFetchResponse); len(r.Topics) != 0 {
+		t.Errorf("spy's OffsetFetch of payroll's topics: %+v", r.Topics)
+	}
+	of8 := kmsg.NewPtrOffsetFetchRequest()
+	of8.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "payroll"}}
+	of8.SetVersion(8)
+	if r := spy.do(of8).(*kmsg.OffsetFetchResponse); len(r.Groups) != 1 || len(r.Groups[0].Topics) != 0 {
+		t.Errorf("spy's OffsetFetch v8 of payroll's topics: %+v", r.Groups)
+	}
 	for name, g := range describe(spy) {
 		if g.ErrorCode != errGroupAuthorization || len(g.Members) != 0 {
 			t.Errorf("spy's DescribeGroups of %s: code %d, %d members shown; want %d, none", name, g.ErrorCode, len(g.Members), errGroupAuthorization)

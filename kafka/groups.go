@@ -377,6 +377,19 @@ func (c *conn) topicsOfGroup(group string) []string {
 	return out
 }
 
+// consumableTopicsOfGroup is topicsOfGroup less the topics the client
+// may not consume: an OffsetFetch of all a group's topics does not name
+// the others.
+func (c *conn) consumableTopicsOfGroup(group string) []string {
+	var out []string
+	for _, t := range c.topicsOfGroup(group) {
+		if c.may(auth.Consume, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	req := r.(*kmsg.OffsetFetchRequest)
 	resp := kmsg.NewPtrOffsetFetchResponse()
@@ -384,7 +397,7 @@ func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		var topics []string
 		parts := map[string][]int32{}
 		if req.Topics == nil {
-			topics = c.topicsOfGroup(req.Group)
+			topics = c.consumableTopicsOfGroup(req.Group)
 		}
 		for _, t := range req.Topics {
 			topics = append(topics, t.Topic)
@@ -420,7 +433,7 @@ func handleOffsetFetch(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		rg.Group = g.Group
 		var topics []kmsg.OffsetFetchRequestGroupTopic
 		if g.Topics == nil {
-			for _, t := range c.topicsOfGroup(g.Group) {
+			for _, t := range c.consumableTopicsOfGroup(g.Group) {
 				topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t, Partitions: []int32{partition}})
 			}
 		}
