@@ -37,6 +37,10 @@ type Options struct {
 	// RequestTimeout bounds reading a produce body: a client that sends
 	// it slower gets 408 and nothing is stored (default 30 s).
 	RequestTimeout time.Duration
+	// WriteTimeout bounds each write of a stream (/stream): a follower
+	// that takes nothing for this long is dropped, freeing its place
+	// under MaxStreams (default 30 seconds).
+	WriteTimeout time.Duration
 	// MaxInFlight bounds the produce requests handled at once; past it
 	// the answer is 429 with Retry-After (default 64).
 	MaxInFlight int
@@ -76,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxMessages <= 0 {
 		o.MaxMessages = 100_000
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 30 * time.Second

@@ -64,10 +64,14 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{}) // a stream lives as long as the client reads
+	// A stream lives as long as the client reads: each flush gets
+	// WriteTimeout, and a client that takes nothing for that long is
+	// dropped (its place under MaxStreams freed).
+	defer rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 32<<10)
 	flush := func() error {
+		rc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
 		if err := bw.Flush(); err != nil {
 			return err
 		}
@@ -96,6 +100,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(res.Chunks) > 0 {
+			rc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout)) // bw writes through when full
 			next := res.Next()
 			if err := enc.chunks(res, off, next); err != nil {
 				a.streamError(bw, sse, err)
