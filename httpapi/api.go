@@ -37,9 +37,9 @@ type Options struct {
 	// RequestTimeout bounds reading a produce body: a client that sends
 	// it slower gets 408 and nothing is stored (default 30 s).
 	RequestTimeout time.Duration
-	// WriteTimeout bounds each write of a stream (/stream): a follower
-	// that takes nothing for this long is dropped, freeing its place
-	// under MaxStreams (default 30 seconds).
+	// WriteTimeout bounds each write of a consume answer or a stream
+	// (/stream): a client that takes nothing for this long is cut off
+	// (a follower's place under MaxStreams freed) (default 30 seconds).
 	WriteTimeout time.Duration
 	// MaxInFlight bounds the produce requests handled at once; past it
 	// the answer is 429 with Retry-After (default 64).

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -134,7 +135,9 @@ func (a *API) consume(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Content-Type", "application/x-ndjson")
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
+	bw := bufio.NewWriterSize(&deadlineWriter{w: w, rc: rc, timeout: a.opts.WriteTimeout}, 64<<10)
 	enc := encoder{w: bw, array: asArray, sent: &a.consumed}
 	if asArray {
 		bw.WriteByte('[')
@@ -152,6 +155,20 @@ func (a *API) consume(w http.ResponseWriter, r *http.Request) {
 }
 
 // paramFailed answers a bad parameter or a service error.
+// deadlineWriter gives each write WriteTimeout: a client that takes
+// nothing for that long is cut off instead of holding the handler (and
+// the read it pins) forever.
+type deadlineWriter struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
+}
+
 func (a *API) paramFailed(w http.ResponseWriter, err error) {
 	var ie *inputError
 	if errors.As(err, &ie) {

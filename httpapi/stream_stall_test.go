@@ -86,3 +86,39 @@ func TestStreamStalledClientDropped(t *testing.T) {
 		t.Fatalf("after a quiet second the stream gave %d of 200 messages: %v", got, sc.Err())
 	}
 }
+
+// Promise: a consumer that stops reading its answer cannot hold the
+// handler (and the read it pins) forever: after WriteTimeout without
+// taking anything the answer is cut and the handler returns.
+func TestConsumeStalledClientDropped(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true, WriteTimeout: 300 * time.Millisecond, MaxConsumeBytes: 64 << 20}, engine.Options{})
+	body := bytes.Repeat(append(bytes.Repeat([]byte("x"), 1000), '\n'), 1000)
+	for range 48 {
+		f.produce(t, "c", "text/plain", body, 200)
+	}
+	nc, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("GET /topics/c/messages?offset=0&limit=100000 HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	route := "GET /topics/{topic}/messages"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		done := uint64(0)
+		for _, c := range f.api.Counts() {
+			if c.Route == route {
+				done += c.N
+			}
+		}
+		if done == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the consume whose client reads nothing is still being answered after 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
