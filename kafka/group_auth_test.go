@@ -116,3 +116,64 @@ func TestGroupListingsFiltered(t *testing.T) {
 		}
 	}
 }
+
+// Promise: a Kafka commit cannot move a haraqa group that is not a Kafka
+// group unless the client may admin the topic: natively, seeking a group
+// needs admin, and a commit of a group that exists with another
+// configuration (a shared work queue) would seek it, skipping or
+// redelivering its messages. The Kafka groups' own commits still work
+// with consume.
+func TestCommitCannotSeekNativeGroup(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auth.toml")
+	conf := "[[client]]\nname = \"writer\"\ntoken-sha256 = \"" + auth.HashToken("wt") + "\"\nproduce = [\"work\"]\n" +
+		"[[client]]\nname = \"reader\"\ntoken-sha256 = \"" + auth.HashToken("rt") + "\"\nconsume = [\"work\"]\n"
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.Load(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, Options{Auth: a})
+	if err := b.e.CreateTopic("work"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.e.CreateGroup(context.Background(), "work", "workers", engine.GroupConfig{MaxDeliveries: 3}); err != nil {
+		t.Fatal(err)
+	}
+	w, r := dialRaw(t, b.addr), dialRaw(t, b.addr)
+	if w.sasl("wt") != 0 || r.sasl("rt") != 0 {
+		t.Fatal("SASL refused a listed token")
+	}
+	var recs []testRec
+	for range 10 {
+		recs = append(recs, testRec{value: "m"})
+	}
+	if p := w.produce("work", kafkaBatch(t, codecNone, false, -1, -1, -1, recs...)); p.ErrorCode != 0 {
+		t.Fatalf("produce: %d", p.ErrorCode)
+	}
+	commit := func(group string) int16 {
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Group, oc.Generation = group, -1
+		ot := kmsg.NewOffsetCommitRequestTopic()
+		ot.Topic = "work"
+		op := kmsg.NewOffsetCommitRequestTopicPartition()
+		op.Offset = 8
+		ot.Partitions = append(ot.Partitions, op)
+		oc.Topics = append(oc.Topics, ot)
+		oc.SetVersion(7)
+		return r.do(oc).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	if code := commit("workers"); code != errGroupAuthorization {
+		t.Errorf("commit to the native group: code %d, want %d", code, errGroupAuthorization)
+	}
+	if info, err := b.e.DescribeGroup("work", "workers"); err != nil || info.Committed != 0 {
+		t.Errorf("native group after a refused commit: committed %d, %v", info.Committed, err)
+	}
+	if code := commit("kgroup"); code != errNone {
+		t.Errorf("commit to a Kafka group: code %d", code)
+	}
+	if info, err := b.e.DescribeGroup("work", "kgroup"); err != nil || info.Committed != 8 {
+		t.Errorf("Kafka group after its commit: committed %d, %v", info.Committed, err)
+	}
+}

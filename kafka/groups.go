@@ -334,7 +334,15 @@ func handleOffsetCommit(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 var kafkaGroupConfig = engine.GroupConfig{Exclusive: true}
 
 func (c *conn) commit(ctx context.Context, topic, group string, offset uint64) int16 {
-	if _, err := c.s.groups.CreateGroup(ctx, topic, group, kafkaGroupConfig); err != nil && !errors.Is(err, engine.ErrGroupExists) {
+	_, err := c.s.groups.CreateGroup(ctx, topic, group, kafkaGroupConfig)
+	switch {
+	case errors.Is(err, engine.ErrGroupExists):
+		// A haraqa group of another configuration (not a Kafka group's):
+		// the commit would seek it, which natively needs admin.
+		if !c.may(auth.Admin, topic) {
+			return errGroupAuthorization
+		}
+	case err != nil:
 		return groupCode(err)
 	}
 	if _, err := c.s.groups.SeekGroup(ctx, topic, group, engine.StartPosition{Kind: engine.StartOffset, Offset: offset}); err != nil {
