@@ -37,7 +37,7 @@ type Options struct {
 	// RequestTimeout bounds reading a produce body: a client that sends
 	// it slower gets 408 and nothing is stored (default 30 s).
 	RequestTimeout time.Duration
-	// WriteTimeout bounds each write of a consume answer or a stream
+	// WriteTimeout bounds each write of a consume or group fetch answer or a stream
 	// (/stream): a client that takes nothing for this long is cut off
 	// (a follower's place under MaxStreams freed) (default 30 seconds).
 	WriteTimeout time.Duration

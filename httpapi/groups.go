@@ -323,7 +323,9 @@ func (a *API) groupFetch(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Content-Type", "application/x-ndjson")
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
+	bw := bufio.NewWriterSize(&deadlineWriter{w: w, rc: rc, timeout: a.opts.WriteTimeout}, 64<<10)
 	enc := encoder{w: bw, array: asArray, sent: &a.consumed}
 	if asArray {
 		bw.WriteByte('[')

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -118,6 +119,51 @@ func TestConsumeStalledClientDropped(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the consume whose client reads nothing is still being answered after 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Promise: the same for a group fetch: a member that stops reading its
+// answer is cut off after WriteTimeout (its leases lapse as usual).
+func TestGroupFetchStalledClientDropped(t *testing.T) {
+	f := newFixture(t, Options{AutoCreateTopics: true, WriteTimeout: 300 * time.Millisecond, MaxConsumeBytes: 64 << 20}, engine.Options{})
+	body := bytes.Repeat(append(bytes.Repeat([]byte("x"), 1000), '\n'), 1000)
+	for range 48 {
+		f.produce(t, "g", "text/plain", body, 200)
+	}
+	if code, b, _ := f.do(t, "PUT", "/topics/g/groups/w", nil, strings.NewReader(`{}`)); code != 201 {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	code, b, _ := f.do(t, "POST", "/topics/g/groups/w/members", nil, strings.NewReader(`{}`))
+	var m struct {
+		Member string `json:"member"`
+	}
+	if code != 200 || json.Unmarshal(b, &m) != nil {
+		t.Fatalf("join: %d %s", code, b)
+	}
+	nc, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("POST /topics/g/groups/w/fetch?member=" + m.Member + "&max=100000 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	route := "POST /topics/{topic}/groups/{group}/fetch"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		done := uint64(0)
+		for _, c := range f.api.Counts() {
+			if c.Route == route {
+				done += c.N
+			}
+		}
+		if done == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the group fetch whose client reads nothing is still being answered after 20 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
