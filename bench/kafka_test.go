@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -85,7 +86,7 @@ func BenchmarkKafka(b *testing.B) {
 	for _, via := range []string{"native", "franz-go", "kcat"} {
 		b.Run("produce/"+via, func(b *testing.B) {
 			if via == "kcat" && kcatErr != nil {
-				b.Skip("kcat is not installed")
+				skipMissing(b, "kcat is not installed (apt-get install -y kcat)")
 			}
 			for i := 0; i < b.N; i++ {
 				kafkaRuns++
@@ -149,7 +150,7 @@ func BenchmarkKafka(b *testing.B) {
 	for _, via := range []string{"native", "franz-go", "kcat"} {
 		b.Run("fetch/"+via, func(b *testing.B) {
 			if via == "kcat" && kcatErr != nil {
-				b.Skip("kcat is not installed")
+				skipMissing(b, "kcat is not installed (apt-get install -y kcat)")
 			}
 			for i := 0; i < b.N; i++ {
 				topic := last[via]
@@ -243,3 +244,14 @@ func (c *cpuClock) report(b *testing.B, n int) {
 
 // kafkaRuns numbers BenchmarkKafka's topics across -count runs.
 var kafkaRuns int
+
+// skipMissing skips a benchmark whose third-party program is missing, or
+// fails it under HARAQA_REQUIRE_TOOLS=1 (.ci/run, after .ci/install-deps),
+// so that CI never passes a benchmark by not running it.
+func skipMissing(b *testing.B, reason string) {
+	b.Helper()
+	if os.Getenv("HARAQA_REQUIRE_TOOLS") == "1" {
+		b.Fatal("HARAQA_REQUIRE_TOOLS=1 and " + reason)
+	}
+	b.Skip(reason)
+}
