@@ -24,6 +24,29 @@ func appendDirect(t testing.TB, e *Engine, topic string, batch []byte) (uint64, 
 	return off, ready
 }
 
+// waitWriterIdle waits until topic's writer goroutine has finished the
+// group it answered: it answers the waiters before it lets go of the
+// topic, so a caller woken by its answer can find the writer still busy
+// for a moment (CI saw it once).
+func waitWriterIdle(t testing.TB, e *Engine, topic string) {
+	t.Helper()
+	tp, err := e.topic(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if tp.w.queued.Load() == 0 && tp.w.mu.TryLock() {
+			tp.w.mu.Unlock()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the topic's writer stayed busy for 5s with nothing appended")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // Promise (leader-based group commit): on an idle topic the caller of
 // EnqueueDirect stores its batch itself, so the answer is there when the
 // call returns, at the next offset, readable with its content.
@@ -32,6 +55,7 @@ func TestDirectWriteOnIdleTopic(t *testing.T) {
 	mustCreate(t, e, "d")
 	m := newModel()
 	m.appendBatch(t, e, "d", genMsgs(1, 3, 50))
+	waitWriterIdle(t, e, "d")
 	msgs := genMsgs(2, 4, 60)
 	off, ready := appendDirect(t, e, "d", batchOf(t, msgs...))
 	if !ready {
@@ -127,6 +151,7 @@ func TestDirectWriteIntervalSync(t *testing.T) {
 	mustCreate(t, e, "i")
 	time.Sleep(20 * time.Millisecond) // the writer is idle, its timer unarmed
 	for i := range 5 {
+		waitWriterIdle(t, e, "i")
 		if _, ready := appendDirect(t, e, "i", batchOf(t, msgBytes(uint64(i), 30))); !ready {
 			t.Fatal("append on an idle topic was not written directly")
 		}
