@@ -180,13 +180,17 @@ func TestFrameLimits(t *testing.T) {
 
 // Promise: a connection that sends nothing for IdleTimeout is closed.
 func TestIdleTimeout(t *testing.T) {
-	b := startBroker(t, Options{IdleTimeout: 100 * time.Millisecond})
-	rc := dialRaw(t, b.addr)
+	const idle = 100 * time.Millisecond
+	b := startBroker(t, Options{IdleTimeout: idle})
+	// The clock starts before the dial: the broker's timer starts at
+	// accept, after it, so however slow the machine the connection lives
+	// at least IdleTimeout from here.
 	start := time.Now()
+	rc := dialRaw(t, b.addr)
 	if _, _, err := rc.readFrame(); !errors.Is(err, io.EOF) {
 		t.Fatalf("%v, want the connection closed", err)
 	}
-	if d := time.Since(start); d < 50*time.Millisecond { // the timer starts at accept, just before start
+	if d := time.Since(start); d < idle {
 		t.Fatalf("closed after %v, before the idle timeout", d)
 	}
 }
@@ -198,17 +202,19 @@ func TestAnswerOrderAndInFlight(t *testing.T) {
 	b := startBroker(t, Options{AutoCreateTopics: true, MaxInFlight: 1})
 	rc := dialRaw(t, b.addr)
 	rc.produce("o", kafkaBatch(t, codecNone, false, -1, -1, -1, testRec{value: "x"}))
+	// The clock starts before the send: the fetch's max wait starts when
+	// the broker reads it, after that.
+	start := time.Now()
 	fc := rc.send(fetchReq("o", 1, 300, 1, 1<<20)) // waits: nothing past offset 1
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.SetVersion(9)
 	mc := rc.send(meta)
-	start := time.Now()
 	c1, _, err1 := rc.readFrame()
 	c2, _, err2 := rc.readFrame()
 	if err1 != nil || err2 != nil || c1 != fc || c2 != mc {
 		t.Fatalf("answers %d, %d (%v %v), want %d then %d", c1, c2, err1, err2, fc, mc)
 	}
-	if d := time.Since(start); d < 250*time.Millisecond {
+	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Fatalf("fetch answered after %v, before its max wait", d)
 	}
 }
@@ -265,14 +271,24 @@ func TestInFlightBytes(t *testing.T) {
 	b := startBroker(t, Options{AutoCreateTopics: true, MaxFrame: 128 << 10, MaxInFlightBytes: 128 << 10})
 	a, p := dialRaw(t, b.addr), dialRaw(t, b.addr)
 	a.produce("ib", kafkaBatch(t, codecNone, false, -1, -1, -1, testRec{value: "x"}))
-	fc := a.send(fetchReq("ib", 1, 500, 1, 1<<20)) // holds one unit for 500 ms
-	time.Sleep(50 * time.Millisecond)
+	// The clock starts before the fetch is sent: it holds its unit for
+	// its max wait from when the broker reads it, after that.
+	const hold = 500 * time.Millisecond
 	start := time.Now()
+	fc := a.send(fetchReq("ib", 1, int32(hold/time.Millisecond), 1, 1<<20)) // holds one unit for 500 ms
+	// The produce above answered, so its unit is back (a connection gives
+	// a request's units back before writing its answer): one unit held
+	// is the fetch's.
+	for deadline := time.Now().Add(10 * time.Second); len(b.s.room.tokens) != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fetch holds no room after 10 s (%d units held)", len(b.s.room.tokens))
+		}
+	}
 	big := kafkaBatch(t, codecNone, false, -1, -1, -1, testRec{value: string(make([]byte, 100<<10))}) // two units
 	if pr := p.produce("ib", big); pr.ErrorCode != 0 {
 		t.Fatalf("produce: %d", pr.ErrorCode)
 	}
-	if d := time.Since(start); d < 300*time.Millisecond {
+	if d := time.Since(start); d < hold {
 		t.Fatalf("the 100 KiB produce went through after %v, while the fetch held room", d)
 	}
 	if got, _, err := a.readFrame(); err != nil || got != fc {
