@@ -770,6 +770,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 	var last int64    // append time of the last entry (times never go back)
 	var q []*pb.Entry // entries to apply
 	seen := newRecent(recentProposals)
+	prods := newProdTable()
 	for {
 		select {
 		case <-g.astop:
@@ -801,17 +802,30 @@ func (n *Node) applyLoop(g *group, end uint64) {
 			seen.add(key)
 			tm = max(tm, last)
 			last = tm
+			// Idempotent batches are deduplicated here, from the log
+			// alone, so that every replica decides alike (producers.go).
 			bases := make([]uint64, len(batches))
+			errs := make([]error, len(batches))
+			store, storeBases := batches[:0:0], bases[:0:0]
 			for i, b := range batches {
-				bases[i] = next
-				next += uint64(record.CountOf(b))
+				ok, dup, err := prods.decide(b, next)
+				switch {
+				case err != nil:
+					errs[i] = err
+				case !ok:
+					bases[i] = dup
+				default:
+					bases[i] = next
+					store, storeBases = append(store, b), append(storeBases, next)
+					next += uint64(record.CountOf(b))
+				}
 			}
-			if !n.applyEntry(g, batches, bases, tm, &end) {
+			if !n.applyEntry(g, store, storeBases, tm, &end) {
 				return
 			}
 			g.applied.Store(e.GetIndex())
 			if proposer == n.cfg.NodeID {
-				n.finish(id, bases, nil)
+				n.finishEach(id, bases, errs)
 			}
 		}
 		clear(q)

@@ -49,8 +49,9 @@ func (n *Node) topic(name string) (*TopicInfo, error) {
 // Enqueue queues a batch for the topic's Raft group. Any replica takes it:
 // a follower's proposal is forwarded to the leader by Raft. Wait returns
 // once the batch is committed (on a majority, each having synced its Raft
-// log) and applied on this node. Idempotent batches (producer id set) are
-// refused: producer ids are not yet replicated state.
+// log) and applied on this node. An idempotent batch (producer id set)
+// whose sequence was already committed is answered with its first copy's
+// offset (producers.go).
 func (n *Node) Enqueue(ctx context.Context, topic string, batch []byte) (engine.Pending, error) {
 	if err := ctx.Err(); err != nil {
 		return engine.Pending{}, err
@@ -59,12 +60,8 @@ func (n *Node) Enqueue(ctx context.Context, topic string, batch []byte) (engine.
 	if err != nil {
 		return engine.Pending{}, err
 	}
-	h, err := record.Verify(batch)
-	if err != nil {
+	if _, err := record.Verify(batch); err != nil {
 		return engine.Pending{}, fmt.Errorf("%w: %v", engine.ErrInvalidBatch, err)
-	}
-	if h.ProducerID != 0 {
-		return engine.Pending{}, fmt.Errorf("%w: idempotent batches (producer id %d) are not supported by a cluster yet", engine.ErrInvalidBatch, h.ProducerID)
 	}
 	r := &request{batch: batch, done: make(chan struct{})}
 	n.mu.Lock()
@@ -90,14 +87,6 @@ func (n *Node) Enqueue(ctx context.Context, topic string, batch []byte) (engine.
 func (n *Node) EnqueueDirect(ctx context.Context, topic string, batch []byte) (engine.Pending, error) {
 	return n.Enqueue(ctx, topic, batch)
 }
-
-// NewProducerID returns 0: a cluster has no idempotent producers yet
-// (IdempotentProducers).
-func (n *Node) NewProducerID() uint64 { return 0 }
-
-// IdempotentProducers reports false: the server answers InitProducer with
-// UnknownOpcode, and clients produce without producer ids.
-func (n *Node) IdempotentProducers() bool { return false }
 
 func (n *Node) Read(topic string, offset, limit uint64, maxBytes int64, res *engine.ReadResult) error {
 	if _, err := n.topic(topic); err != nil {

@@ -102,6 +102,8 @@ func (e *Engine) Enqueue(ctx context.Context, topic string, batch []byte) (Pendi
 // segment-age rolls are judged by it. Package cluster applies a replicated
 // log with it so that every replica stores the same bytes. A run of one
 // write holds batches of one append time only. 0 means the writer's clock.
+// A batch with a producer id and an append time is not deduplicated (the
+// replicated log's apply decided already), only remembered.
 func (e *Engine) EnqueueAt(ctx context.Context, topic string, batch []byte, appendTime int64) (Pending, error) {
 	return e.enqueue(ctx, topic, batch, appendTime, false)
 }
@@ -495,7 +497,9 @@ func (w *writer) dedupe(g []*writerReq) []*writerReq {
 	clear(w.prods.pending)
 	out := g[:0]
 	for _, r := range g {
-		if r.op == opAppend && r.pid != 0 && w.prods.dedupe(r) {
+		// An EnqueueAt batch (at set) is a replicated log's, which
+		// deduplicated it already (package cluster): stored as it is.
+		if r.op == opAppend && r.pid != 0 && r.at == 0 && w.prods.dedupe(r) {
 			if r.err == nil {
 				w.t.e.stats.duplicates.Add(1)
 			}
