@@ -23,8 +23,8 @@ func TestCloseSyncsIdleReleasedSegment(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		mustAppend(t, e, "a", batchOf(t, genMsgs(uint64(i), 1, 100)...))
 	}
-	time.Sleep(200 * time.Millisecond) // writer releases the idle active segment
-	if err := e.Close(); err != nil {  // clean shutdown: promised to sync
+	waitCold(t, e, "a")               // the writer released the idle active segment
+	if err := e.Close(); err != nil { // clean shutdown: promised to sync
 		t.Fatal(err)
 	}
 	e2, _ := crashOpen(t, fs, opts) // power loss after the clean shutdown

@@ -149,16 +149,20 @@ func TestDirectWriteIntervalSync(t *testing.T) {
 	opts.FsyncInterval = 10 * time.Millisecond
 	e := openEngine(t, opts)
 	mustCreate(t, e, "i")
-	time.Sleep(20 * time.Millisecond) // the writer is idle, its timer unarmed
+	tp, err := e.topic("i")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 5 {
+		// The interval sync of the previous direct write has run: the
+		// writer goroutine takes the topic for it, and a direct write that
+		// meets it there is queued instead (on a loaded machine the test
+		// can come back only as the 10 ms timer fires).
+		spinUntil(t, "interval sync of direct writes", func() bool { return tp.synced.Load() == uint64(i) })
 		waitWriterIdle(t, e, "i")
 		if _, ready := appendDirect(t, e, "i", batchOf(t, msgBytes(uint64(i), 30))); !ready {
 			t.Fatal("append on an idle topic was not written directly")
 		}
-	}
-	tp, err := e.topic("i")
-	if err != nil {
-		t.Fatal(err)
 	}
 	spinUntil(t, "interval sync of direct writes", func() bool { return tp.synced.Load() == 5 })
 	e2, _ := crashOpen(t, fs, opts)
