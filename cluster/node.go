@@ -112,6 +112,7 @@ type Node struct {
 	touched map[uint64]*group
 	held    []held  // proposals Raft dropped (no leader known yet): retried each tick
 	cat     catalog // the loop applies it; copies published in topics
+	q       quiet   // quiescence of idle groups, node liveness (quiesce.go)
 
 	mu      sync.Mutex
 	inbox   []envelope
@@ -157,6 +158,8 @@ type group struct {
 	// deposed before it committed, is lost otherwise. One that did commit
 	// is then stored twice (at-least-once; producer ids will fix it).
 	inflight map[uint64][]byte
+	quiet    bool // not ticking (quiesce.go)
+	awake    int  // tick it last woke at
 
 	// Apply (topic groups): the loop queues committed entries, the apply
 	// goroutine writes them to the engine.
@@ -194,7 +197,8 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, e: cfg.Engine, groups: map[uint64]*group{}, touched: map[uint64]*group{},
 		propQ: map[uint64][]*request{}, sig: make(chan struct{}, 1), waiters: map[uint64]*proposal{},
-		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{}), statusq: make(chan chan *Status), doq: make(chan func())}
+		topics: map[string]*TopicInfo{}, leads: map[string]uint64{}, stopc: make(chan struct{}), done: make(chan struct{}), statusq: make(chan chan *Status), doq: make(chan func()),
+		q: newQuiet()}
 	for id := range cfg.Peers {
 		n.nodes = append(n.nodes, id)
 	}
@@ -305,6 +309,7 @@ func (n *Node) startGroup(id uint64, ti *TopicInfo, applied uint64, campaign boo
 	}
 	n.groups[id] = g
 	n.touched[id] = g
+	n.wakeGroup(g)
 	return nil
 }
 
@@ -340,18 +345,14 @@ func (n *Node) run() {
 	defer close(n.done)
 	tk := time.NewTicker(n.cfg.TickInterval)
 	defer tk.Stop()
-	var ticks int
 	var inbox []envelope
 	for {
 		select {
 		case <-n.stopc:
 			return
 		case <-tk.C:
-			ticks++
-			for _, g := range n.groups {
-				g.rn.Tick()
-				n.touched[g.id] = g
-			}
+			n.tick()
+			ticks := n.q.ticks
 			n.expire()
 			n.retryHeld()
 			if ticks%10 == 0 {
@@ -374,10 +375,16 @@ func (n *Node) run() {
 		n.propQ, n.metaQ = map[uint64][]*request{}, nil
 		n.mu.Unlock()
 		for _, e := range inbox {
+			n.heardFrom(e.from)
+			if e.group == nodeFrame {
+				n.nodeFrameIn(e.from, e.raw)
+				continue
+			}
 			g := n.groups[e.group]
 			if g == nil {
 				continue // a group this node does not run (yet, or any more)
 			}
+			n.wakeOn(g, e.msg)
 			n.step(g, e.msg)
 			n.touched[g.id] = g
 		}
@@ -492,6 +499,7 @@ func (n *Node) proposeOrHold(gid, id uint64, data []byte) {
 		return
 	}
 	n.touched[gid] = g
+	n.wakeGroup(g)
 	if err := g.rn.Propose(data); err != nil {
 		if !errors.Is(err, raft.ErrProposalDropped) {
 			n.finish(id, nil, unavailable("cluster: group %d: %v", gid, err))
@@ -653,6 +661,7 @@ func (n *Node) balance() {
 		st := g.rn.Status()
 		last, _ := g.log.LastIndex()
 		if pr, ok := st.Progress[g.info.Preferred]; ok && pr.Match == last && pr.RecentActive {
+			n.wakeGroup(g)
 			g.rn.TransferLeader(g.info.Preferred)
 			n.touched[g.id] = g
 		}
@@ -677,6 +686,7 @@ func (n *Node) TransferLeader(ctx context.Context, topic string, to uint64) erro
 			errc <- fmt.Errorf("cluster: node %d runs no group for topic %q", n.cfg.NodeID, topic)
 			return
 		}
+		n.wakeGroup(g)
 		g.rn.TransferLeader(to)
 		n.touched[g.id] = g
 		errc <- nil
@@ -996,6 +1006,7 @@ func (n *Node) applyMeta(e *pb.Entry) {
 		if g := n.groups[ti.Group]; g != nil {
 			delete(n.groups, ti.Group)
 			delete(n.touched, ti.Group)
+			delete(n.q.active, ti.Group)
 			g.stopApply()
 		}
 		if derr := n.e.DeleteTopic(name); derr != nil && !errors.Is(derr, engine.ErrTopicNotFound) {

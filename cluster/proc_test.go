@@ -690,8 +690,10 @@ func cpuTicks(t *testing.T, pid int) int64 {
 }
 
 // 1,000 topics on 3 nodes (each node leads a third of them) cost little
-// when idle: the CPU time and the Raft traffic of every node over 10 s of
-// idleness are measured and bounded (DESIGN.md "Replication" records them).
+// when idle: their Raft groups go quiet, so a node sends its liveness
+// frames only, not a heartbeat stream per topic. The CPU time and the Raft
+// traffic of every node over 10 s of idleness are measured and bounded
+// (DESIGN.md "Replication" records them).
 func TestSlowCluster1000TopicsIdle(t *testing.T) {
 	if os.Getenv("HARAQA_SLOW") == "" {
 		t.Skip("HARAQA_SLOW=1 runs it")
@@ -765,10 +767,17 @@ func TestSlowCluster1000TopicsIdle(t *testing.T) {
 		}
 		t.Logf("node %d: leads %d of %d topics; idle: CPU %.1f%% of a core, sent %.0f Raft messages/s in %.0f writes/s, %.1f KB/s",
 			p.id, leads, len(s.Topics), cpu*100, msgs, writes, bytes/1024)
-		if cpu > 0.5 {
-			t.Errorf("node %d uses %.0f%% of a core while idle", p.id, cpu*100)
+		// CPU time of the process itself (not wall-clock speed): 7-11% of
+		// a core when every group still ticked and sent heartbeats.
+		if cpu > 0.05 {
+			t.Errorf("node %d uses %.1f%% of a core while idle", p.id, cpu*100)
 		}
-		if bytes > 2<<20 {
+		// One liveness frame per peer per tick (2 × 10/s); every group's
+		// own heartbeats were about 6,400 messages/s.
+		if msgs > 40 {
+			t.Errorf("node %d sends %.0f Raft messages/s while idle", p.id, msgs)
+		}
+		if bytes > 64<<10 {
 			t.Errorf("node %d sends %.0f KB/s while idle", p.id, bytes/1024)
 		}
 	}

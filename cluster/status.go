@@ -44,6 +44,8 @@ type GroupStatus struct {
 	// Match is, on the leader, each replica's last Raft index known
 	// replicated; its lag is Commit − Match.
 	Match map[uint64]uint64 `json:"match,omitempty"`
+	// Quiet: the group is idle and does not tick (DESIGN.md "Replication").
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 // Status returns the node's view; it runs on the node loop.
@@ -77,7 +79,7 @@ func (n *Node) status() *Status {
 	one := func(g *group) GroupStatus {
 		st := g.rn.Status()
 		gs := GroupStatus{Group: g.id, Replicas: g.log.voters, Leader: st.Lead, Role: st.RaftState.String(),
-			Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit()}
+			Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Quiet: g.quiet}
 		if g.info != nil {
 			gs.Topic, gs.Preferred, gs.Applied = g.info.Name, g.info.Preferred, g.applied.Load()
 			if _, end, err := n.e.Offsets(g.info.Name); err == nil {

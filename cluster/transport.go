@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,10 +23,12 @@ import (
 // write in one flush, so the messages of all groups to one peer share
 // writes. Frames: a hello (magic, version, the sender's node id) once,
 // then per message: u32 length of what follows, u64 group id, the
-// protobuf-encoded raftpb.Message. FORMAT.md "Cluster transport".
+// protobuf-encoded raftpb.Message; group 2^64-1 is a node frame
+// (quiesce.go) instead. FORMAT.md "Cluster transport".
 
 const (
 	transportMagic   = 0x48524331 // "HRC1"
+	transportVersion = 2          // 2: node frames (group 2^64-1)
 	maxMessage       = 128 << 20
 	maxQueuedPerPeer = 64 << 20 // bytes of encoded messages waiting for one peer
 )
@@ -33,6 +36,8 @@ const (
 type envelope struct {
 	group uint64
 	msg   *pb.Message
+	from  uint64 // received: the sending node
+	raw   []byte // a node frame (group nodeFrame) instead of msg
 }
 
 type transport struct {
@@ -119,13 +124,30 @@ func (t *transport) send(group uint64, msgs []*pb.Message) {
 		}
 		p.mu.Lock()
 		if len(p.q) < 1<<20 {
-			p.q = append(p.q, envelope{group, m})
+			p.q = append(p.q, envelope{group: group, msg: m})
 		}
 		p.mu.Unlock()
 		select {
 		case p.sig <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// sendNode queues a node frame (b, not modified later) for peer to.
+func (t *transport) sendNode(to uint64, b []byte) {
+	p := t.peers[to]
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if len(p.q) < 1<<20 {
+		p.q = append(p.q, envelope{group: nodeFrame, raw: b})
+	}
+	p.mu.Unlock()
+	select {
+	case p.sig <- struct{}{}:
+	default:
 	}
 }
 
@@ -173,7 +195,7 @@ func (p *peer) run() {
 			bw = bufio.NewWriterSize(c, 256<<10)
 			var hello [16]byte
 			binary.LittleEndian.PutUint32(hello[0:], transportMagic)
-			binary.LittleEndian.PutUint32(hello[4:], 1)
+			binary.LittleEndian.PutUint32(hello[4:], transportVersion)
 			binary.LittleEndian.PutUint64(hello[8:], p.t.id)
 			bw.Write(hello[:])
 			if !p.up.Swap(true) {
@@ -186,7 +208,11 @@ func (p *peer) run() {
 			frame = frame[:0]
 			frame = append(frame, 0, 0, 0, 0)
 			frame = binary.LittleEndian.AppendUint64(frame, e.group)
-			frame, err = proto.MarshalOptions{}.MarshalAppend(frame, e.msg)
+			if e.msg == nil {
+				frame = append(frame, e.raw...)
+			} else {
+				frame, err = proto.MarshalOptions{}.MarshalAppend(frame, e.msg)
+			}
 			if err != nil {
 				p.t.log.Error("cluster: encode raft message", "err", err)
 				continue
@@ -260,7 +286,7 @@ func (t *transport) serve(c net.Conn) error {
 	if binary.LittleEndian.Uint32(hello[0:]) == statusMagic && t.stat != nil {
 		return t.serveStatus(c, t.stat)
 	}
-	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != 1 {
+	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != transportVersion {
 		return errors.New("not a haraqa cluster peer")
 	}
 	from := binary.LittleEndian.Uint64(hello[8:])
@@ -290,6 +316,16 @@ func (t *transport) serve(c net.Conn) error {
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return err
 		}
+		t.msgsIn.Add(1)
+		t.bytesIn.Add(uint64(n) + 4)
+		if gid == nodeFrame {
+			batch = append(batch, envelope{group: gid, from: from, raw: slices.Clone(buf)})
+			if br.Buffered() < 4 || len(batch) >= 4096 {
+				t.recv(batch)
+				batch = nil
+			}
+			continue
+		}
 		m := &pb.Message{}
 		if err := proto.Unmarshal(buf, m); err != nil {
 			return fmt.Errorf("decode raft message: %w", err)
@@ -297,9 +333,7 @@ func (t *transport) serve(c net.Conn) error {
 		if m.GetFrom() != from {
 			return fmt.Errorf("message from %d on node %d's connection", m.GetFrom(), from)
 		}
-		t.msgsIn.Add(1)
-		t.bytesIn.Add(uint64(n) + 4)
-		batch = append(batch, envelope{gid, m})
+		batch = append(batch, envelope{group: gid, msg: m, from: from})
 		if br.Buffered() < 4 || len(batch) >= 4096 {
 			t.recv(batch)
 			batch = nil
