@@ -27,6 +27,7 @@ type Client struct {
 	retryAt  time.Time          // guarded by mu: no dial before this
 	watches  map[*conn]struct{} // guarded by mu: watch connections, closed with the Client
 	closed   bool               // guarded by mu
+	route    *router            // a seed list's: produces follow topics' leaders (route.go)
 }
 
 // Dial connects to the broker at addr: "tcp://host:port", "unix:///path",
@@ -46,6 +47,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c.cur = cn
+	if list := seeds(addr); len(list) > 1 {
+		c.route = newRouter(c, list)
+	}
 	return c, nil
 }
 
@@ -63,6 +67,9 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if cur != nil {
 		cur.fail(ErrClosed)
+	}
+	if c.route != nil {
+		c.route.close()
 	}
 	for w := range watches {
 		w.fail(ErrClosed)

@@ -167,7 +167,15 @@ func (c *Client) produceParts(ctx context.Context, topic string, p parts) (uint6
 	if len(c.cfg.hooks.produced) > 0 {
 		start = time.Now()
 	}
-	err := c.roundTripParts(ctx, cl, p)
+	cn, err := c.connFor(ctx, topic)
+	if err == nil {
+		if err = cn.sendParts(cl, p); err == nil {
+			err = cn.wait(ctx, cl)
+		}
+		if err != nil && ctx.Err() == nil && IsRetriable(err) {
+			c.routeFailed()
+		}
+	}
 	var resp netproto.ProduceResponse
 	if err == nil {
 		err = resp.Decode(cl.body)

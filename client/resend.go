@@ -67,7 +67,7 @@ func (p *MultiProducer) start(b *pbatch) {
 	req := netproto.ProduceRequest{Topic: b.topicB}
 	b.cl.head = req.AppendTo(b.cl.head)
 	for {
-		b.cn, b.err = p.c.conn(p.ctx)
+		b.cn, b.err = p.c.connFor(p.ctx, b.topic)
 		if b.err == nil {
 			b.err = b.cn.send(b.cl, b.out)
 		}
@@ -188,7 +188,7 @@ func (p *MultiProducer) resend(b *pbatch) {
 	b.cl = getCall(netproto.OpProduce)
 	req := netproto.ProduceRequest{Topic: b.topicB}
 	b.cl.head = req.AppendTo(b.cl.head)
-	b.cn, b.err = p.c.conn(p.ctx)
+	b.cn, b.err = p.c.connFor(p.ctx, b.topic)
 	if b.err == nil {
 		b.err = b.cn.send(b.cl, b.out)
 	}

@@ -19,6 +19,9 @@ type catalog struct {
 	Applied uint64       `json:"applied"`
 	Created uint64       `json:"created"` // topics ever created: spreads preferred leaders
 	Topics  []*TopicInfo `json:"topics"`
+	// Nodes are the cluster's nodes as the metadata log told them (their
+	// client addresses; member.go).
+	Nodes []*NodeInfo `json:"nodes,omitempty"`
 }
 
 func loadCatalog(dir string) (catalog, error) {

@@ -50,17 +50,13 @@ type Config struct {
 	// committed and applied (default 10 s); then it fails with a
 	// retriable error (the batch may still commit later).
 	ProposalTimeout time.Duration
+	// ClientAddr is the address clients reach this node's native
+	// listener at (host:port); the node tells the cluster through the
+	// metadata group, and every node names it in placement answers.
+	ClientAddr string
 }
 
 const metaGroup = 0
-
-// Entry kinds: the first byte of a normal entry's data.
-const (
-	kindProduce     = 1
-	kindCreateTopic = 10
-	kindDeleteTopic = 11
-	kindSync        = 12 // no change: a barrier that brings this node's catalog up to date
-)
 
 // ErrNoLeader is returned (wrapped in a retriable netproto storage error)
 // when a group has no leader to take a proposal, or a proposal was not
@@ -160,6 +156,9 @@ type group struct {
 	inflight map[uint64][]byte
 	quiet    bool // not ticking (quiesce.go)
 	awake    int  // tick it last woke at
+	// Produce batches this node proposed while leading the group, and
+	// while a follower (forwarded to the leader by Raft); loop-owned.
+	producesLed, producesForwarded uint64
 
 	// Apply (topic groups): the loop queues committed entries, the apply
 	// goroutine writes them to the engine.
@@ -250,6 +249,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.tr.start()
 	go n.run()
+	n.startMember()
 	n.log.Info("cluster: node started", "node", cfg.NodeID, "nodes", len(n.nodes), "topics", len(cat.Topics), "replication", n.cfg.ReplicationFactor)
 	return n, nil
 }
@@ -462,6 +462,11 @@ func (n *Node) propose(gid uint64, reqs []*request) {
 		return
 	}
 	n.touched[gid] = g
+	if g.state == raft.StateLeader {
+		g.producesLed += uint64(len(reqs))
+	} else {
+		g.producesForwarded += uint64(len(reqs))
+	}
 	now := time.Now().UnixNano()
 	for len(reqs) > 0 {
 		k, size := 0, 0
@@ -996,6 +1001,8 @@ func (n *Node) applyMeta(e *pb.Entry) {
 				err = serr
 			}
 		}
+	case kindNodeAddr:
+		n.cat.setClientAddr(proposer, name)
 	case kindDeleteTopic:
 		ti, ok := n.cat.find(name)
 		if !ok {

@@ -46,6 +46,10 @@ type GroupStatus struct {
 	Match map[uint64]uint64 `json:"match,omitempty"`
 	// Quiet: the group is idle and does not tick (DESIGN.md "Replication").
 	Quiet bool `json:"quiet,omitempty"`
+	// Produce batches this node took for the topic while leading it, and
+	// while a follower (its proposals forwarded to the leader by Raft).
+	ProducesLed       uint64 `json:"produces_led,omitempty"`
+	ProducesForwarded uint64 `json:"produces_forwarded,omitempty"`
 }
 
 // Status returns the node's view; it runs on the node loop.
@@ -80,6 +84,7 @@ func (n *Node) status() *Status {
 		st := g.rn.Status()
 		gs := GroupStatus{Group: g.id, Replicas: g.log.voters, Leader: st.Lead, Role: st.RaftState.String(),
 			Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Quiet: g.quiet}
+		gs.ProducesLed, gs.ProducesForwarded = g.producesLed, g.producesForwarded
 		if g.info != nil {
 			gs.Topic, gs.Preferred, gs.Applied = g.info.Name, g.info.Preferred, g.applied.Load()
 			if _, end, err := n.e.Offsets(g.info.Name); err == nil {

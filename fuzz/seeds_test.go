@@ -230,6 +230,8 @@ func TestSeedCorpus(t *testing.T) {
 
 		"FuzzGroupRequests":  groupRequestSeeds(),
 		"FuzzGroupResponses": groupResponseSeeds(),
+
+		"FuzzPlacement": placementSeeds(),
 	}
 	for target, seeds := range targets {
 		dir := filepath.Join("testdata", "fuzz", target)

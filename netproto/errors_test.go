@@ -80,14 +80,14 @@ func TestErrorString(t *testing.T) {
 
 func TestOpcodeNames(t *testing.T) {
 	names := map[string]bool{}
-	for op := OpHello; op <= OpGroupLeave; op++ {
+	for op := OpHello; op <= OpPlacement; op++ {
 		if !op.Valid() || names[op.String()] || strings.HasPrefix(op.String(), "opcode(") {
 			t.Fatalf("%d: %q", op, op)
 		}
 		names[op.String()] = true
 	}
-	if Opcode(0).Valid() || Opcode(23).Valid() || Opcode(23).String() != "opcode(23)" {
-		t.Fatal("opcode 0 or 23")
+	if Opcode(0).Valid() || Opcode(24).Valid() || Opcode(24).String() != "opcode(24)" {
+		t.Fatal("opcode 0 or 24")
 	}
 }
 

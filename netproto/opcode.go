@@ -33,6 +33,9 @@ const (
 	OpGroupSeek     Opcode = 20
 	OpGroupDelete   Opcode = 21
 	OpGroupLeave    Opcode = 22
+
+	// Clusters (PROTOCOL.md, "Placement").
+	OpPlacement Opcode = 23
 )
 
 var opNames = [...]string{
@@ -59,6 +62,8 @@ var opNames = [...]string{
 	OpGroupSeek:     "group-seek",
 	OpGroupDelete:   "group-delete",
 	OpGroupLeave:    "group-leave",
+
+	OpPlacement: "placement",
 }
 
 // Valid reports whether op is an opcode of this protocol version.
@@ -115,6 +120,8 @@ func NewRequest(op Opcode) Message {
 		return new(GroupSeekRequest)
 	case OpGroupLeave:
 		return new(GroupLeaveRequest)
+	case OpPlacement:
+		return new(PlacementRequest)
 	}
 	return nil
 }
@@ -162,6 +169,8 @@ func NewResponse(op Opcode) Message {
 		return new(GroupDeleteResponse)
 	case OpGroupLeave:
 		return new(GroupLeaveResponse)
+	case OpPlacement:
+		return new(PlacementResponse)
 	}
 	return nil
 }

@@ -68,6 +68,9 @@ func samples(t testing.TB) []sample {
 		{"GroupDeleteResponse", OpGroupDelete, true, &GroupDeleteResponse{}, new(GroupDeleteResponse)},
 		{"GroupLeaveRequest", OpGroupLeave, false, &GroupLeaveRequest{MemberID: 3, MemberEpoch: 4, Group: []byte("workers"), Topic: []byte("events")}, new(GroupLeaveRequest)},
 		{"GroupLeaveResponse", OpGroupLeave, true, &GroupLeaveResponse{}, new(GroupLeaveResponse)},
+		{"PlacementRequest", OpPlacement, false, &PlacementRequest{Topics: [][]byte{[]byte("a"), []byte("events")}}, new(PlacementRequest)},
+		{"PlacementResponse", OpPlacement, true, &PlacementResponse{Nodes: []PlacementNode{{ID: 1, Addr: []byte("10.0.0.1:4353")}, {ID: 2, Addr: []byte("10.0.0.2:4353")}},
+			Topics: []PlacementTopic{{Name: []byte("events"), Leader: 2, Term: 7, Replicas: []uint64{1, 2, 3}}}}, new(PlacementResponse)},
 		{"ErrorResponse", 0, true, &ErrorResponse{Start: 5, End: 10, Retriable: true, Message: []byte("offset 11")}, new(ErrorResponse)},
 	}
 }

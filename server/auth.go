@@ -34,6 +34,8 @@ var checkedOps = map[netproto.Opcode]bool{
 	netproto.OpGroupNack: true, netproto.OpGroupExtend: true, netproto.OpGroupCommit: true,
 	netproto.OpGroupDescribe: true, netproto.OpGroupList: true, netproto.OpGroupSeek: true,
 	netproto.OpGroupDelete: true, netproto.OpGroupLeave: true,
+	// Placement names only the topics the client may list (placement.go).
+	netproto.OpPlacement: true,
 }
 
 // uncheckedOp refuses, with Options.Auth, a request no permission check

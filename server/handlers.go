@@ -396,6 +396,8 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 			break
 		}
 		return c.respond(h, &netproto.InitProducerResponse{ProducerID: c.s.e.NewProducerID()}, nil)
+	case netproto.OpPlacement:
+		return c.placement(h, body)
 	}
 	return c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, h.Opcode.String()))
 }

@@ -23,6 +23,7 @@ type clusterConfig struct {
 	addr        string
 	replication int
 	tick        time.Duration
+	advertise   string
 	peerMap     map[uint64]string
 }
 
@@ -32,6 +33,7 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterConfig) {
 	fs.StringVar(&c.addr, "cluster-addr", "", "TCP `address` the cluster listener binds (default: this node's address in -peers)")
 	fs.IntVar(&c.replication, "replication", 0, "replicas per topic in a cluster (0: min(3, nodes))")
 	fs.DurationVar(&c.tick, "raft-tick", 100*time.Millisecond, "Raft tick; a follower elects a new leader after 10 ticks without one")
+	fs.StringVar(&c.advertise, "advertise-addr", "", "`host:port` clients reach this node's native listener at, told to the cluster for placement (default: the -addr listener's, with the host of this node's -peers address when -addr binds every interface)")
 }
 
 // check parses -peers; a cluster needs -node-id, -peers holding it.
@@ -68,7 +70,7 @@ func (c *clusterConfig) check() error {
 
 // startCluster joins the cluster when -node-id is set and returns the log
 // service the server fronts (the engine alone otherwise) and its stop.
-func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.Logger) (logsvc.Service, func(), error) {
+func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.Logger, listeners []net.Listener) (logsvc.Service, func(), error) {
 	if c.nodeID == 0 {
 		return e, func() {}, nil
 	}
@@ -81,7 +83,7 @@ func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.L
 		return nil, nil, fmt.Errorf("-cluster-addr %s: %w", addr, err)
 	}
 	n, err := cluster.Open(cluster.Config{NodeID: c.nodeID, Peers: c.peerMap, Listener: ln, Dir: filepath.Join(vols[0], "cluster"),
-		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick})
+		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick, ClientAddr: c.advertiseAddr(listeners)})
 	if err != nil {
 		ln.Close()
 		return nil, nil, err
@@ -99,4 +101,28 @@ func engineFsync(c *config) engine.FsyncPolicy {
 		return engine.FsyncNever
 	}
 	return fsyncPolicy(c.fsync)
+}
+
+// advertiseAddr is the client address this node tells the cluster:
+// -advertise-addr, else the first TCP listener's address, its host taken
+// from this node's -peers address when the listener binds every interface.
+func (c *clusterConfig) advertiseAddr(listeners []net.Listener) string {
+	if c.advertise != "" {
+		return c.advertise
+	}
+	for _, l := range listeners {
+		a, ok := l.Addr().(*net.TCPAddr)
+		if !ok {
+			continue
+		}
+		if !a.IP.IsUnspecified() {
+			return a.String()
+		}
+		host, _, err := net.SplitHostPort(c.peerMap[c.nodeID])
+		if err != nil {
+			return ""
+		}
+		return net.JoinHostPort(host, strconv.Itoa(a.Port))
+	}
+	return ""
 }

@@ -89,7 +89,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if c.consume == "sendfile" {
 		mode = server.ConsumeSendfile
 	}
-	svc, stopCluster, err := startCluster(&c.cluster, vols, e, log)
+	svc, stopCluster, err := startCluster(&c.cluster, vols, e, log, listeners)
 	if err != nil {
 		e.Close()
 		closeAll()

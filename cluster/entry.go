@@ -1,0 +1,15 @@
+package cluster
+
+// Entry kinds: the first byte of a normal entry's data. Every kind is
+// listed here, in one place; a new kind takes a new number.
+const (
+	// Topic groups.
+	kindProduce = 1
+
+	// The metadata group. Its commands share one layout: kind, u64
+	// proposing node, u64 proposal id, u16 length + a name (metaCommand).
+	kindCreateTopic = 10
+	kindDeleteTopic = 11
+	kindSync        = 12 // no change: a barrier that brings this node's catalog up to date
+	kindNodeAddr    = 13 // the proposing node's client address (placement)
+)

@@ -1,0 +1,226 @@
+//go:build unix
+
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haraqa/haraqa/client"
+)
+
+// seedList is the client seed list of every node.
+func (c *procCluster) seedList() string {
+	var as []string
+	for _, p := range c.nodes {
+		as = append(as, p.addr)
+	}
+	return "tcp://" + strings.Join(as, ",")
+}
+
+// waitLeaders waits until every topic is led by its preferred replica
+// (where leadership settles), every live replica agreeing, and returns
+// the leaders.
+func (c *procCluster) waitLeaders(topics ...string) map[string]uint64 {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := map[string]uint64{}
+		ok := true
+		for _, topic := range topics {
+			var lead uint64
+			for _, p := range c.nodes {
+				if !alive(p) {
+					continue
+				}
+				g, err := topicStatus(p, topic)
+				if err != nil || g.Leader == 0 || g.Leader != g.Preferred || lead != 0 && g.Leader != lead {
+					ok = false
+					break
+				}
+				lead = g.Leader
+			}
+			out[topic] = lead
+		}
+		if ok {
+			return out
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("topics %v have no agreed leader", topics)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// produceCounts sums, over the live nodes, the produce batches each took
+// for topic while leading it and while a follower (forwarded).
+func (c *procCluster) produceCounts(topic string) (led map[uint64]uint64, forwarded uint64) {
+	c.t.Helper()
+	led = map[uint64]uint64{}
+	for _, p := range c.nodes {
+		if !alive(p) {
+			continue
+		}
+		g, err := topicStatus(p, topic)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		led[p.id] = g.ProducesLed
+		forwarded += g.ProducesForwarded
+	}
+	return led, forwarded
+}
+
+// A client given the cluster's seed list sends each topic's produces to
+// the topic's leader: with three topics led by three different nodes, one
+// client's produces are all taken by the leaders, none forwarded by a
+// follower (a client on one node would have two thirds forwarded).
+func TestClusterClientProducesToLeaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	c := startProcCluster(t, 3)
+	topics := []string{"a", "b", "c"}
+	for _, tp := range topics {
+		c.createTopic(tp)
+	}
+	leads := c.waitLeaders(topics...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The nodes announce their client addresses through the metadata
+	// group: wait for every address to be known.
+	for {
+		cl, err := client.Dial(ctx, "tcp://"+c.nodes[0].addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := cl.Placement(ctx)
+		cl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pl.Nodes) == 3 && pl.Nodes[1] != "" && pl.Nodes[2] != "" && pl.Nodes[3] != "" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("node addresses never all known: %+v", pl)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cl, err := client.Dial(ctx, c.seedList())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 50
+	for i := range n {
+		for _, tp := range topics {
+			if _, err := cl.Produce(ctx, tp, []byte(fmt.Sprintf("%s-%d", tp, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if now := c.waitLeaders(topics...); fmt.Sprint(now) != fmt.Sprint(leads) {
+		t.Fatalf("a leader changed during the test (%v, then %v)", leads, now)
+	}
+	for _, tp := range topics {
+		led, fwd := c.produceCounts(tp)
+		if fwd != 0 || led[leads[tp]] != n {
+			t.Errorf("topic %q (leader %d): produces taken by leaders %v, forwarded by followers %d; want all %d by the leader", tp, leads[tp], led, fwd, n)
+		}
+	}
+	t.Logf("leaders %v: every produce taken by its topic's leader", leads)
+}
+
+// One client given the seed list keeps producing while the topic's leader
+// is killed (SIGKILL): it moves to the new leader by itself (no new Dial),
+// whose produces are then taken by the new leader and none forwarded, and
+// no acknowledged message is lost.
+func TestClusterClientFollowsLeaderKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	c := startProcCluster(t, 3)
+	c.createTopic("t")
+	old := c.waitLeaders("t")["t"]
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, c.seedList())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	l := &load{acked: map[uint64]string{}, stop: make(chan struct{})}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			msg := fmt.Sprintf("m%d", i)
+			pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+			off, err := cl.Produce(pctx, "t", []byte(msg))
+			pcancel()
+			l.mu.Lock()
+			if err != nil {
+				l.errs++
+			} else {
+				if prev, ok := l.acked[off]; ok {
+					l.dup = append(l.dup, fmt.Sprintf("offset %d acked for %q and %q", off, prev, msg))
+				}
+				l.acked[off] = msg
+			}
+			l.mu.Unlock()
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+	waitAcks := func(n int, what string) {
+		t.Helper()
+		for start := l.count(); l.count() < start+n; time.Sleep(10 * time.Millisecond) {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: only %d acknowledged", what, l.count()-start)
+			}
+		}
+	}
+	waitAcks(20, "at the start")
+	ledA, fwdA := c.produceCounts("t")
+	waitAcks(100, "before the kill")
+	ledB, fwdB := c.produceCounts("t")
+	if fwdB != fwdA || ledB[old]-ledA[old] < 100 {
+		t.Fatalf("before the kill, leader %d took %d produces and followers forwarded %d: the client does not produce to the leader",
+			old, ledB[old]-ledA[old], fwdB-fwdA)
+	}
+	c.kill(c.byID(old))
+	var lead uint64
+	for lead == 0 || lead == old {
+		if ctx.Err() != nil {
+			t.Fatal("no new leader")
+		}
+		time.Sleep(50 * time.Millisecond)
+		lead, _ = c.leaderOf("t")
+	}
+	waitAcks(50, "after the kill")
+	// Give the client its periodic look at the placement, then measure.
+	time.Sleep(4 * time.Second)
+	led0, fwd0 := c.produceCounts("t")
+	waitAcks(200, "on the new leader")
+	led1, fwd1 := c.produceCounts("t")
+	close(l.stop)
+	l.wg.Wait()
+	if fwd1 != fwd0 || led1[lead]-led0[lead] < 200 {
+		t.Fatalf("after the kill of leader %d, new leader %d took %d produces and followers forwarded %d: the client did not follow the leader",
+			old, lead, led1[lead]-led0[lead], fwd1-fwd0)
+	}
+	c.start(c.byID(old))
+	logs := c.converge("t", l.count())
+	c.check(l, logs)
+	t.Logf("leader %d killed, client moved to %d: %d messages acknowledged, %d produce errors (retried)", old, lead, len(l.acked), l.errs)
+}
