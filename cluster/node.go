@@ -54,6 +54,10 @@ type Config struct {
 	// listener at (host:port); the node tells the cluster through the
 	// metadata group, and every node names it in placement answers.
 	ClientAddr string
+	// SnapshotBytes: a topic's Raft log is compacted (a snapshot of its
+	// engine log replaces it) once it holds more than this many bytes
+	// (default 32 MiB; cluster/snapshot.go).
+	SnapshotBytes int64
 }
 
 const metaGroup = 0
@@ -168,6 +172,7 @@ type group struct {
 	astop   chan struct{}
 	adone   chan struct{}
 	applied atomic.Uint64
+	snap    snapState // compaction (snapshot.go)
 }
 
 // Open starts a node: it replays the Raft log, loads the catalog, starts
@@ -193,6 +198,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.ProposalTimeout <= 0 {
 		cfg.ProposalTimeout = 10 * time.Second
+	}
+	if cfg.SnapshotBytes <= 0 {
+		cfg.SnapshotBytes = defaultSnapshotBytes
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, e: cfg.Engine, groups: map[uint64]*group{}, touched: map[uint64]*group{},
 		propQ: map[uint64][]*request{}, sig: make(chan struct{}, 1), waiters: map[uint64]*proposal{},
@@ -247,6 +255,7 @@ func Open(cfg Config) (*Node, error) {
 		defer cancel()
 		return n.Status(ctx)
 	}
+	n.tr.fetch = n.serveFetch
 	n.tr.start()
 	go n.run()
 	n.startMember()
@@ -302,6 +311,7 @@ func (n *Node) startGroup(id uint64, ti *TopicInfo, applied uint64, campaign boo
 		if err != nil {
 			return fmt.Errorf("cluster: topic %q: %w", ti.Name, err)
 		}
+		n.resumeFromSnapshot(g)
 		go n.applyLoop(g, end)
 	}
 	if campaign {
@@ -359,6 +369,7 @@ func (n *Node) run() {
 				for _, g := range n.groups {
 					g.prune(n)
 				}
+				n.snapshotTick()
 			}
 			if ticks%20 == 0 {
 				n.balance()
@@ -571,8 +582,13 @@ func (n *Node) ready() error {
 	}
 	sync := false
 	late := make([][]*pb.Message, len(rds))
+	marks := make([]*pb.Entry, len(rds))
 	for i, x := range rds {
 		if len(x.rd.Entries) > 0 {
+			sync = true
+		}
+		if x.rd.Snapshot != nil && !raft.IsEmptySnap(x.rd.Snapshot) {
+			marks[i] = n.installFromLeader(x.g, x.rd.Snapshot) // before the entries after it
 			sync = true
 		}
 		termOrVote := false
@@ -605,9 +621,6 @@ func (n *Node) ready() error {
 			n.tr.send(x.g.id, early)
 		}
 		n.wal.saveEntries(x.g.id, x.rd.Entries)
-		if x.rd.Snapshot != nil && !raft.IsEmptySnap(x.rd.Snapshot) {
-			n.log.Error("cluster: unexpected raft snapshot; ignored", "group", x.g.id)
-		}
 	}
 	// A round that only moved commit indexes needs no sync (Raft may
 	// forget a commit index; it never forgets a vote, a term or an entry).
@@ -632,7 +645,12 @@ func (n *Node) ready() error {
 				n.tmu.Unlock()
 			}
 		}
-		if len(x.rd.CommittedEntries) > 0 {
+		if marks[i] != nil {
+			g.amu.Lock()
+			g.aq = append(g.aq, marks[i])
+			g.amu.Unlock()
+		}
+		if len(x.rd.CommittedEntries) > 0 || marks[i] != nil {
 			if g.id == metaGroup {
 				for _, e := range x.rd.CommittedEntries {
 					n.applyMeta(e)
@@ -647,7 +665,9 @@ func (n *Node) ready() error {
 				}
 			}
 		}
+		g.noteConfs(x.rd.CommittedEntries)
 		g.rn.Advance(x.rd)
+		reportSnapshots(g, late[i])
 		if g.rn.HasReady() {
 			n.touched[g.id] = g
 			n.wake()
@@ -796,6 +816,12 @@ func (n *Node) applyLoop(g *group, end uint64) {
 		q, g.aq = g.aq, q[:0]
 		g.amu.Unlock()
 		for _, e := range q {
+			if isSnapMarker(e) {
+				if !n.installSnapshot(g, e, &next, &last, &end, &seen) {
+					return
+				}
+				continue
+			}
 			if e.GetType() != pb.EntryNormal || len(e.Data) == 0 || e.Data[0] != kindProduce {
 				g.applied.Store(e.GetIndex())
 				continue
@@ -843,6 +869,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 				n.finishEach(id, bases, errs)
 			}
 		}
+		n.notePoint(g, q, next, last, seen)
 		clear(q)
 	}
 }

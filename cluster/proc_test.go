@@ -639,14 +639,15 @@ func TestClusterPauseLeader(t *testing.T) {
 	t.Logf("%d messages acknowledged, %d produce errors", len(l.acked), l.errs)
 }
 
-// A node whose disk is wiped rejoins empty and is rebuilt by catch-up from
-// the leader's log: afterwards its replica holds every acknowledged
-// message and the same bytes as the others.
+// A node whose disk is wiped rejoins empty and is rebuilt by catch-up: the
+// others compacted their Raft logs meanwhile, so it starts from a snapshot
+// and fetches the segments from a peer. Afterwards its replica holds every
+// acknowledged message and the same bytes as the others.
 func TestClusterWipedNodeCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts broker processes")
 	}
-	c := startProcCluster(t, 3)
+	c := startProcCluster(t, 3, "-raft-snapshot-bytes", "8192")
 	c.createTopic("t")
 	l := c.startLoad("t", 3)
 	for wait := time.Now().Add(30 * time.Second); l.count() < 200; time.Sleep(20 * time.Millisecond) {
@@ -667,11 +668,18 @@ func TestClusterWipedNodeCatchesUp(t *testing.T) {
 			t.Fatalf("no progress with a node down")
 		}
 	}
+	waitCompacted(t, c, "t", victim, 2)
 	// Nothing more is produced: the rebuild must not wait for new entries.
 	l.finish()
 	c.start(victim)
 	logs := c.converge("t", l.count())
 	c.check(l, logs)
+	victim.mu.Lock()
+	snap := strings.Contains(victim.logs.String(), "caught up from a snapshot")
+	victim.mu.Unlock()
+	if !snap {
+		t.Fatalf("node %d was not rebuilt from a snapshot", victim.id)
+	}
 	t.Logf("node %d wiped after %d acks, rebuilt to %d bytes (%d messages acknowledged)", victim.id, mid, len(logs[0]), len(l.acked))
 }
 

@@ -27,6 +27,8 @@ type Status struct {
 	BytesOut  uint64 `json:"bytes_out"`
 	BytesIn   uint64 `json:"bytes_in"`
 	WritesOut uint64 `json:"writes_out"`
+	// RaftLogBytes is the size of the node's Raft log file.
+	RaftLogBytes int64 `json:"raft_log_bytes"`
 }
 
 // GroupStatus is one Raft group on this node.
@@ -50,6 +52,9 @@ type GroupStatus struct {
 	// while a follower (its proposals forwarded to the leader by Raft).
 	ProducesLed       uint64 `json:"produces_led,omitempty"`
 	ProducesForwarded uint64 `json:"produces_forwarded,omitempty"`
+	// Snapshot is the index the group's Raft log starts after (its last
+	// compaction or the snapshot it received); 1 before any.
+	Snapshot uint64 `json:"snapshot,omitempty"`
 }
 
 // Status returns the node's view; it runs on the node loop.
@@ -76,7 +81,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 func (n *Node) status() *Status {
 	s := &Status{Node: n.cfg.NodeID, Peers: n.cfg.Peers, PeersUp: map[uint64]bool{},
 		MsgsOut: n.tr.msgsOut.Load(), MsgsIn: n.tr.msgsIn.Load(), BytesOut: n.tr.bytesOut.Load(),
-		BytesIn: n.tr.bytesIn.Load(), WritesOut: n.tr.writesOut.Load()}
+		BytesIn: n.tr.bytesIn.Load(), WritesOut: n.tr.writesOut.Load(), RaftLogBytes: n.wal.size}
 	for id, p := range n.tr.peers {
 		s.PeersUp[id] = p.up.Load()
 	}
@@ -85,6 +90,9 @@ func (n *Node) status() *Status {
 		gs := GroupStatus{Group: g.id, Replicas: g.log.voters, Leader: st.Lead, Role: st.RaftState.String(),
 			Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Quiet: g.quiet}
 		gs.ProducesLed, gs.ProducesForwarded = g.producesLed, g.producesForwarded
+		if fi, err := g.log.FirstIndex(); err == nil {
+			gs.Snapshot = fi - 1
+		}
 		if g.info != nil {
 			gs.Topic, gs.Preferred, gs.Applied = g.info.Name, g.info.Preferred, g.applied.Load()
 			if _, end, err := n.e.Offsets(g.info.Name); err == nil {

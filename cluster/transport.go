@@ -47,6 +47,7 @@ type transport struct {
 	peers map[uint64]*peer
 	recv  func([]envelope) // hands received messages to the node
 	stat  func() (*Status, error)
+	fetch func(net.Conn, *bufio.Reader) error // a fetch request (snapfetch.go)
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
@@ -285,6 +286,12 @@ func (t *transport) serve(c net.Conn) error {
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) == statusMagic && t.stat != nil {
 		return t.serveStatus(c, t.stat)
+	}
+	if binary.LittleEndian.Uint32(hello[0:]) == fetchMagic && t.fetch != nil {
+		if _, ok := t.peers[binary.LittleEndian.Uint64(hello[8:])]; !ok {
+			return errors.New("fetch from an unknown node")
+		}
+		return t.fetch(c, br)
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != transportVersion {
 		return errors.New("not a haraqa cluster peer")

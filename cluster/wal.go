@@ -14,22 +14,29 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // The node's Raft log: one append-only file (cluster/wal) for every Raft
 // group of the node, so that one fdatasync per round of the node loop makes
 // every group's new entries and hard states durable. FORMAT.md "Cluster
-// Raft log" has the layout. Records are never rewritten: a later entries
-// record that starts at an index already held replaces the tail from that
-// index on (Raft's log truncation), a later hard-state record replaces the
-// earlier one. Interim: the file is never compacted (see DESIGN.md
-// "Replication").
+// Raft log" has the layout. Records are never rewritten in place: a later
+// entries record that starts at an index already held replaces the tail
+// from that index on (Raft's log truncation), a later hard-state record
+// replaces the earlier one, a snapshot record drops the entries it covers
+// (compaction) or the whole log (a snapshot installed from the leader).
+// The file is bounded by rewriting it: when it is much larger than what the
+// groups still hold, the live records are copied to a new file that
+// replaces it (rewrite, cluster/snapshot.go decides when).
 
 const (
 	recEntries   = 1
 	recHardState = 2
+	recSnapshot  = 3
 	recHeader    = 8 // body length, CRC-32C of the body
 	maxRecord    = 256 << 20
+
+	snapInstall = 1 // snapshot record flag: the log is replaced, not compacted
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -42,21 +49,36 @@ type entryLoc struct {
 	typ  pb.EntryType
 }
 
-// groupLog is one Raft group's part of the WAL and its raft.Storage. The
-// group's log starts after a virtual snapshot at index 1, term 1, holding
-// the group's static voters: every replica starts from it, so no
-// configuration entries are needed and no snapshot is ever sent.
+// groupLog is one Raft group's part of the WAL and its raft.Storage. A
+// group's log starts after a snapshot: at first the virtual one at index
+// 1, term 1, holding the group's voters (every replica starts from it),
+// later the last compaction's or the one installed from the leader
+// (cluster/snapshot.go).
 type groupLog struct {
 	w      *wal
-	mu     sync.Mutex // ents, hs (the node loop writes, Entries reads)
-	ents   []entryLoc // index firstIndex+i
+	mu     sync.Mutex // ents, hs, snap (the node loop writes, Entries reads)
+	ents   []entryLoc // index snap.index+1+i
 	hs     *pb.HardState
 	voters []uint64
+	snap   snapMeta
 }
 
+// snapMeta is the snapshot a group's log starts after. cs nil: the voters;
+// data nil: the virtual snapshot every replica starts from.
+type snapMeta struct {
+	index, term uint64
+	cs          *pb.ConfState
+	data        []byte
+}
+
+// firstIndex is the first index of a group's log before any snapshot.
 const firstIndex = 2
 
+// first is the index of the group's first entry (g.mu held).
+func (g *groupLog) first() uint64 { return g.snap.index + 1 }
+
 type wal struct {
+	dir   string
 	f     *os.File
 	log   *slog.Logger
 	mu    sync.Mutex
@@ -75,11 +97,12 @@ func openWAL(dir string, log *slog.Logger) (*wal, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, "wal")
+	os.Remove(path + ".new") // a rewrite cut short: the old file is whole
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	w := &wal{f: f, log: log, grp: map[uint64]*groupLog{}}
+	w := &wal{dir: dir, f: f, log: log, grp: map[uint64]*groupLog{}}
 	good, err := w.replay()
 	if err != nil {
 		f.Close()
@@ -156,10 +179,10 @@ func (w *wal) load(b []byte, at int64) error {
 		}
 		first, cnt := binary.LittleEndian.Uint64(b[p:]), binary.LittleEndian.Uint32(b[p+8:])
 		p += 12
-		if first < firstIndex || first > firstIndex+uint64(len(g.ents)) {
-			return fmt.Errorf("group %d: entries from %d do not join the log ending at %d", gid, first, firstIndex+len(g.ents)-1)
+		if first < g.first() || first > g.first()+uint64(len(g.ents)) {
+			return fmt.Errorf("group %d: entries from %d do not join the log ending at %d", gid, first, g.first()+uint64(len(g.ents))-1)
 		}
-		g.ents = g.ents[:first-firstIndex]
+		g.ents = g.ents[:first-g.first()]
 		for range cnt {
 			if len(b) < p+13 {
 				return errors.New("short entry")
@@ -172,6 +195,12 @@ func (w *wal) load(b []byte, at int64) error {
 			g.ents = append(g.ents, entryLoc{term: term, off: at + int64(p), n: n, typ: pb.EntryType(et)})
 			p += int(n)
 		}
+	case recSnapshot:
+		sm, flags, err := decodeSnapRecord(b[p:])
+		if err != nil {
+			return err
+		}
+		g.setSnap(sm, flags&snapInstall != 0)
 	default:
 		return fmt.Errorf("unknown record type %d", typ)
 	}
@@ -182,7 +211,7 @@ func (w *wal) load(b []byte, at int64) error {
 func (w *wal) group(id uint64) *groupLog {
 	g := w.grp[id]
 	if g == nil {
-		g = &groupLog{w: w}
+		g = &groupLog{w: w, snap: snapMeta{index: firstIndex - 1, term: 1}}
 		w.grp[id] = g
 	}
 	return g
@@ -191,15 +220,22 @@ func (w *wal) group(id uint64) *groupLog {
 // record appends one record (type, group, payload built by fill) to the
 // pending buffer and returns the file offset of the payload.
 func (w *wal) record(typ byte, gid uint64, fill func(b []byte, at int64) []byte) {
-	start := len(w.buf)
-	w.buf = append(w.buf, make([]byte, recHeader+9)...)
-	w.buf[start+recHeader] = typ
-	binary.LittleEndian.PutUint64(w.buf[start+recHeader+1:], gid)
-	at := w.size + int64(start) + recHeader // file offset of the body
-	w.buf = fill(w.buf, at)
-	body := w.buf[start+recHeader:]
-	binary.LittleEndian.PutUint32(w.buf[start:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(w.buf[start+4:], crc32.Checksum(body, crcTable))
+	w.buf = appendRecord(w.buf, w.size, typ, gid, fill)
+}
+
+// appendRecord appends one record to buf, which is written at file offset
+// base; fill gets the file offset of the body.
+func appendRecord(buf []byte, base int64, typ byte, gid uint64, fill func(b []byte, at int64) []byte) []byte {
+	start := len(buf)
+	buf = append(buf, make([]byte, recHeader+9)...)
+	buf[start+recHeader] = typ
+	binary.LittleEndian.PutUint64(buf[start+recHeader+1:], gid)
+	at := base + int64(start) + recHeader // file offset of the body
+	buf = fill(buf, at)
+	body := buf[start+recHeader:]
+	binary.LittleEndian.PutUint32(buf[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(body, crcTable))
+	return buf
 }
 
 // saveHardState queues a hard-state record.
@@ -222,28 +258,35 @@ func (w *wal) saveEntries(gid uint64, ents []*pb.Entry) {
 		return
 	}
 	g := w.group(gid)
-	locs := make([]entryLoc, 0, len(ents))
-	w.record(recEntries, gid, func(b []byte, at int64) []byte {
-		base := len(b) - 9 // body start in b
+	var locs []entryLoc
+	w.buf, locs = appendEntries(w.buf, w.size, gid, ents, nil)
+	g.mu.Lock()
+	first := ents[0].GetIndex()
+	if first < g.first() || first > g.first()+uint64(len(g.ents)) {
+		g.mu.Unlock()
+		panic(fmt.Sprintf("cluster: group %d: raft appended entries from %d to a log ending at %d", gid, first, g.first()+uint64(len(g.ents))-1))
+	}
+	g.ents = append(g.ents[:first-g.first()], locs...)
+	g.mu.Unlock()
+}
+
+// appendEntries appends an entries record of ents to buf (written at file
+// offset base) and returns it with the entries' locations.
+func appendEntries(buf []byte, base int64, gid uint64, ents []*pb.Entry, locs []entryLoc) ([]byte, []entryLoc) {
+	buf = appendRecord(buf, base, recEntries, gid, func(b []byte, at int64) []byte {
+		start := len(b) - 9 // body start in b
 		b = binary.LittleEndian.AppendUint64(b, ents[0].GetIndex())
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(ents)))
 		for _, e := range ents {
 			b = binary.LittleEndian.AppendUint64(b, e.GetTerm())
 			b = append(b, byte(e.GetType()))
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Data)))
-			locs = append(locs, entryLoc{term: e.GetTerm(), off: at + int64(len(b)-base), n: uint32(len(e.Data)), typ: e.GetType()})
+			locs = append(locs, entryLoc{term: e.GetTerm(), off: at + int64(len(b)-start), n: uint32(len(e.Data)), typ: e.GetType()})
 			b = append(b, e.Data...)
 		}
 		return b
 	})
-	g.mu.Lock()
-	first := ents[0].GetIndex()
-	if first < firstIndex || first > firstIndex+uint64(len(g.ents)) {
-		g.mu.Unlock()
-		panic(fmt.Sprintf("cluster: group %d: raft appended entries from %d to a log ending at %d", gid, first, firstIndex+len(g.ents)-1))
-	}
-	g.ents = append(g.ents[:first-firstIndex], locs...)
-	g.mu.Unlock()
+	return buf, locs
 }
 
 // flush writes the pending records and, with sync, syncs the file: then
@@ -282,13 +325,30 @@ func (g *groupLog) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	if g.hs != nil {
 		hs = &pb.HardState{Term: new(g.hs.GetTerm()), Vote: new(g.hs.GetVote()), Commit: new(g.hs.GetCommit())}
 	}
-	return hs, &pb.ConfState{Voters: append([]uint64(nil), g.voters...)}, nil
+	// A snapshot is committed: a hard state older than it (its record was
+	// cut off after the snapshot's) is raised to it.
+	if g.snap.realSnap() && hs.GetCommit() < g.snap.index {
+		hs.Commit = new(g.snap.index)
+		if hs.GetTerm() < g.snap.term {
+			hs.Term, hs.Vote = new(g.snap.term), new(uint64(0))
+		}
+	}
+	return hs, g.confState(), nil
+}
+
+// confState is the configuration of the group's snapshot (g.mu held).
+func (g *groupLog) confState() *pb.ConfState {
+	if g.snap.cs != nil {
+		return proto.Clone(g.snap.cs).(*pb.ConfState)
+	}
+	return &pb.ConfState{Voters: append([]uint64(nil), g.voters...)}
 }
 
 func (g *groupLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	g.mu.Lock()
-	last := firstIndex + uint64(len(g.ents)) - 1
-	if lo < firstIndex {
+	first := g.first()
+	last := first + uint64(len(g.ents)) - 1
+	if lo < first {
 		g.mu.Unlock()
 		return nil, raft.ErrCompacted
 	}
@@ -296,7 +356,8 @@ func (g *groupLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		g.mu.Unlock()
 		return nil, raft.ErrUnavailable
 	}
-	locs := append([]entryLoc(nil), g.ents[lo-firstIndex:hi-firstIndex]...)
+	locs := append([]entryLoc(nil), g.ents[lo-first:hi-first]...)
+	f := g.w.f
 	g.mu.Unlock()
 	out := make([]*pb.Entry, 0, len(locs))
 	var size uint64
@@ -306,7 +367,7 @@ func (g *groupLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 			break
 		}
 		data := make([]byte, l.n)
-		if _, err := g.w.f.ReadAt(data, l.off); err != nil {
+		if _, err := f.ReadAt(data, l.off); err != nil {
 			return nil, fmt.Errorf("cluster: read raft entry %d: %w", lo+uint64(i), err)
 		}
 		out = append(out, &pb.Entry{Term: new(l.term), Index: new(lo + uint64(i)), Type: l.typ.Enum(), Data: data})
@@ -315,31 +376,37 @@ func (g *groupLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 }
 
 func (g *groupLog) Term(i uint64) (uint64, error) {
-	if i == firstIndex-1 {
-		return 1, nil
-	}
-	if i < firstIndex-1 {
-		return 0, raft.ErrCompacted
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if i-firstIndex >= uint64(len(g.ents)) {
+	if i == g.snap.index {
+		return g.snap.term, nil
+	}
+	if i < g.snap.index {
+		return 0, raft.ErrCompacted
+	}
+	if i-g.first() >= uint64(len(g.ents)) {
 		return 0, raft.ErrUnavailable
 	}
-	return g.ents[i-firstIndex].term, nil
+	return g.ents[i-g.first()].term, nil
 }
 
 func (g *groupLog) LastIndex() (uint64, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return firstIndex + uint64(len(g.ents)) - 1, nil
+	return g.snap.index + uint64(len(g.ents)), nil
 }
 
-func (g *groupLog) FirstIndex() (uint64, error) { return firstIndex, nil }
+func (g *groupLog) FirstIndex() (uint64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.first(), nil
+}
 
 func (g *groupLog) Snapshot() (*pb.Snapshot, error) {
-	return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(uint64(firstIndex - 1)), Term: new(uint64(1)),
-		ConfState: &pb.ConfState{Voters: append([]uint64(nil), g.voters...)}}}, nil
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return &pb.Snapshot{Data: g.snap.data, Metadata: &pb.SnapshotMetadata{Index: new(g.snap.index), Term: new(g.snap.term),
+		ConfState: g.confState()}}, nil
 }
 
 // empty reports whether the group never stored anything (a new group).

@@ -26,6 +26,7 @@ const (
 	opRoll         // seal the active segment if it holds anything
 	opRepair       // replace vol's copy of segment base from a good mirror
 	opRejoin       // rebuild vol's mirror and add it to the view
+	opSync         // sync the active segments (Engine.Sync)
 )
 
 // writerReq is one queued request to a topic's writer: an append (opAppend)
@@ -525,6 +526,9 @@ func (w *writer) control(r *writerReq) {
 		r.err = w.repairSegment(r.vol, r.base)
 	case opRejoin:
 		r.err = w.rejoin(r.vol)
+	case opSync:
+		r.err = w.syncNow()
+		r.base = w.next
 	}
 	r.done <- struct{}{}
 }

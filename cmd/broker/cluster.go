@@ -24,6 +24,7 @@ type clusterConfig struct {
 	replication int
 	tick        time.Duration
 	advertise   string
+	snapBytes   int64
 	peerMap     map[uint64]string
 }
 
@@ -34,6 +35,7 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterConfig) {
 	fs.IntVar(&c.replication, "replication", 0, "replicas per topic in a cluster (0: min(3, nodes))")
 	fs.DurationVar(&c.tick, "raft-tick", 100*time.Millisecond, "Raft tick; a follower elects a new leader after 10 ticks without one")
 	fs.StringVar(&c.advertise, "advertise-addr", "", "`host:port` clients reach this node's native listener at, told to the cluster for placement (default: the -addr listener's, with the host of this node's -peers address when -addr binds every interface)")
+	fs.Int64Var(&c.snapBytes, "raft-snapshot-bytes", 32<<20, "a topic's Raft log is compacted (replaced by a snapshot of its segments) past this many `bytes`")
 }
 
 // check parses -peers; a cluster needs -node-id, -peers holding it.
@@ -62,6 +64,9 @@ func (c *clusterConfig) check() error {
 	if c.replication < 0 || c.replication > len(c.peerMap) {
 		return fmt.Errorf("-replication %d: want 0 to the %d nodes", c.replication, len(c.peerMap))
 	}
+	if c.snapBytes <= 0 {
+		return fmt.Errorf("-raft-snapshot-bytes: want a size above 0")
+	}
 	if c.tick <= 0 {
 		return fmt.Errorf("-raft-tick: want a duration above 0")
 	}
@@ -83,7 +88,8 @@ func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.L
 		return nil, nil, fmt.Errorf("-cluster-addr %s: %w", addr, err)
 	}
 	n, err := cluster.Open(cluster.Config{NodeID: c.nodeID, Peers: c.peerMap, Listener: ln, Dir: filepath.Join(vols[0], "cluster"),
-		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick, ClientAddr: c.advertiseAddr(listeners)})
+		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick, ClientAddr: c.advertiseAddr(listeners),
+		SnapshotBytes: c.snapBytes})
 	if err != nil {
 		ln.Close()
 		return nil, nil, err
