@@ -817,7 +817,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 		g.amu.Unlock()
 		for _, e := range q {
 			if isSnapMarker(e) {
-				if !n.installSnapshot(g, e, &next, &last, &end, &seen) {
+				if !n.installSnapshot(g, e, &next, &last, &end, &seen, &prods) {
 					return
 				}
 				continue
@@ -869,7 +869,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 				n.finishEach(id, bases, errs)
 			}
 		}
-		n.notePoint(g, q, next, last, seen)
+		n.notePoint(g, q, next, last, seen, prods)
 		clear(q)
 	}
 }

@@ -16,8 +16,9 @@ import (
 // Deduplication is decided where the batches are applied, not where they
 // are proposed: each topic's apply goroutine keeps a table of every
 // producer's recent sequences, fed only by the committed log in log order.
-// Every replica applies the same log from its start (a restart replays it
-// whole), so every replica makes the same decision for every batch: a
+// Every replica applies the same log from its start, or from a snapshot
+// that carries the table (snapshot_prods.go), so every replica makes the
+// same decision for every batch: a
 // retried batch whose first copy committed (a retry after a leader
 // failover, or a proposal proposed again) is answered with its first
 // copy's offset and stored by no replica; a gap is refused by all.

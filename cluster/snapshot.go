@@ -47,7 +47,7 @@ func isSnapMarker(e *pb.Entry) bool { return e.GetType() == entrySnapMarker }
 
 // snapState is a topic group's compaction state.
 type snapState struct {
-	want  atomic.Bool                   // the loop wants a durable point
+	want  atomic.Bool                  // the loop wants a durable point
 	point atomic.Pointer[durablePoint] // published by the apply goroutine
 	// Apply goroutine: the last entry it applied.
 	aIndex, aTerm uint64
@@ -69,9 +69,10 @@ type confAt struct {
 
 // snapData is a topic snapshot's data.
 type snapData struct {
-	end  uint64         // engine end offset the snapshot covers
-	time int64          // append time of the last entry applied
-	keys []proposalKey // the apply's remembered proposals, oldest first
+	end   uint64        // engine end offset the snapshot covers
+	time  int64         // append time of the last entry applied
+	keys  []proposalKey // the apply's remembered proposals, oldest first
+	prods *prodTable    // idempotent producers' recent sequences
 }
 
 const snapDataVersion = 1
@@ -86,7 +87,7 @@ func encodeSnapData(d snapData) []byte {
 		b = binary.LittleEndian.AppendUint64(b, k.node)
 		b = binary.LittleEndian.AppendUint64(b, k.id)
 	}
-	return b
+	return appendProdTable(b, d.prods)
 }
 
 func decodeSnapData(b []byte) (snapData, error) {
@@ -96,14 +97,16 @@ func decodeSnapData(b []byte) (snapData, error) {
 	}
 	d.end, d.time = binary.LittleEndian.Uint64(b[1:]), int64(binary.LittleEndian.Uint64(b[9:]))
 	n := int(binary.LittleEndian.Uint32(b[17:]))
-	if len(b) != 21+16*n {
+	if len(b) < 21+16*n {
 		return d, errors.New("cluster: bad snapshot data length")
 	}
 	for i := range n {
 		p := 21 + 16*i
 		d.keys = append(d.keys, proposalKey{binary.LittleEndian.Uint64(b[p:]), binary.LittleEndian.Uint64(b[p+8:])})
 	}
-	return d, nil
+	var err error
+	d.prods, err = decodeProdTable(b[21+16*n:])
+	return d, err
 }
 
 // keys returns the remembered proposals, oldest first.
@@ -129,7 +132,7 @@ const defaultSnapshotBytes = 32 << 20
 
 // notePoint records the last entry applied (q's) and, when the loop asked
 // for one, syncs the topic in the engine and publishes a durable point.
-func (n *Node) notePoint(g *group, q []*pb.Entry, next uint64, last int64, seen *recent) {
+func (n *Node) notePoint(g *group, q []*pb.Entry, next uint64, last int64, seen *recent, prods *prodTable) {
 	if len(q) > 0 {
 		e := q[len(q)-1]
 		g.snap.aIndex, g.snap.aTerm = e.GetIndex(), e.GetTerm()
@@ -150,14 +153,14 @@ func (n *Node) notePoint(g *group, q []*pb.Entry, next uint64, last int64, seen 
 	}
 	g.snap.want.Store(false)
 	g.snap.point.Store(&durablePoint{index: g.snap.aIndex, term: g.snap.aTerm,
-		data: encodeSnapData(snapData{end: next, time: last, keys: seen.keys()})})
+		data: encodeSnapData(snapData{end: next, time: last, keys: seen.keys(), prods: prods})})
 }
 
 // installSnapshot starts the apply from the snapshot of marker e: it
 // fetches from a peer the offsets the engine lacks below the snapshot's
 // end, then sets the apply state to the snapshot's. false: the group
 // stopped.
-func (n *Node) installSnapshot(g *group, e *pb.Entry, next *uint64, last *int64, end *uint64, seen **recent) bool {
+func (n *Node) installSnapshot(g *group, e *pb.Entry, next *uint64, last *int64, end *uint64, seen **recent, prods **prodTable) bool {
 	d, err := decodeSnapData(e.Data)
 	if err != nil {
 		n.log.Error("cluster: bad snapshot; topic's apply stops", "topic", g.topic, "index", e.GetIndex(), "err", err)
@@ -177,7 +180,7 @@ func (n *Node) installSnapshot(g *group, e *pb.Entry, next *uint64, last *int64,
 		}
 		n.log.Info("cluster: caught up from a snapshot", "topic", g.topic, "index", e.GetIndex(), "end", *end)
 	}
-	*next, *last, *seen = d.end, d.time, recentFrom(d.keys)
+	*next, *last, *seen, *prods = d.end, d.time, recentFrom(d.keys), d.prods
 	g.snap.aIndex, g.snap.aTerm = e.GetIndex(), e.GetTerm()
 	g.applied.Store(e.GetIndex())
 	return true
