@@ -173,6 +173,7 @@ type group struct {
 	adone   chan struct{}
 	applied atomic.Uint64
 	snap    snapState // compaction (snapshot.go)
+	abuf    stageBuf  // apply goroutine's copies of an entry's batches
 }
 
 // Open starts a node: it replays the Raft log, loads the catalog, starts
@@ -645,6 +646,9 @@ func (n *Node) ready() error {
 				n.tmu.Unlock()
 			}
 		}
+		if k := len(x.rd.CommittedEntries); k > 0 {
+			g.log.release(x.rd.CommittedEntries[k-1].GetIndex())
+		}
 		if marks[i] != nil {
 			g.amu.Lock()
 			g.aq = append(g.aq, marks[i])
@@ -881,6 +885,7 @@ func (n *Node) applyEntry(g *group, batches [][]byte, bases []uint64, tm int64, 
 		var ps []engine.Pending
 		var want []uint64
 		var err error
+		buf := g.stage(batches)
 		for i, b := range batches {
 			cnt := uint64(record.CountOf(b))
 			if bases[i]+cnt <= *end {
@@ -891,7 +896,9 @@ func (n *Node) applyEntry(g *group, batches [][]byte, bases []uint64, tm int64, 
 				break
 			}
 			var p engine.Pending
-			p, err = n.e.EnqueueAt(context.Background(), g.topic, slices.Clone(b), tm)
+			// The engine stamps the batch in place: a copy, in the
+			// apply's buffer (reused once every batch is stored).
+			p, err = n.e.EnqueueAt(context.Background(), g.topic, buf.next(b), tm)
 			if err != nil {
 				break
 			}
