@@ -362,7 +362,9 @@ func TestGroupOptions(t *testing.T) {
 	produceGroupN(t, c, "work", 10)
 
 	t.Run("in progress", func(t *testing.T) {
-		const ackWait = 500 * time.Millisecond
+		// A second: the extends every quarter of it keep a margin that
+		// a loaded machine's scheduling delays do not eat up.
+		const ackWait = time.Second
 		gc := client.NewGroupConsumer(c, "slow", "work", client.GroupAckWait(ackWait), client.GroupFetchMax(1), client.GroupWait(50*time.Millisecond))
 		for m, err := range gc.Messages(ctx) {
 			if err != nil {

@@ -16,8 +16,13 @@ func TestLongPoll(t *testing.T) {
 		c := b.dial()
 		ctx := testCtx(t)
 		createTopic(t, c, "lp")
-		const maxWait = 10 * time.Second
+		// Woken by the data, the poll returns long before its wait; the
+		// wait is long so that a loaded machine cannot blur the two.
+		const maxWait = 30 * time.Second
 		produced := make(chan time.Time, 1)
+		// The clock starts before the producing goroutine: however the
+		// two are scheduled, the produce comes 200 ms after start or later.
+		start := time.Now()
 		go func() {
 			time.Sleep(200 * time.Millisecond)
 			// The same Client: the parked poll does not hold up other calls.
@@ -27,7 +32,6 @@ func TestLongPoll(t *testing.T) {
 			}
 		}()
 		var buf client.ConsumeBuffer
-		start := time.Now()
 		msgs, err := c.Consume(ctx, "lp", 0, 10, &buf, client.ConsumeWait(maxWait))
 		took := time.Since(start)
 		if err != nil {
@@ -37,7 +41,7 @@ func TestLongPoll(t *testing.T) {
 			t.Fatalf("got %d messages, next %d", msgs.Len(), msgs.Next())
 		}
 		at := <-produced
-		if took < 150*time.Millisecond || took > maxWait/4 {
+		if took < 200*time.Millisecond || took > maxWait/3 {
 			t.Fatalf("long poll returned after %v; data was produced after %v", took, at.Sub(start))
 		}
 		t.Logf("returned %v after the produce started", time.Since(at)-time.Since(start)+took)
