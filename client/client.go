@@ -147,6 +147,14 @@ func (c *Client) conn(ctx context.Context) (*conn, error) {
 	return cn, nil
 }
 
+// live reports whether the Client has a live connection (conn would not
+// dial).
+func (c *Client) live() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed && c.cur != nil && c.cur.alive()
+}
+
 // redial waits out the backoff, honouring ctx, then dials once.
 func (c *Client) redial(ctx context.Context, wait time.Duration) (*conn, error) {
 	if wait > 0 {

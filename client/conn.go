@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/netproto"
@@ -16,11 +18,20 @@ import (
 
 // conn is one connection to the broker. Any goroutine may send on it: the
 // request is registered under a fresh request id, then written whole under
-// wmu. One reader goroutine reads the responses and hands each to the call
-// registered under its id, reading a consume response's batch bytes
-// straight into the caller's ConsumeBuffer.
+// wmu. Whoever holds the read role reads the responses and hands each to
+// the call registered under its id, reading a consume response's batch
+// bytes straight into the caller's ConsumeBuffer.
 //
-// Lock order: wmu, then mu. The reader never takes wmu.
+// The read role (role, under mu) is taken by a caller that waits for its
+// response while nobody reads (the leader: it reads until its own response
+// is in, so a single call in flight costs no hand-off between goroutines),
+// else by the connection's background reader, which reads while a caller
+// is blocked waiting for someone else to read its response or a stream
+// (watch) is registered, and otherwise parks. A connection the client
+// cannot peek at (TLS, or a platform without the peek) keeps the background
+// reader reading for good, as before.
+//
+// Lock order: wmu, then mu, then dlMu. The reader never takes wmu.
 type conn struct {
 	nc      net.Conn
 	br      *bufio.Reader // reader goroutine only
@@ -41,18 +52,58 @@ type conn struct {
 	vec  [4][]byte   // guarded by wmu
 	bufs net.Buffers // guarded by wmu
 
-	rbuf  []byte                                  // reader only: error bodies, watch events
-	fixed [netproto.ConsumeResponseFixedSize]byte // reader only
+	// The read role. lead: callers may lead (the connection can be peeked
+	// at for liveness while nobody reads it). kick (capacity 1) hands the
+	// role to the background reader.
+	lead    bool
+	peek    *peeker // non-nil when lead
+	role    uint8   // guarded by mu: roleFree, roleLeader, roleBack
+	blocked int     // guarded by mu: registered calls whose callers wait for another reader
+	streams int     // guarded by mu: registered stream calls
+	kick    chan struct{}
+	// backFrames counts the frames the background reader read (tests).
+	backFrames atomic.Uint64
+
+	// A leader whose context ends is interrupted with a read deadline in
+	// the past (onDone, run by context.AfterFunc on the leader's context,
+	// registered once per context and kept across calls).
+	dlMu      sync.Mutex
+	leading   bool            // guarded by dlMu: a leader reads
+	leadDone  <-chan struct{} // guarded by dlMu: its context's Done
+	dlSet     bool            // guarded by dlMu: onDone set the deadline
+	watchDone <-chan struct{} // guarded by dlMu: the context watched by watchStop
+	watchStop func() bool     // guarded by dlMu
+
+	// Role holder only.
+	midFrame bool                                    // part of a frame has been read
+	extended bool                                    // the interrupted leader gave the rest of its frame wto
+	rbuf     []byte                                  // error bodies, watch events
+	fixed    [netproto.ConsumeResponseFixedSize]byte // consume responses' fixed fields
 }
+
+// The holders of a connection's read role.
+const (
+	roleFree   = iota // nobody reads: the next waiting caller may lead
+	roleLeader        // a caller reads until its own response is in
+	roleBack          // the background reader
+)
+
+// errInterrupted is a leader's read cut short at a frame boundary because
+// its context ended.
+var errInterrupted = errors.New("client: read interrupted")
+
+// aLongTimeAgo is a read deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // call is one request and its response. Calls are pooled; a call is
 // touched by the reader only between its registration and the send on
 // done (or its removal from pending by a caller whose context ended).
 type call struct {
-	done chan struct{} // capacity 1: the reader sends once per use
-	head []byte        // the frame header and the body before any payload
-	op   netproto.Opcode
-	id   uint64
+	done    chan struct{} // capacity 1: the reader sends once per use
+	blocked bool          // guarded by conn.mu: counted in conn.blocked
+	head    []byte        // the frame header and the body before any payload
+	op      netproto.Opcode
+	id      uint64
 	// sentAt is when the request was written (with hooks only).
 	sentAt time.Time
 
@@ -131,14 +182,20 @@ func dialConn1(ctx context.Context, addr string, cfg *config) (*conn, error) {
 		return nil, &DialError{Addr: addr, Err: err}
 	}
 	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger, addr: addr, hooks: &cfg.hooks,
-		pending: map[uint64]*call{}, dead: make(chan struct{})}
+		pending: map[uint64]*call{}, dead: make(chan struct{}), kick: make(chan struct{}, 1)}
 	maxBody, err := cn.hello(ctx, cfg.token)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	cn.sendMax = min(cfg.maxBody, maxBody)
-	cn.br = bufio.NewReaderSize(nc, 64<<10)
+	cn.br = bufio.NewReaderSize(netReader{cn}, 64<<10)
+	cn.peek = newPeeker(nc)
+	cn.lead = cn.peek != nil
+	if !cn.lead {
+		cn.role = roleBack
+		cn.kick <- struct{}{}
+	}
 	go cn.readLoop()
 	return cn, nil
 }
@@ -184,14 +241,34 @@ func (cn *conn) exchangeHello(token string) (uint32, error) {
 	return max(resp.MaxBody, 1<<10), nil
 }
 
-// alive reports whether the connection has not ended.
+// alive reports whether the connection has not ended. While nobody reads
+// it, it peeks at the socket without blocking: a broker that closed the
+// connection between two calls is noticed before the next call is sent
+// (the next call redials), as a reader blocked in a read would notice it.
 func (cn *conn) alive() bool {
 	select {
 	case <-cn.dead:
 		return false
 	default:
+	}
+	if !cn.lead {
 		return true
 	}
+	cn.mu.Lock()
+	if cn.role != roleFree || cn.pending == nil || cn.br.Buffered() > 0 {
+		ok := cn.pending != nil
+		cn.mu.Unlock()
+		return ok
+	}
+	cn.role = roleLeader // hold the role for the peek
+	cn.mu.Unlock()
+	err := cn.peek.closed()
+	cn.release()
+	if err != nil {
+		cn.fail(err)
+		return false
+	}
+	return true
 }
 
 // send registers cl under a fresh request id and writes its frame: cl.head
@@ -229,6 +306,12 @@ func (cn *conn) sendParts(cl *call, p parts) error {
 	cn.nextID++
 	cl.id = cn.nextID
 	cn.pending[cl.id] = cl
+	if cl.stream != nil {
+		// Nobody waits for a stream's frames: the background reader reads
+		// while it is registered.
+		cn.streams++
+		cn.wantReaderLocked()
+	}
 	cn.mu.Unlock()
 	netproto.SetRequestID(cl.head, cl.id)
 	cn.nc.SetWriteDeadline(time.Now().Add(cn.wto))
@@ -252,18 +335,42 @@ func (cn *conn) sendParts(cl *call, p parts) error {
 	return nil
 }
 
-// wait waits for cl's response. If ctx ends first and the reader has not
-// taken cl yet, cl is withdrawn (a late response is discarded) and ctx's
-// error returned; if the reader is already filling it, wait lets it finish.
+// wait waits for cl's response. If nobody reads the connection, the
+// caller reads it itself (lead) until its response is in. If ctx ends
+// first and no reader has taken cl yet, cl is withdrawn (a late response is
+// discarded) and ctx's error returned; if a reader is already filling it,
+// wait lets it finish.
 func (cn *conn) wait(ctx context.Context, cl *call) error {
+	select {
+	case <-cl.done:
+		return cl.err
+	default:
+	}
+	cn.mu.Lock()
+	if cn.role == roleFree && cn.pending != nil && ctx.Err() == nil {
+		cn.role = roleLeader
+		cn.mu.Unlock()
+		return cn.leadFor(ctx, cl)
+	}
+	if cn.pending != nil && cn.pending[cl.id] == cl {
+		cl.blocked = true
+		cn.blocked++
+	}
+	cn.mu.Unlock()
 	select {
 	case <-cl.done:
 		return cl.err
 	case <-ctx.Done():
 	}
+	return cn.abandon(ctx, cl)
+}
+
+// abandon withdraws cl after ctx ended, unless a reader has taken it: then
+// it waits for the reader to finish it.
+func (cn *conn) abandon(ctx context.Context, cl *call) error {
 	cn.mu.Lock()
 	if cn.pending != nil && cn.pending[cl.id] == cl {
-		delete(cn.pending, cl.id)
+		cn.unregisterLocked(cl)
 		cn.mu.Unlock()
 		return ctx.Err()
 	}
@@ -272,11 +379,115 @@ func (cn *conn) wait(ctx context.Context, cl *call) error {
 	return cl.err
 }
 
+// leadFor reads responses, as the holder of the read role, until cl's is
+// in or ctx ends at a frame boundary, then gives the role up.
+func (cn *conn) leadFor(ctx context.Context, cl *call) error {
+	cn.watch(ctx)
+	var err error
+	for {
+		select {
+		case <-cl.done:
+			cn.unwatch()
+			cn.release()
+			return cl.err
+		default:
+		}
+		if err = cn.readOne(); err != nil {
+			break
+		}
+	}
+	cn.unwatch()
+	if errors.Is(err, errInterrupted) {
+		cn.release()
+		return cn.abandon(ctx, cl)
+	}
+	cn.fail(err) // finishes cl
+	<-cl.done
+	return cl.err
+}
+
+// watch arms the interruption of this leader's reads when ctx ends.
+func (cn *conn) watch(ctx context.Context) {
+	done := ctx.Done()
+	if done == nil {
+		return
+	}
+	cn.dlMu.Lock()
+	cn.leading, cn.leadDone = true, done
+	if cn.watchDone != done {
+		if cn.watchStop != nil {
+			cn.watchStop()
+		}
+		cn.watchDone = done
+		cn.watchStop = context.AfterFunc(ctx, func() { cn.onDone(done) })
+	}
+	cn.dlMu.Unlock()
+	if ctx.Err() != nil {
+		// It may have ended before leading was set: interrupt now.
+		cn.onDone(done)
+	}
+}
+
+// onDone interrupts the leader whose context's Done is done, if it still
+// reads.
+func (cn *conn) onDone(done <-chan struct{}) {
+	cn.dlMu.Lock()
+	defer cn.dlMu.Unlock()
+	if cn.leading && cn.leadDone == done && !cn.dlSet {
+		cn.dlSet = true
+		cn.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// unwatch ends the leader's interruption and clears a deadline it set.
+func (cn *conn) unwatch() {
+	cn.dlMu.Lock()
+	if cn.leading {
+		cn.leading, cn.leadDone = false, nil
+		if cn.dlSet || cn.extended {
+			cn.nc.SetReadDeadline(time.Time{})
+		}
+		cn.dlSet, cn.extended = false, false
+	}
+	cn.dlMu.Unlock()
+}
+
+// release gives up the read role: to the background reader when a caller
+// is blocked waiting for a reader or a stream is registered, else to
+// nobody (the next waiting caller leads).
+func (cn *conn) release() {
+	cn.mu.Lock()
+	cn.role = roleFree
+	cn.wantReaderLocked()
+	cn.mu.Unlock()
+}
+
+// wantReaderLocked hands a free read role to the background reader when
+// someone needs a reader that nobody is; mu is held.
+func (cn *conn) wantReaderLocked() {
+	if cn.role == roleFree && (cn.blocked > 0 || cn.streams > 0) {
+		cn.role = roleBack
+		cn.kick <- struct{}{} // capacity 1, and only a roleFree → roleBack move sends
+	}
+}
+
+// unregisterLocked removes cl from pending; mu is held.
+func (cn *conn) unregisterLocked(cl *call) {
+	delete(cn.pending, cl.id)
+	if cl.stream != nil {
+		cn.streams--
+	}
+	if cl.blocked {
+		cl.blocked = false
+		cn.blocked--
+	}
+}
+
 // withdraw unregisters a stream call.
 func (cn *conn) withdraw(cl *call) {
 	cn.mu.Lock()
 	if cn.pending != nil && cn.pending[cl.id] == cl {
-		delete(cn.pending, cl.id)
+		cn.unregisterLocked(cl)
 	}
 	cn.mu.Unlock()
 }
@@ -294,6 +505,12 @@ func (cn *conn) fail(why error) {
 	close(cn.dead)
 	cn.mu.Unlock()
 	cn.nc.Close()
+	cn.dlMu.Lock()
+	if cn.watchStop != nil {
+		cn.watchStop() // the context no longer holds the connection
+		cn.watchStop, cn.watchDone = nil, nil
+	}
+	cn.dlMu.Unlock()
 	if !errors.Is(why, ErrClosed) {
 		cn.log.Warn("haraqa client: connection lost", "remote", cn.nc.RemoteAddr(), "err", why)
 	}
@@ -302,6 +519,7 @@ func (cn *conn) fail(why error) {
 	}
 	err := disconnected(why)
 	for _, cl := range pend {
+		cl.blocked = false
 		cl.finish(err)
 	}
 }
@@ -318,26 +536,84 @@ func (cl *call) finish(err error) {
 	cl.done <- struct{}{}
 }
 
-// readLoop reads responses until the connection ends.
+// readLoop is the background reader: it reads responses while it holds
+// the read role, and gives the role up when nobody needs it.
 func (cn *conn) readLoop() {
-	var hb [netproto.HeaderSize]byte
 	for {
-		h, err := netproto.ReadHeader(cn.br, &hb)
-		if err == nil {
-			err = h.CheckResponse(cn.recvMax)
-		}
-		if err != nil {
-			cn.fail(err)
+		select {
+		case <-cn.kick:
+		case <-cn.dead:
 			return
 		}
-		cl := cn.claim(h)
-		if err := cn.readBody(h, cl); err != nil {
-			if cl != nil {
-				cl.finish(disconnected(err))
+		for {
+			if err := cn.readOne(); err != nil {
+				cn.fail(err)
+				return
 			}
-			cn.fail(err)
-			return
+			cn.backFrames.Add(1)
+			if cn.lead {
+				cn.mu.Lock()
+				if cn.blocked == 0 && cn.streams == 0 {
+					cn.role = roleFree
+					cn.mu.Unlock()
+					break
+				}
+				cn.mu.Unlock()
+			}
 		}
+	}
+}
+
+// readOne reads one response frame and hands it to its call; the read
+// role is held. A returned error other than errInterrupted (a leader's
+// context ended before the frame began) is fatal to the connection.
+func (cn *conn) readOne() error {
+	if _, err := cn.br.Peek(1); err != nil {
+		return err
+	}
+	cn.midFrame = true
+	var hb [netproto.HeaderSize]byte
+	h, err := netproto.ReadHeader(cn.br, &hb)
+	if err == nil {
+		err = h.CheckResponse(cn.recvMax)
+	}
+	if err != nil {
+		return err
+	}
+	cl := cn.claim(h)
+	if err := cn.readBody(h, cl); err != nil {
+		if cl != nil {
+			cl.finish(disconnected(err))
+		}
+		return err
+	}
+	cn.midFrame = false
+	return nil
+}
+
+// netReader reads the connection for its bufio.Reader. A leader's read
+// deadline (its context ended) interrupts it between frames; inside a
+// frame the rest of the frame is read, within the write timeout, so that
+// the next reader starts at a frame boundary.
+type netReader struct{ cn *conn }
+
+func (r netReader) Read(p []byte) (int, error) {
+	cn := r.cn
+	for {
+		n, err := cn.nc.Read(p)
+		if err == nil || n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if !cn.midFrame {
+			return 0, errInterrupted
+		}
+		if cn.extended {
+			return 0, err // the rest of the frame did not come
+		}
+		cn.dlMu.Lock()
+		cn.extended = true
+		cn.nc.SetReadDeadline(time.Now().Add(cn.wto))
+		cn.dlMu.Unlock()
 	}
 }
 
@@ -348,7 +624,7 @@ func (cn *conn) claim(h netproto.Header) *call {
 	defer cn.mu.Unlock()
 	cl := cn.pending[h.RequestID]
 	if cl != nil && (cl.stream == nil || h.Status != netproto.CodeOK) {
-		delete(cn.pending, h.RequestID)
+		cn.unregisterLocked(cl)
 	}
 	return cl
 }

@@ -2,9 +2,10 @@
 //
 // A Client holds one connection to a broker (TCP or Unix socket). Calls
 // from any number of goroutines are pipelined on it, each under its own
-// request id, and a reader goroutine hands every response to the call
-// waiting for it; responses come back in any order. Every call takes a
-// context first: when it ends the call returns ctx.Err() at once, and the
+// request id, and every response is handed to the call waiting for it (a
+// call alone in flight reads its own); responses come back in any order.
+// Every call takes a context first: when it ends the call returns
+// ctx.Err() at once (or when the response it is reading is in), and the
 // late response, if any, is discarded. A request already written may
 // still take effect on the broker.
 //

@@ -67,6 +67,7 @@ type MultiProducer struct {
 	dropped  int                // guarded by mu: failures not kept in failures
 	retryErr error              // guarded by mu: why a batch is being resent; nil once one is acked
 	closed   bool               // guarded by mu
+	quiet    bool               // guarded by mu: next is sealing for its caller (no poke)
 
 	// Sender and acker, for resends in order: while the acker resends,
 	// the sender writes no new batch.
@@ -75,9 +76,18 @@ type MultiProducer struct {
 	resumed  chan struct{} // guarded by smu: closed when paused ends
 	inflight int           // guarded by smu: batches written, not yet through the acker
 
-	// Sender only: the producer id (0: none yet, or not idempotent), the
-	// next sequence of each topic under it, and whether to ask for one at
-	// all.
+	// sendMu is the send token: whoever holds it (the sender goroutine,
+	// or a Send with linger 0: sendNow) takes sealed batches and writes
+	// them. stopped: the sender has exited and closed acks.
+	sendMu  sync.Mutex
+	stopped bool        // guarded by sendMu
+	again   atomic.Bool // sendNow found the token taken: drain once more
+	// senderWrites counts the batches the sender goroutine wrote (tests).
+	senderWrites atomic.Uint64
+
+	// Send token holder only: the producer id (0: none yet, or not
+	// idempotent), the next sequence of each topic under it, and whether
+	// to ask for one at all.
 	pid  uint64
 	seqs map[string]uint32
 	idem bool
@@ -274,6 +284,16 @@ func (p *MultiProducer) add(ctx context.Context, topic string, msg []byte, m *Me
 	if record.HeaderSize+len(topic)+16+cost > int(p.c.cfg.maxBody) {
 		return fmt.Errorf("%w: message of %d bytes to %q, frame limit %d", ErrMessageTooLarge, cost, topic, p.c.cfg.maxBody)
 	}
+	drain, err := p.addLocked(ctx, topic, msg, m, cost, fn)
+	if drain {
+		p.sendNow()
+	}
+	return err
+}
+
+// addLocked is add after the checks. It reports whether the caller should
+// send the open batches itself (linger 0).
+func (p *MultiProducer) addLocked(ctx context.Context, topic string, msg []byte, m *Message, cost int, fn func(context.Context, Result)) (drain bool, err error) {
 	p.mu.Lock()
 	for !p.closed && p.buffered > 0 && p.buffered+cost > p.cfg.bufferBytes {
 		ch := p.space
@@ -281,13 +301,13 @@ func (p *MultiProducer) add(ctx context.Context, topic string, msg []byte, m *Me
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		p.mu.Lock()
 	}
 	defer p.mu.Unlock()
 	if p.closed {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	b := p.open[topic]
 	if b != nil && (b.n >= p.cfg.maxMessages || b.b.Size()+cost > p.cfg.maxBytes) {
@@ -299,10 +319,10 @@ func (p *MultiProducer) add(ctx context.Context, topic string, msg []byte, m *Me
 	}
 	if m != nil {
 		if err := addMessage(&b.b, m); err != nil {
-			return err
+			return false, err
 		}
 	} else if err := b.b.Add(msg); err != nil {
-		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+		return false, fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 	}
 	if fn != nil {
 		b.proms = append(b.proms, promise{i: b.n, ctx: ctx, fn: fn})
@@ -311,13 +331,13 @@ func (p *MultiProducer) add(ctx context.Context, topic string, msg []byte, m *Me
 	b.bytes += cost
 	p.buffered += cost
 	p.peak = max(p.peak, p.buffered)
-	switch {
-	case b.n >= p.cfg.maxMessages || b.b.Size() >= p.cfg.maxBytes:
+	if b.n >= p.cfg.maxMessages || b.b.Size() >= p.cfg.maxBytes {
 		p.sealLocked(b)
-	case p.cfg.linger == 0:
-		p.poke() // the sender takes the open batches when it is free
 	}
-	return nil
+	// With linger 0 the open batches go as soon as the connection is free:
+	// the caller writes them itself when it can do so without waiting
+	// (sendNow), else the sender takes them when it is free.
+	return p.cfg.linger == 0, nil
 }
 
 // newBatchLocked opens a batch for topic.
@@ -357,7 +377,9 @@ func (p *MultiProducer) queueLocked(b *pbatch) {
 	b.queued = true
 	p.queue = append(p.queue, b)
 	p.sealed++
-	p.poke()
+	if !p.quiet {
+		p.poke()
+	}
 }
 
 // sealLocked closes b for messages and queues it for the sender.
@@ -420,7 +442,9 @@ func (p *MultiProducer) next() *pbatch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue) == 0 && p.cfg.linger == 0 {
+		p.quiet = true // the caller takes them: no wake of the sender
 		p.sealAllLocked()
+		p.quiet = false
 	}
 	if len(p.queue) == 0 {
 		return nil
@@ -437,24 +461,116 @@ func (p *MultiProducer) next() *pbatch {
 
 // send is the sender goroutine: it finishes (compresses) the sealed
 // batches in order and writes each after taking an in-flight slot, then
-// hands it to the acker.
+// hands it to the acker. It writes holding sendMu, the send token: with
+// linger 0 a caller of Send, or the acker, may write instead (sendNow),
+// never two at once, so batches are written in the order they were sealed.
 func (p *MultiProducer) send() {
-	defer close(p.acks)
+	quit := false
 	for {
-		for b := p.next(); b != nil; b = p.next() {
-			b.out, b.err = b.b.FinishCodec(p.codec) // before the slot: overlaps the batch in flight
-			p.slots <- struct{}{}
-			p.start(b)
-			p.acks <- b
+		p.sendMu.Lock()
+		if quit && p.idle() {
+			p.stopped = true
+			close(p.acks)
+			p.sendMu.Unlock()
+			return
+		}
+		p.drain(p.cfg.linger > 0 || quit, false)
+		p.sendMu.Unlock()
+		if p.again.Load() {
+			p.sendNow() // a caller found the token taken meanwhile
 		}
 		select {
 		case <-p.wake:
 		case <-p.quit:
-			if p.idle() {
-				return
-			}
+			quit = true
 		}
 	}
+}
+
+// drain writes the sealed batches (with linger 0, the open ones too); the
+// send token is held. With wait, it waits for an in-flight slot; without,
+// it stops when every slot is taken (linger 0: the acker calls sendNow
+// when it frees one, and the open batch grows meanwhile). A caller (not
+// the sender) stops too when writing would wait for a producer id or a
+// resend, and reports whether it left batches for the sender.
+func (p *MultiProducer) drain(wait, caller bool) (left bool) {
+	for {
+		if caller && !p.ready() {
+			return true
+		}
+		if wait {
+			b := p.next()
+			if b == nil {
+				return false
+			}
+			b.out, b.err = b.b.FinishCodec(p.codec) // before the slot: overlaps the batch in flight
+			p.slots <- struct{}{}
+			p.start(b)
+			if !caller {
+				p.senderWrites.Add(1)
+			}
+			p.acks <- b
+			continue
+		}
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return false
+		}
+		b := p.next()
+		if b == nil {
+			<-p.slots
+			return false
+		}
+		b.out, b.err = b.b.FinishCodec(p.codec)
+		p.start(b)
+		if !caller {
+			p.senderWrites.Add(1)
+		}
+		p.acks <- b // room: every batch in acks holds a slot
+	}
+}
+
+// sendNow is linger 0's way out for the open batches, run by Send and by
+// the acker when it frees an in-flight slot: when the send token is free,
+// a slot is free and writing needs no wait for a producer id or a resend,
+// the caller finishes and writes the batches itself instead of waking the
+// sender (one hand-off between goroutines less per batch). When every slot
+// is taken it leaves them to grow until the acker frees one; when the
+// token is taken, whoever holds it drains again (below); when writing
+// would wait, it wakes the sender.
+//
+// again makes it wait-free: a caller that finds the token taken leaves
+// again set, and whoever releases the token looks at again and drains once
+// more, so no batch is left behind and nobody is woken for it.
+func (p *MultiProducer) sendNow() {
+	p.again.Store(true)
+	for p.again.Load() && p.sendMu.TryLock() {
+		p.again.Store(false)
+		left := !p.stopped && p.drain(false, true)
+		p.sendMu.Unlock()
+		if left {
+			p.poke()
+			return
+		}
+	}
+}
+
+// ready reports whether start can write without waiting: a live
+// connection (start would redial a dead one; it can still die between
+// this look and the write, and then this Send waits for the redial), not
+// paused for a resend, and a producer id in hand when idempotent. Send
+// token held.
+func (p *MultiProducer) ready() bool {
+	if p.idem && (p.pid == 0 || p.dropPID.Load() == p.pid) {
+		return false
+	}
+	if !p.c.live() {
+		return false
+	}
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	return !p.paused
 }
 
 // idle seals the open batches and reports whether nothing is left to send.
@@ -481,6 +597,11 @@ func (p *MultiProducer) ack() {
 				close(p.resumed)
 			}
 			p.smu.Unlock()
+		}
+		if p.cfg.linger == 0 {
+			// The next batch goes out at once, from here: no wake of the
+			// sender for it.
+			p.sendNow()
 		}
 		p.report(b)
 	}
