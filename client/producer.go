@@ -556,17 +556,18 @@ func (p *MultiProducer) sendNow() {
 	}
 }
 
-// ready reports whether start can write without waiting: a live
-// connection (start would redial a dead one; it can still die between
-// this look and the write, and then this Send waits for the redial), not
+// ready reports whether start can write without waiting: one broker (not
+// a seed list) and a live connection (start would redial a dead one; it
+// can still die between this look and the write, and then this Send
+// waits for the redial), not
 // paused for a resend, and a producer id in hand when idempotent. Send
 // token held.
 func (p *MultiProducer) ready() bool {
 	if p.idem && (p.pid == 0 || p.dropPID.Load() == p.pid) {
 		return false
 	}
-	if !p.c.live() {
-		return false
+	if p.c.route != nil || !p.c.live() {
+		return false // a seed list: finding a topic's leader may take a request
 	}
 	p.smu.Lock()
 	defer p.smu.Unlock()
