@@ -133,6 +133,7 @@ type Node struct {
 	statusq chan chan *Status
 	doq     chan func()
 	stopc   chan struct{}
+	rep     repairs // repairs from peers (repair.go)
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -257,6 +258,7 @@ func Open(cfg Config) (*Node, error) {
 		return n.Status(ctx)
 	}
 	n.tr.fetch = n.serveFetch
+	n.startRepairs()
 	n.tr.start()
 	go n.run()
 	n.startMember()
@@ -274,6 +276,7 @@ func (n *Node) Close() error {
 	}
 	n.stopped = true
 	n.mu.Unlock()
+	n.e.SetDamageHandler(nil)
 	close(n.stopc)
 	<-n.done
 	n.tr.close()

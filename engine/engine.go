@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/segment"
@@ -56,6 +57,7 @@ type Engine struct {
 	gsets map[string]*groupSet
 
 	stats    counters
+	onDamage atomic.Pointer[func(topic string, base uint64)] // SetDamageHandler
 	resource resourceEpisode
 	ckptMu   sync.Mutex // serialises checkpoint writes (snapshot and write)
 	open     openSet    // segments holding files open, for MaxOpenSegments

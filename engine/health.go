@@ -348,6 +348,9 @@ func (e *Engine) Scrub(bytesPerSec int64) int {
 					e.opts.Logger.Error("engine: scrub found a bad segment", "topic", t.name, "volume", m.vol.dir, "segment", s.Base(), "err", err)
 					if _, rerr := t.submitCtl(context.Background(), &writerReq{op: opRepair, vol: m.vol, base: s.Base()}); rerr != nil {
 						e.opts.Logger.Error("engine: repair failed", "topic", t.name, "volume", m.vol.dir, "segment", s.Base(), "err", rerr)
+						if errors.Is(rerr, ErrCorrupt) {
+							e.reportDamage(t, s.Base()) // no mirror has it: a peer may
+						}
 					}
 				}
 				if bytesPerSec > 0 {

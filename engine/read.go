@@ -211,6 +211,9 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 					return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
 				}
 				err = e.damage(t, s, off, res.End, err)
+				if s.Sealed() {
+					e.reportDamage(t, s.Base())
+				}
 				s.Release()
 				return err
 			}
