@@ -19,7 +19,9 @@ import (
 // conn is one client connection. A reader goroutine reads frames one after
 // another; each request is handled on its own goroutine (at most
 // MaxInFlight at once), and responses are written whole under wmu in
-// whatever order they finish, matched by request id.
+// whatever order they finish, matched by request id. The reader answers
+// itself a produce it can store directly and a consume that needs no wait
+// when nothing more is buffered (one request at a time: no hand-off).
 type conn struct {
 	s  *Server
 	nc net.Conn
@@ -42,6 +44,8 @@ type conn struct {
 	// reader answers a produce itself only when none is, so that answers
 	// keep the order of the requests.
 	unacked atomic.Int64
+	// spawned counts the handler goroutines started (tests).
+	spawned atomic.Int64
 
 	freeMu    sync.Mutex
 	free      [][]byte  // small body buffers to reuse (bodies.go)
@@ -210,10 +214,10 @@ func (c *conn) serve() {
 			if direct && (q.err != nil || q.pending.Ready()) {
 				ok := c.produce(h, q, start)
 				c.putBuf(body)
-				<-c.sem
 				if !ok {
 					c.endAfterError()
 				}
+				<-c.sem
 				continue
 			}
 			if c.acks == nil {
@@ -225,7 +229,26 @@ func (c *conn) serve() {
 			c.acks <- ackJob{h: h, body: body, q: q, start: start}
 			continue
 		}
+		if h.Opcode == netproto.OpConsume && c.br.Buffered() == 0 && c.uncheckedOp(h.Opcode) == nil {
+			// With nothing more to read, the reader answers a consume
+			// itself unless it has to wait for data: no goroutine (and no
+			// thread woken to run it) per consume of a reader that reads
+			// one response at a time.
+			ok, waits := c.consumeOrWait(h, body, false)
+			if !waits {
+				if o := c.s.opts.Observer; o != nil {
+					o.ObserveRequest(h.Opcode, time.Since(start))
+				}
+				c.putBuf(body)
+				if !ok {
+					c.endAfterError()
+				}
+				<-c.sem
+				continue
+			}
+		}
 		c.handlers.Add(1)
+		c.spawned.Add(1)
 		go c.handle(h, body, start)
 	}
 }

@@ -156,9 +156,18 @@ func (c *conn) produce(h netproto.Header, q enqueued, began time.Time) bool {
 }
 
 func (c *conn) consume(h netproto.Header, body []byte) bool {
+	ok, _ := c.consumeOrWait(h, body, true)
+	return ok
+}
+
+// consumeOrWait answers a consume. With wait false, a long poll that
+// finds nothing to send answers nothing and reports waits: the reader,
+// which answers consumes that need no wait itself, then hands it to a
+// handler goroutine.
+func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, waits bool) {
 	var req netproto.ConsumeRequest
 	if err := req.Decode(body); err != nil {
-		return c.decodeFailed(h, err)
+		return c.decodeFailed(h, err), false
 	}
 	// A response never exceeds MaxBody, whatever MaxConsumeBytes says.
 	maxBytes := min(int64(c.s.opts.MaxConsumeBytes), int64(c.s.opts.MaxBody)-netproto.ConsumeResponseFixedSize)
@@ -171,13 +180,16 @@ func (c *conn) consume(h netproto.Header, body []byte) bool {
 	}
 	topic := c.topicName(req.Topic)
 	if err := c.authorize(auth.Consume, topic); err != nil {
-		return c.replyError(h, err)
+		return c.replyError(h, err), false
 	}
 	st := getState()
 	defer putState(st)
 	res := &st.res
 	err := c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
 	if err == nil && len(res.Chunks) == 0 && req.MaxWaitMillis > 0 {
+		if !wait {
+			return true, true
+		}
 		wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, c.s.opts.MaxWait)
 		ctx, cancel := context.WithTimeout(c.pollCtx, wait)
 		werr := c.s.e.Wait(ctx, topic, req.Offset)
@@ -198,9 +210,9 @@ func (c *conn) consume(h netproto.Header, body []byte) bool {
 		err = &netproto.Error{Code: netproto.CodeInternal, Message: "stored batch larger than the server's MaxBody"}
 	}
 	if err != nil {
-		return c.replyError(h, err)
+		return c.replyError(h, err), false
 	}
-	return c.writeConsume(h, st)
+	return c.writeConsume(h, st), false
 }
 
 // watch registers a Watch, answers it, and pushes events until the
