@@ -22,6 +22,12 @@ type catalog struct {
 	// Nodes are the cluster's nodes as the metadata log told them (their
 	// client addresses; member.go).
 	Nodes []*NodeInfo `json:"nodes,omitempty"`
+	// Initial are the nodes the cluster started with (the metadata
+	// group's first voters), Members its nodes now (nil: Initial),
+	// Replication the replicas of a new topic (membership.go).
+	Initial     []uint64 `json:"initial,omitempty"`
+	Members     []uint64 `json:"members,omitempty"`
+	Replication int      `json:"replication,omitempty"`
 }
 
 func loadCatalog(dir string) (catalog, error) {

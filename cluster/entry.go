@@ -12,4 +12,8 @@ const (
 	kindDeleteTopic = 11
 	kindSync        = 12 // no change: a barrier that brings this node's catalog up to date
 	kindNodeAddr    = 13 // the proposing node's client address (placement)
+	kindAddNode     = 14 // "id=host:port": a node joins (membership.go)
+	kindRemoveNode  = 15 // "id": a node leaves
+	kindMoveReplica = 16 // "topic from to": a topic's replica moves to another node
+	kindSettle      = 17 // "topic": the topic's group reached its replicas; retiring ones go
 )

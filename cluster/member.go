@@ -11,6 +11,9 @@ import (
 // NodeInfo is one node of the cluster as the catalog knows it.
 type NodeInfo struct {
 	ID uint64 `json:"id"`
+	// Addr is the cluster address of a node added after the cluster's
+	// start (the first nodes' are in -peers).
+	Addr string `json:"addr,omitempty"`
 	// Client is the address clients reach the node's native listener at
 	// (Config.ClientAddr), as the node announced it.
 	Client string `json:"client,omitempty"`

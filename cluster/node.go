@@ -50,6 +50,9 @@ type Config struct {
 	// committed and applied (default 10 s); then it fails with a
 	// retriable error (the batch may still commit later).
 	ProposalTimeout time.Duration
+	// Join: this node joins a running cluster (its metadata group is
+	// empty; the nodes at the cluster's start are asked from a peer).
+	Join bool
 	// ClientAddr is the address clients reach this node's native
 	// listener at (host:port); the node tells the cluster through the
 	// metadata group, and every node names it in placement answers.
@@ -77,6 +80,11 @@ type TopicInfo struct {
 	Group     uint64   `json:"group"`
 	Replicas  []uint64 `json:"replicas"`
 	Preferred uint64   `json:"preferred"`
+	// Initial is the group's voters at its creation (set when a replica
+	// first moves; nil: Replicas), Retiring the replicas a move replaces,
+	// which keep the group until the move settled (member.go).
+	Initial  []uint64 `json:"initial,omitempty"`
+	Retiring []uint64 `json:"retiring,omitempty"`
 }
 
 // request is one produce waiting for its batch to be applied.
@@ -161,6 +169,12 @@ type group struct {
 	inflight map[uint64][]byte
 	quiet    bool // not ticking (quiesce.go)
 	awake    int  // tick it last woke at
+	// Membership (membership.go, loop-owned): learners and whether the
+	// configuration is joint, as last applied; when this leader last
+	// proposed a change.
+	learners     []uint64
+	joint        bool
+	confProposed time.Time
 	// Produce batches this node proposed while leading the group, and
 	// while a follower (forwarded to the leader by Raft); loop-owned.
 	producesLed, producesForwarded uint64
@@ -230,15 +244,19 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.cat = cat
-	// The catalog may be ahead of the commit index the log kept (commit
-	// indexes are written unsynced); it applies only entries after it.
-	applied := min(cat.Applied, w.group(metaGroup).commit())
-	if err := n.startGroup(metaGroup, nil, applied, false); err != nil {
+	if err := n.initMembership(); err != nil {
+		w.close()
+		return nil, err
+	}
+	// Raft hands every committed metadata entry again (applied 0), so
+	// that configuration changes are applied to the group again;
+	// applyMeta skips the commands the catalog already reflects.
+	if err := n.startGroup(metaGroup, nil, 0, false); err != nil {
 		w.close()
 		return nil, err
 	}
 	for _, ti := range cat.Topics {
-		if !slices.Contains(ti.Replicas, cfg.NodeID) {
+		if !ti.hosts(cfg.NodeID) {
 			continue
 		}
 		if err := n.e.CreateTopic(ti.Name); err != nil && !errors.Is(err, engine.ErrTopicExists) {
@@ -251,7 +269,7 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 	n.publishTopics()
-	n.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, n.log, n.receive)
+	n.tr = newTransport(cfg.NodeID, cfg.Listener, n.cfg.Peers, n.log, n.receive)
 	n.tr.stat = func() (*Status, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -259,6 +277,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.tr.fetch = n.serveFetch
 	n.startRepairs()
+	n.tr.admin = n.Admin
 	n.tr.start()
 	go n.run()
 	n.startMember()
@@ -290,7 +309,7 @@ func (n *Node) Close() error {
 func (n *Node) raftConfig(id uint64, g *groupLog, applied uint64) *raft.Config {
 	return &raft.Config{ID: n.cfg.NodeID, ElectionTick: n.cfg.ElectionTicks, HeartbeatTick: n.cfg.HeartbeatTicks,
 		Storage: g, Applied: applied, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
-		MaxUncommittedEntriesSize: 256 << 20, CheckQuorum: true, PreVote: true,
+		MaxUncommittedEntriesSize: 256 << 20, CheckQuorum: true, PreVote: true, StepDownOnRemoval: true,
 		Logger: raftLogger{n.log.With("group", id)}}
 }
 
@@ -298,16 +317,14 @@ func (n *Node) raftConfig(id uint64, g *groupLog, applied uint64) *raft.Config {
 // campaign: a new topic's preferred leader starts an election at once.
 func (n *Node) startGroup(id uint64, ti *TopicInfo, applied uint64, campaign bool) error {
 	gl := n.wal.group(id)
-	if ti == nil {
-		gl.voters = n.nodes
-	} else {
-		gl.voters = ti.Replicas
-	}
+	gl.initial = n.initialVoters(ti)
+	gl.voters = gl.initial // until configuration changes are applied
 	rn, err := raft.NewRawNode(n.raftConfig(id, gl, applied))
 	if err != nil {
 		return fmt.Errorf("cluster: group %d: %w", id, err)
 	}
 	g := &group{id: id, info: ti, rn: rn, log: gl, inflight: map[uint64][]byte{}}
+	n.noteConf(g, confStateOf(rn.Status().Config)) // its snapshot's (membership.go)
 	if ti != nil {
 		g.topic = ti.Name
 		g.asig, g.astop, g.adone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
@@ -369,6 +386,7 @@ func (n *Node) run() {
 			ticks := n.q.ticks
 			n.expire()
 			n.retryHeld()
+			n.memberTick()
 			if ticks%10 == 0 {
 				for _, g := range n.groups {
 					g.prune(n)
@@ -652,6 +670,7 @@ func (n *Node) ready() error {
 		if k := len(x.rd.CommittedEntries); k > 0 {
 			g.log.release(x.rd.CommittedEntries[k-1].GetIndex())
 		}
+		n.applyConfChanges(g, &x.rd)
 		if marks[i] != nil {
 			g.amu.Lock()
 			g.aq = append(g.aq, marks[i])
@@ -1024,7 +1043,7 @@ func (n *Node) applyMeta(e *pb.Entry) {
 		pref := n.nodes[int(k%uint64(len(n.nodes)))]
 		ti := &TopicInfo{Name: name, Group: idx, Preferred: pref}
 		start := slices.Index(n.nodes, pref)
-		for i := range n.cfg.ReplicationFactor {
+		for i := range min(n.cfg.ReplicationFactor, len(n.nodes)) {
 			ti.Replicas = append(ti.Replicas, n.nodes[(start+i)%len(n.nodes)])
 		}
 		sort.Slice(ti.Replicas, func(a, b int) bool { return ti.Replicas[a] < ti.Replicas[b] })
@@ -1040,6 +1059,8 @@ func (n *Node) applyMeta(e *pb.Entry) {
 		}
 	case kindNodeAddr:
 		n.cat.setClientAddr(proposer, name)
+	case kindAddNode, kindRemoveNode, kindMoveReplica, kindSettle:
+		err = n.applyMembership(kind, name)
 	case kindDeleteTopic:
 		ti, ok := n.cat.find(name)
 		if !ok {

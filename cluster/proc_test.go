@@ -72,6 +72,9 @@ type proc struct {
 	mu          sync.Mutex
 	logs        bytes.Buffer
 	exited      chan struct{}
+	// A node added later: its own -peers and flags (else the cluster's).
+	peers string
+	extra []string
 }
 
 type procCluster struct {
@@ -120,8 +123,13 @@ func tailLines(s string, n int) string {
 
 func (c *procCluster) start(p *proc) {
 	c.t.Helper()
-	args := append([]string{"-addr", p.addr, "-http", "", "-node-id", fmt.Sprint(p.id), "-peers", c.peers, "-raft-tick", "50ms",
+	peers := c.peers
+	if p.peers != "" {
+		peers = p.peers
+	}
+	args := append([]string{"-addr", p.addr, "-http", "", "-node-id", fmt.Sprint(p.id), "-peers", peers, "-raft-tick", "50ms",
 		"-segment-bytes", "1048576", "-log-level", "info"}, c.extra...)
+	args = append(args, p.extra...)
 	args = append(args, filepath.Join(p.dir, "data"))
 	var err error
 	for attempt := 0; attempt < 40; attempt++ { // a killed node's ports may linger briefly
@@ -431,11 +439,17 @@ func (c *procCluster) createTopic(topic string) {
 // (at least min) and returns the nodes' raw logs.
 func (c *procCluster) converge(topic string, min int) [][]byte {
 	c.t.Helper()
+	return c.convergeOn(topic, min, c.nodes)
+}
+
+// convergeOn is converge on some of the nodes.
+func (c *procCluster) convergeOn(topic string, min int, nodes []*proc) [][]byte {
+	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var ends []uint64
 		ok := true
-		for _, p := range c.nodes {
+		for _, p := range nodes {
 			s, err := status(p)
 			if err != nil {
 				ok = false
@@ -461,7 +475,7 @@ func (c *procCluster) converge(topic string, min int) [][]byte {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var logs [][]byte
-	for _, p := range c.nodes {
+	for _, p := range nodes {
 		logs = append(logs, rawRead(c.t, p, topic))
 	}
 	return logs

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +39,7 @@ func (n *Node) topic(name string) (*TopicInfo, error) {
 		}
 		return nil, fmt.Errorf("%w: %q", engine.ErrTopicNotFound, name)
 	}
-	if !slices.Contains(ti.Replicas, n.cfg.NodeID) {
+	if !ti.hosts(n.cfg.NodeID) {
 		return nil, netproto.NewError(netproto.CodeStorage, fmt.Sprintf("cluster: topic %q is not replicated on node %d (replicas %v); connect to one of them", name, n.cfg.NodeID, ti.Replicas))
 	}
 	return ti, nil

@@ -114,7 +114,7 @@ func (n *Node) serveFetch(c net.Conn, br *bufio.Reader) error {
 // fetchRange streams the batches [from, to) of topic from peer and hands
 // each to fn in offset order; fn's error ends the fetch.
 func (n *Node) fetchRange(ctx context.Context, peer uint64, topic string, from, to uint64, fn func(b []byte, h *record.Header) error) error {
-	addr, ok := n.cfg.Peers[peer]
+	addr, ok := n.tr.addrOf(peer)
 	if !ok {
 		return fmt.Errorf("no node %d", peer)
 	}
@@ -201,7 +201,10 @@ func (n *Node) fetchPeers(g *group) []uint64 {
 	if lead != 0 && lead != n.cfg.NodeID {
 		out = append(out, lead)
 	}
-	for _, id := range g.log.voters {
+	g.log.mu.Lock()
+	voters := g.log.voters // replaced, never changed in place (membership.go)
+	g.log.mu.Unlock()
+	for _, id := range voters {
 		if id != n.cfg.NodeID && id != lead {
 			out = append(out, id)
 		}

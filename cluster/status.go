@@ -29,6 +29,11 @@ type Status struct {
 	WritesOut uint64 `json:"writes_out"`
 	// RaftLogBytes is the size of the node's Raft log file.
 	RaftLogBytes int64 `json:"raft_log_bytes"`
+	// Membership: the nodes the cluster started with, its members now,
+	// and the replication factor of new topics.
+	Initial     []uint64 `json:"initial,omitempty"`
+	Members     []uint64 `json:"members,omitempty"`
+	Replication int      `json:"replication,omitempty"`
 }
 
 // GroupStatus is one Raft group on this node.
@@ -48,6 +53,10 @@ type GroupStatus struct {
 	Match map[uint64]uint64 `json:"match,omitempty"`
 	// Quiet: the group is idle and does not tick (DESIGN.md "Replication").
 	Quiet bool `json:"quiet,omitempty"`
+	// Learners are replicas catching up before they vote (a move);
+	// Retiring the replicas a move replaces, until it settles.
+	Learners []uint64 `json:"learners,omitempty"`
+	Retiring []uint64 `json:"retiring,omitempty"`
 	// Produce batches this node took for the topic while leading it, and
 	// while a follower (its proposals forwarded to the leader by Raft).
 	ProducesLed       uint64 `json:"produces_led,omitempty"`
@@ -82,6 +91,7 @@ func (n *Node) status() *Status {
 	s := &Status{Node: n.cfg.NodeID, Peers: n.cfg.Peers, PeersUp: map[uint64]bool{},
 		MsgsOut: n.tr.msgsOut.Load(), MsgsIn: n.tr.msgsIn.Load(), BytesOut: n.tr.bytesOut.Load(),
 		BytesIn: n.tr.bytesIn.Load(), WritesOut: n.tr.writesOut.Load(), RaftLogBytes: n.wal.size}
+	s.Initial, s.Members, s.Replication = n.cat.Initial, n.cat.members(), n.cat.Replication
 	for id, p := range n.tr.peers {
 		s.PeersUp[id] = p.up.Load()
 	}
@@ -90,6 +100,10 @@ func (n *Node) status() *Status {
 		gs := GroupStatus{Group: g.id, Replicas: g.log.voters, Leader: st.Lead, Role: st.RaftState.String(),
 			Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Quiet: g.quiet}
 		gs.ProducesLed, gs.ProducesForwarded = g.producesLed, g.producesForwarded
+		gs.Learners = g.learners
+		if g.info != nil {
+			gs.Retiring = g.info.Retiring
+		}
 		if fi, err := g.log.FirstIndex(); err == nil {
 			gs.Snapshot = fi - 1
 		}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +48,9 @@ type transport struct {
 	peers map[uint64]*peer
 	recv  func([]envelope) // hands received messages to the node
 	stat  func() (*Status, error)
-	fetch func(net.Conn, *bufio.Reader) error // a fetch request (snapfetch.go)
+	fetch func(net.Conn, *bufio.Reader) error        // a fetch request (snapfetch.go)
+	admin func(context.Context, *AdminRequest) error // membership commands (membership_admin.go)
+	ids   sync.Map                                   // peer id → cluster address (the loop adds peers; any goroutine reads)
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
@@ -75,6 +78,7 @@ func newTransport(id uint64, ln net.Listener, peers map[uint64]string, log *slog
 			continue
 		}
 		t.peers[pid] = &peer{t: t, id: pid, addr: addr, sig: make(chan struct{}, 1)}
+		t.ids.Store(pid, addr)
 	}
 	return t
 }
@@ -288,16 +292,19 @@ func (t *transport) serve(c net.Conn) error {
 		return t.serveStatus(c, t.stat)
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) == fetchMagic && t.fetch != nil {
-		if _, ok := t.peers[binary.LittleEndian.Uint64(hello[8:])]; !ok {
+		if !t.known(binary.LittleEndian.Uint64(hello[8:])) {
 			return errors.New("fetch from an unknown node")
 		}
 		return t.fetch(c, br)
+	}
+	if binary.LittleEndian.Uint32(hello[0:]) == adminMagic && t.admin != nil {
+		return t.serveAdmin(c, br)
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != transportVersion {
 		return errors.New("not a haraqa cluster peer")
 	}
 	from := binary.LittleEndian.Uint64(hello[8:])
-	if _, ok := t.peers[from]; !ok {
+	if !t.known(from) {
 		return fmt.Errorf("hello from unknown node %d", from)
 	}
 	c.SetReadDeadline(time.Time{})

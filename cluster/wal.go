@@ -60,12 +60,16 @@ type entryLoc struct {
 // later the last compaction's or the one installed from the leader
 // (cluster/snapshot.go).
 type groupLog struct {
-	w      *wal
-	mu     sync.Mutex // ents, hs, snap (the node loop writes, Entries reads)
-	ents   []entryLoc // index snap.index+1+i
-	hs     *pb.HardState
-	voters []uint64
-	snap   snapMeta
+	w    *wal
+	mu   sync.Mutex // ents, hs, snap (the node loop writes, Entries reads)
+	ents []entryLoc // index snap.index+1+i
+	hs   *pb.HardState
+	// voters are the group's voters now (after the configuration changes
+	// applied), initial those of the virtual snapshot every replica
+	// starts from (the group's first voters: member.go).
+	voters  []uint64
+	initial []uint64
+	snap    snapMeta
 	// released: entries below it keep no data (release).
 	released uint64
 }
@@ -363,7 +367,7 @@ func (g *groupLog) confState() *pb.ConfState {
 	if g.snap.cs != nil {
 		return proto.Clone(g.snap.cs).(*pb.ConfState)
 	}
-	return &pb.ConfState{Voters: append([]uint64(nil), g.voters...)}
+	return &pb.ConfState{Voters: append([]uint64(nil), g.initial...)}
 }
 
 func (g *groupLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {

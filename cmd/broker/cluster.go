@@ -25,6 +25,7 @@ type clusterConfig struct {
 	tick        time.Duration
 	advertise   string
 	snapBytes   int64
+	join        bool
 	peerMap     map[uint64]string
 }
 
@@ -34,6 +35,7 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterConfig) {
 	fs.StringVar(&c.addr, "cluster-addr", "", "TCP `address` the cluster listener binds (default: this node's address in -peers)")
 	fs.IntVar(&c.replication, "replication", 0, "replicas per topic in a cluster (0: min(3, nodes))")
 	fs.DurationVar(&c.tick, "raft-tick", 100*time.Millisecond, "Raft tick; a follower elects a new leader after 10 ticks without one")
+	fs.BoolVar(&c.join, "join", false, "join a running cluster (a node added with hrq cluster add-node): -peers names this node and some of the others")
 	fs.StringVar(&c.advertise, "advertise-addr", "", "`host:port` clients reach this node's native listener at, told to the cluster for placement (default: the -addr listener's, with the host of this node's -peers address when -addr binds every interface)")
 	fs.Int64Var(&c.snapBytes, "raft-snapshot-bytes", 32<<20, "a topic's Raft log is compacted (replaced by a snapshot of its segments) past this many `bytes`")
 }
@@ -41,8 +43,8 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterConfig) {
 // check parses -peers; a cluster needs -node-id, -peers holding it.
 func (c *clusterConfig) check() error {
 	if c.nodeID == 0 {
-		if c.peers != "" {
-			return fmt.Errorf("-peers needs -node-id")
+		if c.peers != "" || c.join {
+			return fmt.Errorf("-peers and -join need -node-id")
 		}
 		return nil
 	}
@@ -89,7 +91,7 @@ func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.L
 	}
 	n, err := cluster.Open(cluster.Config{NodeID: c.nodeID, Peers: c.peerMap, Listener: ln, Dir: filepath.Join(vols[0], "cluster"),
 		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick, ClientAddr: c.advertiseAddr(listeners),
-		SnapshotBytes: c.snapBytes})
+		SnapshotBytes: c.snapBytes, Join: c.join})
 	if err != nil {
 		ln.Close()
 		return nil, nil, err

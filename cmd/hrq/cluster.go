@@ -37,10 +37,12 @@ and per replica its end offset and its lag behind the leader's log in Raft entri
 	status.Flags().StringVar(&peers, "peers", "", "the nodes' cluster `addresses`, comma-separated (ID=HOST:PORT or HOST:PORT)")
 	status.Flags().BoolVar(&asJSON, "json", false, "print every node's status as a JSON array")
 	cmd.AddCommand(status)
+	cmd.AddCommand(a.clusterAdminCommands()...)
 	return cmd
 }
 
-func (a *app) clusterStatus(ctx context.Context, peers string, asJSON bool) error {
+// peerAddrs splits --peers: ID=HOST:PORT or HOST:PORT, comma-separated.
+func peerAddrs(peers string) []string {
 	var addrs []string
 	for _, p := range strings.Split(peers, ",") {
 		p = strings.TrimSpace(p)
@@ -51,6 +53,19 @@ func (a *app) clusterStatus(ctx context.Context, peers string, asJSON bool) erro
 			addrs = append(addrs, p)
 		}
 	}
+	return addrs
+}
+
+func joinIDs(ids []uint64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = fmt.Sprint(id)
+	}
+	return strings.Join(s, ",")
+}
+
+func (a *app) clusterStatus(ctx context.Context, peers string, asJSON bool) error {
+	addrs := peerAddrs(peers)
 	var sts []*cluster.Status
 	var errs []string
 	for _, addr := range addrs {
@@ -80,7 +95,7 @@ func (a *app) clusterStatus(ctx context.Context, peers string, asJSON bool) erro
 
 func printClusterStatus(a *app, sts []*cluster.Status, errs []string) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tPEERS UP\tMETA LEADER\tTERM")
+	fmt.Fprintln(w, "NODE\tPEERS UP\tMETA LEADER\tTERM\tMEMBERS")
 	for _, s := range sts {
 		var up []string
 		for id, ok := range s.PeersUp {
@@ -89,7 +104,7 @@ func printClusterStatus(a *app, sts []*cluster.Status, errs []string) {
 			}
 		}
 		sort.Strings(up)
-		fmt.Fprintf(w, "%d\t%s\t%d\t%d\n", s.Node, strings.Join(up, ","), s.Meta.Leader, s.Meta.Term)
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%s\n", s.Node, strings.Join(up, ","), s.Meta.Leader, s.Meta.Term, joinIDs(s.Members))
 	}
 	for _, e := range errs {
 		fmt.Fprintf(w, "?\tunreachable: %s\t\t\n", e)
@@ -144,6 +159,12 @@ func printClusterStatus(a *app, sts []*cluster.Status, errs []string) {
 		leader := "none"
 		if v.lead.Leader != 0 {
 			leader = fmt.Sprint(v.lead.Leader)
+		}
+		if len(v.lead.Learners) > 0 {
+			reps = append(reps, "learners:"+joinIDs(v.lead.Learners))
+		}
+		if len(v.lead.Retiring) > 0 {
+			reps = append(reps, "retiring:"+joinIDs(v.lead.Retiring))
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", n, leader, v.lead.Term, v.lead.Commit, strings.Join(reps, " "))
 	}
