@@ -15,10 +15,11 @@ import (
 //
 // A leader quiesces its group when nothing is pending (no Ready, no
 // leadership transfer), everything is committed and applied, every replica
-// whose node is live has the whole log, and the live replicas are a
-// majority. It then stops ticking the group and tells each live follower
-// with a quiesce notice (group, term, commit), one node frame per peer and
-// round for all its groups. A follower whose group has that term and that
+// whose node is live (voter or learner) has the whole log, and the live
+// voters are a majority; the replicas are the group's current
+// configuration, not the catalog's. It then stops ticking the group and
+// tells each live follower with a quiesce notice (group, term, commit),
+// one node frame per peer and round for all its groups. A follower whose group has that term and that
 // leader takes the commit (stepped as a heartbeat from the leader) and
 // stops ticking too: it does not campaign while the group is quiet.
 //
@@ -125,7 +126,7 @@ func (n *Node) tick() {
 // election timer.
 func (n *Node) peerChanged(id uint64, lost bool) {
 	for _, g := range n.groups {
-		if !slices.Contains(g.log.voters, id) {
+		if !slices.Contains(members(g), id) {
 			continue
 		}
 		wasQuiet := g.quiet
@@ -149,10 +150,11 @@ func (n *Node) canQuiesce(g *group) bool {
 	if bs.LeadTransferee != raft.None || bs.GetCommit() != last || bs.Applied != last {
 		return false
 	}
-	ok, live := true, 0
+	ok, live, voters := true, 0, 0
 	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if typ != raft.ProgressTypePeer {
-			return
+		peer := typ == raft.ProgressTypePeer // a voter, not a learner
+		if peer {
+			voters++
 		}
 		if id == n.cfg.NodeID {
 			live++
@@ -161,12 +163,22 @@ func (n *Node) canQuiesce(g *group) bool {
 		if n.q.down[id] {
 			return
 		}
-		live++
+		if peer {
+			live++
+		}
 		if pr.Match != last {
-			ok = false
+			ok = false // a live replica (voter or learner) still catching up
 		}
 	})
-	return ok && live > len(g.log.voters)/2
+	return ok && live > voters/2
+}
+
+// members returns the group's voters and learners, per its current
+// configuration (membership changes move them).
+func members(g *group) []uint64 {
+	var ids []uint64
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, _ tracker.Progress) { ids = append(ids, id) })
+	return ids
 }
 
 // quiesce stops leader group g's ticks and queues a notice to each live
@@ -175,7 +187,7 @@ func (n *Node) quiesce(g *group) {
 	g.quiet = true
 	delete(n.q.active, g.id)
 	bs := g.rn.BasicStatus()
-	for _, id := range g.log.voters {
+	for _, id := range members(g) {
 		if id == n.cfg.NodeID || n.q.down[id] {
 			continue
 		}
