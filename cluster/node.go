@@ -141,7 +141,8 @@ type Node struct {
 	statusq chan chan *Status
 	doq     chan func()
 	stopc   chan struct{}
-	rep     repairs // repairs from peers (repair.go)
+	rep     repairs      // repairs from peers (repair.go)
+	rejoin  atomic.Int32 // votes after a wiped log (rejoin.go)
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -175,6 +176,7 @@ type group struct {
 	learners     []uint64
 	joint        bool
 	confProposed time.Time
+	rj           rejoinState // no votes until caught up after a wiped log (rejoin.go)
 	// Produce batches this node proposed while leading the group, and
 	// while a follower (forwarded to the leader by Raft); loop-owned.
 	producesLed, producesForwarded uint64
@@ -278,6 +280,7 @@ func Open(cfg Config) (*Node, error) {
 	n.tr.fetch = n.serveFetch
 	n.startRepairs()
 	n.tr.admin = n.Admin
+	n.startRejoin()
 	n.tr.start()
 	go n.run()
 	n.startMember()
@@ -451,8 +454,11 @@ func (n *Node) run() {
 //     remembers hands leadership to another caught-up replica: the new
 //     leader starts the wiped replica's progress from scratch and
 //     re-replicates the whole log to it. (A wiped node also forgot its
-//     votes; Raft assumes it did not.)
+//     votes: it votes again only once caught up, rejoin.go.)
 func (n *Node) step(g *group, m *pb.Message) {
+	if n.refuseVote(g, m) {
+		return
+	}
 	switch m.GetType() {
 	case pb.MsgHeartbeat:
 		if last, _ := g.log.LastIndex(); m.GetCommit() > last {
@@ -640,7 +646,7 @@ func (n *Node) ready() error {
 					late[i] = append(late[i], m)
 				}
 			}
-			n.tr.send(x.g.id, early)
+			n.tr.send(x.g.id, n.noVotesOut(x.g, early))
 		}
 		n.wal.saveEntries(x.g.id, x.rd.Entries)
 	}
@@ -651,7 +657,7 @@ func (n *Node) ready() error {
 	}
 	for i, x := range rds {
 		g := x.g
-		n.tr.send(g.id, late[i])
+		n.tr.send(g.id, n.noVotesOut(g, late[i]))
 		if ss := x.rd.SoftState; ss != nil {
 			if g.lead != ss.Lead && g.topic != "" {
 				n.log.Debug("cluster: leader changed", "topic", g.topic, "leader", ss.Lead)

@@ -97,6 +97,7 @@ type wal struct {
 	buf   []byte // records encoded, not yet written
 	dirty bool   // written since the last sync
 	grp   map[uint64]*groupLog
+	fresh bool // the file held no record at open (a new node, or a wiped one)
 }
 
 // openWAL opens (or creates) dir/wal and replays it. A record that fails its
@@ -136,6 +137,7 @@ func openWAL(dir string, log *slog.Logger) (*wal, error) {
 		}
 	}
 	w.size = good
+	w.fresh = good == 0
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()

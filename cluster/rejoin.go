@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// A node that lost its Raft log (a wiped disk) also forgot its votes: it
+// could vote a second time in a term it already voted in, and two leaders
+// could be elected in one term (Raft assumes a vote is never forgotten).
+// The guard (DESIGN.md "Replication", Wiped replica): a node whose Raft log
+// was empty at start asks its peers for their status; if one has a history
+// (its metadata group committed past the start, or it knows topics), this
+// node rejoins a running cluster with no memory of its votes, and in each
+// of its groups it neither votes nor campaigns (vote and pre-vote requests
+// in and out, and leadership transfers to it, are dropped) until it has
+// heard that group's leader and its log holds everything the leader told
+// it was committed. Until a peer answers it does not vote at all; a peer
+// that answers with no history means a new cluster: it votes at once.
+
+const (
+	rejoinNone    = 0 // a node with its log: votes as Raft says
+	rejoinUnknown = 1 // empty log, no peer answered yet: no votes
+	rejoinWiped   = 2 // empty log in a cluster with a history: per group
+)
+
+// rejoinState is a group's part of the guard (loop-owned).
+type rejoinState struct {
+	done   bool   // caught up: votes again
+	commit uint64 // highest commit index the leader announced
+}
+
+// startRejoin sets up the guard at Open (before the loop runs).
+func (n *Node) startRejoin() {
+	if !n.wal.fresh {
+		return
+	}
+	n.rejoin.Store(rejoinUnknown)
+	go n.probeHistory()
+}
+
+// probeHistory asks the peers whether the cluster has a history, until one
+// answers.
+func (n *Node) probeHistory() {
+	if len(n.cfg.Peers) < 2 {
+		n.rejoin.Store(rejoinNone) // alone: no one to vote with
+		return
+	}
+	for {
+		for id, addr := range n.cfg.Peers {
+			if id == n.cfg.NodeID {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			s, err := FetchStatus(ctx, addr)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if s.Meta.Commit > firstIndex-1 || len(s.Topics) > 0 {
+				n.rejoin.Store(rejoinWiped)
+				n.log.Warn("cluster: this node's raft log was empty but the cluster has a history (a wiped disk?): it forgot its votes, so in each group it votes only once it has caught up with the group's leader",
+					"peer", id, "peer_meta_commit", s.Meta.Commit)
+			} else {
+				n.rejoin.Store(rejoinNone)
+				n.log.Info("cluster: new cluster (no peer has a history)", "peer", id)
+			}
+			return
+		}
+		select {
+		case <-n.stopc:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// quarantined reports whether group g may not vote or campaign (loop).
+func (n *Node) quarantined(g *group) bool {
+	switch n.rejoin.Load() {
+	case rejoinNone:
+		return false
+	case rejoinUnknown:
+		return true
+	}
+	if g.rj.done {
+		return false
+	}
+	if last, _ := g.log.LastIndex(); g.lead != 0 && g.lead != n.cfg.NodeID && g.rj.commit > 0 && last >= g.rj.commit {
+		g.rj.done = true
+		n.log.Info("cluster: caught up after rejoining; votes again", "group", g.id, "topic", g.topic, "leader", g.lead, "index", last)
+		return false
+	}
+	return true
+}
+
+// refuseVote reports whether the incoming message m must be dropped: a
+// vote or pre-vote request, or a leadership transfer, to a group that may
+// not vote. It also notes the commit index a leader announces.
+func (n *Node) refuseVote(g *group, m *pb.Message) bool {
+	if n.rejoin.Load() == rejoinNone {
+		return false
+	}
+	switch m.GetType() {
+	case pb.MsgApp, pb.MsgHeartbeat:
+		if !g.rj.done {
+			g.rj.commit = max(g.rj.commit, m.GetCommit())
+		}
+	case pb.MsgVote, pb.MsgPreVote, pb.MsgTimeoutNow:
+		return n.quarantined(g)
+	}
+	return false
+}
+
+// noVotesOut drops the group's own vote and pre-vote requests while it may
+// not vote (a campaign would vote for itself).
+func (n *Node) noVotesOut(g *group, msgs []*pb.Message) []*pb.Message {
+	if n.rejoin.Load() == rejoinNone || len(msgs) == 0 || !n.quarantined(g) {
+		return msgs
+	}
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if t := m.GetType(); t != pb.MsgVote && t != pb.MsgPreVote {
+			out = append(out, m)
+		}
+	}
+	return out
+}
