@@ -71,13 +71,14 @@ func (c *testCluster) start(tn *testNode, ln net.Listener) {
 			c.t.Fatal(err)
 		}
 	}
-	tn.e, err = engine.Open(engine.Options{Volumes: []string{filepath.Join(tn.dir, "data")}, InitVolumes: true})
+	relay := &Relay{}
+	tn.e, err = engine.Open(engine.Options{Volumes: []string{filepath.Join(tn.dir, "data")}, InitVolumes: true, GroupRecords: relay.GroupRecords})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", tn.id)
 	tn.n, err = Open(Config{NodeID: tn.id, Peers: c.peers, Listener: ln, Dir: filepath.Join(tn.dir, "cluster"), Engine: tn.e,
-		Logger: log, TickInterval: 20 * time.Millisecond})
+		Logger: log, TickInterval: 20 * time.Millisecond, Relay: relay})
 	if err != nil {
 		c.t.Fatal(err)
 	}

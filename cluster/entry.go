@@ -5,6 +5,11 @@ package cluster
 const (
 	// Topic groups.
 	kindProduce = 1
+	// kindGroup: a batch of consumer-group state records of the topic,
+	// laid out as a produce entry of one batch whose time field holds
+	// the Raft term in which its proposer coordinated the groups
+	// (groups_apply.go).
+	kindGroup = 2
 
 	// The metadata group. Its commands share one layout: kind, u64
 	// proposing node, u64 proposal id, u16 length + a name (metaCommand).

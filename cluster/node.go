@@ -61,6 +61,10 @@ type Config struct {
 	// engine log replaces it) once it holds more than this many bytes
 	// (default 32 MiB; cluster/snapshot.go).
 	SnapshotBytes int64
+	// Relay, when set, is the engine's engine.Options.GroupRecords relay:
+	// the node serves consumer groups (groups_apply.go). Without it,
+	// group calls are refused.
+	Relay *Relay
 }
 
 const metaGroup = 0
@@ -126,6 +130,7 @@ type Node struct {
 	inbox   []envelope
 	propQ   map[uint64][]*request
 	metaQ   [][]byte
+	groupQ  []held // consumer-group entries to propose (groups_apply.go)
 	sig     chan struct{}
 	stopped bool
 	failed  error
@@ -137,6 +142,7 @@ type Node struct {
 	tmu    sync.RWMutex
 	topics map[string]*TopicInfo
 	leads  map[string]uint64 // topic → leader as this node last saw it
+	svs    sync.Map          // topic group id → *groupServe
 
 	statusq chan chan *Status
 	doq     chan func()
@@ -180,6 +186,7 @@ type group struct {
 	// Produce batches this node proposed while leading the group, and
 	// while a follower (forwarded to the leader by Raft); loop-owned.
 	producesLed, producesForwarded uint64
+	sv                             groupServe // consumer-group coordination (groups_apply.go)
 
 	// Apply (topic groups): the loop queues committed entries, the apply
 	// goroutine writes them to the engine.
@@ -282,6 +289,9 @@ func Open(cfg Config) (*Node, error) {
 	n.tr.admin = n.Admin
 	n.startRejoin()
 	n.tr.start()
+	if cfg.Relay != nil {
+		cfg.Relay.n.Store(n)
+	}
 	go n.run()
 	n.startMember()
 	n.log.Info("cluster: node started", "node", cfg.NodeID, "nodes", len(n.nodes), "topics", len(cat.Topics), "replication", n.cfg.ReplicationFactor)
@@ -407,8 +417,8 @@ func (n *Node) run() {
 		}
 		n.mu.Lock()
 		inbox, n.inbox = n.inbox, inbox[:0]
-		props, metas := n.propQ, n.metaQ
-		n.propQ, n.metaQ = map[uint64][]*request{}, nil
+		props, metas, gq := n.propQ, n.metaQ, n.groupQ
+		n.propQ, n.metaQ, n.groupQ = map[uint64][]*request{}, nil, nil
 		n.mu.Unlock()
 		for _, e := range inbox {
 			n.heardFrom(e.from)
@@ -430,6 +440,9 @@ func (n *Node) run() {
 		}
 		for _, m := range metas {
 			n.proposeOrHold(metaGroup, binary.LittleEndian.Uint64(m[9:]), m)
+		}
+		for _, h := range gq {
+			n.proposeGroup(h)
 		}
 		if err := n.ready(); err != nil {
 			n.log.Error("cluster: raft log write failed; node stops", "err", err)
@@ -677,6 +690,9 @@ func (n *Node) ready() error {
 			g.log.release(x.rd.CommittedEntries[k-1].GetIndex())
 		}
 		n.applyConfChanges(g, &x.rd)
+		if x.rd.SoftState != nil || !raft.IsEmptyHardState(x.rd.HardState) {
+			n.noteLeadership(g) // a term or a role changed, perhaps
+		}
 		if marks[i] != nil {
 			g.amu.Lock()
 			g.aq = append(g.aq, marks[i])
@@ -847,11 +863,16 @@ func (n *Node) applyLoop(g *group, end uint64) {
 		g.amu.Lock()
 		q, g.aq = g.aq, q[:0]
 		g.amu.Unlock()
+		n.syncGroups(g, nil)
 		for _, e := range q {
 			if isSnapMarker(e) {
 				if !n.installSnapshot(g, e, &next, &last, &end, &seen, &prods) {
 					return
 				}
+				continue
+			}
+			if n.applyGroup(g, e) {
+				g.applied.Store(e.GetIndex())
 				continue
 			}
 			if e.GetType() != pb.EntryNormal || len(e.Data) == 0 || e.Data[0] != kindProduce {

@@ -55,6 +55,9 @@ type Engine struct {
 	// Engine.mu.
 	gmu   sync.RWMutex
 	gsets map[string]*groupSet
+	// gserving: the topics whose replicated groups this node
+	// coordinates (ReloadGroups), guarded by gmu.
+	gserving map[string]bool
 
 	stats    counters
 	onDamage atomic.Pointer[func(topic string, base uint64)] // SetDamageHandler

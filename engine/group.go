@@ -47,6 +47,7 @@ func (e *Engine) groupSet(topic string, create bool) (*groupSet, error) {
 		}
 	}
 	gs = newGroupSet(e, t, lt)
+	gs.serving = e.gserving[topic]
 	if e.gsets == nil {
 		e.gsets = map[string]*groupSet{}
 	}

@@ -46,7 +46,12 @@ func (e *Engine) loadGroups(present map[string]bool) error {
 		if err := gs.replay(); err != nil {
 			return err
 		}
-		gs.clampToEnd()
+		if e.opts.GroupRecords == nil {
+			// A replicated topic's offsets are fixed by its log: a
+			// tail lost here is applied again, to the same offsets.
+			gs.clampToEnd()
+		}
+		gs.serving = false
 		if e.gsets == nil {
 			e.gsets = map[string]*groupSet{}
 		}
@@ -172,6 +177,9 @@ func (gs *groupSet) replayOne(r groupRecord, snap map[string]*cgroup) map[string
 	case recState:
 		gs.groups[r.name] = r.state
 		return nil // a snapshot cut short before it is abandoned
+	case recLogIndex:
+		gs.logIndex = max(gs.logIndex, r.offset)
+		return snap // part of a snapshot, or of a replicated batch
 	}
 	snap = nil // likewise: any other record ends an unfinished snapshot
 	g := gs.groups[r.name]
@@ -238,6 +246,9 @@ func (gs *groupSet) compact(ctx context.Context) error {
 	gs.mu.Lock()
 	var batches [][]byte
 	msgs := [][]byte{{recSnapBegin}}
+	if gs.logIndex > 0 {
+		msgs = append(msgs, encodeLogIndex(nil, gs.logIndex))
+	}
 	size := 0
 	names := make([]string, 0, len(gs.groups))
 	for n, g := range gs.groups {

@@ -211,6 +211,8 @@ func decodeGroupRecord(b []byte) (groupRecord, error) {
 	case recEpoch:
 		r.name = d.string()
 		r.epoch = d.uvarint()
+	case recLogIndex:
+		r.offset = d.uvarint()
 	default:
 		d.fail()
 	}
@@ -230,7 +232,16 @@ const (
 	recSnapState = 9
 	recSkip      = 7 // retention passed the group: move to the topic's start, count what was not done
 	recSeek      = 8 // admin seek: committed set, acks above forgotten, epoch set
+	// recLogIndex leads a replicated batch of records (and sits in a
+	// snapshot): the index of the replicated log's entry that carried
+	// them, so that a restart applies only the entries after it.
+	recLogIndex = 10
 )
+
+func encodeLogIndex(b []byte, index uint64) []byte {
+	b = append(b, recLogIndex)
+	return binary.AppendUvarint(b, index)
+}
 
 func encodeSkip(b []byte, name string, start uint64) []byte {
 	b = append(b, recSkip)

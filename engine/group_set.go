@@ -52,6 +52,12 @@ type groupSet struct {
 	nextSeq uint64        // records queued
 	applied uint64        // records applied
 	closed  bool
+	// Replicated groups (Options.GroupRecords, group_replica.go):
+	// logIndex is the last replicated entry in the state log; serving
+	// is set on the replica that coordinates the groups (else records
+	// are applied as they are appended).
+	logIndex uint64
+	serving  bool
 
 	since      atomic.Int64 // bytes appended since the last snapshot
 	snapBytes  int64
@@ -144,7 +150,12 @@ func (gs *groupSet) enqueue(ctx context.Context, msgs ...[]byte) (ticket, error)
 	if len(batch) > gs.e.opts.MaxBatchBytes {
 		return ticket{}, fmt.Errorf("%w: group-state record of %d bytes", ErrGroupLimit, len(batch))
 	}
-	p, err := gs.e.enqueueTopic(ctx, gs.log, batch, false) // queued: never a write under mu
+	var p Pending
+	if f := gs.e.opts.GroupRecords; f != nil {
+		p, err = f(ctx, gs.t.name, batch) // queued for replication
+	} else {
+		p, err = gs.e.enqueueTopic(ctx, gs.log, batch, false) // queued: never a write under mu
+	}
 	if err != nil {
 		return ticket{}, fmt.Errorf("engine: group state of topic %q: %w", gs.t.name, err)
 	}

@@ -138,6 +138,11 @@ type Options struct {
 	SkipReadVerify bool
 	// MaxGroups caps the consumer groups per topic (default 256).
 	MaxGroups int
+	// GroupRecords, when set, takes every group-state record batch
+	// instead of the local state log: package cluster replicates it and
+	// appends it with AppendGroupRecords on every replica
+	// (group_replica.go).
+	GroupRecords GroupRecordsFunc
 	// MaxGroupMembers caps the members per group (default 1,024).
 	MaxGroupMembers int
 	// MaxGroupInFlight caps the messages leased to one member (default

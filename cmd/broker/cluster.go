@@ -77,7 +77,7 @@ func (c *clusterConfig) check() error {
 
 // startCluster joins the cluster when -node-id is set and returns the log
 // service the server fronts (the engine alone otherwise) and its stop.
-func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.Logger, listeners []net.Listener) (logsvc.Service, func(), error) {
+func startCluster(c *clusterConfig, vols []string, e *engine.Engine, relay *cluster.Relay, log *slog.Logger, listeners []net.Listener) (logsvc.Service, func(), error) {
 	if c.nodeID == 0 {
 		return e, func() {}, nil
 	}
@@ -91,7 +91,7 @@ func startCluster(c *clusterConfig, vols []string, e *engine.Engine, log *slog.L
 	}
 	n, err := cluster.Open(cluster.Config{NodeID: c.nodeID, Peers: c.peerMap, Listener: ln, Dir: filepath.Join(vols[0], "cluster"),
 		Engine: e, Logger: log, ReplicationFactor: c.replication, TickInterval: c.tick, ClientAddr: c.advertiseAddr(listeners),
-		SnapshotBytes: c.snapBytes, Join: c.join})
+		SnapshotBytes: c.snapBytes, Join: c.join, Relay: relay})
 	if err != nil {
 		ln.Close()
 		return nil, nil, err

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haraqa/haraqa/cluster"
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/server"
 	"github.com/haraqa/haraqa/web"
@@ -74,11 +75,17 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	}
 	raiseLimits(log)
 	start := time.Now()
+	var relay *cluster.Relay
+	var groupRecords engine.GroupRecordsFunc
+	if c.cluster.nodeID != 0 {
+		relay = &cluster.Relay{} // consumer-group records go through the topic's Raft group
+		groupRecords = relay.GroupRecords
+	}
 	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: engineFsync(c), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
 		RetentionBytes: c.retentionBytes, MaxGroups: c.maxGroups, MaxGroupMembers: c.maxGroupMembers, MaxGroupInFlight: c.maxGroupInFlight,
 		MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log,
-		Observer: obs.engine()})
+		Observer: obs.engine(), GroupRecords: groupRecords})
 	if err != nil {
 		closeAll()
 		return err
@@ -89,7 +96,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	if c.consume == "sendfile" {
 		mode = server.ConsumeSendfile
 	}
-	svc, stopCluster, err := startCluster(&c.cluster, vols, e, log, listeners)
+	svc, stopCluster, err := startCluster(&c.cluster, vols, e, relay, log, listeners)
 	if err != nil {
 		e.Close()
 		closeAll()

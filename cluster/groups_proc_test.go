@@ -1,0 +1,197 @@
+//go:build unix
+
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/haraqa/haraqa/client"
+)
+
+// dialNode connects to node p alone.
+func dialNode(t *testing.T, p *proc) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, "tcp://"+p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// waitLeader waits for a leader of topic among the live nodes.
+func (c *procCluster) waitLeader(topic string) *proc {
+	c.t.Helper()
+	for wait := time.Now().Add(30 * time.Second); ; {
+		if lead, _ := c.leaderOf(topic); lead != 0 && alive(c.byID(lead)) {
+			return c.byID(lead)
+		}
+		if time.Now().After(wait) {
+			c.t.Fatalf("no leader for %q", topic)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitCommitted waits until every live node's copy of the group has
+// committed want.
+func (c *procCluster) waitCommitted(topic, group string, want uint64) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got []string
+		ok := true
+		for _, p := range c.nodes {
+			if !alive(p) {
+				continue
+			}
+			cl := dialNode(c.t, p)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d, err := cl.DescribeGroup(ctx, group, topic)
+			cancel()
+			cl.Close()
+			if err != nil || d.Committed != want {
+				ok = false
+			}
+			got = append(got, fmt.Sprintf("node %d: %d %v", p.id, d.Committed, err))
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("group %q: want committed %d on every replica, got %v", group, want, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// groupKillLeader has a group consumer ack part of the topic on its
+// leader, lease more without acking, and kills the leader with SIGKILL,
+// cycles times; the group then finishes the topic on the last leader.
+func groupKillLeader(t *testing.T, cycles int, budget time.Duration) {
+	c := startProcCluster(t, 3)
+	c.createTopic("t")
+	const total = 120 * 4
+	perCycle := total / (cycles + 2)
+	{
+		cl := dialNode(t, c.nodes[0])
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		for i := range total {
+			if _, err := cl.Produce(ctx, "t", fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+		}
+		cancel()
+		cl.Close()
+	}
+	acked := map[uint64]bool{} // confirmed acks
+	var redelivered []uint64
+	deadline := time.Now().Add(budget)
+	// consume acks ackLeft messages (all, untilIdle) through node p and
+	// leases leaseLeft more without acking them; it returns false when
+	// the node stopped coordinating the group (leadership moved back to
+	// the preferred node, say): the caller goes on through the leader.
+	consume := func(p *proc, ackLeft, leaseLeft *int, untilIdle bool) bool {
+		cl := dialNode(t, p)
+		defer cl.Close()
+		opts := []client.GroupOption{client.GroupFetchMax(10), client.GroupWait(300 * time.Millisecond)}
+		if untilIdle {
+			opts = append(opts, client.GroupUntilIdle())
+		}
+		gc := client.NewGroupConsumer(cl, "g", "t", opts...)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		fails := 0
+		for m, err := range gc.Messages(ctx) {
+			if err != nil {
+				if fails++; fails >= 4 {
+					t.Logf("node %d: %v; going to the leader", p.id, err)
+					return false
+				}
+				continue // retriable: not coordinating yet, say
+			}
+			fails = 0
+			if acked[m.Offset] {
+				redelivered = append(redelivered, m.Offset)
+			}
+			if *ackLeft > 0 || untilIdle {
+				if err := m.Ack(); err != nil {
+					t.Logf("node %d: ack of %d: %v; going to the leader", p.id, m.Offset, err)
+					return false
+				}
+				acked[m.Offset] = true
+				*ackLeft--
+				continue
+			}
+			*leaseLeft-- // leased, never acked: must come again after the failover
+			if *leaseLeft <= 0 {
+				return true
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("node %d: group consumer timed out", p.id)
+		}
+		return true
+	}
+	done := 0
+	for ; done < cycles && time.Now().Before(deadline); done++ {
+		ackLeft, leaseLeft := perCycle, 5
+		lead := c.waitLeader("t")
+		for !consume(lead, &ackLeft, &leaseLeft, false) {
+			lead = c.waitLeader("t")
+		}
+		// Every replica holds the acks: the same committed offset.
+		var committed uint64
+		for committed < total && acked[committed] {
+			committed++
+		}
+		c.waitCommitted("t", "g", committed)
+		c.kill(lead)
+		next := c.waitLeader("t")
+		if next == lead {
+			t.Fatalf("cycle %d: the killed node still leads", done)
+		}
+		c.start(lead)
+	}
+	if done < min(cycles, 2) {
+		t.Fatalf("only %d kill cycles ran", done)
+	}
+	for zero, zero2 := 0, 0; !consume(c.waitLeader("t"), &zero, &zero2, true); {
+	}
+	if len(redelivered) > 0 {
+		t.Fatalf("acknowledged messages delivered again: %v", redelivered[:min(10, len(redelivered))])
+	}
+	for off := range uint64(total) {
+		if !acked[off] {
+			t.Fatalf("message %d was never delivered after the failovers", off)
+		}
+	}
+	c.waitCommitted("t", "g", total)
+	t.Logf("%d leader kills; %d messages, each acked once, none delivered again after its ack", done, total)
+}
+
+// A consumer group's acks survive the loss of the topic's leader: a group
+// consumer acks part of the topic and holds more unacked when the leader
+// is killed with SIGKILL; the group continues on the new leader from the
+// committed position: no acknowledged message is delivered again, none
+// left unacknowledged is lost, and every replica holds the same committed
+// offset.
+func TestClusterGroupKillLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	groupKillLeader(t, 2, 60*time.Second)
+}
+
+// The same, 8 times (HARAQA_SLOW=1), within 2 minutes.
+func TestSlowClusterGroupKillLeader(t *testing.T) {
+	if os.Getenv("HARAQA_SLOW") == "" {
+		t.Skip("HARAQA_SLOW=1 runs it")
+	}
+	groupKillLeader(t, 8, 2*time.Minute)
+}
