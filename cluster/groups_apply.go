@@ -273,3 +273,40 @@ func (n *Node) applyGroup(g *group, e *pb.Entry) bool {
 	}
 	return true
 }
+
+// groupSnapshot returns the topic's group state for its snapshot (apply
+// goroutine); false: not now (its state log is being compacted, or failed).
+func (n *Node) groupSnapshot(g *group) ([]byte, bool) {
+	if n.cfg.Relay == nil {
+		return nil, true
+	}
+	b, ok, err := n.e.GroupSnapshot(g.topic)
+	if err != nil {
+		n.log.Warn("cluster: reading a topic's group state for a snapshot failed; its raft log is not compacted", "topic", g.topic, "err", err)
+		return nil, false
+	}
+	return b, ok
+}
+
+// installGroups starts the topic's group state from a snapshot's (apply
+// goroutine), unless its state log holds it already; false: the group
+// stopped.
+func (n *Node) installGroups(g *group, snap []byte) bool {
+	if len(snap) == 0 || n.cfg.Relay == nil {
+		return true
+	}
+	for attempt := 0; ; attempt++ {
+		err := n.e.InstallGroupSnapshot(context.Background(), g.topic, snap)
+		if err == nil {
+			return true
+		}
+		if attempt%50 == 0 {
+			n.log.Error("cluster: installing a snapshot's consumer-group state failed; retrying", "topic", g.topic, "err", err)
+		}
+		select {
+		case <-g.astop:
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

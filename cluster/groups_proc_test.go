@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +195,63 @@ func TestSlowClusterGroupKillLeader(t *testing.T) {
 		t.Skip("HARAQA_SLOW=1 runs it")
 	}
 	groupKillLeader(t, 8, 2*time.Minute)
+}
+
+// ackSome acks n messages of group g through node p (its leader).
+func ackSome(t *testing.T, p *proc, n int) {
+	t.Helper()
+	cl := dialNode(t, p)
+	defer cl.Close()
+	gc := client.NewGroupConsumer(cl, "g", "t", client.GroupFetchMax(10), client.GroupWait(300*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for m, err := range gc.Messages(ctx) {
+		if err != nil {
+			continue
+		}
+		if err := m.Ack(); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+		if n--; n == 0 {
+			break
+		}
+	}
+	if n > 0 {
+		t.Fatalf("%d acks short", n)
+	}
+	gc.Close(ctx)
+}
+
+// A replica that catches up from a Raft snapshot (it was down while the
+// others acked and compacted their logs past those acks) holds the same
+// consumer-group state as the others: the snapshot carries it.
+func TestClusterGroupStateFromSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	c := startProcCluster(t, 3, "-raft-snapshot-bytes", "32768")
+	c.createTopic("t")
+	produceBulk(t, c.nodes[0], "t", 200, 10)
+	lead := c.waitLeader("t")
+	ackSome(t, lead, 100)
+	c.waitCommitted("t", "g", 100)
+	victim := c.byID(lead.id%3 + 1)
+	c.kill(victim)
+	lead = c.waitLeader("t")
+	ackSome(t, lead, 50)
+	st, err := topicStatus(lead, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 MiB while the victim is down: the others compact past the acks.
+	produceBulk(t, lead, "t", 2048, 2048)
+	waitCompacted(t, c, "t", victim, st.Commit+1)
+	c.start(victim)
+	c.waitCommitted("t", "g", 150)
+	victim.mu.Lock()
+	caught := strings.Contains(victim.logs.String(), "caught up from a snapshot")
+	victim.mu.Unlock()
+	if !caught {
+		t.Fatalf("node %d did not catch up from a snapshot", victim.id)
+	}
 }

@@ -73,12 +73,15 @@ type snapData struct {
 	time  int64         // append time of the last entry applied
 	keys  []proposalKey // the apply's remembered proposals, oldest first
 	prods *prodTable    // idempotent producers' recent sequences
+	// groups is the topic's consumer-group state (engine.GroupSnapshot;
+	// groups_apply.go), version 2 on.
+	groups []byte
 }
 
-const snapDataVersion = 1
+const snapDataVersion = 2
 
 func encodeSnapData(d snapData) []byte {
-	b := make([]byte, 0, 21+16*len(d.keys))
+	b := make([]byte, 0, 25+16*len(d.keys)+len(d.groups))
 	b = append(b, snapDataVersion)
 	b = binary.LittleEndian.AppendUint64(b, d.end)
 	b = binary.LittleEndian.AppendUint64(b, uint64(d.time))
@@ -87,12 +90,14 @@ func encodeSnapData(d snapData) []byte {
 		b = binary.LittleEndian.AppendUint64(b, k.node)
 		b = binary.LittleEndian.AppendUint64(b, k.id)
 	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(d.groups)))
+	b = append(b, d.groups...)
 	return appendProdTable(b, d.prods)
 }
 
 func decodeSnapData(b []byte) (snapData, error) {
 	var d snapData
-	if len(b) < 21 || b[0] != snapDataVersion {
+	if len(b) < 21 || (b[0] != 1 && b[0] != snapDataVersion) {
 		return d, errors.New("cluster: bad snapshot data")
 	}
 	d.end, d.time = binary.LittleEndian.Uint64(b[1:]), int64(binary.LittleEndian.Uint64(b[9:]))
@@ -104,8 +109,16 @@ func decodeSnapData(b []byte) (snapData, error) {
 		p := 21 + 16*i
 		d.keys = append(d.keys, proposalKey{binary.LittleEndian.Uint64(b[p:]), binary.LittleEndian.Uint64(b[p+8:])})
 	}
+	rest := b[21+16*n:]
+	if b[0] >= 2 {
+		if len(rest) < 4 || uint64(len(rest)-4) < uint64(binary.LittleEndian.Uint32(rest)) {
+			return d, errors.New("cluster: bad snapshot data length")
+		}
+		gl := int(binary.LittleEndian.Uint32(rest))
+		d.groups, rest = rest[4:4+gl], rest[4+gl:]
+	}
 	var err error
-	d.prods, err = decodeProdTable(b[21+16*n:])
+	d.prods, err = decodeProdTable(rest)
 	return d, err
 }
 
@@ -151,9 +164,13 @@ func (n *Node) notePoint(g *group, q []*pb.Entry, next uint64, last int64, seen 
 		n.log.Error("cluster: engine ends below the applied log; no snapshot", "topic", g.topic, "end", end, "applied_end", next)
 		return
 	}
+	groups, ok := n.groupSnapshot(g)
+	if !ok {
+		return // asked again at the next round
+	}
 	g.snap.want.Store(false)
 	g.snap.point.Store(&durablePoint{index: g.snap.aIndex, term: g.snap.aTerm,
-		data: encodeSnapData(snapData{end: next, time: last, keys: seen.keys(), prods: prods})})
+		data: encodeSnapData(snapData{end: next, time: last, keys: seen.keys(), prods: prods, groups: groups})})
 }
 
 // installSnapshot starts the apply from the snapshot of marker e: it
@@ -179,6 +196,9 @@ func (n *Node) installSnapshot(g *group, e *pb.Entry, next *uint64, last *int64,
 			*end = cur
 		}
 		n.log.Info("cluster: caught up from a snapshot", "topic", g.topic, "index", e.GetIndex(), "end", *end)
+	}
+	if !n.installGroups(g, d.groups) {
+		return false
 	}
 	*next, *last, *seen, *prods = d.end, d.time, recentFrom(d.keys), d.prods
 	g.snap.aIndex, g.snap.aTerm = e.GetIndex(), e.GetTerm()

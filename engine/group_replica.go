@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"sort"
+	"time"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -130,4 +133,141 @@ func (e *Engine) ReloadGroups(topic string, serving bool) error {
 		e.gsets[topic] = gs
 	}
 	return nil
+}
+
+// GroupSnapshot returns topic's group state as its state log holds it
+// (package cluster puts it in the topic's Raft snapshot): uvarint-length
+// prefixed group-state records, first a log index (GroupLogIndex), then a
+// snapshot state per group; nil when the topic has no groups. ok is false
+// while the state log is being compacted: ask again later. Call it where
+// the replicated records are appended (it reads the log they go to).
+func (e *Engine) GroupSnapshot(topic string) (snap []byte, ok bool, err error) {
+	e.gmu.RLock()
+	gs := e.gsets[topic]
+	e.gmu.RUnlock()
+	if gs == nil {
+		return nil, true, nil
+	}
+	if !gs.compacting.CompareAndSwap(false, true) {
+		return nil, false, nil
+	}
+	defer gs.compacting.Store(false)
+	tmp := newGroupSet(e, gs.t, gs.log)
+	if err := tmp.replay(); err != nil {
+		return nil, false, err
+	}
+	recs := [][]byte{encodeLogIndex(nil, tmp.logIndex)}
+	names := make([]string, 0, len(tmp.groups))
+	for n, g := range tmp.groups {
+		if g.ready && !g.deleted {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		recs = append(recs, encodeStateAs(nil, recSnapState, tmp.groups[n]))
+	}
+	for _, r := range recs {
+		snap = binary.AppendUvarint(snap, uint64(len(r)))
+		snap = append(snap, r...)
+	}
+	return snap, true, nil
+}
+
+// InstallGroupSnapshot replaces topic's group state with snap (from
+// GroupSnapshot on another replica) unless its state log already holds
+// the replicated entries snap covers: the snapshot is written at the base
+// of a fresh segment of the state log, the segments below it removed, and
+// the groups reloaded from it.
+func (e *Engine) InstallGroupSnapshot(ctx context.Context, topic string, snap []byte) error {
+	var recs [][]byte
+	for len(snap) > 0 {
+		n, k := binary.Uvarint(snap)
+		if k <= 0 || n > uint64(len(snap)-k) {
+			return fmt.Errorf("%w: group snapshot", errBadRecord)
+		}
+		recs = append(recs, snap[k:k+int(n)])
+		snap = snap[k+int(n):]
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	first, err := decodeGroupRecord(recs[0])
+	if err != nil || first.typ != recLogIndex {
+		return fmt.Errorf("%w: group snapshot without its log index", errBadRecord)
+	}
+	for _, r := range recs[1:] {
+		if d, err := decodeGroupRecord(r); err != nil || d.typ != recSnapState {
+			return fmt.Errorf("%w: group snapshot record", errBadRecord)
+		}
+	}
+	if e.GroupLogIndex(topic) >= first.offset {
+		return nil
+	}
+	gs, err := e.groupSet(topic, true)
+	if err != nil {
+		return err
+	}
+	for !gs.compacting.CompareAndSwap(false, true) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	err = gs.writeSnapshot(ctx, recs)
+	gs.compacting.Store(false)
+	if err != nil {
+		return fmt.Errorf("engine: group state of topic %q: %w", topic, err)
+	}
+	gs.mu.Lock()
+	serving := gs.serving
+	gs.mu.Unlock()
+	return e.ReloadGroups(topic, serving)
+}
+
+// writeSnapshot writes recs (snapshot states, a log index) as a snapshot
+// at the base of a fresh segment of the state log and removes the
+// segments below it.
+func (gs *groupSet) writeSnapshot(ctx context.Context, recs [][]byte) error {
+	if _, err := gs.log.submitCtl(ctx, &writerReq{op: opRoll}); err != nil {
+		return err
+	}
+	var batches [][]byte
+	msgs := [][]byte{{recSnapBegin}}
+	size := 0
+	for _, r := range recs {
+		if size+len(r) > 1<<20 && len(msgs) > 0 {
+			b, err := record.AppendBatch(nil, msgs...)
+			if err != nil {
+				return err
+			}
+			batches = append(batches, b)
+			msgs, size = nil, 0
+		}
+		msgs = append(msgs, r)
+		size += len(r)
+	}
+	b, err := record.AppendBatch(nil, append(msgs, []byte{recSnapEnd})...)
+	if err != nil {
+		return err
+	}
+	batches = append(batches, b)
+	var first uint64
+	for i, b := range batches {
+		off, err := gs.e.appendTopic(ctx, gs.log, b)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			first = off
+		}
+	}
+	if gs.e.opts.Fsync != FsyncAlways {
+		if _, err := gs.log.submitCtl(ctx, &writerReq{op: opRoll}); err != nil { // a seal syncs
+			return err
+		}
+	}
+	_, err = gs.e.truncateTopic(ctx, gs.log, first)
+	return err
 }

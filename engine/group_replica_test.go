@@ -114,4 +114,25 @@ func TestReplicatedGroupRecords(t *testing.T) {
 	}
 	p.coord, p.repl = reopen(t, p.coord, oc), reopen(t, p.repl, or)
 	same("after a restart")
+
+	// A replica that starts from another's snapshot (a Raft snapshot's
+	// catch-up) holds the same state; one whose log is ahead keeps it.
+	snap, ok, err := p.repl.GroupSnapshot("t")
+	if err != nil || !ok || len(snap) == 0 {
+		t.Fatalf("GroupSnapshot: %d bytes, %v, %v", len(snap), ok, err)
+	}
+	on := memOpts(vfs.NewMemFS())
+	on.GroupRecords = p.records
+	fresh := openEngine(t, on)
+	mustCreate(t, fresh, "t")
+	fill(t, fresh, "t", 3000, 100)
+	for _, e := range []*Engine{fresh, p.repl} {
+		if err := e.InstallGroupSnapshot(bg, "t", snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.repl = fresh
+	same("installed from a snapshot")
+	p.repl = reopen(t, fresh, on)
+	same("installed from a snapshot, restarted")
 }
