@@ -77,6 +77,7 @@ type conn struct {
 	// Role holder only.
 	midFrame bool                                    // part of a frame has been read
 	extended bool                                    // the interrupted leader gave the rest of its frame wto
+	hb       [netproto.HeaderSize]byte               // the frame header being read (a field: a local escapes)
 	rbuf     []byte                                  // error bodies, watch events
 	fixed    [netproto.ConsumeResponseFixedSize]byte // consume responses' fixed fields
 }
@@ -572,8 +573,7 @@ func (cn *conn) readOne() error {
 		return err
 	}
 	cn.midFrame = true
-	var hb [netproto.HeaderSize]byte
-	h, err := netproto.ReadHeader(cn.br, &hb)
+	h, err := netproto.ReadHeader(cn.br, &cn.hb)
 	if err == nil {
 		err = h.CheckResponse(cn.recvMax)
 	}
