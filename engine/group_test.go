@@ -80,7 +80,9 @@ func TestGroupDeadMemberRedelivered(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not done: %+v", mustDescribe(t, e, "t", "g"))
 		}
-		res, err := e.GroupFetch(bg, "t", "g", b, 500, time.Second)
+		// B's fetch waits longer than the ack-wait: it is woken when A's
+		// leases lapse (a wait ending with them would take them first).
+		res, err := e.GroupFetch(bg, "t", "g", b, 500, 5*time.Second)
 		if err != nil {
 			t.Fatalf("B fetch: %v", err)
 		}
