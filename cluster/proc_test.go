@@ -512,8 +512,8 @@ func (c *procCluster) byID(id uint64) *proc { return c.nodes[id-1] }
 
 // killLeaderCycles kills the topic's leader with SIGKILL cycles times
 // under load and restarts it, then checks the history.
-func killLeaderCycles(t *testing.T, cycles int, budget time.Duration) {
-	c := startProcCluster(t, 3)
+func killLeaderCycles(t *testing.T, cycles int, budget time.Duration, extra ...string) *procCluster {
+	c := startProcCluster(t, 3, extra...)
 	c.createTopic("t")
 	l := c.startLoad("t", 4)
 	deadline := time.Now().Add(budget)
@@ -554,6 +554,7 @@ func killLeaderCycles(t *testing.T, cycles int, budget time.Duration) {
 	c.check(l, logs)
 	t.Logf("%d leader kills; %d messages acknowledged, %d produce errors (retried on another node); %d bytes per replica, identical",
 		done, len(l.acked), l.errs, len(logs[0]))
+	return c
 }
 
 // Killing the leader of a topic with SIGKILL under produce load loses no

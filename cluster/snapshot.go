@@ -297,7 +297,10 @@ func (g *group) confAt(index uint64) (*pb.ConfState, bool) {
 // file is due for a rewrite), and rewrites the file when it is more than
 // twice what the groups hold (node loop, every second).
 func (n *Node) snapshotTick() {
-	keep := func(gid uint64) bool { return n.groups[gid] != nil }
+	// A group the node does not run is dropped by a rewrite only if its
+	// topic was deleted: created at or below the applied metadata index
+	// and gone from the catalog (one created above it may yet start here).
+	keep := func(gid uint64) bool { return n.groups[gid] != nil || gid > n.cat.Applied }
 	limit := n.cfg.SnapshotBytes
 	due := false
 	if n.wal.size+int64(len(n.wal.buf)) > 4*limit {

@@ -5,6 +5,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,50 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 		t.Fatalf("node %d did not catch up from a snapshot", victim.id)
 	}
 	t.Logf("node %d caught up from a snapshot to %d bytes (%d messages acknowledged)", victim.id, len(logs[0]), len(l.acked))
+}
+
+// Killing the leader with SIGKILL while every node compacts its Raft logs
+// and rewrites its Raft log file all the time (a tiny snapshot threshold)
+// loses no acknowledged message, and the replicas end byte for byte the
+// same: a crash in the middle of a compaction or a rewrite leaves a log
+// the restart recovers from.
+func TestClusterKillLeaderCompacting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	checkCompacted(t, killLeaderCycles(t, 3, 60*time.Second, "-raft-snapshot-bytes", "4096"))
+}
+
+// checkCompacted fails unless every node compacted the topic's Raft log
+// and some node rewrote its Raft log file.
+func checkCompacted(t *testing.T, c *procCluster) {
+	t.Helper()
+	rewrites := 0
+	for _, p := range c.nodes {
+		// A node just restarted compacts within a few seconds.
+		for wait := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			st, err := topicStatus(p, "t")
+			if err == nil && st.Snapshot > 1 {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("node %d never compacted the topic's raft log (%+v, %v)", p.id, st, err)
+			}
+		}
+		p.mu.Lock()
+		rewrites += strings.Count(p.logs.String(), "raft log rewritten")
+		p.mu.Unlock()
+	}
+	if rewrites == 0 {
+		t.Fatal("no node rewrote its raft log file")
+	}
+	t.Logf("raft log files rewritten %d times", rewrites)
+}
+
+// The same, 20 times (HARAQA_SLOW=1).
+func TestSlowClusterKillLeaderCompacting20(t *testing.T) {
+	if os.Getenv("HARAQA_SLOW") == "" {
+		t.Skip("HARAQA_SLOW=1 runs it")
+	}
+	checkCompacted(t, killLeaderCycles(t, 20, 5*time.Minute, "-raft-snapshot-bytes", "4096"))
 }
