@@ -79,7 +79,6 @@ func (h *haraqaBroker) Dial(ctx context.Context) (session, error) {
 
 type haraqaSession struct {
 	c   *client.Client
-	buf client.ConsumeBuffer
 }
 
 func (s *haraqaSession) Close() error { return s.c.Close() }
@@ -118,26 +117,36 @@ func (s *haraqaSession) Produce(ctx context.Context, topic string, src *idSource
 	})
 }
 
-// Read consumes from offset 0 with a 16 MiB byte budget per request,
-// limited to the messages still wanted.
+// Read consumes from offset 0 with a 16 MiB byte budget per request
+// through a client.Consumer, which has the next response in flight while
+// the current one is read (the client still verifies every batch). A topic
+// holding fewer than n messages fails at once (the Consumer would wait for
+// more).
 func (s *haraqaSession) Read(ctx context.Context, topic string, n, size int, each func([]byte) error) error {
-	var off uint64
-	for int(off) < n {
-		m, err := s.c.Consume(ctx, topic, off, n-int(off), &s.buf, client.ConsumeMaxBytes(readBytes))
-		if err != nil {
-			return fmt.Errorf("haraqa consume at %d: %w", off, err)
-		}
-		if m.Len() == 0 {
-			return fmt.Errorf("haraqa consume: topic ends at %d messages, want %d", off, n)
-		}
-		for i := range m.Len() {
-			if err := each(m.At(i).Value); err != nil {
-				return err
-			}
-		}
-		off = m.Next()
+	start, end, err := s.c.Offsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("haraqa offsets: %w", err)
 	}
-	return nil
+	if start != 0 || end < uint64(n) {
+		return fmt.Errorf("haraqa consume: topic holds [%d, %d), want %d messages from 0", start, end, n)
+	}
+	if n == 0 {
+		return nil
+	}
+	cs := client.NewConsumer(s.c, topic, 0, client.ConsumeMaxBytes(readBytes), client.ConsumeLimit(n))
+	got := 0
+	for m, err := range cs.Messages(ctx) {
+		if err != nil {
+			return fmt.Errorf("haraqa consume at %d: %w", cs.Offset(), err)
+		}
+		if err := each(m.Value); err != nil {
+			return err
+		}
+		if got++; got == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("haraqa consume: %d of %d messages: %w", got, n, ctx.Err())
 }
 
 func (s *haraqaSession) Len(ctx context.Context, topic string) (int, error) {

@@ -102,6 +102,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 type call struct {
 	done    chan struct{} // capacity 1: the reader sends once per use
 	blocked bool          // guarded by conn.mu: counted in conn.blocked
+	ahead   bool          // read by the background reader as soon as it comes (a read-ahead)
 	head    []byte        // the frame header and the body before any payload
 	op      netproto.Opcode
 	id      uint64
@@ -130,7 +131,7 @@ func getCall(op netproto.Opcode) *call {
 }
 
 func putCall(cl *call) {
-	cl.err, cl.cons, cl.stream, cl.fixed, cl.sentAt = nil, nil, nil, netproto.ConsumeResponse{}, time.Time{}
+	cl.err, cl.cons, cl.stream, cl.fixed, cl.sentAt, cl.ahead = nil, nil, nil, netproto.ConsumeResponse{}, time.Time{}, false
 	if cap(cl.body) > 64<<10 {
 		cl.body = nil
 	}
@@ -312,6 +313,12 @@ func (cn *conn) sendParts(cl *call, p parts) error {
 		// while it is registered.
 		cn.streams++
 		cn.wantReaderLocked()
+	} else if cl.ahead {
+		// Its caller waits later: counted as blocked, so that the
+		// background reader reads it meanwhile.
+		cl.blocked = true
+		cn.blocked++
+		cn.wantReaderLocked()
 	}
 	cn.mu.Unlock()
 	netproto.SetRequestID(cl.head, cl.id)
@@ -353,7 +360,7 @@ func (cn *conn) wait(ctx context.Context, cl *call) error {
 		cn.mu.Unlock()
 		return cn.leadFor(ctx, cl)
 	}
-	if cn.pending != nil && cn.pending[cl.id] == cl {
+	if cn.pending != nil && cn.pending[cl.id] == cl && !cl.blocked {
 		cl.blocked = true
 		cn.blocked++
 	}
@@ -482,6 +489,19 @@ func (cn *conn) unregisterLocked(cl *call) {
 		cl.blocked = false
 		cn.blocked--
 	}
+}
+
+// drop withdraws cl, whose caller no longer wants its response, or waits
+// until the reader that took it has finished with it.
+func (cn *conn) drop(cl *call) {
+	cn.mu.Lock()
+	if cn.pending != nil && cn.pending[cl.id] == cl {
+		cn.unregisterLocked(cl)
+		cn.mu.Unlock()
+		return
+	}
+	cn.mu.Unlock()
+	<-cl.done
 }
 
 // withdraw unregisters a stream call.

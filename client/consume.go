@@ -194,11 +194,33 @@ func applyConsumeOptions(opts []ConsumeOption) consumeConfig {
 }
 
 func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit int, buf *ConsumeBuffer, cfg *consumeConfig) (*Messages, error) {
+	r, err := c.consumeSend(ctx, topic, offset, limit, buf, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.consumeRecv(ctx, &r)
+}
+
+// consumeReq is a consume request sent and not yet received.
+type consumeReq struct {
+	cn        *conn
+	cl        *call
+	buf       *ConsumeBuffer
+	topic     string
+	offset    uint64
+	wireLimit uint32
+}
+
+// consumeSend sends a consume request whose response is read into buf.
+// With ahead, the connection's background reader reads the response as
+// soon as it comes, while the caller does something else (Consumer's
+// read-ahead).
+func (c *Client) consumeSend(ctx context.Context, topic string, offset uint64, limit int, buf *ConsumeBuffer, cfg *consumeConfig, ahead bool) (consumeReq, error) {
 	m := &buf.msgs
 	m.Start, m.End, m.first, m.topic = 0, 0, offset, topic
 	m.reset()
 	if err := checkTopic(topic); err != nil {
-		return nil, err
+		return consumeReq{}, err
 	}
 	var wireLimit uint32 // 0: no message limit
 	if limit > 0 {
@@ -206,17 +228,42 @@ func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit
 	}
 	waitMS := uint32(min((cfg.wait+time.Millisecond-1)/time.Millisecond, math.MaxUint32))
 	cl := getCall(netproto.OpConsume)
-	defer putCall(cl)
 	req := netproto.ConsumeRequest{Topic: []byte(topic), Offset: offset, Limit: wireLimit, MaxBytes: cfg.maxBytes, MaxWaitMillis: waitMS}
 	cl.head = req.AppendTo(cl.head)
 	cl.cons = buf
-	if err := c.roundTrip(ctx, cl, nil); err != nil {
+	cn, err := c.conn(ctx)
+	if err == nil {
+		cl.ahead = ahead
+		err = cn.send(cl, nil)
+	}
+	if err != nil {
+		putCall(cl)
+		return consumeReq{}, err
+	}
+	return consumeReq{cn: cn, cl: cl, buf: buf, topic: topic, offset: offset, wireLimit: wireLimit}, nil
+}
+
+// drop gives up a consume request sent with consumeSend: its response, if
+// it comes, is discarded. It returns once no reader uses its buffer.
+func (r *consumeReq) drop() {
+	r.cn.drop(r.cl)
+	putCall(r.cl)
+	r.cl = nil
+}
+
+// consumeRecv waits for the response to r and indexes it.
+func (c *Client) consumeRecv(ctx context.Context, r *consumeReq) (*Messages, error) {
+	cl, buf, topic, offset := r.cl, r.buf, r.topic, r.offset
+	defer putCall(cl)
+	r.cl = nil
+	m := &buf.msgs
+	if err := r.cn.wait(ctx, cl); err != nil {
 		return nil, err
 	}
 	m.Start, m.End = cl.fixed.Start, cl.fixed.End
 	trim := uint64(math.MaxUint64)
-	if wireLimit > 0 {
-		trim = uint64(wireLimit)
+	if r.wireLimit > 0 {
+		trim = uint64(r.wireLimit)
 	}
 	ix := indexer{buf: buf, topic: topic, maxRaw: int(c.cfg.maxBody)}
 	if err := ix.index(offset, trim); err != nil {

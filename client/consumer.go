@@ -12,7 +12,9 @@ import (
 
 // Consumer follows a topic from an offset: Messages yields every message
 // in offset order and, at the end of the topic, long-polls the broker for
-// more, so an idle Consumer costs no CPU. A Consumer belongs to one
+// more, so an idle Consumer costs no CPU. Behind the end it reads ahead:
+// while it yields the messages of one read, the next is already on its
+// way (so it holds two read buffers). A Consumer belongs to one
 // goroutine.
 type Consumer struct {
 	c       *Client
@@ -22,6 +24,12 @@ type Consumer struct {
 	pending bool // ConsumeFrom's time is not resolved to an offset yet
 	skipped uint64
 	buf     ConsumeBuffer
+	// Read-ahead: while the messages of one response are iterated, the
+	// next request is in flight into the other buffer (alt), when the
+	// response ended below the topic's end (more is there to read).
+	alt   ConsumeBuffer
+	cur   *ConsumeBuffer // the buffer of the messages being iterated
+	ahead consumeReq     // ahead.cl != nil: a read-ahead in flight
 }
 
 // Skipped returns how many offsets the Consumer jumped over under
@@ -71,14 +79,23 @@ func (cs *Consumer) Offset() uint64 { return cs.next }
 // goes on.
 func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
+		defer cs.dropAhead()
 		failures := 0
 		for ctx.Err() == nil {
 			var m *Messages
 			var err error
-			if cs.pending {
+			switch {
+			case cs.pending:
 				err = cs.resolve(ctx)
-			} else {
-				m, err = cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, &cs.buf, &cs.cfg)
+			case cs.ahead.cl != nil && cs.ahead.offset == cs.next:
+				cs.cur = cs.ahead.buf
+				m, err = cs.c.consumeRecv(ctx, &cs.ahead)
+			default:
+				cs.dropAhead()
+				if cs.cur == nil {
+					cs.cur = &cs.buf
+				}
+				m, err = cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, cs.cur, &cs.cfg)
 			}
 			if err != nil {
 				if to, ok := cs.cfg.resetTo(err, cs.topic, cs.next); ok {
@@ -108,6 +125,9 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			if m == nil {
 				continue
 			}
+			if n := m.Len(); n > 0 && m.Next() < m.End {
+				cs.readAhead(ctx, m.Next())
+			}
 			for i := range m.Len() {
 				msg := m.At(i)
 				cs.next = msg.Offset + 1
@@ -116,6 +136,28 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 				}
 			}
 		}
+	}
+}
+
+// readAhead sends the request for the messages from next into the buffer
+// not being iterated: the broker sends them, and the connection's
+// background reader reads them, while the caller goes through the current
+// ones. A failure is left to the ordinary read that follows.
+func (cs *Consumer) readAhead(ctx context.Context, next uint64) {
+	buf := &cs.alt
+	if cs.cur == &cs.alt {
+		buf = &cs.buf
+	}
+	r, err := cs.c.consumeSend(ctx, cs.topic, next, cs.cfg.limit, buf, &cs.cfg, true)
+	if err == nil {
+		cs.ahead = r
+	}
+}
+
+// dropAhead gives up a read-ahead in flight.
+func (cs *Consumer) dropAhead() {
+	if cs.ahead.cl != nil {
+		cs.ahead.drop()
 	}
 }
 

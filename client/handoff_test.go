@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,6 +234,56 @@ func TestIdleClientRedialsAfterRestart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the close reaches the client's socket
 		if _, end, err := c.Offsets(ctx, "idle"); err != nil || end != 1 {
 			t.Fatalf("first call after the restart: end %d, %v", end, err)
+		}
+	})
+}
+
+// countWrites counts the consume requests written (HookRequestWritten).
+type countWrites struct{ consumes atomic.Int64 }
+
+func (h *countWrites) OnRequestWritten(op client.Opcode, _ int, err error) {
+	if op == netproto.OpConsume && err == nil {
+		h.consumes.Add(1)
+	}
+}
+
+// A Consumer behind the topic's end has its next read in flight while it
+// yields the messages of the current one (the broker sends, and the
+// connection's background reader reads, meanwhile), and yields every
+// message once, in order, across responses; caught up (a response that
+// reaches the end) it sends nothing ahead.
+func TestConsumerReadsAhead(t *testing.T) {
+	networks(t, engine.Options{}, server.Options{}, func(t *testing.T, b *broker) {
+		var h countWrites
+		c := b.dial(client.WithHooks(&h))
+		ctx := testCtx(t)
+		createTopic(t, c, "ra")
+		const n = 40
+		for i := range n {
+			if _, err := c.Produce(ctx, "ra", payload(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs := client.NewConsumer(c, "ra", 0, client.ConsumeLimit(10), client.ConsumeWait(time.Millisecond))
+		want := uint64(0)
+		for m, err := range cs.Messages(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Offset != want || string(m.Value) != string(payload(int(want))) {
+				t.Fatalf("message %d: offset %d, %q", want, m.Offset, m.Value)
+			}
+			// Inside the response [10k, 10k+10): its read and the next one's
+			// are written, except for the last response (it reaches the end).
+			if w, k := h.consumes.Load(), int64(want/10); w != min(k+2, n/10) {
+				t.Fatalf("at message %d: %d consume requests written, want %d", want, w, min(k+2, n/10))
+			}
+			if want++; want == n {
+				break
+			}
+		}
+		if want != n {
+			t.Fatalf("%d messages", want)
 		}
 	})
 }
