@@ -282,11 +282,57 @@ func (n *Node) applyConfChanges(g *group, rd *raft.Ready) {
 		default:
 			continue
 		}
+		before := append(slices.Clone(g.log.voters), g.learners...)
 		cs := g.rn.ApplyConfChange(cc)
 		n.noteConf(g, cs)
+		n.snapshotForNewReplica(g, before, cs, e.GetIndex())
 		n.log.Info("cluster: configuration changed", "group", g.id, "topic", g.topic, "index", e.GetIndex(),
 			"voters", cs.Voters, "outgoing", cs.VotersOutgoing, "learners", cs.Learners)
 	}
+}
+
+// snapshotForNewReplica asks a topic group whose log was compacted for a
+// new snapshot when a configuration change added a replica: Raft refuses a
+// snapshot whose configuration lacks the node (the last compaction's is
+// from before it was added), and an idle topic would not compact again on
+// its own, so the new replica could never catch up. Until that compaction
+// no snapshot is sent (the stale one would only be refused, again and
+// again).
+func (n *Node) snapshotForNewReplica(g *group, before []uint64, cs *pb.ConfState, index uint64) {
+	if g.topic == "" {
+		return
+	}
+	if fi, _ := g.log.FirstIndex(); fi <= firstIndex {
+		return // never compacted: the new replica catches up from the log
+	}
+	for _, id := range append(slices.Clone(cs.GetVoters()), cs.GetLearners()...) {
+		if !slices.Contains(before, id) {
+			g.log.mu.Lock()
+			g.log.snapNeed = max(g.log.snapNeed, index)
+			g.log.mu.Unlock()
+			wantSnapshot(g)
+			return
+		}
+	}
+}
+
+// wantSnapshot asks the topic's apply goroutine for a durable point (the
+// loop compacts at it: snapshot.go).
+func wantSnapshot(g *group) {
+	if !g.snap.want.Swap(true) {
+		select {
+		case g.asig <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// snapshotBehind reports whether the group's snapshot is older than a
+// replica added since (a compaction is still due).
+func (g *group) snapshotBehind() bool {
+	g.log.mu.Lock()
+	defer g.log.mu.Unlock()
+	return g.log.snap.index < g.log.snapNeed
 }
 
 // noteConf records the group's configuration (loop): its voters (those of
@@ -307,6 +353,9 @@ func (n *Node) noteConf(g *group, cs *pb.ConfState) {
 // replicas (loop, every tick; cheap for groups that have them).
 func (n *Node) memberTick() {
 	for _, g := range n.groups {
+		if g.topic != "" && g.snapshotBehind() {
+			wantSnapshot(g) // again, until a compaction covers the change
+		}
 		if g.state != raft.StateLeader {
 			continue
 		}

@@ -176,8 +176,11 @@ func TestClusterMembership(t *testing.T) {
 // A dead broker is replaced (the README's runbook): node 3 is killed for
 // good, a new node 4 joins, the topic's replica moves from 3 to 4 (nodes 1
 // and 2 are a majority of both configurations; the Raft log is compacted,
-// so node 4 catches up from a snapshot), node 3 is removed; the topic
-// keeps every acknowledged message, the same bytes on 1, 2 and 4.
+// so node 4 catches up from a snapshot, taken after it was added, though
+// the topic is idle meanwhile), node 3 is removed; the topic
+// keeps every acknowledged message, the same bytes on 1, 2 and 4; node 4,
+// restarted from its own compacted log, keeps the group's configuration
+// (it and node 2 acknowledge while node 1 is down).
 func TestClusterReplaceDeadNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts broker processes")
@@ -192,6 +195,9 @@ func TestClusterReplaceDeadNode(t *testing.T) {
 			t.Fatalf("only %d acknowledged", l.count())
 		}
 	}
+	// The topic is idle while its replica moves: the new replica must
+	// catch up without new writes making the leader compact again.
+	l.finish()
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	c.kill(n3)
 	n4 := c.newNode(4)
@@ -206,16 +212,62 @@ func TestClusterReplaceDeadNode(t *testing.T) {
 		return slices.Equal(g.Replicas, []uint64{1, 2, 4}) && len(g.Learners) == 0 && len(g.Retiring) == 0, fmt.Sprintf("node 4: %+v", g)
 	})
 	admin(t, n1, cluster.AdminRequest{Op: "remove-node", Node: 3})
-	mid := l.count()
-	for wait := time.Now().Add(30 * time.Second); l.count() < mid+100; time.Sleep(20 * time.Millisecond) {
+	// Enough after the move for node 4 to compact its own log past the
+	// configuration changes.
+	l2 := c.startLoad("t", 2)
+	for wait := time.Now().Add(60 * time.Second); l2.count() < 2000; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(wait) {
-			t.Fatalf("no acknowledgement after the replacement")
+			t.Fatalf("only %d acknowledged after the replacement", l2.count())
 		}
 	}
-	l.finish()
-	logs := c.convergeOn("t", l.count(), []*proc{n1, n2, n4})
+	l2.finish()
+	for off, m := range l2.acked {
+		if prev, ok := l.acked[off]; ok {
+			t.Fatalf("offset %d acknowledged for %q and %q", off, prev, m)
+		}
+		l.acked[off] = m
+	}
+	logs := c.convergeOn("t", len(l.acked), []*proc{n1, n2, n4})
 	c.check(l, logs)
-	s, err := status(n1)
+	// Node 4 restarts from its compacted log with the group's
+	// configuration: with node 1 down, nodes 2 and 4 acknowledge.
+	c.kill(n4)
+	c.start(n4)
+	c.kill(n1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, "tcp://"+n2.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 50 {
+		msg := fmt.Sprintf("late-%d", i)
+		var off uint64
+		for {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			off, err = cl.Produce(pctx, "t", []byte(msg))
+			pcancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("nodes 2 and 4 (of voters 1, 2, 4) did not acknowledge: %v", err)
+		}
+		l.acked[off] = msg
+	}
+	c.start(n1)
+	n4.mu.Lock()
+	refused := strings.Count(n4.logs.String(), "attempted to restore snapshot but it is not in the ConfState")
+	n4.mu.Unlock()
+	if refused > 0 {
+		t.Fatalf("node 4 was sent %d snapshots from before it was added (Raft refuses them)", refused)
+	}
+	logs = c.convergeOn("t", len(l.acked), []*proc{n1, n2, n4})
+	c.check(l, logs)
+	s, err := status(n2)
 	if err != nil {
 		t.Fatal(err)
 	}

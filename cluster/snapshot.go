@@ -352,7 +352,9 @@ func (n *Node) compact(g *group, p *durablePoint) {
 	if g.state == raft.StateLeader && g.log.logBytes() < 4*n.cfg.SnapshotBytes {
 		behind := false
 		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-			if id != n.cfg.NodeID && pr.RecentActive && pr.Match < p.index {
+			// A replica that needs a snapshot anyway (a new one: its match
+			// is below the log's first entry) does not hold compaction.
+			if id != n.cfg.NodeID && pr.RecentActive && pr.Match < p.index && pr.Match+1 >= first {
 				behind = true
 			}
 		})

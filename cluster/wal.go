@@ -72,6 +72,9 @@ type groupLog struct {
 	snap    snapMeta
 	// released: entries below it keep no data (release).
 	released uint64
+	// snapNeed: a replica was added at this index; a snapshot from before
+	// it is not sent (snapshotForNewReplica).
+	snapNeed uint64
 }
 
 // snapMeta is the snapshot a group's log starts after. cs nil: the voters;
@@ -436,6 +439,9 @@ func (g *groupLog) FirstIndex() (uint64, error) {
 func (g *groupLog) Snapshot() (*pb.Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.snap.index < g.snapNeed {
+		return nil, raft.ErrSnapshotTemporarilyUnavailable // membership.go
+	}
 	return &pb.Snapshot{Data: g.snap.data, Metadata: &pb.SnapshotMetadata{Index: new(g.snap.index), Term: new(g.snap.term),
 		ConfState: g.confState()}}, nil
 }
