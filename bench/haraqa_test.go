@@ -78,7 +78,7 @@ func (h *haraqaBroker) Dial(ctx context.Context) (session, error) {
 }
 
 type haraqaSession struct {
-	c   *client.Client
+	c *client.Client
 }
 
 func (s *haraqaSession) Close() error { return s.c.Close() }
