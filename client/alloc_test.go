@@ -12,7 +12,10 @@ import (
 // process (so only the client's allocations count): a warm client
 // allocates nothing. Under the race detector sync.Pool drops a quarter of
 // what it is given, so pooled calls and builders are now and then
-// allocated anew: 1 to 2 per call measured, 3 allowed.
+// allocated anew: 1 to 2 per call measured, 3 allowed, but on a loaded
+// machine a run of 4 was seen; so under the race detector the counts are
+// only logged (as the engine's are), and the bounds are checked by the
+// run without it (.ci/run, "allocation tests without the race detector").
 const (
 	maxProduceBatchAllocs = 0
 	maxConsumeAllocs      = 0
@@ -108,13 +111,13 @@ func TestAllocs(t *testing.T) {
 					tc.f() // warm the pools, the buffer and the maps
 				}
 				n := testing.AllocsPerRun(500, tc.f)
-				max := tc.max
 				if raceEnabled {
-					max += raceSlack + tc.slack
+					t.Logf("%s: %.2f allocations per call (race detector: not checked, usually <= %v)", tc.name, n, tc.max+raceSlack+tc.slack)
+					continue
 				}
 				t.Logf("%s: %.2f allocations per call", tc.name, n)
-				if n > max {
-					t.Errorf("%s: %.2f allocations per call, want <= %v", tc.name, n, max)
+				if n > tc.max {
+					t.Errorf("%s: %.2f allocations per call, want <= %v", tc.name, n, tc.max)
 				}
 			}
 		})
