@@ -200,7 +200,7 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 		req.Flags |= netproto.JoinExclusive
 	}
 	var resp netproto.GroupJoinResponse
-	if err := gc.c.groupCall(ctx, netproto.OpGroupJoin, &req, &resp); err != nil {
+	if err := gc.c.groupCall(ctx, gc.topic, netproto.OpGroupJoin, &req, &resp); err != nil {
 		return err
 	}
 	gc.memberID, gc.epoch, gc.joined = resp.MemberID, resp.MemberEpoch, true
@@ -210,17 +210,35 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 	return nil
 }
 
-// groupCall sends a group request whose response body decodes into resp,
-// which must not alias the body (fixed-size and empty bodies; the others
-// copy before the call is released).
-func (c *Client) groupCall(ctx context.Context, op netproto.Opcode, req netproto.Encoder, resp netproto.Message) error {
+// groupCall sends a group request of topic whose response body decodes
+// into resp, which must not alias the body (fixed-size and empty bodies;
+// the others copy before the call is released).
+func (c *Client) groupCall(ctx context.Context, topic string, op netproto.Opcode, req netproto.Encoder, resp netproto.Message) error {
 	cl := getCall(op)
 	defer putCall(cl)
 	cl.head = req.AppendTo(cl.head)
-	if err := c.roundTrip(ctx, cl, nil); err != nil {
+	if err := c.groupTrip(ctx, topic, cl); err != nil {
 		return err
 	}
 	return resp.Decode(cl.body)
+}
+
+// groupTrip sends a group request of topic and waits for its answer. A
+// Client that follows leaders (a seed list) sends it to the topic's
+// leader, which coordinates the topic's groups in a cluster (DESIGN.md
+// "Replication"; another node answers a retriable error): a retriable
+// failure fetches the placement again before the next call.
+func (c *Client) groupTrip(ctx context.Context, topic string, cl *call) error {
+	cn, err := c.connFor(ctx, topic)
+	if err == nil {
+		if err = cn.sendParts(cl, parts{nil}); err == nil {
+			err = cn.wait(ctx, cl)
+		}
+	}
+	if err != nil && ctx.Err() == nil && IsRetriable(err) {
+		c.routeFailed()
+	}
+	return err
 }
 
 // fetch leases messages and indexes them; it returns how many.
@@ -245,7 +263,7 @@ func (gc *GroupConsumer) fetch(ctx context.Context) (int, error) {
 		putCall(cl)
 	}()
 	cl.head = req.AppendTo(cl.head)
-	if err := gc.c.roundTrip(ctx, cl, nil); err != nil {
+	if err := gc.c.groupTrip(ctx, gc.topic, cl); err != nil {
 		return 0, err
 	}
 	gc.body = cl.body

@@ -129,7 +129,7 @@ func (gc *GroupConsumer) sendAck(ctx context.Context, op netproto.Opcode, id, ep
 		} else {
 			req = &netproto.GroupAckRequest{MemberID: id, MemberEpoch: epoch, Ranges: part, Group: g, Topic: t}
 		}
-		if err := gc.c.groupCall(ctx, op, req, &netproto.GroupAckResponse{}); err != nil {
+		if err := gc.c.groupCall(ctx, gc.topic, op, req, &netproto.GroupAckResponse{}); err != nil {
 			return err
 		}
 	}
@@ -252,5 +252,5 @@ func (gc *GroupConsumer) Close(ctx context.Context) error {
 	}
 	gc.joined = false
 	req := netproto.GroupLeaveRequest{MemberID: id, MemberEpoch: epoch, Group: []byte(gc.group), Topic: []byte(gc.topic)}
-	return errors.Join(err, gc.c.groupCall(ctx, netproto.OpGroupLeave, &req, &netproto.GroupLeaveResponse{}))
+	return errors.Join(err, gc.c.groupCall(ctx, gc.topic, netproto.OpGroupLeave, &req, &netproto.GroupLeaveResponse{}))
 }

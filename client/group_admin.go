@@ -141,7 +141,7 @@ func (c *Client) SeekGroup(ctx context.Context, group, topic string, pos GroupPo
 	}
 	req := netproto.GroupSeekRequest{Kind: pos.kind, Value: pos.value, Group: []byte(group), Topic: []byte(topic)}
 	var resp netproto.GroupSeekResponse
-	err := c.groupCall(ctx, netproto.OpGroupSeek, &req, &resp)
+	err := c.groupCall(ctx, topic, netproto.OpGroupSeek, &req, &resp)
 	return resp.Committed, err
 }
 
@@ -152,5 +152,5 @@ func (c *Client) DeleteGroup(ctx context.Context, group, topic string) error {
 		return err
 	}
 	req := netproto.GroupRequest{Group: []byte(group), Topic: []byte(topic)}
-	return c.groupCall(ctx, netproto.OpGroupDelete, &req, &netproto.GroupDeleteResponse{})
+	return c.groupCall(ctx, topic, netproto.OpGroupDelete, &req, &netproto.GroupDeleteResponse{})
 }
