@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func (c *procCluster) startIdemLoad(topic string, producers int) *idemLoad {
 			}
 			defer cl.Close()
 			p := client.NewProducer(cl, topic, client.ProducerLinger(time.Millisecond), client.ProducerMaxMessages(8))
+			var settled atomic.Int64 // this producer's messages acked or failed
 			for i := 0; ; i++ {
 				select {
 				case <-l.stop:
@@ -61,6 +63,7 @@ func (c *procCluster) startIdemLoad(topic string, producers int) *idemLoad {
 				}
 				msg := fmt.Sprintf("i%d-%d", w, i)
 				err := p.SendFunc(context.Background(), client.Message{Value: []byte(msg)}, func(_ context.Context, r client.Result) {
+					settled.Add(1)
 					l.mu.Lock()
 					defer l.mu.Unlock()
 					if r.Err != nil {
@@ -79,8 +82,15 @@ func (c *procCluster) startIdemLoad(topic string, producers int) *idemLoad {
 				l.mu.Lock()
 				l.sent++
 				l.mu.Unlock()
-				if i%64 == 63 {
-					time.Sleep(time.Millisecond) // bounded: a few thousand messages a second
+				// Bounded: at most 2,048 messages outstanding, so that
+				// what is left when the load stops is sent in moments.
+				for int64(i+1)-settled.Load() > 2048 {
+					select {
+					case <-l.stop:
+					case <-time.After(time.Millisecond):
+						continue
+					}
+					break
 				}
 			}
 		}()
