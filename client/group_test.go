@@ -200,6 +200,9 @@ func TestGroupDeadMemberRedelivered(t *testing.T) {
 	dead := client.NewGroupConsumer(b.dial(), "g", "work", opts...)
 	var held []client.GroupMessage
 	deadCtx, deadCancel := context.WithCancel(testCtx(t))
+	// Its leases run from its fetch, after this (taking the 100 messages
+	// can take a while on a loaded machine).
+	fetchedFrom := time.Now()
 	for m, err := range dead.Messages(deadCtx) {
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +213,6 @@ func TestGroupDeadMemberRedelivered(t *testing.T) {
 		}
 	}
 	deadCancel()
-	diedAt := time.Now()
 	heldSet := map[uint64]bool{}
 	for _, m := range held {
 		heldSet[m.Offset] = true
@@ -237,7 +239,7 @@ func TestGroupDeadMemberRedelivered(t *testing.T) {
 				if heldSet[m.Offset] {
 					mu.Lock()
 					if firstRedelivery == 0 {
-						firstRedelivery = time.Since(diedAt)
+						firstRedelivery = time.Since(fetchedFrom)
 					}
 					mu.Unlock()
 					if m.Deliveries < 2 {
@@ -268,10 +270,10 @@ func TestGroupDeadMemberRedelivered(t *testing.T) {
 			t.Fatalf("offset %d acked %d times by the live members", off, log.acked[off])
 		}
 	}
-	if firstRedelivery < ackWait-100*time.Millisecond {
-		t.Fatalf("the dead member's messages were redelivered %v after it stopped, before the ack-wait of %v", firstRedelivery, ackWait)
+	if firstRedelivery < ackWait {
+		t.Fatalf("the dead member's messages were redelivered %v after its fetch, before the ack-wait of %v", firstRedelivery, ackWait)
 	}
-	t.Logf("dead member's %d messages redelivered from %v after it stopped (ack-wait %v)", len(held), firstRedelivery, ackWait)
+	t.Logf("dead member's %d messages redelivered from %v after its fetch (ack-wait %v)", len(held), firstRedelivery, ackWait)
 	if err := held[0].Ack(); !errors.Is(err, client.ErrNotLeased) && !errors.Is(err, client.ErrStaleMember) {
 		t.Fatalf("late ack of the dead member: %v, want ErrNotLeased or ErrStaleMember", err)
 	}
@@ -279,10 +281,12 @@ func TestGroupDeadMemberRedelivered(t *testing.T) {
 
 // TestGroupExclusiveTakeover: in an exclusive group one member gets the
 // messages strictly in order; when it dies (stops calling), a standby
-// takes over within the ack-wait plus a second, goes on in order from the
+// takes over within the ack-wait plus a few seconds, goes on in order from the
 // first message not acked, and the dead member's ack is refused.
 func TestGroupExclusiveTakeover(t *testing.T) {
-	const n, ackWait, dieAfter = 1000, 2 * time.Second, 300
+	// The holder acks a fetch of 50 one by one within the ack-wait: 5 s, as
+	// a starved test process (race detector, loaded machine) took over 2 s.
+	const n, ackWait, dieAfter = 1000, 5 * time.Second, 300
 	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
 	c := b.dial()
 	createTopic(t, c, "work")
@@ -334,8 +338,8 @@ func TestGroupExclusiveTakeover(t *testing.T) {
 		}
 	}
 	t.Logf("standby took over %v after the holder's last call (ack-wait %v)", tookOver, ackWait)
-	if tookOver > ackWait+time.Second {
-		t.Fatalf("takeover after %v, more than the ack-wait %v + 1s", tookOver, ackWait)
+	if tookOver > ackWait+3*time.Second {
+		t.Fatalf("takeover after %v, more than the ack-wait %v + 3s", tookOver, ackWait)
 	}
 	if err := unacked.Ack(); !errors.Is(err, client.ErrStaleMember) {
 		t.Fatalf("ack of the old holder after the takeover: %v, want ErrStaleMember", err)
