@@ -350,8 +350,12 @@ func (n *Node) noteConf(g *group, cs *pb.ConfState) {
 }
 
 // memberTick moves every group this node leads toward the catalog's
-// replicas (loop, every tick; cheap for groups that have them).
+// replicas (loop, every 4th tick: often enough to keep a changing group
+// from going quiet, see quiesce.go; cheap for groups that have them).
 func (n *Node) memberTick() {
+	if n.q.ticks%4 != 0 {
+		return
+	}
 	for _, g := range n.groups {
 		if g.topic != "" && g.snapshotBehind() {
 			wantSnapshot(g) // again, until a compaction covers the change
