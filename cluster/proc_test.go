@@ -763,6 +763,30 @@ func TestSlowCluster1000TopicsIdle(t *testing.T) {
 	t.Logf("%d topics created and written once in %v", topics, time.Since(start).Round(time.Millisecond))
 	time.Sleep(5 * time.Second) // leaders hand back to their preferred nodes, settle
 	const window = 10 * time.Second
+	// A node stalled past the election timeout on a loaded machine is
+	// judged down and wakes every group it is in: such a window is
+	// measured again (at most 3 windows).
+	for attempt := 1; ; attempt++ {
+		downs := c.peerDowns()
+		failures := measureIdle(t, c, window)
+		if len(failures) == 0 {
+			return
+		}
+		if c.peerDowns() == downs || attempt == 3 {
+			for _, f := range failures {
+				t.Error(f)
+			}
+			return
+		}
+		t.Log("a node was judged down during the window (a stall): measuring again")
+		time.Sleep(5 * time.Second)
+	}
+}
+
+// measureIdle measures every node's CPU and Raft traffic over window and
+// returns what exceeds the bounds.
+func measureIdle(t *testing.T, c *procCluster, window time.Duration) []string {
+	var failures []string
 	before := make([]*cluster.Status, 3)
 	ticks := make([]int64, 3)
 	for i, p := range c.nodes {
@@ -793,15 +817,16 @@ func TestSlowCluster1000TopicsIdle(t *testing.T) {
 		// CPU time of the process itself (not wall-clock speed): 7-11% of
 		// a core when every group still ticked and sent heartbeats.
 		if cpu > 0.05 {
-			t.Errorf("node %d uses %.1f%% of a core while idle", p.id, cpu*100)
+			failures = append(failures, fmt.Sprintf("node %d uses %.1f%% of a core while idle", p.id, cpu*100))
 		}
 		// One liveness frame per peer per tick (2 × 10/s); every group's
 		// own heartbeats were about 6,400 messages/s.
 		if msgs > 40 {
-			t.Errorf("node %d sends %.0f Raft messages/s while idle", p.id, msgs)
+			failures = append(failures, fmt.Sprintf("node %d sends %.0f Raft messages/s while idle", p.id, msgs))
 		}
 		if bytes > 64<<10 {
-			t.Errorf("node %d sends %.0f KB/s while idle", p.id, bytes/1024)
+			failures = append(failures, fmt.Sprintf("node %d sends %.0f KB/s while idle", p.id, bytes/1024))
 		}
 	}
+	return failures
 }

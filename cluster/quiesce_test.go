@@ -4,7 +4,10 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,25 +51,53 @@ func (c *procCluster) waitQuiet(within time.Duration) {
 	}
 }
 
+// peerDowns counts the "peer down" judgements in every node's log.
+func (c *procCluster) peerDowns() int {
+	n := 0
+	for _, p := range c.nodes {
+		p.mu.Lock()
+		n += strings.Count(p.logs.String(), "cluster: peer down")
+		p.mu.Unlock()
+	}
+	return n
+}
+
 // produceVia produces msg to topic through node p, retrying failures for
 // up to a minute; it returns the offset.
 func (c *procCluster) produceVia(p *proc, topic, msg string) uint64 {
 	c.t.Helper()
+	off, err := c.tryProduce(p, topic, msg, false)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return off
+}
+
+// tryProduce produces msg to topic through node p (creating the topic
+// first if create), retrying failures for up to a minute.
+func (c *procCluster) tryProduce(p *proc, topic, msg string, create bool) (uint64, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		cl, err := client.Dial(ctx, "tcp://"+p.addr)
 		var off uint64
 		if err == nil {
-			off, err = cl.Produce(ctx, topic, []byte(msg))
+			if create {
+				if err = cl.CreateTopic(ctx, topic); errors.Is(err, client.ErrTopicExists) {
+					err = nil
+				}
+			}
+			if err == nil {
+				off, err = cl.Produce(ctx, topic, []byte(msg))
+			}
 			cl.Close()
 		}
 		cancel()
 		if err == nil {
-			return off
+			return off, nil
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("produce %s via node %d: %v", topic, p.id, err)
+			return 0, fmt.Errorf("produce %s via node %d: %w", topic, p.id, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -85,40 +116,70 @@ func TestClusterIdleTopicsQuiet(t *testing.T) {
 	const topics = 30
 	const tick = 50 * time.Millisecond // startProcCluster's -raft-tick
 	c := startProcCluster(t, 3)
-	var names []string
+	start := time.Now()
+	names := make([]string, topics)
+	offs := make([]uint64, topics)
+	errs := make([]error, topics)
+	var wg sync.WaitGroup
 	for i := range topics {
-		names = append(names, fmt.Sprintf("q%d", i))
-		c.createTopic(names[i])
-		if off := c.produceVia(c.nodes[i%3], names[i], "first"); off != 0 {
+		names[i] = fmt.Sprintf("q%d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			offs[i], errs[i] = c.tryProduce(c.nodes[i%3], names[i], "first", true)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, off := range offs {
+		if off != 0 {
 			t.Fatalf("%s: first message at offset %d", names[i], off)
 		}
 	}
 	c.waitQuiet(60 * time.Second)
+	t.Logf("%d topics written and quiet after %v", topics, time.Since(start).Round(time.Millisecond))
 
-	// Idle traffic: liveness frames only, one per peer per tick.
+	// Idle traffic: liveness frames only, one per peer per tick. A node
+	// stalled past the election timeout on a loaded machine is judged
+	// down and wakes the groups it is in: such a window is measured again.
 	const window = 2 * time.Second
-	var before []uint64
-	for _, p := range c.nodes {
-		s, err := status(p)
-		if err != nil {
-			t.Fatal(err)
+	limit := 2 * 2 * float64(time.Second/tick) // 2 peers × 20 ticks/s, doubled
+	for attempt := 1; ; attempt++ {
+		downs := c.peerDowns()
+		var before []uint64
+		for _, p := range c.nodes {
+			s, err := status(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before = append(before, s.MsgsOut)
 		}
-		before = append(before, s.MsgsOut)
-	}
-	time.Sleep(window)
-	for i, p := range c.nodes {
-		s, err := status(p)
-		if err != nil {
-			t.Fatal(err)
+		time.Sleep(window)
+		var over []string
+		for i, p := range c.nodes {
+			s, err := status(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rate := float64(s.MsgsOut-before[i]) / window.Seconds()
+			t.Logf("node %d idle with %d topics: %.0f messages/s", p.id, topics, rate)
+			if rate > limit {
+				// Per-topic heartbeats would be hundreds per second.
+				over = append(over, fmt.Sprintf("node %d sends %.0f messages/s with every group idle (liveness alone is %.0f)", p.id, rate, limit/2))
+			}
 		}
-		rate := float64(s.MsgsOut-before[i]) / window.Seconds()
-		// 2 peers × 20 ticks/s of liveness frames; per-topic heartbeats
-		// would be hundreds per second for 30 topics.
-		limit := 2 * 2 * float64(time.Second/tick)
-		t.Logf("node %d idle with %d topics: %.0f messages/s", p.id, topics, rate)
-		if rate > limit {
-			t.Errorf("node %d sends %.0f messages/s with every group idle (liveness alone is %.0f)", p.id, rate, limit/2)
+		if len(over) == 0 {
+			break
 		}
+		if c.peerDowns() == downs || attempt == 3 {
+			t.Fatal(strings.Join(over, "; "))
+		}
+		t.Logf("a node was judged down during the window (a stall): measuring again")
+		c.waitQuiet(60 * time.Second)
 	}
 
 	// A quiet topic's leader paused past the election timeout.
