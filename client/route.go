@@ -46,6 +46,7 @@ type router struct {
 	fetched     time.Time     // when the placement was last fetched (zero: stale)
 	fetching    chan struct{} // non-nil while a fetch runs; closed when it ends
 	unsupported bool          // the broker does not know Placement (not a cluster)
+	unsure      int           // answers in a row that named no leader for some topic
 	closed      bool
 }
 
@@ -176,8 +177,14 @@ func (r *router) fetch(ctx context.Context) {
 	default:
 		r.nodes, r.leaders, r.fetched = nodes, leaders, time.Now()
 		if unsure {
-			// An election is running somewhere: look again soon.
-			r.fetched = r.fetched.Add(electionRecheck - placementMaxAge)
+			// An election is running somewhere (or the answering node
+			// is not a replica of some topic): look again soon, then
+			// less and less often.
+			wait := min(electionRecheck<<min(r.unsure, 4), placementMaxAge)
+			r.fetched = r.fetched.Add(wait - placementMaxAge)
+			r.unsure++
+		} else {
+			r.unsure = 0
 		}
 		for id, sub := range r.subs {
 			if r.nodes[id] == "" || sub.addr != r.scheme+r.nodes[id] && sub.addr != r.nodes[id] {
