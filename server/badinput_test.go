@@ -213,7 +213,7 @@ func testBadInput(t *testing.T, network string) {
 			if err != nil || h.Status != netproto.CodeFrameTooLarge || h.RequestID != 5 || h.Opcode != netproto.OpProduce {
 				t.Fatalf("got %+v %v", h, err)
 			}
-			if took > time.Second {
+			if took > 5*time.Second { // a loaded machine's margin; the body never comes
 				t.Fatalf("FrameTooLarge took %v", took)
 			}
 			t.Logf("FrameTooLarge after %v: %v", took, netproto.DecodeError(h.Status, body))

@@ -74,7 +74,7 @@ func TestLongPollWakes(t *testing.T) {
 				if err != nil || h.RequestID != 1 || h.Status != 0 {
 					t.Fatalf("long poll: %+v %v", h, err)
 				}
-				if took > 2*time.Second {
+				if took > wait/2 { // woken by the produce, not by its 20 s wait
 					t.Fatalf("long poll answered %v after the produce", took)
 				}
 				var resp netproto.ConsumeResponse
@@ -201,7 +201,7 @@ func TestLongPollTopicDeleted(t *testing.T) {
 	if err != nil || h.RequestID != 1 || h.Status != netproto.CodeTopicNotFound {
 		t.Fatalf("long poll after delete: %+v %v", h, err)
 	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 10*time.Second { // not after its 20 s wait
 		t.Fatalf("answered %v after the delete", took)
 	}
 }
