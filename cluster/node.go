@@ -287,7 +287,10 @@ func Open(cfg Config) (*Node, error) {
 	n.tr.fetch = n.serveFetch
 	n.startRepairs()
 	n.tr.admin = n.Admin
-	n.startRejoin()
+	if err := n.startRejoin(); err != nil {
+		w.close()
+		return nil, fmt.Errorf("cluster: rejoin guard: %w", err)
+	}
 	n.tr.start()
 	if cfg.Relay != nil {
 		cfg.Relay.n.Store(n)
@@ -405,6 +408,7 @@ func (n *Node) run() {
 					g.prune(n)
 				}
 				n.snapshotTick()
+				n.rejoinTick()
 			}
 			if ticks%20 == 0 {
 				n.balance()

@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -19,6 +22,13 @@ import (
 // heard that group's leader and its log holds everything the leader told
 // it was committed. Until a peer answers it does not vote at all; a peer
 // that answers with no history means a new cluster: it votes at once.
+//
+// The guard outlives a restart: a file (rejoinFile) in the node's cluster
+// directory says the log was lost ("unknown" until a peer answered, then
+// "wiped"); a node that finds it at start keeps the guard (its Raft log is
+// no longer empty, but the votes it forgot are still forgotten), and each
+// group catches up again. The file goes once every group it runs caught
+// up.
 
 const (
 	rejoinNone    = 0 // a node with its log: votes as Raft says
@@ -32,19 +42,97 @@ type rejoinState struct {
 	commit uint64 // highest commit index the leader announced
 }
 
+const rejoinFile = "rejoin"
+
 // startRejoin sets up the guard at Open (before the loop runs).
-func (n *Node) startRejoin() {
-	if !n.wal.fresh {
-		return
+func (n *Node) startRejoin() error {
+	b, err := os.ReadFile(filepath.Join(n.cfg.Dir, rejoinFile))
+	switch {
+	case err == nil && string(b) == "wiped":
+		n.rejoin.Store(rejoinWiped)
+		n.log.Warn("cluster: this node lost its raft log before its last start and had not caught up: in each group it votes only once it has caught up with the group's leader")
+		return nil
+	case err == nil:
+		// A peer had not answered yet: ask again.
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	case !n.wal.fresh:
+		return nil
+	default:
+		if err := n.writeRejoin("unknown"); err != nil {
+			return err
+		}
 	}
 	n.rejoin.Store(rejoinUnknown)
 	go n.probeHistory()
+	return nil
+}
+
+// writeRejoin records the guard's state durably (rejoinFile).
+func (n *Node) writeRejoin(state string) error {
+	path := filepath.Join(n.cfg.Dir, rejoinFile)
+	tmp := path + ".new"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(state)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(n.cfg.Dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// rejoinTick ends the guard once every group the node runs caught up
+// (loop): the file goes, and a restart votes as Raft says.
+func (n *Node) rejoinTick() {
+	if n.rejoin.Load() != rejoinWiped {
+		return
+	}
+	for _, g := range n.groups {
+		if n.quarantined(g) {
+			return
+		}
+	}
+	path := filepath.Join(n.cfg.Dir, rejoinFile)
+	if _, err := os.Stat(path); err != nil {
+		return // removed already
+	}
+	// Every group's hard state since the loss is in the Raft log, synced.
+	if err := n.wal.flush(true); err != nil {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		n.log.Error("cluster: removing the rejoin guard's file failed", "err", err)
+		return
+	}
+	syncDir(n.cfg.Dir)
+	n.log.Info("cluster: every group caught up after the lost raft log; the guard ends")
 }
 
 // probeHistory asks the peers whether the cluster has a history, until one
 // answers.
 func (n *Node) probeHistory() {
 	if len(n.cfg.Peers) < 2 {
+		os.Remove(filepath.Join(n.cfg.Dir, rejoinFile))
 		n.rejoin.Store(rejoinNone) // alone: no one to vote with
 		return
 	}
@@ -60,10 +148,19 @@ func (n *Node) probeHistory() {
 				continue
 			}
 			if s.Meta.Commit > firstIndex-1 || len(s.Topics) > 0 {
+				if err := n.writeRejoin("wiped"); err != nil {
+					// Stays unknown (no votes): asked again.
+					n.log.Error("cluster: recording the rejoin guard failed", "err", err)
+					break
+				}
 				n.rejoin.Store(rejoinWiped)
 				n.log.Warn("cluster: this node's raft log was empty but the cluster has a history (a wiped disk?): it forgot its votes, so in each group it votes only once it has caught up with the group's leader",
 					"peer", id, "peer_meta_commit", s.Meta.Commit)
 			} else {
+				if err := os.Remove(filepath.Join(n.cfg.Dir, rejoinFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					n.log.Error("cluster: removing the rejoin guard's file failed", "err", err)
+					break
+				}
 				n.rejoin.Store(rejoinNone)
 				n.log.Info("cluster: new cluster (no peer has a history)", "peer", id)
 			}

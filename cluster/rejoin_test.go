@@ -100,3 +100,112 @@ func TestClusterWipedNodeDoesNotVote(t *testing.T) {
 		}
 	}
 }
+
+// A node that lost its Raft log must not vote before it has caught up
+// with a group's leader even when it is restarted in between: the first
+// start after the loss writes to its Raft log (it hears the leaders of
+// other groups), so the restart finds a log that is not empty, but the
+// votes and entries it gave before the loss are still forgotten. Here the
+// topic's leader is down, the survivor campaigns, and only the node that
+// lost its log (restarted since) could give it a majority; it must not,
+// or an acknowledged message the survivor lacks could be lost and two
+// leaders could be elected in one term.
+func TestClusterWipedNodeRestartedDoesNotVote(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	c := startProcCluster(t, 3)
+	c.createTopic("a") // preferred leader: node 1
+	c.createTopic("b") // preferred leader: node 2
+	la, lb := c.startLoad("a", 1), c.startLoad("b", 1)
+	for wait := time.Now().Add(30 * time.Second); la.count() < 50 || lb.count() < 50; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("only %d and %d acknowledged", la.count(), lb.count())
+		}
+	}
+	la.finish()
+	lb.finish()
+	c.converge("a", la.count())
+	c.converge("b", lb.count())
+	// Leadership drifts to the preferred replicas: a on node 1, b on 2.
+	for wait := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		a, _ := c.leaderOf("a")
+		b, _ := c.leaderOf("b")
+		if a == 1 && b == 2 {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("leaders a=%d b=%d, want 1 and 2", a, b)
+		}
+	}
+	n1, n2, n3 := c.byID(2), c.byID(3), c.byID(1) // survivor (leads b), loses its log, down (leads a)
+	before, err := status(n1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var termA, groupA uint64
+	for _, g := range before.Topics {
+		if g.Topic == "a" {
+			termA, groupA = g.Term, g.Group
+		}
+	}
+	c.kill(n3)
+	c.kill(n2)
+	wal := filepath.Join(n2.dir, "data", "cluster", "wal")
+	if err := os.Remove(wal); err != nil {
+		t.Fatal(err)
+	}
+	c.start(n2)
+	// It hears the survivor (leader of b): its Raft log is written.
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st, err := os.Stat(wal); err == nil && st.Size() > 0 {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatal("the restarted node wrote nothing to its Raft log")
+		}
+	}
+	time.Sleep(time.Second)
+	c.kill(n2)
+	c.start(n2)
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, p := range []*proc{n1, n2} {
+			s, err := status(p)
+			if err != nil {
+				continue
+			}
+			for _, g := range s.Topics {
+				if g.Group == groupA && g.Term > termA {
+					t.Fatalf("node %d: topic a moved from term %d to %d without its leader's node, with a node that lost its log and was restarted (role %s): that node voted",
+						p.id, termA, g.Term, g.Role)
+				}
+			}
+		}
+	}
+	c.start(n3)
+	l2 := c.startLoad("a", 1)
+	for wait := time.Now().Add(30 * time.Second); l2.count() < 50; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("only %d acknowledged after the third node came back", l2.count())
+		}
+	}
+	l2.finish()
+	logs := c.converge("a", la.count()+l2.count())
+	c.check(la, logs)
+	c.check(l2, logs)
+	// Caught up in every group: the guard ends (and a restart votes).
+	for wait := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		n2.mu.Lock()
+		ended := strings.Contains(n2.logs.String(), "the guard ends")
+		n2.mu.Unlock()
+		if ended {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("node %d kept its rejoin guard after catching up", n2.id)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(n2.dir, "data", "cluster", "rejoin")); !os.IsNotExist(err) {
+		t.Fatalf("rejoin guard file still there: %v", err)
+	}
+}
