@@ -364,6 +364,14 @@ func (g *groupLog) InitialState() (*pb.HardState, *pb.ConfState, error) {
 			hs.Term, hs.Vote = new(g.snap.term), new(uint64(0))
 		}
 	}
+	// A commit index past the log's end: a follower's round writes its
+	// hard state before the entries it commits, and a torn write can keep
+	// the one without the others. Raft refuses to start from it; a commit
+	// index may be forgotten (the leader tells it again), so it is cut to
+	// the log's end.
+	if last := g.snap.index + uint64(len(g.ents)); hs.GetCommit() > last {
+		hs.Commit = new(last)
+	}
 	return hs, g.confState(), nil
 }
 
