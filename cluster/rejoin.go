@@ -112,6 +112,11 @@ func (n *Node) rejoinTick() {
 			return
 		}
 	}
+	// The metadata log applied to where its leader said: the node runs
+	// every group it is a replica of (the loss may have taken the catalog).
+	if g := n.groups[metaGroup]; g == nil || n.cat.Applied < g.rj.commit {
+		return
+	}
 	path := filepath.Join(n.cfg.Dir, rejoinFile)
 	if _, err := os.Stat(path); err != nil {
 		return // removed already
