@@ -231,7 +231,9 @@ func (c *Client) consumeSend(ctx context.Context, topic string, offset uint64, l
 	req := netproto.ConsumeRequest{Topic: []byte(topic), Offset: offset, Limit: wireLimit, MaxBytes: cfg.maxBytes, MaxWaitMillis: waitMS}
 	cl.head = req.AppendTo(cl.head)
 	cl.cons = buf
-	cn, err := c.conn(ctx)
+	// On the topic's leader, as its produces (route.go): a follower may
+	// not have applied yet what the leader acknowledged a moment ago.
+	cn, err := c.connFor(ctx, topic)
 	if err == nil {
 		cl.ahead = ahead
 		err = cn.send(cl, nil)

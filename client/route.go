@@ -13,8 +13,11 @@ import (
 // Following leaders (DESIGN.md "Replication"). A Client dialled with a seed
 // list of more than one node learns the cluster's placement with the
 // Placement request (on its seed connection, answered by any node) and
-// sends each topic's produces on a connection to the topic's leader, so
-// that no produce is forwarded between nodes. A follower still takes a
+// sends each topic's produces, offsets requests and consumes on a
+// connection to the topic's leader, so that no produce is forwarded
+// between nodes and a read sees every message the leader acknowledged (a
+// follower learns of a commit, and applies it, a moment after the leader
+// answers). A follower still takes a
 // produce (it forwards it through Raft), so a stale placement costs a hop,
 // never an error: the Client falls back to its seed connection whenever
 // the leader is unknown or unreachable. The placement is fetched again
@@ -58,7 +61,7 @@ func newRouter(c *Client, list []string) *router {
 	return r
 }
 
-// connFor returns the connection to send topic's produces on: its
+// connFor returns the connection to send topic's produces and reads on: its
 // leader's when the placement names one that is reachable, else the seed
 // connection.
 func (c *Client) connFor(ctx context.Context, topic string) (*conn, error) {

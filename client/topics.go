@@ -88,7 +88,19 @@ func (c *Client) offsets(ctx context.Context, topic string, at int64) (netproto.
 	cl := getCall(netproto.OpOffsets)
 	req := netproto.OffsetsRequest{Topic: []byte(topic), Time: at}
 	cl.head = req.AppendTo(cl.head)
-	err := c.simple(ctx, cl, &resp)
+	defer putCall(cl)
+	// On the topic's leader, as its produces: a follower may not have
+	// applied yet what the leader acknowledged a moment ago.
+	cn, err := c.connFor(ctx, topic)
+	if err == nil {
+		err = cn.send(cl, nil)
+	}
+	if err == nil {
+		err = cn.wait(ctx, cl)
+	}
+	if err == nil {
+		err = resp.Decode(cl.body)
+	}
 	return resp, err
 }
 

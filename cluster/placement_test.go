@@ -55,6 +55,34 @@ func (c *procCluster) waitLeaders(topics ...string) map[string]uint64 {
 	}
 }
 
+// waitAddresses waits until node 1 knows every node's client address (the
+// nodes announce them through the metadata group).
+func (c *procCluster) waitAddresses(ctx context.Context) {
+	c.t.Helper()
+	for {
+		cl, err := client.Dial(ctx, "tcp://"+c.nodes[0].addr)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		pl, err := cl.Placement(ctx)
+		cl.Close()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		all := len(pl.Nodes) == len(c.nodes)
+		for _, p := range c.nodes {
+			all = all && pl.Nodes[p.id] != ""
+		}
+		if all {
+			return
+		}
+		if ctx.Err() != nil {
+			c.t.Fatalf("node addresses never all known: %+v", pl)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // produceCounts sums, over the live nodes, the produce batches each took
 // for topic while leading it and while a follower (forwarded).
 func (c *procCluster) produceCounts(topic string) (led map[uint64]uint64, forwarded uint64) {
@@ -90,26 +118,7 @@ func TestClusterClientProducesToLeaders(t *testing.T) {
 	leads := c.waitLeaders(topics...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// The nodes announce their client addresses through the metadata
-	// group: wait for every address to be known.
-	for {
-		cl, err := client.Dial(ctx, "tcp://"+c.nodes[0].addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl, err := cl.Placement(ctx)
-		cl.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(pl.Nodes) == 3 && pl.Nodes[1] != "" && pl.Nodes[2] != "" && pl.Nodes[3] != "" {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("node addresses never all known: %+v", pl)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.waitAddresses(ctx)
 	cl, err := client.Dial(ctx, c.seedList())
 	if err != nil {
 		t.Fatal(err)
