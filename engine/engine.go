@@ -464,6 +464,7 @@ func (e *Engine) DeleteTopic(name string) error {
 	e.gmu.Lock()
 	gs := e.gsets[name]
 	delete(e.gsets, name)
+	delete(e.gserving, name) // a topic made again under the name starts not coordinated
 	e.gmu.Unlock()
 	if gs != nil {
 		gs.close()
