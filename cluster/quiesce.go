@@ -19,9 +19,10 @@ import (
 // voters are a majority; the replicas are the group's current
 // configuration, not the catalog's. It then stops ticking the group and
 // tells each live follower with a quiesce notice (group, term, commit),
-// one node frame per peer and round for all its groups. A follower whose group has that term and that
-// leader takes the commit (stepped as a heartbeat from the leader) and
-// stops ticking too: it does not campaign while the group is quiet.
+// one node frame per peer and round for all its groups. A follower whose
+// group has that term and that leader takes the commit (stepped as a
+// heartbeat from the leader) and stops ticking too: it does not campaign
+// while the group is quiet.
 //
 // Node liveness replaces the groups' heartbeats: every node sends each
 // peer a liveness frame (its incarnation: the start time) every tick, and
@@ -30,6 +31,8 @@ import (
 // A quiet group wakes (ticks again) when:
 //   - a proposal is made to it (here, or forwarded: any Raft message but a
 //     heartbeat response wakes it);
+//   - this node itself stalled (paused, starved) for an election timeout
+//     between two ticks: others may have replaced it as leader meanwhile;
 //   - a node holding one of its replicas goes down, comes back, or
 //     restarted (a new incarnation). A quiet follower whose leader's node
 //     went down or restarted also advances its election timer by
@@ -62,6 +65,7 @@ type quiet struct {
 	inc     map[uint64]uint64 // peer → incarnation last heard
 	self    uint64            // this node's incarnation
 	notices map[uint64][]byte // peer → quiesce notices of this round
+	last    time.Time         // when the previous tick ran
 }
 
 func newQuiet() quiet {
@@ -96,6 +100,18 @@ func (n *Node) heardFrom(id uint64) {
 func (n *Node) tick() {
 	q := &n.q
 	q.ticks++
+	// A node that stalled (paused, starved) for an election timeout may
+	// have been judged down and replaced as leader meanwhile, which its
+	// quiet groups would not learn from anyone: wake them all.
+	now := time.Now()
+	if !q.last.IsZero() && now.Sub(q.last) > time.Duration(n.cfg.ElectionTicks)*n.cfg.TickInterval {
+		n.log.Info("cluster: this node stalled for an election timeout; waking its groups", "stall", now.Sub(q.last).Round(time.Millisecond))
+		for _, g := range n.groups {
+			n.wakeGroup(g)
+			n.touched[g.id] = g
+		}
+	}
+	q.last = now
 	live := binary.LittleEndian.AppendUint64([]byte{frameLive}, q.self)
 	for id := range n.tr.peers {
 		n.tr.sendNode(id, live)

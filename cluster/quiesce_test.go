@@ -207,8 +207,21 @@ func TestClusterIdleTopicsQuiet(t *testing.T) {
 			break
 		}
 		if time.Now().After(wait) {
+			for _, p := range c.nodes {
+				og, oerr := topicStatus(p, topic)
+				t.Logf("node %d: %+v %v", p.id, og, oerr)
+			}
 			t.Fatalf("paused leader %d did not step down after resuming: %+v %v", lead, g, err)
 		}
+	}
+
+	// The paused node knows it stalled (its quiet groups woke: nobody
+	// else need tell it that it was replaced).
+	old.mu.Lock()
+	stalled := strings.Contains(old.logs.String(), "this node stalled")
+	old.mu.Unlock()
+	if !stalled {
+		t.Errorf("node %d, paused past the election timeout, did not wake its groups on resuming", lead)
 	}
 
 	// A quiet topic's leader killed.
