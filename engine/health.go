@@ -67,6 +67,16 @@ func (e *Engine) fenceVolume(v *Volume, reason error) {
 	}
 }
 
+// fenceStale is fenceVolume for the failure of work begun while v was in
+// service (a repair of a segment on it): if v was fenced since, or is
+// being rebuilt, the failure is the rebuild's business, not a new fault.
+func (e *Engine) fenceStale(v *Volume, reason error) {
+	if v.fenceHealthy(reason) {
+		e.stats.fenced.Add(1)
+		e.opts.Logger.Error("engine: volume fenced", "volume", v.dir, "err", reason)
+	}
+}
+
 func (e *Engine) snapshotTopics() []*Topic {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/haraqa/haraqa/segment"
 	"github.com/haraqa/haraqa/vfs"
@@ -516,4 +518,60 @@ func TestMirrorDiskFullEverywhere(t *testing.T) {
 	m.check(t, e, "t", 0)
 	c := openEngine(t, mirrorOpts(rfs.crash(), vols3...))
 	m.check(t, c, "t", 0)
+}
+
+// Promise: a volume whose files vanished comes back whole at the health
+// check, even when a repair of another topic, begun while the volume was
+// still in service, fails on it while it is being rebuilt: that stale
+// repair's failure does not fence the volume again (which made the
+// rebuild fail and left the volume out of service). The faults order the
+// race TestMirrorReadVolumeVanishes met now and then: u's repair passes
+// its in-service check first; t's repair then fails and fences the
+// volume; u's repair fails only once the rebuild has begun.
+func TestMirrorStaleRepairDoesNotFenceRebuild(t *testing.T) {
+	f := newMirrorFixture(t)
+	img := f.closeImage(t)
+	e, _ := f.open(t, img)
+	replaceDisk(t, img, "/v3")
+	uInRepair := make(chan struct{})
+	var tOnce, uOnce sync.Once
+	img.SetFault(func(op vfs.Op, name string) error {
+		if op != vfs.OpCreate {
+			return nil
+		}
+		switch {
+		case strings.HasPrefix(name, "/v3/topics/t/"):
+			tOnce.Do(func() {
+				select {
+				case <-uInRepair:
+				case <-time.After(10 * time.Second):
+				}
+			})
+		case strings.HasPrefix(name, "/v3/topics/u/"):
+			uOnce.Do(func() {
+				close(uInRepair)
+				deadline := time.Now().Add(10 * time.Second)
+				for time.Now().Before(deadline) && volState(t, e, "/v3").State != VolumeRepairing {
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+		return nil // the create itself fails: the topic's directory is gone
+	})
+	f.check(t, e) // reads fail over; each topic's writer repairs v3's copy
+	select {
+	case <-uInRepair:
+	case <-time.After(10 * time.Second):
+		t.Fatal("u's repair never reached v3")
+	}
+	writerBarrier(t, e, "t")
+	if vi := volState(t, e, "/v3"); vi.State != VolumeFenced {
+		t.Fatalf("v3 after t's repair failed on it: %+v", vi)
+	}
+	e.CheckVolumes()
+	img.SetFault(nil)
+	wantStates(t, e, VolumeHealthy, VolumeHealthy, VolumeHealthy)
+	sameFiles(t, img, "t", vols3...)
+	sameFiles(t, img, "u", vols3...)
+	f.check(t, e)
 }

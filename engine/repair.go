@@ -340,7 +340,8 @@ func (t *Topic) copySegment(src *segment.Segment, dir string) (*segment.Segment,
 
 // repairSegment replaces a damaged segment of vol's mirror with a copy from
 // another mirror whose copy verifies. It runs on the topic's writer
-// goroutine, so no write races it. A failure to write the copy fences vol.
+// goroutine, so no write races it. A failure to write the copy fences vol
+// if it is still in service.
 func (w *writer) repairSegment(vol *Volume, base uint64) error {
 	t := w.t
 	if vol == nil || !vol.healthy() {
@@ -388,7 +389,10 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 			return t.e.resourceError(fmt.Sprintf("repair topic %q segment %d", t.name, base), err)
 		}
 		if err != nil {
-			t.e.fenceVolume(vol, fmt.Errorf("topic %q: repair of segment %d: %w", t.name, base, err))
+			// Only if vol is still in service: it may have been fenced
+			// (by another topic's failure) and its rebuild begun while
+			// this copy ran; fencing it again would fail that rebuild.
+			t.e.fenceStale(vol, fmt.Errorf("topic %q: repair of segment %d: %w", t.name, base, err))
 			return err
 		}
 		placed := false

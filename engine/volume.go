@@ -120,6 +120,20 @@ func (v *Volume) fence(reason error) bool {
 	return true
 }
 
+// fenceHealthy is fence for a volume still in service only: a failure
+// of work begun while it was healthy does not fence it again once it was
+// fenced meanwhile, nor while it is being rebuilt (the rebuild redoes
+// that work).
+func (v *Volume) fenceHealthy(reason error) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.state != VolumeHealthy {
+		return false
+	}
+	v.state, v.reason = VolumeFenced, reason
+	return true
+}
+
 // transition moves the volume from state from to state to, and reports
 // whether it was in state from.
 func (v *Volume) transition(from, to VolumeState) bool {
