@@ -81,7 +81,8 @@
 // ConsumeDiscoverEvery) and ProducerOption for a Producer (ProducerMaxBytes,
 // ProducerMaxMessages, ProducerLinger, ProducerBufferBytes,
 // ProducerMaxInFlight, ProducerCompression, ProducerIdempotent,
-// ProducerOnError, ProducerOnAck, ProducerOnTopicAck).
+// ProducerOnError, ProducerOnAck, ProducerOnTopicAck); a Producer given a
+// bad value fails every Send, Flush and Close with ErrBadOption naming it.
 //
 // Hello world:
 //

@@ -291,7 +291,10 @@ func ConsumeSkipCorrupt() ConsumeOption {
 	return func(c *consumeConfig) { c.skip = true }
 }
 
-// ProducerOption configures a Producer.
+// ProducerOption configures a Producer. A bad value (a size, count or
+// in-flight limit below 1, a negative linger) does not stop NewProducer,
+// which returns no error: every Send, Flush and Close of that Producer
+// fails with ErrBadOption naming the option.
 type ProducerOption func(*producerConfig)
 
 type producerConfig struct {
@@ -306,6 +309,12 @@ type producerConfig struct {
 	codec       record.Codec
 	codecSet    bool // codec overrides the Client's WithCompression
 	idempotent  bool
+	errs        []error // bad option values: every Send, Flush and Close fails with them
+}
+
+// badf records a bad option value, naming the option.
+func (c *producerConfig) badf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w %s", ErrBadOption, fmt.Sprintf(format, args...)))
 }
 
 func newProducerConfig(opts []ProducerOption) producerConfig {
@@ -337,9 +346,11 @@ const maxIdempotentInFlight = 8
 // cannot fit the broker's frame limit fails with ErrMessageTooLarge.
 func ProducerMaxBytes(n int) ProducerOption {
 	return func(c *producerConfig) {
-		if n > 0 {
-			c.maxBytes = n
+		if n <= 0 {
+			c.badf("ProducerMaxBytes(%d): want a positive size", n)
+			return
 		}
+		c.maxBytes = n
 	}
 }
 
@@ -347,25 +358,35 @@ func ProducerMaxBytes(n int) ProducerOption {
 // 10,000).
 func ProducerMaxMessages(n int) ProducerOption {
 	return func(c *producerConfig) {
-		if n > 0 {
-			c.maxMessages = n
+		if n <= 0 {
+			c.badf("ProducerMaxMessages(%d): want a positive count", n)
+			return
 		}
+		c.maxMessages = n
 	}
 }
 
 // ProducerLinger sends a batch at the latest d after its first message
 // (default 5ms). Zero sends each batch as soon as the connection is free.
 func ProducerLinger(d time.Duration) ProducerOption {
-	return func(c *producerConfig) { c.linger = max2(d, 0) }
+	return func(c *producerConfig) {
+		if d < 0 {
+			c.badf("ProducerLinger(%v): want zero or a positive duration", d)
+			return
+		}
+		c.linger = d
+	}
 }
 
 // ProducerBufferBytes bounds the message bytes buffered and in flight
 // (default 16 MiB, at least ProducerMaxBytes); Send blocks while it is full.
 func ProducerBufferBytes(n int) ProducerOption {
 	return func(c *producerConfig) {
-		if n > 0 {
-			c.bufferBytes = n
+		if n <= 0 {
+			c.badf("ProducerBufferBytes(%d): want a positive size", n)
+			return
 		}
+		c.bufferBytes = n
 	}
 }
 
@@ -379,9 +400,11 @@ func ProducerBufferBytes(n int) ProducerOption {
 // stored.
 func ProducerMaxInFlight(n int) ProducerOption {
 	return func(c *producerConfig) {
-		if n > 0 {
-			c.inFlight = n
+		if n <= 0 {
+			c.badf("ProducerMaxInFlight(%d): want a positive count", n)
+			return
 		}
+		c.inFlight = n
 	}
 }
 

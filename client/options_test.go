@@ -58,3 +58,69 @@ func TestDialOptionsValidated(t *testing.T) {
 	}
 	c.Close()
 }
+
+// A Producer given an option value it cannot take fails every Send,
+// Flush and Close with an error naming the option, instead of quietly
+// running with a default the caller did not ask for (NewProducer returns
+// no error, so the first call must); good values still produce.
+func TestProducerOptionsValidated(t *testing.T) {
+	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
+	ctx := testCtx(t)
+	c, err := client.Dial(ctx, b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateTopic(ctx, "opts"); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		opt  client.ProducerOption
+		name string
+	}{
+		{client.ProducerMaxBytes(0), "ProducerMaxBytes(0)"},
+		{client.ProducerMaxBytes(-1), "ProducerMaxBytes(-1)"},
+		{client.ProducerMaxMessages(0), "ProducerMaxMessages(0)"},
+		{client.ProducerLinger(-time.Millisecond), "ProducerLinger(-1ms)"},
+		{client.ProducerBufferBytes(-5), "ProducerBufferBytes(-5)"},
+		{client.ProducerMaxInFlight(0), "ProducerMaxInFlight(0)"},
+	}
+	for _, tc := range bad {
+		p := client.NewProducer(c, "opts", tc.opt)
+		for name, err := range map[string]error{
+			"Send":        p.Send(ctx, []byte("x")),
+			"SendMessage": p.SendMessage(ctx, client.Message{Value: []byte("x")}),
+			"Flush":       p.Flush(ctx),
+			"Close":       p.Close(ctx),
+		} {
+			if !errors.Is(err, client.ErrBadOption) || !strings.Contains(err.Error(), tc.name) {
+				t.Errorf("%s: %s: %v", tc.name, name, err)
+			}
+		}
+	}
+	// Two bad options: both named.
+	p := client.NewMultiProducer(c, client.ProducerMaxBytes(0), client.ProducerMaxInFlight(-2))
+	if err := p.Send(ctx, "opts", []byte("x")); err == nil || !strings.Contains(err.Error(), "ProducerMaxBytes") ||
+		!strings.Contains(err.Error(), "ProducerMaxInFlight") {
+		t.Errorf("two bad options: %v", err)
+	}
+	p.Close(ctx)
+	// Nothing was stored by the refused producers; good values produce.
+	good := client.NewProducer(c, "opts", client.ProducerMaxBytes(1<<10), client.ProducerMaxMessages(2),
+		client.ProducerLinger(0), client.ProducerBufferBytes(1<<12), client.ProducerMaxInFlight(2))
+	for range 3 {
+		if err := good.Send(ctx, []byte("ok")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := good.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, end, err := c.Offsets(ctx, "opts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end != 3 {
+		t.Fatalf("topic end %d, want 3", end)
+	}
+}

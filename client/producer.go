@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ import (
 type MultiProducer struct {
 	c   *Client
 	cfg producerConfig
+	bad error // the options' bad values (ErrBadOption): every Send, Flush and Close fails with it
 
 	mu       sync.Mutex
 	open     map[string]*pbatch // guarded by mu: each topic's batch being filled
@@ -213,6 +215,7 @@ func NewMultiProducer(c *Client, opts ...ProducerOption) *MultiProducer {
 		p.codec = cfg.codec
 	}
 	p.idem = cfg.idempotent
+	p.bad = errors.Join(cfg.errs...)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.timer = time.AfterFunc(time.Hour, p.lingered)
 	p.timer.Stop()
@@ -269,6 +272,9 @@ func (p *MultiProducer) SendFunc(ctx context.Context, m Message, fn func(context
 
 // add copies msg, or m when msg is nil, into topic's open batch.
 func (p *MultiProducer) add(ctx context.Context, topic string, msg []byte, m *Message, cost int, fn func(context.Context, Result)) error {
+	if p.bad != nil {
+		return p.bad
+	}
 	if err := checkTopic(topic); err != nil {
 		return err
 	}
@@ -703,6 +709,9 @@ func (p *MultiProducer) reportMessages(b *pbatch, err error) {
 // ctx.Err() and the broker's error the batch is resent after
 // (errors.Is(err, ErrStorage) on a full disk).
 func (p *MultiProducer) Flush(ctx context.Context) error {
+	if p.bad != nil {
+		return p.bad
+	}
 	p.mu.Lock()
 	p.sealAllLocked()
 	target := p.sealed
