@@ -170,6 +170,27 @@ func (c *coordinator) memberCount() int {
 	return n
 }
 
+// protocolBytes is what a member's protocols hold.
+func protocolBytes(ps []protocol) int {
+	n := 0
+	for _, p := range ps {
+		n += len(p.name) + len(p.metadata)
+	}
+	return n
+}
+
+// heldBytes is the protocol metadata and assignments all groups hold
+// (Options.MaxGroupBytes). Called with c.mu held.
+func (c *coordinator) heldBytes() int {
+	n := 0
+	for _, g := range c.groups {
+		for _, m := range g.members {
+			n += protocolBytes(m.protocols) + len(m.assignment)
+		}
+	}
+	return n
+}
+
 // subscribed lists the topics the members of group name subscribe to
 // (their consumer-protocol metadata; other protocols name none).
 func (c *coordinator) subscribed(name string) []string {

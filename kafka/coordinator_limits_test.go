@@ -113,3 +113,59 @@ func TestInFlightRoomFitsOneFrame(t *testing.T) {
 		}
 	}
 }
+
+// Promise: no client input makes the Kafka group coordinator hold
+// unbounded memory through the bytes it keeps, not only the members:
+// protocol metadata from JoinGroup and assignments from the leader's
+// SyncGroup count against Options.MaxGroupBytes, and a request that would
+// pass it is answered GROUP_MAX_SIZE_REACHED with nothing it carries kept
+// (10,000 members with 1 MiB of metadata each could hold 10 GiB).
+func TestCoordinatorBytesBounded(t *testing.T) {
+	b := startBroker(t, Options{MaxGroupBytes: 1000})
+	join := func(rc *rawClient, group string, meta int) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.ProtocolType = group, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 60_000, 60_000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", make([]byte, meta) // 5 + meta bytes held
+		req.Protocols = append(req.Protocols, p)
+		req.SetVersion(5)
+		return rc.do(req).(*kmsg.JoinGroupResponse)
+	}
+	// One member alone: its join completes at once and it leads.
+	rc := dialRaw(t, b.addr)
+	r := join(rc, "g0", 395) // 400 held
+	if r.ErrorCode != errNone || r.LeaderID != r.MemberID {
+		t.Fatalf("first join: code %d, leader %q, member %q", r.ErrorCode, r.LeaderID, r.MemberID)
+	}
+	// A second group's join that would pass 1,000 bytes: refused, nothing kept.
+	if r2 := join(dialRaw(t, b.addr), "g1", 700); r2.ErrorCode != errGroupMaxSizeReached {
+		t.Fatalf("join past MaxGroupBytes: code %d, want %d", r2.ErrorCode, errGroupMaxSizeReached)
+	}
+	if n, m := coordGroups(b.s); n != 1 || m != 1 {
+		t.Fatalf("after a refused join: %d groups, %d members held, want 1 and 1", n, m)
+	}
+	sync := func(assign int) int16 {
+		req := kmsg.NewPtrSyncGroupRequest()
+		req.Group, req.MemberID, req.Generation = "g0", r.MemberID, r.Generation
+		a := kmsg.NewSyncGroupRequestGroupAssignment()
+		a.MemberID, a.MemberAssignment = r.MemberID, make([]byte, assign)
+		req.GroupAssignment = append(req.GroupAssignment, a)
+		req.SetVersion(3)
+		return rc.do(req).(*kmsg.SyncGroupResponse).ErrorCode
+	}
+	// The leader's assignment that would pass it: refused and not kept.
+	if code := sync(700); code != errGroupMaxSizeReached {
+		t.Fatalf("sync past MaxGroupBytes: code %d, want %d", code, errGroupMaxSizeReached)
+	}
+	b.s.coord.mu.Lock()
+	held := b.s.coord.heldBytes()
+	b.s.coord.mu.Unlock()
+	if held != 400 {
+		t.Fatalf("%d bytes held after refused requests, want 400", held)
+	}
+	// Within the cap: taken.
+	if code := sync(500); code != errNone {
+		t.Fatalf("sync within MaxGroupBytes: code %d", code)
+	}
+}

@@ -100,6 +100,15 @@ func handleJoinGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		fail(errUnknownMemberID)
 		return
 	}
+	held := co.heldBytes()
+	if m != nil {
+		held -= protocolBytes(m.protocols) // replaced by this join's
+	}
+	if held+protocolBytes(protos) > c.s.opts.MaxGroupBytes {
+		co.mu.Unlock()
+		fail(errGroupMaxSizeReached)
+		return
+	}
 	if m == nil {
 		if co.memberCount() >= c.s.opts.MaxGroupMembers {
 			co.mu.Unlock()
@@ -203,6 +212,22 @@ func handleSyncGroup(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	wait := make(chan syncResult, 1)
 	m.syncWait = wait
 	if m.id == g.leader {
+		held, add := co.heldBytes(), 0
+		for _, mm := range g.members {
+			held -= len(mm.assignment) // replaced by this sync's
+		}
+		for _, a := range req.GroupAssignment {
+			if g.members[a.MemberID] != nil {
+				add += len(a.MemberAssignment)
+			}
+		}
+		if held+add > c.s.opts.MaxGroupBytes {
+			m.syncWait = nil
+			co.mu.Unlock()
+			resp.ErrorCode = errGroupMaxSizeReached
+			c.finish(sl, h, resp)
+			return
+		}
 		for _, a := range req.GroupAssignment {
 			if mm := g.members[a.MemberID]; mm != nil {
 				mm.assignment = a.MemberAssignment

@@ -38,6 +38,12 @@ type Options struct {
 	// hold together (default 10,000); past it a JoinGroup that would add
 	// one is answered GROUP_MAX_SIZE_REACHED.
 	MaxGroupMembers int
+	// MaxGroupBytes caps the protocol metadata and assignments the
+	// listener's consumer groups hold together (default 64 MiB): each
+	// JoinGroup may carry up to MaxOtherFrame of them, and a leader's
+	// SyncGroup as much again. A JoinGroup or SyncGroup that would pass it
+	// is answered GROUP_MAX_SIZE_REACHED and nothing it carries is kept.
+	MaxGroupBytes int
 	// MaxInFlight caps requests being handled per connection (default 64);
 	// the connection is not read further until one is answered.
 	MaxInFlight int
@@ -94,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxGroupMembers <= 0 {
 		o.MaxGroupMembers = 10000
+	}
+	if o.MaxGroupBytes <= 0 {
+		o.MaxGroupBytes = 64 << 20
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 64
