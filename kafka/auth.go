@@ -119,7 +119,9 @@ func (c *conn) plain(msg []byte) error {
 	case c.s.opts.Auth != nil:
 		p, err := c.s.opts.Auth.Identify(password, nil)
 		if err != nil {
-			c.s.opts.Logger.Warn("kafka: refused a client: "+err.Error(), "remote", c.remoteHost())
+			if ok, dropped := c.s.authLog.Allow(); ok {
+				c.s.opts.Logger.Warn("kafka: refused a client: "+err.Error(), "remote", c.remoteHost(), "not logged since the last line", dropped)
+			}
 			return err
 		}
 		c.principal.Store(p)
@@ -127,7 +129,9 @@ func (c *conn) plain(msg []byte) error {
 	case subtle.ConstantTimeCompare(password, []byte(c.s.opts.Token)) == 1:
 		c.authed = true
 	default:
-		c.s.opts.Logger.Warn("kafka: refused a client: wrong token", "remote", c.remoteHost())
+		if ok, dropped := c.s.authLog.Allow(); ok {
+			c.s.opts.Logger.Warn("kafka: refused a client: wrong token", "remote", c.remoteHost(), "not logged since the last line", dropped)
+		}
 		return errors.New("wrong token")
 	}
 	return nil

@@ -1,10 +1,15 @@
 package kafka
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/haraqa/haraqa/auth"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -177,5 +182,44 @@ func TestSASLHandshakeV0(t *testing.T) {
 		} else if err == nil {
 			t.Fatalf("wrong token: got %x, want the connection closed", ack)
 		}
+	}
+}
+
+// countHandler counts the log records whose message starts with prefix.
+type countHandler struct {
+	prefix string
+	n      *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// Promise: a client hammering the listener with wrong passwords cannot
+// flood the broker's log: refused logins are logged at most one line a
+// second (the next line counts the ones left out), and every one is still
+// refused.
+func TestRefusedLoginsLogRateLimited(t *testing.T) {
+	var lines atomic.Int64
+	b := startBroker(t, Options{Token: "s3cret", Logger: slog.New(countHandler{"kafka: refused a client", &lines})})
+	const tries = 200
+	start := time.Now()
+	for range tries {
+		rc := dialRaw(t, b.addr)
+		if code := rc.sasl("wrong"); code != errSASLAuthenticationFailed {
+			t.Fatalf("wrong token: code %d", code)
+		}
+		rc.c.Close()
+	}
+	// One line per started second of the run at most.
+	limit := int64(time.Since(start)/time.Second) + 1
+	if n := lines.Load(); n < 1 || n > limit {
+		t.Fatalf("%d refused logins logged %d lines in %v, want 1..%d", tries, n, time.Since(start), limit)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/haraqa/haraqa/internal/ratelog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,9 @@ type Server struct {
 	dec    decompressor
 	coord  *coordinator
 	room   frameRoom
+	// authLog spaces the lines of refused logins (a client retrying a
+	// wrong password must not flood the log).
+	authLog ratelog.Limiter
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -60,7 +60,9 @@ func peerCerts(nc interface{}) []*x509.Certificate {
 func (c *conn) identify(token []byte) *netproto.Error {
 	p, err := c.s.opts.Auth.Identify(token, peerCerts(c.nc))
 	if err != nil {
-		c.s.opts.Logger.Warn("server: refused a connection: "+err.Error(), "remote", remoteName(c.nc))
+		if ok, dropped := c.s.authLog.Allow(); ok {
+			c.s.opts.Logger.Warn("server: refused a connection: "+err.Error(), "remote", remoteName(c.nc), "not logged since the last line", dropped)
+		}
 		return netproto.NewError(netproto.CodeUnauthorized, err.Error())
 	}
 	c.principal = p

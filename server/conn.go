@@ -460,7 +460,9 @@ func (c *conn) hello(h netproto.Header, body []byte) bool {
 			return false
 		}
 	} else if tok := c.s.opts.Token; tok != "" && subtle.ConstantTimeCompare([]byte(tok), req.Token) != 1 {
-		c.s.opts.Logger.Warn("server: refused a connection: bad token", "remote", remoteName(c.nc), "token_bytes", len(req.Token))
+		if ok, dropped := c.s.authLog.Allow(); ok {
+			c.s.opts.Logger.Warn("server: refused a connection: bad token", "remote", remoteName(c.nc), "token_bytes", len(req.Token), "not logged since the last line", dropped)
+		}
 		c.writeError(h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnauthorized, "bad token"))
 		return false
 	}

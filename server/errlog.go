@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/haraqa/haraqa/netproto"
 )
@@ -21,7 +20,7 @@ import (
 
 // replyError answers h with err. When the frame's message had to leave
 // something out (file paths), the full error is logged, at most one line
-// per errLogEvery.
+// a second.
 func (c *conn) replyError(h netproto.Header, err error) bool {
 	e, cut := c.s.publicError(err)
 	if cut {
@@ -42,22 +41,14 @@ func (s *Server) publicError(err error) (*netproto.Error, bool) {
 	return e, cut
 }
 
-// errLogEvery spaces the log lines of answered errors: a failing disk under
-// many clients must not flood the log.
-const errLogEvery = time.Second
-
-// logCut logs an answered error whose frame left out detail.
+// logCut logs an answered error whose frame left out detail, at most one
+// line a second (ratelog): a failing disk under many clients must not
+// flood the log.
 func (s *Server) logCut(op netproto.Opcode, err error) {
-	s.errLogMu.Lock()
-	now := time.Now()
-	if now.Sub(s.errLogLast) < errLogEvery {
-		s.errLogDropped++
-		s.errLogMu.Unlock()
+	ok, dropped := s.errLog.Allow()
+	if !ok {
 		return
 	}
-	dropped := s.errLogDropped
-	s.errLogLast, s.errLogDropped = now, 0
-	s.errLogMu.Unlock()
 	s.opts.Logger.Warn("server: request failed", "op", op.String(), "err", err, "not logged since the last line", dropped)
 }
 

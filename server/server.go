@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haraqa/haraqa/internal/ratelog"
 	"log/slog"
 	"net"
 	"os"
@@ -49,10 +50,9 @@ type Server struct {
 	budget *budget  // request body bytes held, against MaxInFlightBytes
 	bodies bodyPool // mapped body buffers for reuse
 
-	errLogMu      sync.Mutex
-	errLogLast    time.Time // guarded by errLogMu: the last logCut line
-	errLogDropped int       // guarded by errLogMu: lines not logged since
-	space         spaceEpisode
+	errLog  ratelog.Limiter // logCut's lines
+	authLog ratelog.Limiter // refused Hellos
+	space   spaceEpisode
 }
 
 // New returns a server for e.
