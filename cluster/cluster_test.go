@@ -30,6 +30,7 @@ type testCluster struct {
 	t     *testing.T
 	peers map[uint64]string
 	nodes map[uint64]*testNode
+	tick  time.Duration // Raft tick (default 20 ms)
 }
 
 func newTestCluster(t *testing.T, size int) *testCluster {
@@ -77,8 +78,12 @@ func (c *testCluster) start(tn *testNode, ln net.Listener) {
 		c.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", tn.id)
+	tick := c.tick
+	if tick == 0 {
+		tick = 20 * time.Millisecond
+	}
 	tn.n, err = Open(Config{NodeID: tn.id, Peers: c.peers, Listener: ln, Dir: filepath.Join(tn.dir, "cluster"), Engine: tn.e,
-		Logger: log, TickInterval: 20 * time.Millisecond, Relay: relay})
+		Logger: log, TickInterval: tick, Relay: relay})
 	if err != nil {
 		c.t.Fatal(err)
 	}

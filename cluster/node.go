@@ -122,7 +122,6 @@ type Node struct {
 	// Loop-owned.
 	groups  map[uint64]*group
 	touched map[uint64]*group
-	held    []held  // proposals Raft dropped (no leader known yet): retried each tick
 	cat     catalog // the loop applies it; copies published in topics
 	q       quiet   // quiescence of idle groups, node liveness (quiesce.go)
 
@@ -168,14 +167,14 @@ type group struct {
 	log   *groupLog
 	lead  uint64
 	state raft.StateType
-	// inflight: proposals of this node not known applied (loop-owned).
-	// When the group's leader changes they are proposed again: a
-	// proposal forwarded to a leader that died, or appended by a leader
-	// deposed before it committed, is lost otherwise. One that did commit
-	// is then stored twice (at-least-once; producer ids will fix it).
-	inflight map[uint64][]byte
-	quiet    bool // not ticking (quiesce.go)
-	awake    int  // tick it last woke at
+	// inflight: proposals of this node not known applied, held: those
+	// Raft dropped (no leader known yet), both in the order first proposed
+	// (loop-owned; inflight.go).
+	inflight     []held
+	held         []held
+	pLead, pTerm uint64 // the leader and term inflight was proposed to
+	quiet        bool   // not ticking (quiesce.go)
+	awake        int    // tick it last woke at
 	// Membership (membership.go, loop-owned): learners and whether the
 	// configuration is joint, as last applied; when this leader last
 	// proposed a change.
@@ -339,7 +338,7 @@ func (n *Node) startGroup(id uint64, ti *TopicInfo, applied uint64, campaign boo
 	if err != nil {
 		return fmt.Errorf("cluster: group %d: %w", id, err)
 	}
-	g := &group{id: id, info: ti, rn: rn, log: gl, inflight: map[uint64][]byte{}}
+	g := &group{id: id, info: ti, rn: rn, log: gl}
 	n.noteConf(g, confStateOf(rn.Status().Config)) // its snapshot's (membership.go)
 	if ti != nil {
 		g.topic = ti.Name
@@ -550,64 +549,6 @@ func (n *Node) propose(gid uint64, reqs []*request) {
 	}
 }
 
-// proposeOrHold proposes data to group gid; when Raft drops it (no leader
-// known, e.g. during an election) it is held and retried every tick until
-// its waiter expires.
-func (n *Node) proposeOrHold(gid, id uint64, data []byte) {
-	g := n.groups[gid]
-	if g == nil {
-		n.finish(id, nil, fmt.Errorf("%w: group %d is gone", engine.ErrTopicNotFound, gid))
-		return
-	}
-	n.touched[gid] = g
-	n.wakeGroup(g)
-	if err := g.rn.Propose(data); err != nil {
-		if !errors.Is(err, raft.ErrProposalDropped) {
-			n.finish(id, nil, unavailable("cluster: group %d: %v", gid, err))
-			return
-		}
-		n.held = append(n.held, held{gid, id, data})
-		return
-	}
-	g.inflight[id] = data
-}
-
-func (n *Node) waiting(id uint64) bool {
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
-	_, ok := n.waiters[id]
-	return ok
-}
-
-// prune forgets inflight proposals that were answered.
-func (g *group) prune(n *Node) {
-	for id := range g.inflight {
-		if !n.waiting(id) {
-			delete(g.inflight, id)
-		}
-	}
-}
-
-// repropose proposes the group's unanswered proposals again (its leader
-// changed).
-func (n *Node) repropose(g *group) {
-	g.prune(n)
-	for id, data := range g.inflight {
-		delete(g.inflight, id)
-		n.proposeOrHold(g.id, id, data)
-	}
-}
-
-func (n *Node) retryHeld() {
-	hs := n.held
-	n.held = nil
-	for _, h := range hs {
-		if n.waiting(h.id) {
-			n.proposeOrHold(h.gid, h.id, h.data)
-		}
-	}
-}
-
 // ready persists, sends and applies what every touched group has ready:
 // one write and one fdatasync of the Raft log for all of them.
 func (n *Node) ready() error {
@@ -679,11 +620,12 @@ func (n *Node) ready() error {
 			if g.lead != ss.Lead && g.topic != "" {
 				n.log.Debug("cluster: leader changed", "topic", g.topic, "leader", ss.Lead)
 			}
-			changed := g.lead != ss.Lead && ss.Lead != raft.None
 			g.lead, g.state = ss.Lead, ss.RaftState
-			if changed && len(g.inflight) > 0 {
-				defer n.repropose(g) // after Advance
-			}
+		}
+		if (x.rd.SoftState != nil || x.rd.HardState.GetTerm() > g.pTerm) && (len(g.inflight) > 0 || len(g.held) > 0) {
+			defer n.followLeader(g) // after Advance: a new leader or term
+		}
+		if ss := x.rd.SoftState; ss != nil {
 			if g.topic != "" {
 				n.tmu.Lock()
 				n.leads[g.topic] = ss.Lead
