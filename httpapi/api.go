@@ -262,30 +262,11 @@ type principalKey struct{}
 // authorized identifies the client and checks op on the route's topic,
 // answering 401 (unknown client, wrong token) or 403 (refused) otherwise.
 func (a *API) authorized(w http.ResponseWriter, r *http.Request, op access) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	tok = strings.TrimSpace(tok)
+	p, ok := identify(w, r, a.opts.Token, a.opts.Auth)
 	if !ok {
-		tok = "" // another scheme, or none
-	}
-	if a.opts.Auth == nil {
-		if a.opts.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.opts.Token)) == 1 {
-			return true
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
-		fail(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token: send Authorization: Bearer <token>"})
 		return false
 	}
-	var certs []*x509.Certificate
-	if r.TLS != nil {
-		certs = r.TLS.PeerCertificates
-	}
-	p, err := a.opts.Auth.Identify([]byte(tok), certs)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
-		fail(w, http.StatusUnauthorized, apiError{Error: "unauthorized: " + err.Error()})
-		return false
-	}
-	if aop, ok := authOp[op]; ok {
+	if aop, ok := authOp[op]; ok && a.opts.Auth != nil {
 		if err := a.opts.Auth.Authorize(p, aop, r.PathValue("topic")); err != nil {
 			fail(w, http.StatusForbidden, apiError{Error: "unauthorized: " + err.Error()})
 			return false
@@ -293,6 +274,63 @@ func (a *API) authorized(w http.ResponseWriter, r *http.Request, op access) bool
 	}
 	*r = *r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 	return true
+}
+
+// identify finds the request's client by its bearer token or TLS client
+// certificate: with authz, a client it lists; without, any request when
+// token is empty, else one bearing token. Otherwise it answers 401 and
+// reports false.
+func identify(w http.ResponseWriter, r *http.Request, token string, authz *auth.Authorizer) (*auth.Principal, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok = strings.TrimSpace(tok)
+	if !ok {
+		tok = "" // another scheme, or none
+	}
+	if authz == nil {
+		if token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(token)) == 1 {
+			return nil, true
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
+		fail(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token: send Authorization: Bearer <token>"})
+		return nil, false
+	}
+	var certs []*x509.Certificate
+	if r.TLS != nil {
+		certs = r.TLS.PeerCertificates
+	}
+	p, err := authz.Identify([]byte(tok), certs)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="haraqa"`)
+		fail(w, http.StatusUnauthorized, apiError{Error: "unauthorized: " + err.Error()})
+		return nil, false
+	}
+	return p, true
+}
+
+// OpsGuard guards the operator's routes of the -http listener (status
+// page, metrics, profiler), which show every topic's and group's name:
+// without a token or authz it lets every request through; with a token, a
+// request must bear it; with authz, its client must hold admin on every
+// topic (the pattern "*"). Otherwise 401 (unknown client) or 403.
+func OpsGuard(token string, authz *auth.Authorizer) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		if token == "" && authz == nil {
+			return h
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := identify(w, r, token, authz)
+			if !ok {
+				return
+			}
+			if authz != nil {
+				if err := authz.Authorize(p, auth.Admin, "*"); err != nil {
+					fail(w, http.StatusForbidden, apiError{Error: "unauthorized: the status page, metrics and profiler need admin on every topic (pattern \"*\"): " + err.Error()})
+					return
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
 }
 
 // mayList reports whether the request's client may see topic in a

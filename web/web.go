@@ -44,6 +44,10 @@ type Options struct {
 	Status http.Handler
 	// Pprof mounts net/http/pprof under /debug/pprof/.
 	Pprof bool
+	// Guard, if set, wraps the status page, /metrics and /debug/pprof/
+	// (they show every topic's name); /healthz and /readyz stay open for
+	// probes.
+	Guard func(http.Handler) http.Handler
 	// TLSConfig, if set, makes Serve speak HTTPS.
 	TLSConfig *tls.Config
 	// Logger receives the HTTP server's own errors (default slog.Default()).
@@ -65,19 +69,23 @@ func New(o Options) *Server {
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	guard := o.Guard
+	if guard == nil {
+		guard = func(h http.Handler) http.Handler { return h }
+	}
 	if o.Metrics != nil {
-		s.mux.Handle("GET /metrics", o.Metrics)
+		s.mux.Handle("GET /metrics", guard(o.Metrics))
 	}
 	if o.Status != nil {
-		s.mux.Handle("GET /{$}", o.Status)
+		s.mux.Handle("GET /{$}", guard(o.Status))
 	}
 	if o.Pprof {
-		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
-		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		s.mux.Handle("GET /debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		s.mux.Handle("GET /debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
+		s.mux.Handle("GET /debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		s.mux.Handle("GET /debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		s.mux.Handle("POST /debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		s.mux.Handle("GET /debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
 	}
 	s.srv = &http.Server{
 		Handler:           s.mux,

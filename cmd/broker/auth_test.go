@@ -212,19 +212,46 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("a certificate the file does not name: %v", err)
 	}
 
-	// Refusals are counted on /metrics.
+	// Refusals are counted on /metrics, which needs a client with admin on
+	// every topic (here the -token's root); the probes need none.
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
-	resp, err := hc.Get("https://" + p.addrs[2].String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	get := func(path, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://"+p.addrs[2].String()+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	metrics := string(body)
+	code, metrics := get("/metrics", "root")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics with the root token: %d %s", code, metrics)
+	}
 	for op, want := range map[string]int{"produce": 4, "consume": 9, "admin": 9, "connect": 3} {
 		m := regexp.MustCompile(`haraqa_auth_refused_total\{op="` + op + `"\} (\d+)`).FindStringSubmatch(metrics)
 		if m == nil || m[1] != fmt.Sprint(want) {
 			t.Errorf("haraqa_auth_refused_total{op=%q}: %v, want %d", op, m, want)
+		}
+	}
+	// The status page and /metrics show every topic's name: a client
+	// without a token, or one without admin on every topic, gets none of it.
+	for _, path := range []string{"/metrics", "/"} {
+		for token, want := range map[string]int{"": http.StatusUnauthorized, "nobody": http.StatusUnauthorized,
+			"a-tok": http.StatusForbidden, "c-tok": http.StatusForbidden, "root": http.StatusOK} {
+			if code, body := get(path, token); code != want || (code != http.StatusOK && strings.Contains(body, "logs.a")) {
+				t.Errorf("GET %s with token %q: %d, want %d (%.80s)", path, token, code, want, body)
+			}
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := get(path, ""); code != http.StatusOK {
+			t.Errorf("GET %s without a token: %d %s", path, code, body)
 		}
 	}
 

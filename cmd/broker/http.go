@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/httpapi"
 	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/metrics"
 	"github.com/haraqa/haraqa/server"
@@ -114,7 +116,12 @@ func newWeb(c *config, rd *readiness, log *slog.Logger) (*web.Server, *observers
 		maxTopics = -1 // none of their own
 	}
 	m := metrics.New(metrics.Options{MaxTopics: maxTopics, Version: version})
+	var authz *auth.Authorizer
+	if c.sec != nil {
+		authz = c.sec.auth
+	}
 	ws := web.New(web.Options{Version: version, Ready: rd.checks(), Pprof: c.pprof, Logger: log, TLSConfig: c.sec.httpTLS(),
+		Guard:   httpapi.OpsGuard(c.token, authz),
 		Metrics: m.Handler(), Status: web.NewStatusPage(web.StatusOptions{Version: version, Snapshot: m.Snapshot, Ready: rd.checks()})})
 	return ws, &observers{m: m}
 }
