@@ -198,7 +198,7 @@ func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit
 	if err != nil {
 		return nil, err
 	}
-	return c.consumeRecv(ctx, &r)
+	return c.consumeRecv(ctx, &r, nil)
 }
 
 // consumeReq is a consume request sent and not yet received.
@@ -253,8 +253,13 @@ func (r *consumeReq) drop() {
 	r.cl = nil
 }
 
-// consumeRecv waits for the response to r and indexes it.
-func (c *Client) consumeRecv(ctx context.Context, r *consumeReq) (*Messages, error) {
+// consumeRecv waits for the response to r and indexes it. If arrived is
+// not nil, it is called once the response is in and before it is
+// verified and indexed, with the offset the next read would start at as
+// far as the batch headers tell (unverified): the Consumer sends its
+// read-ahead from there, so that the broker reads, verifies and sends the
+// next response while this one is checked and iterated.
+func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m *Messages, next uint64)) (*Messages, error) {
 	cl, buf, topic, offset := r.cl, r.buf, r.topic, r.offset
 	defer putCall(cl)
 	r.cl = nil
@@ -266,6 +271,9 @@ func (c *Client) consumeRecv(ctx context.Context, r *consumeReq) (*Messages, err
 	trim := uint64(math.MaxUint64)
 	if r.wireLimit > 0 {
 		trim = uint64(r.wireLimit)
+	}
+	if arrived != nil {
+		arrived(m, predictNext(buf.raw, offset, trim, int(c.cfg.maxBody)))
 	}
 	ix := indexer{buf: buf, topic: topic, maxRaw: int(c.cfg.maxBody)}
 	if err := ix.index(offset, trim); err != nil {
@@ -370,6 +378,37 @@ func (ix *indexer) index(offset, limit uint64) error {
 		return corrupt(ix.topic, offset, err)
 	}
 	return nil
+}
+
+// predictNext returns where indexing raw for a read from offset, trimmed
+// to limit messages, will end (Messages.Next), from the batch headers
+// alone: it walks them as index does, without verifying the payloads. If
+// the headers lie, index fails or ends elsewhere; whoever acted on the
+// prediction must check it against Next.
+func predictNext(raw []byte, offset, limit uint64, maxRaw int) uint64 {
+	stop := offset + limit
+	if stop < offset {
+		stop = math.MaxUint64
+	}
+	next, decoded := offset, 0
+	for pos, first := 0, true; pos < len(raw); first = false {
+		h, err := record.ParseHeader(raw[pos:])
+		if err != nil {
+			break
+		}
+		if h.Codec() != record.CodecNone {
+			if !first && decoded+int(h.RawLen) > maxRaw {
+				break
+			}
+			decoded += int(h.RawLen)
+		}
+		next = h.NextOffset()
+		if next >= stop {
+			return stop
+		}
+		pos += h.Size()
+	}
+	return next
 }
 
 // payload returns the raw payload of a verified batch, decompressing it

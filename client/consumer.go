@@ -30,6 +30,10 @@ type Consumer struct {
 	alt   ConsumeBuffer
 	cur   *ConsumeBuffer // the buffer of the messages being iterated
 	ahead consumeReq     // ahead.cl != nil: a read-ahead in flight
+	// arrivedFn is arrived's callback, made once; ctx is the context of
+	// the Messages loop it sends the read-ahead under.
+	arrivedFn func(m *Messages, next uint64)
+	ctx       context.Context
 }
 
 // Skipped returns how many offsets the Consumer jumped over under
@@ -79,7 +83,10 @@ func (cs *Consumer) Offset() uint64 { return cs.next }
 // goes on.
 func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
-		defer cs.dropAhead()
+		defer func() {
+			cs.dropAhead()
+			cs.ctx = nil
+		}()
 		failures := 0
 		for ctx.Err() == nil {
 			var m *Messages
@@ -89,13 +96,19 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 				err = cs.resolve(ctx)
 			case cs.ahead.cl != nil && cs.ahead.offset == cs.next:
 				cs.cur = cs.ahead.buf
-				m, err = cs.c.consumeRecv(ctx, &cs.ahead)
+				r := cs.ahead
+				cs.ahead = consumeReq{}
+				m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx))
 			default:
 				cs.dropAhead()
 				if cs.cur == nil {
 					cs.cur = &cs.buf
 				}
-				m, err = cs.c.consume(ctx, cs.topic, cs.next, cs.cfg.limit, cs.cur, &cs.cfg)
+				var r consumeReq
+				r, err = cs.c.consumeSend(ctx, cs.topic, cs.next, cs.cfg.limit, cs.cur, &cs.cfg, false)
+				if err == nil {
+					m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx))
+				}
 			}
 			if err != nil {
 				if to, ok := cs.cfg.resetTo(err, cs.topic, cs.next); ok {
@@ -125,9 +138,6 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			if m == nil {
 				continue
 			}
-			if n := m.Len(); n > 0 && m.Next() < m.End {
-				cs.readAhead(ctx, m.Next())
-			}
 			for i := range m.Len() {
 				msg := m.At(i)
 				cs.next = msg.Offset + 1
@@ -137,6 +147,23 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			}
 		}
 	}
+}
+
+// arrived returns the callback consumeRecv calls once a response is in:
+// when the response ends below the topic's end (as its batch headers
+// tell), it sends the read-ahead before the response is verified and
+// iterated. A prediction that indexing then contradicts leaves a
+// read-ahead at the wrong offset, which the next turn drops.
+func (cs *Consumer) arrived(ctx context.Context) func(m *Messages, next uint64) {
+	if cs.arrivedFn == nil {
+		cs.arrivedFn = func(m *Messages, next uint64) {
+			if next > m.first && next < m.End {
+				cs.readAhead(cs.ctx, next)
+			}
+		}
+	}
+	cs.ctx = ctx
+	return cs.arrivedFn
 }
 
 // readAhead sends the request for the messages from next into the buffer

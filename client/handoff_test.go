@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -284,6 +286,58 @@ func TestConsumerReadsAhead(t *testing.T) {
 		}
 		if want != n {
 			t.Fatalf("%d messages", want)
+		}
+	})
+}
+
+// consumeOrder records how many consume requests had been written each
+// time a Consume's messages were verified and indexed
+// (HookMessagesConsumed runs after that).
+type consumeOrder struct {
+	countWrites
+	mu      sync.Mutex
+	written []int64 // at each OnMessagesConsumed
+}
+
+func (h *consumeOrder) OnMessagesConsumed(string, *client.Messages, time.Duration) {
+	h.mu.Lock()
+	h.written = append(h.written, h.consumes.Load())
+	h.mu.Unlock()
+}
+
+// A Consumer behind the topic's end asks for the next response as soon as
+// the current one is in, before it verifies and indexes it: the broker
+// reads, verifies and sends the next response while the client checks
+// the current one, not only while it yields its messages.
+func TestConsumerReadsAheadBeforeVerifying(t *testing.T) {
+	networks(t, engine.Options{}, server.Options{}, func(t *testing.T, b *broker) {
+		var h consumeOrder
+		c := b.dial(client.WithHooks(&h))
+		ctx := testCtx(t)
+		createTopic(t, c, "rv")
+		const n = 40
+		for i := range n {
+			if _, err := c.Produce(ctx, "rv", payload(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs := client.NewConsumer(c, "rv", 0, client.ConsumeLimit(10), client.ConsumeWait(time.Millisecond))
+		got := 0
+		for _, err := range cs.Messages(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got++; got == n {
+				break
+			}
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		// Response k (of four) was verified once request k+1 had been
+		// written, except the last, which reaches the end.
+		want := []int64{2, 3, 4, 4}
+		if fmt.Sprint(h.written) != fmt.Sprint(want) {
+			t.Fatalf("consume requests written when each response was verified: %v, want %v", h.written, want)
 		}
 	})
 }

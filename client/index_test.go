@@ -92,3 +92,62 @@ func TestIndexRejectsMalformedPlainPayload(t *testing.T) {
 		t.Fatalf("trimmed read: %d messages, first %q", m.Len(), m.At(0).Value)
 	}
 }
+
+// The offset a Consumer sends its read-ahead from, taken from the batch
+// headers before the response is verified, is where indexing the
+// response ends: plain batches, a message limit inside a batch, and
+// compressed batches cut short by the decompression budget.
+func TestPredictNextMatchesIndex(t *testing.T) {
+	msgs := make([][]byte, 50)
+	for i := range msgs {
+		msgs[i] = bytes.Repeat([]byte{byte(i)}, 100)
+	}
+	build := func(codec record.Codec) []byte {
+		var raw []byte
+		for k := range 6 {
+			var b record.Builder
+			for _, m := range msgs {
+				if err := b.Add(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			batch, err := b.FinishCodec(codec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = append([]byte(nil), batch...)
+			record.Stamp(batch, uint64(100+k*50), 1)
+			raw = append(raw, batch...)
+		}
+		return raw
+	}
+	for _, tc := range []struct {
+		name          string
+		codec         record.Codec
+		offset, limit uint64
+		maxRaw        int
+		want          uint64
+	}{
+		{"plain", record.CodecNone, 100, 1 << 62, 64 << 20, 400},
+		{"plain from inside", record.CodecNone, 130, 1 << 62, 64 << 20, 400},
+		{"plain limit", record.CodecNone, 130, 77, 64 << 20, 207},
+		{"zstd", record.CodecZstd, 100, 1 << 62, 64 << 20, 400},
+		{"zstd budget", record.CodecZstd, 120, 1 << 62, 12000, 200}, // two batches of 5,050 raw bytes
+		{"zstd limit", record.CodecZstd, 120, 95, 64 << 20, 215},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := &ConsumeBuffer{raw: build(tc.codec)}
+			buf.msgs.first = tc.offset
+			ix := indexer{buf: buf, topic: "t", maxRaw: tc.maxRaw}
+			if err := ix.index(tc.offset, tc.limit); err != nil {
+				t.Fatal(err)
+			}
+			if next := buf.msgs.Next(); next != tc.want {
+				t.Fatalf("index ends at %d, want %d", next, tc.want)
+			}
+			if got := predictNext(buf.raw, tc.offset, tc.limit, tc.maxRaw); got != tc.want {
+				t.Fatalf("predicted %d, index ends at %d", got, tc.want)
+			}
+		})
+	}
+}
