@@ -290,6 +290,56 @@ func TestConsumeCorrupt(t *testing.T) {
 	}
 }
 
+// A Consumer hands over every message of the batches it verified before
+// it reports a damaged batch after them in the same response: a damaged
+// batch withholds nothing that came before it, and nothing of it or after
+// it is yielded. (The broker here does not verify what it sends, so the
+// client is the one that finds the damage.)
+func TestConsumerYieldsVerifiedBatchesBeforeDamage(t *testing.T) {
+	dir := t.TempDir()
+	b := startBroker(t, "tcp", engine.Options{Dir: dir, SkipReadVerify: true}, server.Options{})
+	c := b.dial()
+	ctx := testCtx(t)
+	createTopic(t, c, "bad")
+	produceN(t, c, "bad", 15, 5)
+	f, err := os.OpenFile(filepath.Join(dir, "topics", "bad", fmt.Sprintf("%020d.log", 0)), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr [record.HeaderSize]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	h, err := record.ParseHeader(hdr[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A payload byte of the second batch (offsets 5..9).
+	if _, err := f.WriteAt([]byte{0xff}, int64(h.Size())+record.HeaderSize+3); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cs := client.NewConsumer(c, "bad", 0, client.ConsumeWait(time.Millisecond))
+	var got []uint64
+	var failed error
+	for m, err := range cs.Messages(ctx) {
+		if err != nil {
+			failed = err
+			break
+		}
+		if string(m.Value) != string(payload(int(m.Offset))) {
+			t.Fatalf("message %d: %q", m.Offset, m.Value)
+		}
+		got = append(got, m.Offset)
+	}
+	if !errors.Is(failed, client.ErrCorrupt) {
+		t.Fatalf("after %v: %v, want ErrCorrupt", got, failed)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4]" || cs.Offset() != 5 {
+		t.Fatalf("yielded %v before the damage, offset %d; want [0 1 2 3 4], offset 5", got, cs.Offset())
+	}
+}
+
 func TestUnauthorized(t *testing.T) {
 	b := startBroker(t, "unix", engine.Options{}, server.Options{Token: "s3cret"})
 	ctx := testCtx(t)

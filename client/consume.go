@@ -49,6 +49,7 @@ type Messages struct {
 	batches []batchRef // one per batch indexed
 	ext     []extRef   // messages with a key, timestamp, headers or a transformed value
 	hdrs    []Header   // the headers of every message, extRef.hlo..hhi
+	limit   uint64     // the read's message limit, for Client.walk
 }
 
 // msgRef locates one message. A message of a plain batch (value only) is
@@ -198,7 +199,7 @@ func (c *Client) consume(ctx context.Context, topic string, offset uint64, limit
 	if err != nil {
 		return nil, err
 	}
-	return c.consumeRecv(ctx, &r, nil)
+	return c.consumeRecv(ctx, &r, nil, false)
 }
 
 // consumeReq is a consume request sent and not yet received.
@@ -259,7 +260,11 @@ func (r *consumeReq) drop() {
 // far as the batch headers tell (unverified): the Consumer sends its
 // read-ahead from there, so that the broker reads, verifies and sends the
 // next response while this one is checked and iterated.
-func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m *Messages, next uint64)) (*Messages, error) {
+//
+// With walk, the response is neither verified nor indexed here: the
+// caller walks it (Client.walk), which verifies each batch before it
+// yields its messages.
+func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m *Messages, next uint64), walk bool) (*Messages, error) {
 	cl, buf, topic, offset := r.cl, r.buf, r.topic, r.offset
 	defer putCall(cl)
 	r.cl = nil
@@ -274,6 +279,10 @@ func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m 
 	}
 	if arrived != nil {
 		arrived(m, predictNext(buf.raw, offset, trim, int(c.cfg.maxBody)))
+	}
+	if walk {
+		m.limit = trim
+		return m, nil
 	}
 	ix := indexer{buf: buf, topic: topic, maxRaw: int(c.cfg.maxBody)}
 	if err := ix.index(offset, trim); err != nil {
@@ -378,6 +387,115 @@ func (ix *indexer) index(offset, limit uint64) error {
 		return corrupt(ix.topic, offset, err)
 	}
 	return nil
+}
+
+// walk verifies the batches of a response received with walk (see
+// consumeRecv) one at a time and yields the messages of each in [first,
+// first+limit) as soon as its batch is verified: a plain batch is decoded
+// as it is yielded, without an index; another (compressed, or with keys,
+// timestamps or headers) is indexed alone first. It checks what index
+// checks and stops where index stops (so the read-ahead sent from
+// predictNext is at the right offset). It sets *next past each message
+// before yielding it. It returns false when yield did; err is why the walk
+// ended early: a batch that failed verification, whose messages and those
+// after it are not yielded.
+func (c *Client) walk(buf *ConsumeBuffer, next *uint64, yield func(Message, error) bool) (bool, error) {
+	m := &buf.msgs
+	offset, limit := m.first, m.limit
+	stop := offset + limit
+	if stop < offset {
+		stop = math.MaxUint64
+	}
+	ix := indexer{buf: buf, topic: m.topic, maxRaw: int(c.cfg.maxBody)}
+	sc := record.NewScanner(buf.raw)
+	var end uint64
+	for first := true; sc.Next(); first = false {
+		h := sc.Header()
+		switch {
+		case first && (h.BaseOffset > offset || h.NextOffset() <= offset):
+			return true, corrupt(ix.topic, offset, fmt.Errorf("first batch holds offsets %d..%d", h.BaseOffset, h.LastOffset()))
+		case !first && h.BaseOffset != end:
+			return true, corrupt(ix.topic, offset, fmt.Errorf("batch at offset %d follows one that ends at %d", h.BaseOffset, end))
+		}
+		if !first && h.Codec() != record.CodecNone && ix.decoded+int(h.RawLen) > ix.maxRaw {
+			break // where index stops
+		}
+		end = h.NextOffset()
+		var more bool
+		var err error
+		if h.Codec() == record.CodecNone && !h.Extended() {
+			more, err = walkPlain(sc.Batch()[record.HeaderSize:record.HeaderSize+int(h.PayloadLen)], h, m.topic, offset, stop, next, yield)
+		} else {
+			more, err = ix.walkIndexed(sc.Batch(), h, offset, stop, next, yield)
+		}
+		if !more || err != nil {
+			return more, err
+		}
+		if end >= stop {
+			break
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return true, corrupt(ix.topic, offset, err)
+	}
+	return true, nil
+}
+
+// walkPlain yields the messages of a verified plain payload (each a
+// uvarint length and the value) that lie in [offset, stop), checking the
+// encoding as addPlain does.
+func walkPlain(raw []byte, h *record.Header, topic string, offset, stop uint64, next *uint64, yield func(Message, error) bool) (bool, error) {
+	msg := Message{Topic: topic, Offset: h.BaseOffset, Time: time.Unix(0, h.AppendTime)}
+	pos := 0
+	for left := h.Count; left > 0 && msg.Offset < stop; left-- {
+		var n uint64
+		var k int
+		if pos < len(raw) && raw[pos] < 0x80 {
+			n, k = uint64(raw[pos]), 1 // lengths below 128: one byte
+		} else {
+			n, k = binary.Uvarint(raw[pos:])
+		}
+		if k <= 0 || n > uint64(len(raw)-pos-k) {
+			return true, corrupt(topic, h.BaseOffset, fmt.Errorf("%w: message length runs past the payload (%d messages left)", record.ErrCorrupt, left))
+		}
+		end := pos + k + int(n)
+		if left == 1 && end != len(raw) {
+			return true, corrupt(topic, h.BaseOffset, fmt.Errorf("%w: %d bytes after the last message", record.ErrCorrupt, len(raw)-end))
+		}
+		if msg.Offset >= offset {
+			msg.Value = raw[pos+k : end : end]
+			*next = msg.Offset + 1
+			if !yield(msg, nil) {
+				return false, nil
+			}
+		}
+		pos = end
+		msg.Offset++
+	}
+	return true, nil
+}
+
+// walkIndexed indexes one verified batch alone (decompressing it first)
+// and yields its messages in [offset, stop).
+func (ix *indexer) walkIndexed(batch []byte, h *record.Header, offset, stop uint64, next *uint64, yield func(Message, error) bool) (bool, error) {
+	raw, err := ix.payload(batch, h)
+	if err != nil {
+		return true, err
+	}
+	m := &ix.buf.msgs
+	m.reset()
+	m.first = max(offset, h.BaseOffset)
+	if err := ix.add(raw, h, offset, stop); err != nil {
+		return true, err
+	}
+	for i := range m.Len() {
+		msg := m.At(i)
+		*next = msg.Offset + 1
+		if !yield(msg, m.Err(i)) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // predictNext returns where indexing raw for a read from offset, trimmed

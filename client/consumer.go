@@ -81,6 +81,10 @@ func (cs *Consumer) Offset() uint64 { return cs.next }
 // With WithTransformer, a message whose value cannot be opened is yielded
 // with its error (a *TransformError) and a nil Value, and the iteration
 // goes on.
+//
+// Each batch's checksums are verified before any of its messages is
+// yielded; a batch that fails is yielded as ErrCorrupt after the messages
+// of the batches before it in the same read.
 func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
 		defer func() {
@@ -89,64 +93,88 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 		}()
 		failures := 0
 		for ctx.Err() == nil {
-			var m *Messages
-			var err error
-			switch {
-			case cs.pending:
-				err = cs.resolve(ctx)
-			case cs.ahead.cl != nil && cs.ahead.offset == cs.next:
-				cs.cur = cs.ahead.buf
-				r := cs.ahead
-				cs.ahead = consumeReq{}
-				m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx))
-			default:
-				cs.dropAhead()
-				if cs.cur == nil {
-					cs.cur = &cs.buf
+			m, walk, err := cs.read(ctx)
+			if err == nil && m != nil {
+				var more bool
+				if walk {
+					more, err = cs.c.walk(cs.cur, &cs.next, yield)
+				} else {
+					more = cs.yieldIndexed(m, yield)
 				}
-				var r consumeReq
-				r, err = cs.c.consumeSend(ctx, cs.topic, cs.next, cs.cfg.limit, cs.cur, &cs.cfg, false)
-				if err == nil {
-					m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx))
+				if !more {
+					return
 				}
 			}
-			if err != nil {
-				if to, ok := cs.cfg.resetTo(err, cs.topic, cs.next); ok {
-					if to > cs.next {
-						cs.skipped += to - cs.next
-					}
-					cs.next, failures = to, 0
-					continue
-				}
-				if ctx.Err() != nil || !yield(Message{}, err) {
-					return
-				}
-				if end, ok := cs.skippable(err); ok {
-					cs.next, failures = end, 0 // what was skipped: the error yielded
-					continue
-				}
-				if !IsRetriable(err) {
-					return
-				}
-				failures++
-				if !retry.Sleep(ctx, cs.c.backoff(failures)) {
-					return
-				}
+			if err == nil {
+				failures = 0
 				continue
 			}
-			failures = 0
-			if m == nil {
+			if to, ok := cs.cfg.resetTo(err, cs.topic, cs.next); ok {
+				if to > cs.next {
+					cs.skipped += to - cs.next
+				}
+				cs.next, failures = to, 0
 				continue
 			}
-			for i := range m.Len() {
-				msg := m.At(i)
-				cs.next = msg.Offset + 1
-				if !yield(msg, m.Err(i)) {
-					return
-				}
+			if ctx.Err() != nil || !yield(Message{}, err) {
+				return
+			}
+			if end, ok := cs.skippable(err); ok {
+				cs.next, failures = end, 0 // what was skipped: the error yielded
+				continue
+			}
+			if !IsRetriable(err) {
+				return
+			}
+			failures++
+			if !retry.Sleep(ctx, cs.c.backoff(failures)) {
+				return
 			}
 		}
 	}
+}
+
+// read gets the next response: the read-ahead when it starts at the
+// Consumer's offset, else a read sent now. With walk, the response is
+// not indexed: the Consumer verifies and yields it batch by batch
+// (Client.walk); that is so unless a Transformer or a consumed hook wants
+// the whole response indexed. A nil m with a nil error: ConsumeFrom's
+// time was resolved.
+func (cs *Consumer) read(ctx context.Context) (m *Messages, walk bool, err error) {
+	if cs.pending {
+		return nil, false, cs.resolve(ctx)
+	}
+	walk = cs.c.cfg.transformer == nil && len(cs.c.cfg.hooks.consumed) == 0
+	if cs.ahead.cl != nil && cs.ahead.offset == cs.next {
+		cs.cur = cs.ahead.buf
+		r := cs.ahead
+		cs.ahead = consumeReq{}
+		m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx), walk)
+		return m, walk, err
+	}
+	cs.dropAhead()
+	if cs.cur == nil {
+		cs.cur = &cs.buf
+	}
+	r, err := cs.c.consumeSend(ctx, cs.topic, cs.next, cs.cfg.limit, cs.cur, &cs.cfg, false)
+	if err != nil {
+		return nil, walk, err
+	}
+	m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx), walk)
+	return m, walk, err
+}
+
+// yieldIndexed yields the messages of an indexed response; false: yield
+// returned false.
+func (cs *Consumer) yieldIndexed(m *Messages, yield func(Message, error) bool) bool {
+	for i := range m.Len() {
+		msg := m.At(i)
+		cs.next = msg.Offset + 1
+		if !yield(msg, m.Err(i)) {
+			return false
+		}
+	}
+	return true
 }
 
 // arrived returns the callback consumeRecv calls once a response is in:

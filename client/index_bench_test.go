@@ -72,3 +72,43 @@ func indexAndRead(buf *ConsumeBuffer) (int, error) {
 	}
 	return sum, nil
 }
+
+// BenchmarkWalkConsume is what a Consumer does with the same response:
+// verify each batch and yield its messages as it goes (Client.walk),
+// without indexing the response first.
+func BenchmarkWalkConsume(b *testing.B) {
+	const batches = 160
+	var buf ConsumeBuffer
+	buf.raw = indexBenchRaw(b, batches)
+	c := &Client{}
+	c.cfg.maxBody = 64 << 20
+	b.ReportAllocs()
+	b.ResetTimer()
+	var sum int
+	for range b.N {
+		n, err := walkAndRead(c, &buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum += n
+	}
+	if sum != b.N*batches*1000*100 {
+		b.Fatalf("read %d bytes", sum)
+	}
+	b.ReportMetric(float64(b.N*batches*1000)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// walkAndRead is walk's counterpart of indexAndRead.
+//
+//go:noinline
+func walkAndRead(c *Client, buf *ConsumeBuffer) (int, error) {
+	buf.msgs.first, buf.msgs.limit, buf.msgs.topic = 0, 1<<62, "t"
+	buf.msgs.reset()
+	sum := 0
+	var next uint64
+	_, err := c.walk(buf, &next, func(m Message, err error) bool {
+		sum += len(m.Value)
+		return err == nil
+	})
+	return sum, err
+}
