@@ -113,7 +113,7 @@ func (n *Node) notCoordinator(ti *TopicInfo) error {
 	if lead != 0 {
 		who = fmt.Sprintf("node %d (cluster address %s) leads it", lead, n.cfg.Peers[lead])
 	}
-	return retriable(fmt.Sprintf("cluster: node %d does not coordinate the consumer groups of topic %q (the topic's leader does): %s; connect to it", n.cfg.NodeID, ti.Name, who))
+	return n.notLeader(lead, "cluster: node %d does not coordinate the consumer groups of topic %q (the topic's leader does): %s; connect to it", n.cfg.NodeID, ti.Name, who)
 }
 
 // groupRecords proposes a batch of group-state records of topic (the

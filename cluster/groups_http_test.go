@@ -54,8 +54,8 @@ func TestGroupsOverHTTP(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := call(fs, "PUT", "/topics/t/groups/g", `{}`); code != http.StatusServiceUnavailable || !strings.Contains(body, fmt.Sprintf("node %d", lead.id)) {
-		t.Fatalf("create on a follower: %d %s; want 503 naming node %d", code, body, lead.id)
+	if code, body := call(fs, "PUT", "/topics/t/groups/g", `{}`); code != http.StatusServiceUnavailable || !strings.Contains(body, fmt.Sprintf(`"leader":%d`, lead.id)) {
+		t.Fatalf("create on a follower: %d %s; want 503 naming node %d as the leader", code, body, lead.id)
 	}
 	if code, body := call(ls, "PUT", "/topics/t/groups/g", `{}`); code != http.StatusCreated {
 		t.Fatalf("create on the leader: %d %s", code, body)

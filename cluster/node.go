@@ -142,6 +142,7 @@ type Node struct {
 	topics map[string]*TopicInfo
 	leads  map[string]uint64 // topic → leader as this node last saw it
 	svs    sync.Map          // topic group id → *groupServe
+	caddrs sync.Map          // node id → its client address, as applied (errors.go)
 
 	statusq chan chan *Status
 	doq     chan func()
@@ -759,7 +760,7 @@ func (n *Node) expire() {
 	}
 	n.wmu.Unlock()
 	for _, id := range ids {
-		n.finish(id, nil, unavailable("cluster: not committed within %v (no leader, or no majority reachable); it may still be stored", n.cfg.ProposalTimeout))
+		n.finish(id, nil, inDoubt("cluster: not committed within %v (no leader, or no majority reachable); it may still be stored", n.cfg.ProposalTimeout))
 	}
 }
 
@@ -1032,6 +1033,7 @@ func (n *Node) applyMeta(e *pb.Entry) {
 		}
 	case kindNodeAddr:
 		n.cat.setClientAddr(proposer, name)
+		n.caddrs.Store(proposer, name)
 	case kindAddNode, kindRemoveNode, kindMoveReplica, kindSettle:
 		err = n.applyMembership(kind, name)
 	case kindDeleteTopic:

@@ -9,7 +9,6 @@ import (
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/logsvc"
-	"github.com/haraqa/haraqa/netproto"
 	"github.com/haraqa/haraqa/record"
 )
 
@@ -40,7 +39,7 @@ func (n *Node) topic(name string) (*TopicInfo, error) {
 		return nil, fmt.Errorf("%w: %q", engine.ErrTopicNotFound, name)
 	}
 	if !ti.hosts(n.cfg.NodeID) {
-		return nil, netproto.NewError(netproto.CodeStorage, fmt.Sprintf("cluster: topic %q is not replicated on node %d (replicas %v); connect to one of them", name, n.cfg.NodeID, ti.Replicas))
+		return nil, n.notLeader(0, "cluster: topic %q is not replicated on node %d (replicas %v); connect to one of them", name, n.cfg.NodeID, ti.Replicas)
 	}
 	return ti, nil
 }

@@ -359,6 +359,11 @@ type apiError struct {
 	End   *uint64 `json:"end,omitempty"`
 	// Retriable says whether the same request may succeed later.
 	Retriable bool `json:"retriable,omitempty"`
+	// Leader is the topic's leader in a cluster, when this node is not
+	// the one to ask and knows it: its node id and the address of its
+	// native listener.
+	Leader     *uint64 `json:"leader,omitempty"`
+	LeaderAddr string  `json:"leader_addr,omitempty"`
 }
 
 // writeJSON answers code with v as JSON.
@@ -425,6 +430,17 @@ func statusOf(err error) (int, apiError) {
 		return http.StatusRequestEntityTooLarge, e
 	case errors.Is(err, engine.ErrInvalidBatch):
 		return http.StatusBadRequest, e
+	case errors.Is(err, logsvc.ErrNotLeader), errors.Is(err, logsvc.ErrInDoubt):
+		// A cluster node that cannot serve the topic now, or a produce
+		// not known committed in time (it may still be stored).
+		e.Retriable = true
+		var lh logsvc.LeaderHint
+		if errors.As(err, &lh) {
+			if id, addr := lh.LeaderNode(); id != 0 {
+				e.Leader, e.LeaderAddr = &id, addr
+			}
+		}
+		return http.StatusServiceUnavailable, e
 	case errors.Is(err, engine.ErrStorage), errors.Is(err, engine.ErrResource), errors.Is(err, engine.ErrClosed):
 		e.Retriable = true
 		return http.StatusServiceUnavailable, e

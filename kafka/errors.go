@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 )
 
 // Kafka error codes the listener answers with (Kafka's protocol guide,
@@ -15,6 +16,7 @@ const (
 	errCorruptMessage            int16 = 2
 	errUnknownTopicOrPartition   int16 = 3
 	errNotLeaderOrFollower       int16 = 6
+	errRequestTimedOut           int16 = 7
 	errMessageTooLarge           int16 = 10
 	errCoordinatorNotAvailable   int16 = 15
 	errNotCoordinator            int16 = 16
@@ -59,6 +61,15 @@ func codeOf(err error) int16 {
 		return errOffsetOutOfRange
 	case errors.Is(err, engine.ErrSequence):
 		return errOutOfOrderSequence
+	case errors.Is(err, logsvc.ErrNotLeader):
+		// A cluster node that is not a replica of the topic, or knows no
+		// leader for it now: retriable, nothing was done; clients refresh
+		// their metadata and send again.
+		return errNotLeaderOrFollower
+	case errors.Is(err, logsvc.ErrInDoubt):
+		// Not known committed in time: retriable, and it may have been
+		// stored (an idempotent producer's retry is deduplicated).
+		return errRequestTimedOut
 	case errors.Is(err, engine.ErrStorage), errors.Is(err, engine.ErrResource),
 		errors.Is(err, engine.ErrReadOnly), errors.Is(err, engine.ErrClosed):
 		// Retriable for a Kafka client: nothing of the request was done.

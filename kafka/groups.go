@@ -382,6 +382,10 @@ func groupCode(err error) int16 {
 		return errInvalidGroupID
 	case errors.Is(err, engine.ErrGroupLimit):
 		return errKafkaStorage
+	case errors.Is(err, logsvc.ErrNotLeader):
+		// In a cluster, the topic's leader runs its groups: clients ask
+		// FindCoordinator again.
+		return errNotCoordinator
 	}
 	return codeOf(err)
 }

@@ -132,7 +132,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 			errc <- err
 		}()
 	}
-	kf.serve(c, e, log, errc)
+	kf.serve(c, svc, log, errc) // in a cluster, the replicated log
 	var names []string
 	for _, a := range addrs {
 		scheme := a.Network()
