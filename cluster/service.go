@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -86,11 +87,34 @@ func (n *Node) EnqueueDirect(ctx context.Context, topic string, batch []byte) (e
 	return n.Enqueue(ctx, topic, batch)
 }
 
+// Read reads this replica. An offset past its end may be one the cluster
+// acknowledged that this replica has not applied yet (a follower learns of
+// a commit a moment after its leader acknowledged it, and only once the
+// next leader commits after a leader died; a replica catching up from a
+// snapshot later still): the read waits for it up to behindWait before it
+// answers out of range, so that a consumer moved to another replica is not
+// told that a message it may read is past the end.
 func (n *Node) Read(topic string, offset, limit uint64, maxBytes int64, res *engine.ReadResult) error {
 	if _, err := n.topic(topic); err != nil {
 		return err
 	}
-	return n.e.Read(topic, offset, limit, maxBytes, res)
+	err := n.e.Read(topic, offset, limit, maxBytes, res)
+	if re := (*engine.RangeError)(nil); errors.As(err, &re) && offset > re.End {
+		ctx, cancel := context.WithTimeout(context.Background(), n.behindWait())
+		werr := n.e.Wait(ctx, topic, offset-1) // until end >= offset
+		cancel()
+		if werr == nil {
+			err = n.e.Read(topic, offset, limit, maxBytes, res)
+		}
+	}
+	return err
+}
+
+// behindWait is how long a read past a replica's end waits for the
+// replica: three election timeouts (a leader's death, the election, the
+// next leader's first commit), at least 3 s.
+func (n *Node) behindWait() time.Duration {
+	return max(3*time.Duration(n.cfg.ElectionTicks)*n.cfg.TickInterval, 3*time.Second)
 }
 
 func (n *Node) Wait(ctx context.Context, topic string, offset uint64) error {
