@@ -170,11 +170,7 @@ func (n *Node) fetchRange(ctx context.Context, peer uint64, topic string, from, 
 		if l > maxMessage {
 			return fmt.Errorf("fetch from node %d: batch of %d bytes", peer, l)
 		}
-		if cap(buf) < int(l) {
-			buf = make([]byte, l)
-		}
-		buf = buf[:l]
-		if _, err := io.ReadFull(br, buf); err != nil {
+		if buf, err = readBody(br, buf, int(l)); err != nil {
 			return fmt.Errorf("fetch from node %d at %d: %w", peer, off, err)
 		}
 		h, err := record.Verify(buf)

@@ -323,11 +323,8 @@ func (t *transport) serve(c net.Conn) error {
 			return err
 		}
 		gid := binary.LittleEndian.Uint64(hdr[4:])
-		if cap(buf) < int(n-8) {
-			buf = make([]byte, n-8)
-		}
-		buf = buf[:n-8]
-		if _, err := io.ReadFull(br, buf); err != nil {
+		var err error
+		if buf, err = readBody(br, buf, int(n-8)); err != nil {
 			return err
 		}
 		t.msgsIn.Add(1)
@@ -353,4 +350,22 @@ func (t *transport) serve(c net.Conn) error {
 			batch = nil
 		}
 	}
+}
+
+// readBody reads the n bytes of a frame's body into buf (reused), growing
+// it as the bytes arrive rather than by the length a peer claims: a header
+// alone cannot make the node allocate up to maxMessage.
+func readBody(br *bufio.Reader, buf []byte, n int) ([]byte, error) {
+	const step = 1 << 20
+	buf = buf[:0]
+	for len(buf) < n {
+		k := min(n-len(buf), step)
+		buf = slices.Grow(buf, k)
+		m, err := io.ReadFull(br, buf[len(buf):len(buf)+k])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
