@@ -16,7 +16,8 @@ import (
 
 // BenchmarkLimit measures what the machine can do at best, for the
 // haraqa figures to be read as fractions of it: loopback TCP and Unix
-// socket throughput, sendfile from a page-cached file, memcpy,
+// socket throughput, sendfile from a page-cached file and writes from its
+// mapping, the least work of W3 (tcp-verify-*: limits_verify_test.go), memcpy,
 // sequential write into the page cache and with fdatasync, 4 KiB append +
 // fdatasync latency, and the round trip of 100 bytes over loopback TCP and
 // a Unix socket, to a goroutine and to another process.
@@ -25,6 +26,9 @@ func BenchmarkLimit(b *testing.B) {
 	b.Run("tcp-stream", func(b *testing.B) { streamLimit(b, "tcp", sz.limitBytes) })
 	b.Run("unix-stream", func(b *testing.B) { streamLimit(b, "unix", sz.limitBytes) })
 	b.Run("sendfile-tcp", func(b *testing.B) { sendfileLimit(b, sz.limitBytes) })
+	b.Run("tcp-verify-pagecache", func(b *testing.B) { verifyPageCacheLimit(b, int64(sz.w3Msgs)*int64(sz.bigSize)) }) // as much as W3 writes
+	b.Run("mapwrite-tcp", func(b *testing.B) { verifyBothLimit(b, sz.limitBytes, false) })
+	b.Run("tcp-verify-both", func(b *testing.B) { verifyBothLimit(b, sz.limitBytes, true) })
 	b.Run("memcpy", func(b *testing.B) { memcpyLimit(b, 4*sz.limitBytes) })
 	b.Run("seqwrite-pagecache", func(b *testing.B) { seqWriteLimit(b, sz.limitBytes/2, false) })
 	b.Run("seqwrite-fdatasync", func(b *testing.B) { seqWriteLimit(b, sz.limitBytes/2, true) })

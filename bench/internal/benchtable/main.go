@@ -243,6 +243,9 @@ var limits = []struct{ name, unit, what string }{
 	{"tcp-stream", "MB/s", "loopback TCP, 1 MiB writes"},
 	{"unix-stream", "MB/s", "Unix socket, 1 MiB writes"},
 	{"sendfile-tcp", "MB/s", "sendfile of a page-cached file over loopback TCP"},
+	{"mapwrite-tcp", "MB/s", "a page-cached file's mapping over loopback TCP in 16 MiB writes (how the broker sends consume responses)"},
+	{"tcp-verify-pagecache", "MB/s", "1 MiB messages over loopback TCP, hashed by the sender, hashed again and written to the page cache by the receiver (W3 produce's least work)"},
+	{"tcp-verify-both", "MB/s", "a page-cached file's mapping over loopback TCP in 16 MiB writes, every 1 MiB hashed by the sender and again by the receiver (W3 consume's least work)"},
 	{"memcpy", "MB/s", "memcpy of 64 MiB buffers"},
 	{"seqwrite-pagecache", "MB/s", "sequential 1 MiB writes, no sync (page cache)"},
 	{"seqwrite-fdatasync", "MB/s", "sequential 1 MiB writes + fdatasync"},
@@ -289,7 +292,10 @@ func fractions(sys string) []fraction {
 		{"W2", "W1W2/%s/W2-consume", "MB/s", send, "MB/s", false},
 		{"W3 produce", "W3/%s/produce", "MB/s", stream, "MB/s", false},
 		{"W3 produce", "W3/%s/produce", "MB/s", "seqwrite-pagecache", "MB/s", false},
+		{"W3 produce", "W3/%s/produce", "MB/s", "tcp-verify-pagecache", "MB/s", false},
 		{"W3 consume", "W3/%s/consume", "MB/s", send, "MB/s", false},
+		{"W3 consume", "W3/%s/consume", "MB/s", "mapwrite-tcp", "MB/s", false},
+		{"W3 consume", "W3/%s/consume", "MB/s", "tcp-verify-both", "MB/s", false},
 		{"W4", "W4/%s", "p50-µs", rtt, "p50-µs", true},
 		{"W4D", "W4D/%s", "p50-µs", "append4k-fdatasync", "p50-µs", true},
 		{"W5", "W5/%s", "MB/s", "seqwrite-fdatasync", "MB/s", false},
@@ -300,6 +306,9 @@ func fractions(sys string) []fraction {
 // fraction is sys's median of f as a fraction of its limit's median
 // (latency: limit ÷ haraqa); false if either was not measured.
 func (r *results) fraction(f fraction, sys string) (float64, bool) {
+	if (strings.HasPrefix(f.limit, "tcp-verify-") || f.limit == "mapwrite-tcp") && !strings.HasSuffix(sys, "-tcp") {
+		return 0, false // a TCP floor: no Unix socket counterpart measured
+	}
 	h, l := r.get(fmt.Sprintf(f.bench, sys), f.unit), r.get("Limit/"+f.limit, f.limitUnit)
 	if !h.ok() || !l.ok() {
 		return 0, false
