@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -18,6 +19,9 @@ import (
 // command, and closes. FORMAT.md "Cluster transport". The cluster listener
 // is the nodes' own network: whoever reaches it is trusted.
 const adminMagic = 0x48524341 // "HRCA"
+
+// maxAdminRequest bounds an admin request's JSON.
+const maxAdminRequest = 64 << 10
 
 // AdminRequest is one membership command.
 type AdminRequest struct {
@@ -65,7 +69,8 @@ func (n *Node) Admin(ctx context.Context, req *AdminRequest) error {
 func (t *transport) serveAdmin(c net.Conn, br *bufio.Reader) error {
 	var req AdminRequest
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := json.NewDecoder(br).Decode(&req); err != nil {
+	// A request is a few short fields: read at most maxAdminRequest.
+	if err := json.NewDecoder(io.LimitReader(br, maxAdminRequest)).Decode(&req); err != nil {
 		return err
 	}
 	c.SetReadDeadline(time.Time{})

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net"
@@ -39,5 +41,42 @@ func TestTransportFrameLengthNotTrusted(t *testing.T) {
 		if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
 			t.Errorf("claim %d with 1,000 bytes sent: the node allocated %d bytes", claim, got)
 		}
+	}
+}
+
+// An admin request is read within a bound: a peer (or anything that
+// reaches the cluster listener) sending an endless JSON string cannot make
+// the node buffer it all; the request is refused.
+func TestAdminRequestBounded(t *testing.T) {
+	tr := newTransport(1, nil, map[uint64]string{1: "127.0.0.1:1"}, slog.New(slog.DiscardHandler), func([]envelope) {})
+	called := false
+	tr.admin = func(context.Context, *AdminRequest) error { called = true; return nil }
+	a, b := net.Pipe()
+	const sent = 32 << 20
+	go func() {
+		defer a.Close()
+		var hello [16]byte
+		binary.LittleEndian.PutUint32(hello[0:], adminMagic)
+		binary.LittleEndian.PutUint32(hello[4:], 1)
+		a.Write(hello[:])
+		a.Write([]byte(`{"op":"`))
+		chunk := bytes.Repeat([]byte("a"), 1<<20)
+		for range sent >> 20 {
+			if _, err := a.Write(chunk); err != nil {
+				return // the node stopped reading
+			}
+		}
+		a.Write([]byte(`"}`))
+	}()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := tr.serve(b)
+	runtime.ReadMemStats(&after)
+	b.Close()
+	if err == nil || called {
+		t.Fatalf("a %d MiB admin request was taken (err %v, run %v)", sent>>20, err, called)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Errorf("reading a %d MiB admin request allocated %d bytes", sent>>20, got)
 	}
 }
