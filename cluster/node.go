@@ -287,6 +287,7 @@ func Open(cfg Config) (*Node, error) {
 	n.tr.fetch = n.serveFetch
 	n.startRepairs()
 	n.tr.admin = n.Admin
+	n.tr.gfwd = n.serveGroupFwd
 	if err := n.startRejoin(); err != nil {
 		w.close()
 		return nil, fmt.Errorf("cluster: rejoin guard: %w", err)

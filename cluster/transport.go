@@ -50,6 +50,7 @@ type transport struct {
 	stat  func() (*Status, error)
 	fetch func(net.Conn, *bufio.Reader) error        // a fetch request (snapfetch.go)
 	admin func(context.Context, *AdminRequest) error // membership commands (membership_admin.go)
+	gfwd  func(net.Conn, *bufio.Reader) error        // a forwarded group call (groupfwd.go)
 	ids   sync.Map                                   // peer id → cluster address (the loop adds peers; any goroutine reads)
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -299,6 +300,12 @@ func (t *transport) serve(c net.Conn) error {
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) == adminMagic && t.admin != nil {
 		return t.serveAdmin(c, br)
+	}
+	if binary.LittleEndian.Uint32(hello[0:]) == groupFwdMagic && t.gfwd != nil {
+		if !t.known(binary.LittleEndian.Uint64(hello[8:])) {
+			return errors.New("group call from an unknown node")
+		}
+		return t.gfwd(c, br)
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != transportVersion {
 		return errors.New("not a haraqa cluster peer")

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 
 	"github.com/haraqa/haraqa/auth"
+	"github.com/haraqa/haraqa/logsvc"
 	"log/slog"
 	"time"
 )
@@ -74,6 +75,10 @@ type Options struct {
 	Auth *auth.Authorizer
 	// TLS, when set, serves TLS on every accepted connection.
 	TLS *tls.Config
+	// Groups, when set, serves the consumer-group calls in place of the
+	// log service's own (a cluster node's ForwardingGroups, which runs a
+	// topic's group calls on its leader).
+	Groups logsvc.Groups
 	// Logger receives connection errors (default slog.Default()).
 	Logger *slog.Logger
 }

@@ -51,6 +51,9 @@ func New(svc logsvc.Service, opts Options) *Server {
 	// a MaxInFlightBytes under one unit left no room at all).
 	s.room.tokens = make(chan struct{}, max(roomUnits64(s.opts.MaxInFlightBytes), roomUnits(s.opts.MaxFrame)))
 	s.groups = groupsOf(svc)
+	if opts.Groups != nil {
+		s.groups = opts.Groups
+	}
 	s.coord = newCoordinator()
 	return s
 }

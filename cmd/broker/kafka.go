@@ -56,10 +56,16 @@ func (k *kafkaFront) serve(c *config, svc logsvc.Service, log *slog.Logger, errc
 	if k == nil {
 		return
 	}
-	k.srv = kafka.New(svc, kafka.Options{AdvertisedAddr: c.kafka.advertise, MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
+	opts := kafka.Options{AdvertisedAddr: c.kafka.advertise, MaxConns: c.maxConns, MaxInFlight: c.maxInFlight,
 		IdleTimeout: c.idleTimeout, MaxWait: c.maxWait, AutoCreateTopics: c.autoCreate, Logger: log,
 		MaxInFlightBytes: c.maxInFlightBytes,
-		Token:            c.token, Auth: c.sec.auth})
+		Token:            c.token, Auth: c.sec.auth}
+	if fg, ok := svc.(interface{ ForwardingGroups() logsvc.Groups }); ok {
+		// A cluster node: a Kafka group's commits run on each topic's
+		// leader, whichever node the client talks to.
+		opts.Groups = fg.ForwardingGroups()
+	}
+	k.srv = kafka.New(svc, opts)
 	log.Info("serving Kafka", "addr", k.ln.Addr().String(), "advertise", c.kafka.advertise,
 		"sasl_plain", c.token != "" || c.sec.auth != nil, "permissions", c.sec.auth != nil)
 	go func() { errc <- k.srv.Serve(k.ln) }()
