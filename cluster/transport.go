@@ -68,6 +68,7 @@ type peer struct {
 	addr string
 	mu   sync.Mutex
 	q    []envelope
+	qb   int // about the bytes of q's messages (msgBytes)
 	sig  chan struct{}
 	up   atomic.Bool // last dial or write succeeded
 }
@@ -121,16 +122,20 @@ func (t *transport) track(c net.Conn, on bool) bool {
 }
 
 // send queues messages for their peers; never blocks. Messages for an
-// unknown peer or beyond a peer's queue budget are dropped (Raft resends).
+// unknown peer or beyond a peer's queue budget (2^20 messages, or
+// maxQueuedPerPeer bytes but at least one message) are dropped (Raft
+// resends).
 func (t *transport) send(group uint64, msgs []*pb.Message) {
 	for _, m := range msgs {
 		p := t.peers[m.GetTo()]
 		if p == nil {
 			continue
 		}
+		sz := msgBytes(m)
 		p.mu.Lock()
-		if len(p.q) < 1<<20 {
+		if len(p.q) == 0 || len(p.q) < 1<<20 && p.qb+sz <= maxQueuedPerPeer {
 			p.q = append(p.q, envelope{group: group, msg: m})
+			p.qb += sz
 		}
 		p.mu.Unlock()
 		select {
@@ -138,6 +143,16 @@ func (t *transport) send(group uint64, msgs []*pb.Message) {
 		default:
 		}
 	}
+}
+
+// msgBytes is about what m takes queued: its entries' and snapshot's data
+// and a little for the rest.
+func msgBytes(m *pb.Message) int {
+	n := 64
+	for _, e := range m.GetEntries() {
+		n += len(e.GetData())
+	}
+	return n + len(m.GetSnapshot().GetData())
 }
 
 // sendNode queues a node frame (b, not modified later) for peer to.
@@ -182,6 +197,7 @@ func (p *peer) run() {
 		}
 		p.mu.Lock()
 		q, p.q = p.q, q[:0]
+		p.qb = 0
 		p.mu.Unlock()
 		if c == nil {
 			var err error

@@ -8,6 +8,8 @@ import (
 	"net"
 	"runtime"
 	"testing"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // A peer's frame header cannot make a node allocate memory the peer never
@@ -78,5 +80,36 @@ func TestAdminRequestBounded(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
 		t.Errorf("reading a %d MiB admin request allocated %d bytes", sent>>20, got)
+	}
+}
+
+// A peer that does not keep up (paused, a slow link) cannot make a node
+// queue unbounded memory for it: what waits for one peer is capped in
+// bytes (about maxQueuedPerPeer), not only in messages, and the liveness
+// frames still go in.
+func TestTransportQueueBoundedInBytes(t *testing.T) {
+	tr := newTransport(1, nil, map[uint64]string{1: "127.0.0.1:1", 2: "127.0.0.1:2"}, slog.New(slog.DiscardHandler), func([]envelope) {})
+	data := make([]byte, 1<<20)
+	for i := range 200 {
+		tr.send(5, []*pb.Message{{Type: pb.MsgApp.Enum(), To: new(uint64(2)), From: new(uint64(1)),
+			Entries: []*pb.Entry{{Index: new(uint64(i + 2)), Term: new(uint64(1)), Data: data}}}})
+	}
+	tr.sendNode(2, []byte{frameLive, 1, 2, 3, 4, 5, 6, 7, 8})
+	p := tr.peers[2]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var bytes int
+	for _, e := range p.q {
+		if e.msg != nil {
+			for _, en := range e.msg.GetEntries() {
+				bytes += len(en.GetData())
+			}
+		}
+	}
+	if bytes > maxQueuedPerPeer+len(data) {
+		t.Errorf("%d MiB of entries queued for one peer (%d messages), cap %d MiB", bytes>>20, len(p.q), maxQueuedPerPeer>>20)
+	}
+	if last := p.q[len(p.q)-1]; last.msg != nil {
+		t.Error("the liveness frame was not queued behind a full queue")
 	}
 }
