@@ -391,6 +391,13 @@ func (e *Engine) Wait(ctx context.Context, topic string, offset uint64) error {
 	return e.waitFor(ctx, topic, func(t *Topic) bool { return t.end.Load() > offset })
 }
 
+// Waiting reports whether a Wait or WaitChange on topic is parked (or on
+// its way to park): whoever just moved the topic's end woke it.
+func (e *Engine) Waiting(topic string) bool {
+	t, err := e.anyTopic(topic)
+	return err == nil && t.waiters.Load() > 0
+}
+
 // waitFor parks until done(t) holds, rechecking each time the topic's
 // writer (or retention) signals a change.
 func (e *Engine) waitFor(ctx context.Context, topic string, done func(*Topic) bool) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,9 @@ type conn struct {
 	unacked atomic.Int64
 	// spawned counts the handler goroutines started (tests).
 	spawned atomic.Int64
+	// yields counts direct produces that let a woken long poll run before
+	// their ack (tests).
+	yields atomic.Int64
 
 	freeMu    sync.Mutex
 	free      [][]byte  // small body buffers to reuse (bodies.go)
@@ -212,6 +216,16 @@ func (c *conn) serve() {
 			direct := c.unacked.Load() == 0 && c.br.Buffered() == 0
 			q := c.enqueue(body, direct)
 			if direct && (q.err != nil || q.pending.Ready()) {
+				if q.err == nil && c.s.waiting != nil && c.s.waiting(q.topic) {
+					// The append woke a long poll waiting for this topic
+					// (it is next to run on this thread): let it read and
+					// send the new data before this reader writes the ack,
+					// so that the consumer's path does not include the
+					// ack's write. Another thread may take this reader
+					// meanwhile and write the ack in parallel.
+					c.yields.Add(1)
+					runtime.Gosched()
+				}
 				ok := c.produce(h, q, start)
 				c.putBuf(body)
 				if !ok {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
@@ -72,4 +73,59 @@ func spawned(ts *testServer) int64 {
 		n += c.spawned.Load()
 	}
 	return n
+}
+
+// yields sums the direct produces on ts's connections that let a woken
+// long poll run before their ack.
+func yields(ts *testServer) int64 {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var n int64
+	for c := range ts.conns {
+		n += c.yields.Load()
+	}
+	return n
+}
+
+// A produce that wakes a long poll waiting on its topic lets the woken
+// poll read and send the new data before the producer's ack is written:
+// the consumer's latency does not include the ack's write. A produce that
+// wakes nobody answers at once.
+func TestProduceYieldsToWokenLongPoll(t *testing.T) {
+	for _, network := range networks {
+		t.Run(network, func(t *testing.T) {
+			e := openEngine(t, engine.Options{})
+			ts := startServer(t, e, network, Options{AutoCreateTopics: true})
+			p := mustDial(t, ts, "")
+			cons := mustDial(t, ts, "")
+			p.mustProduce(t, "t", batchOf(t, "first"))
+			if n := yields(ts); n != 0 {
+				t.Fatalf("%d yields with nobody waiting; want 0", n)
+			}
+			if err := cons.send(netproto.OpConsume, 7, &netproto.ConsumeRequest{Topic: []byte("t"), Offset: 1, MaxWaitMillis: 20000}); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(ioTimeout); !e.Waiting("t"); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the long poll never waited")
+				}
+			}
+			p.mustProduce(t, "t", batchOf(t, "second"))
+			h, body, err := cons.recv(ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r netproto.ConsumeResponse
+			if h.RequestID != 7 || h.Status != netproto.CodeOK || r.DecodeFixed(body) != nil || r.BatchBytes == 0 {
+				t.Fatalf("long poll answered %+v: %+v", h, r)
+			}
+			if n := yields(ts); n != 1 {
+				t.Fatalf("%d yields after a produce that woke one long poll; want 1", n)
+			}
+			p.mustProduce(t, "t", batchOf(t, "third"))
+			if n := yields(ts); n != 1 {
+				t.Fatalf("%d yields after a produce that woke nobody; want 1", n)
+			}
+		})
+	}
 }
