@@ -53,11 +53,13 @@ func startHaraqaR3(b *testing.B) broker {
 		peers = append(peers, fmt.Sprintf("%d=%s", i, freeAddr(b)))
 	}
 	var addrs []string
+	var pids []int
 	for i := 1; i <= 3; i++ {
 		h := startProcess(b, "tcp", durable, "-node-id", fmt.Sprint(i), "-peers", strings.Join(peers, ","))
 		addrs = append(addrs, strings.TrimPrefix(h.addr, "tcp://"))
+		pids = append(pids, h.pid)
 	}
-	return &haraqaBroker{addr: "tcp://" + strings.Join(addrs, ",")}
+	return &haraqaBroker{addr: "tcp://" + strings.Join(addrs, ","), pids: pids}
 }
 
 func startNATSR3(b *testing.B) broker {
@@ -160,6 +162,7 @@ func w5r3(b *testing.B, br broker) {
 	createWithRetry(b, sessions[0], topic)
 	var srcs []*idSource
 	b.ReportAllocs()
+	cpu := startCPU(b, br)
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
@@ -178,8 +181,62 @@ func w5r3(b *testing.B, br broker) {
 	}
 	d := time.Since(start)
 	b.StopTimer()
+	used := cpu.stop(b)
 	total := verifyProducers(b, sessions[0], g, topic, srcs, sz.msgSize)
 	reportRate(b, total, sz.msgSize, d)
+	used.report(b, total)
+}
+
+// cpuMeter measures the CPU time (user+system) each broker process of a
+// cluster and this benchmark process (the clients) use over a run.
+type cpuMeter struct {
+	pids   []int
+	nodes  []time.Duration
+	client time.Duration
+}
+
+func startCPU(b *testing.B, br broker) *cpuMeter {
+	m := &cpuMeter{client: selfCPU(b)}
+	if h, ok := br.(*haraqaBroker); ok {
+		m.pids = h.pids
+		if len(m.pids) == 0 && h.pid != 0 {
+			m.pids = []int{h.pid}
+		}
+	}
+	for _, pid := range m.pids {
+		m.nodes = append(m.nodes, procCPU(b, pid))
+	}
+	return m
+}
+
+// stop returns the CPU time used since startCPU.
+func (m *cpuMeter) stop(b *testing.B) *cpuMeter {
+	u := &cpuMeter{pids: m.pids, client: selfCPU(b) - m.client}
+	for i, pid := range m.pids {
+		u.nodes = append(u.nodes, procCPU(b, pid)-m.nodes[i])
+	}
+	return u
+}
+
+// report reports CPU-µs per message: of the busiest and the least busy
+// broker process (for a cluster: the leader and a follower, when one node
+// leads every topic), of all broker processes together, and of this
+// process (the clients, and for in-process systems the broker too).
+func (u *cpuMeter) report(b *testing.B, msgs int) {
+	if msgs == 0 {
+		return
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(msgs) }
+	if len(u.nodes) > 0 {
+		lo, hi, sum := u.nodes[0], u.nodes[0], time.Duration(0)
+		for _, d := range u.nodes {
+			lo, hi, sum = min(lo, d), max(hi, d), sum+d
+		}
+		b.ReportMetric(per(hi), "node-max-cpu-us/msg")
+		b.ReportMetric(per(lo), "node-min-cpu-us/msg")
+		b.ReportMetric(per(sum), "nodes-cpu-us/msg")
+	}
+	b.ReportMetric(per(u.client), "client-cpu-us/msg")
 }
 
 func w4dr3(b *testing.B, br broker) {

@@ -17,7 +17,8 @@ import (
 // haraqaBroker is a haraqa broker at addr (tcp://… or unix://…).
 type haraqaBroker struct {
 	addr string
-	pid  int // of the broker process; 0 in process
+	pid  int   // of the broker process; 0 in process
+	pids []int // of a cluster's broker processes (BenchmarkR3)
 }
 
 func policy(t tier) engine.FsyncPolicy {
