@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkStorage measures what DESIGN.md "Replication", "Storage" decides
@@ -22,8 +24,11 @@ import (
 //   - SyncFan: the disk alone. files-N: N files, each appended 4 KiB and
 //     fdatasync'd, by N goroutines at once, per round (a sync per topic);
 //     shared-N: one file appended N × 4 KiB and fdatasync'd once per round
-//     (one sync for all groups). Rounds per second, fdatasyncs per second,
-//     bytes per second, and this process's CPU per round.
+//     (one sync for all groups); syncfs-N: N files each appended 4 KiB,
+//     then one syncfs(2) for the file system (one sync for all topics'
+//     segments, but it flushes everything dirty on the file system, other
+//     programs' files too). Rounds per second, syncs per second, bytes per
+//     second, and this process's CPU per round.
 //   - Topics: the brokers. T topics (1, 16, 128), one producer per topic,
 //     each with one batch of 10 messages of 100 bytes in flight, durable:
 //     haraqa-1node is one broker process with -fsync always (the engine
@@ -34,8 +39,9 @@ import (
 func BenchmarkStorage(b *testing.B) {
 	b.Run("SyncFan", func(b *testing.B) {
 		for _, n := range []int{1, 8, 64} {
-			b.Run(fmt.Sprintf("files-%d", n), func(b *testing.B) { syncFan(b, n, false) })
-			b.Run(fmt.Sprintf("shared-%d", n), func(b *testing.B) { syncFan(b, n, true) })
+			b.Run(fmt.Sprintf("files-%d", n), func(b *testing.B) { syncFan(b, n, fanFiles) })
+			b.Run(fmt.Sprintf("shared-%d", n), func(b *testing.B) { syncFan(b, n, fanShared) })
+			b.Run(fmt.Sprintf("syncfs-%d", n), func(b *testing.B) { syncFan(b, n, fanSyncfs) })
 		}
 	})
 	b.Run("Topics", func(b *testing.B) {
@@ -50,10 +56,18 @@ func BenchmarkStorage(b *testing.B) {
 	})
 }
 
-// syncFan runs rounds of n 4 KiB durable appends: to n files in parallel,
-// each synced (shared false), or to one file synced once (shared true).
+type fanMode int
+
+const (
+	fanFiles  fanMode = iota // n files, each fdatasync'd
+	fanShared                // one file, fdatasync'd once
+	fanSyncfs                // n files, one syncfs
+)
+
+// syncFan runs rounds of n 4 KiB durable appends (see BenchmarkStorage).
 // At most 2,000 rounds and 3 s (a tenth under -short).
-func syncFan(b *testing.B, n int, shared bool) {
+func syncFan(b *testing.B, n int, mode fanMode) {
+	shared := mode == fanShared
 	dir := dataDir(b, "syncfan")
 	files := make([]*os.File, n)
 	if shared {
@@ -85,7 +99,7 @@ func syncFan(b *testing.B, n int, shared bool) {
 	// a wait, as a node would hand each topic's sync to its writer.
 	var work []chan struct{}
 	done := make(chan error, n)
-	if !shared {
+	if mode == fanFiles {
 		for _, f := range files {
 			c := make(chan struct{})
 			work = append(work, c)
@@ -110,11 +124,21 @@ func syncFan(b *testing.B, n int, shared bool) {
 		deadline := time.Now().Add(maxTime)
 		for r := 0; r < maxRounds && time.Now().Before(deadline); r++ {
 			t0 := time.Now()
-			if shared {
+			switch mode {
+			case fanShared:
 				if err := appendSync(files[0], block); err != nil {
 					b.Fatal(err)
 				}
-			} else {
+			case fanSyncfs:
+				for _, f := range files {
+					if _, err := f.Write(block[:4096]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := syncfs(files[0]); err != nil {
+					b.Fatal(err)
+				}
+			default:
 				for _, c := range work {
 					c <- struct{}{}
 				}
@@ -132,12 +156,20 @@ func syncFan(b *testing.B, n int, shared bool) {
 	b.StopTimer()
 	cpu := selfCPU(b) - cpu0
 	syncs := rounds * len(files)
+	if mode == fanSyncfs {
+		syncs = rounds
+	}
 	b.ReportMetric(float64(rounds)/d.Seconds(), "rounds/s")
 	b.ReportMetric(float64(syncs)/d.Seconds(), "syncs/s")
 	b.ReportMetric(float64(rounds*n*4096)/d.Seconds()/1e6, "MB/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(rounds), "cpu-us/round")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(syncs), "cpu-us/sync")
 	b.ReportMetric(float64(lat.percentile(50).Microseconds()), "p50-us/round")
+}
+
+// syncfs flushes the file system holding f.
+func syncfs(f *os.File) error {
+	return unix.Syncfs(int(f.Fd()))
 }
 
 // topicsBatchR3 is the messages in one batch of manyTopicsDurable: small
