@@ -15,21 +15,21 @@ import (
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // The transport carries Raft messages between nodes: one TCP connection
 // per ordered pair of nodes (the sender dials), on which a sender
 // goroutine writes every message queued for that peer since its last
-// write in one flush, so the messages of all groups to one peer share
+// write in one writev, so the messages of all groups to one peer share
 // writes. Frames: a hello (magic, version, the sender's node id) once,
-// then per message: u32 length of what follows, u64 group id, the
-// protobuf-encoded raftpb.Message; group 2^64-1 is a node frame
-// (quiesce.go) instead. FORMAT.md "Cluster transport".
+// then per message: u32 length of what follows, u64 group id, a form byte
+// and the message (frame.go: protobuf, or entries' data outside the
+// protobuf); group 2^64-1 is a node frame (quiesce.go) instead. FORMAT.md
+// "Cluster transport".
 
 const (
 	transportMagic   = 0x48524331 // "HRC1"
-	transportVersion = 2          // 2: node frames (group 2^64-1)
+	transportVersion = 3          // 2: node frames (group 2^64-1); 3: a form byte, entries' data outside the protobuf (frame.go)
 	maxMessage       = 128 << 20
 	maxQueuedPerPeer = 64 << 20 // bytes of encoded messages waiting for one peer
 )
@@ -175,9 +175,9 @@ func (t *transport) sendNode(to uint64, b []byte) {
 func (p *peer) run() {
 	defer p.t.wg.Done()
 	var c net.Conn
-	var bw *bufio.Writer
 	var q []envelope
-	var frame []byte
+	var fw frameWriter
+	var hello []byte // written before the first frames on a new connection
 	fail := func(err error) {
 		if c != nil {
 			if p.up.Swap(false) {
@@ -214,41 +214,24 @@ func (p *peer) run() {
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)
 			}
-			bw = bufio.NewWriterSize(c, 256<<10)
-			var hello [16]byte
-			binary.LittleEndian.PutUint32(hello[0:], transportMagic)
-			binary.LittleEndian.PutUint32(hello[4:], transportVersion)
-			binary.LittleEndian.PutUint64(hello[8:], p.t.id)
-			bw.Write(hello[:])
+			hello = binary.LittleEndian.AppendUint32(hello[:0], transportMagic)
+			hello = binary.LittleEndian.AppendUint32(hello, transportVersion)
+			hello = binary.LittleEndian.AppendUint64(hello, p.t.id)
+			fw.buf = append(fw.buf, hello...)
 			if !p.up.Swap(true) {
 				p.t.log.Info("cluster: connected to peer", "peer", p.id, "addr", p.addr)
 			}
 		}
-		var err error
-		var n uint64
+		// Every frame queued since the last write, in one writev
+		// (frame.go: entries' data written from the entries).
 		for _, e := range q {
-			frame = frame[:0]
-			frame = append(frame, 0, 0, 0, 0)
-			frame = binary.LittleEndian.AppendUint64(frame, e.group)
-			if e.msg == nil {
-				frame = append(frame, e.raw...)
-			} else {
-				frame, err = proto.MarshalOptions{}.MarshalAppend(frame, e.msg)
-			}
-			if err != nil {
+			if err := fw.add(e); err != nil {
 				p.t.log.Error("cluster: encode raft message", "err", err)
-				continue
 			}
-			binary.LittleEndian.PutUint32(frame, uint32(len(frame)-4))
-			if _, err = bw.Write(frame); err != nil {
-				break
-			}
-			n += uint64(len(frame))
 		}
-		if err == nil {
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			err = bw.Flush()
-		}
+		n := uint64(fw.n)
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		err := fw.writeTo(c)
 		p.t.msgsOut.Add(uint64(len(q)))
 		p.t.bytesOut.Add(n)
 		p.t.writesOut.Add(1)
@@ -332,42 +315,21 @@ func (t *transport) serve(c net.Conn) error {
 	}
 	c.SetReadDeadline(time.Time{})
 	var batch []envelope
-	var hdr [12]byte
 	var buf []byte
 	for {
-		if _, err := io.ReadFull(br, hdr[:4]); err != nil {
-			return err
-		}
-		n := binary.LittleEndian.Uint32(hdr[:4])
-		if n < 8 || n > maxMessage {
-			return fmt.Errorf("bad frame length %d", n)
-		}
-		if _, err := io.ReadFull(br, hdr[4:12]); err != nil {
-			return err
-		}
-		gid := binary.LittleEndian.Uint64(hdr[4:])
-		var err error
-		if buf, err = readBody(br, buf, int(n-8)); err != nil {
+		var size uint64
+		e, nbuf, err := readFrame(br, buf, &size)
+		buf = nbuf
+		if err != nil {
 			return err
 		}
 		t.msgsIn.Add(1)
-		t.bytesIn.Add(uint64(n) + 4)
-		if gid == nodeFrame {
-			batch = append(batch, envelope{group: gid, from: from, raw: slices.Clone(buf)})
-			if br.Buffered() < 4 || len(batch) >= 4096 {
-				t.recv(batch)
-				batch = nil
-			}
-			continue
+		t.bytesIn.Add(size)
+		e.from = from
+		if e.msg != nil && e.msg.GetFrom() != from {
+			return fmt.Errorf("message from %d on node %d's connection", e.msg.GetFrom(), from)
 		}
-		m := &pb.Message{}
-		if err := proto.Unmarshal(buf, m); err != nil {
-			return fmt.Errorf("decode raft message: %w", err)
-		}
-		if m.GetFrom() != from {
-			return fmt.Errorf("message from %d on node %d's connection", m.GetFrom(), from)
-		}
-		batch = append(batch, envelope{group: gid, msg: m, from: from})
+		batch = append(batch, e)
 		if br.Buffered() < 4 || len(batch) >= 4096 {
 			t.recv(batch)
 			batch = nil
