@@ -303,7 +303,7 @@ func (n *Node) snapshotTick() {
 	keep := func(gid uint64) bool { return n.groups[gid] != nil || gid > n.cat.Applied }
 	limit := n.cfg.SnapshotBytes
 	due := false
-	if n.wal.size+int64(len(n.wal.buf)) > 4*limit {
+	if n.wal.end() > 4*limit {
 		due = n.wal.size > 2*n.wal.liveBytes(keep)
 	}
 	for _, g := range n.groups {

@@ -92,16 +92,27 @@ const firstIndex = 2
 func (g *groupLog) first() uint64 { return g.snap.index + 1 }
 
 type wal struct {
-	dir   string
-	f     *os.File
-	log   *slog.Logger
-	mu    sync.Mutex
-	size  int64  // bytes in the file (written)
-	buf   []byte // records encoded, not yet written
-	dirty bool   // written since the last sync
-	grp   map[uint64]*groupLog
-	fresh bool // the file held no record at open (a new node, or a wiped one)
+	dir  string
+	f    *os.File
+	log  *slog.Logger
+	mu   sync.Mutex
+	size int64 // bytes in the file (written)
+	// Records queued, not yet written: vecs in order, then buf[mark:].
+	// Small parts of records are encoded in buf; an entry's data of
+	// walInline bytes or more is a vector of its own, written from the
+	// entry itself (one pwritev per flush, no copy into buf).
+	buf    []byte
+	vecs   [][]byte
+	mark   int   // start of buf's bytes not yet in vecs
+	vbytes int64 // bytes in vecs
+	dirty  bool  // written since the last sync
+	grp    map[uint64]*groupLog
+	fresh  bool // the file held no record at open (a new node, or a wiped one)
 }
+
+// walInline: entry data shorter than this is copied into the record
+// buffer (a vector of its own costs more than the copy).
+const walInline = 4 << 10
 
 // openWAL opens (or creates) dir/wal and replays it. A record that fails its
 // checksum or is cut short ends the log: the file is truncated there (a
@@ -234,9 +245,25 @@ func (w *wal) group(id uint64) *groupLog {
 }
 
 // record appends one record (type, group, payload built by fill) to the
-// pending buffer and returns the file offset of the payload.
+// pending buffer.
 func (w *wal) record(typ byte, gid uint64, fill func(b []byte, at int64) []byte) {
-	w.buf = appendRecord(w.buf, w.size, typ, gid, fill)
+	w.buf = appendRecord(w.buf, w.bufBase(), typ, gid, fill)
+}
+
+// bufBase is the file offset buf[0] would have: buf[mark:] follows vecs.
+func (w *wal) bufBase() int64 { return w.size + w.vbytes - int64(w.mark) }
+
+// end is the file's size once the pending records are written.
+func (w *wal) end() int64 { return w.bufBase() + int64(len(w.buf)) }
+
+// cut ends buf's pending run as a vector. Later appends may move buf; the
+// vector keeps the bytes already encoded.
+func (w *wal) cut() {
+	if len(w.buf) > w.mark {
+		w.vecs = append(w.vecs, w.buf[w.mark:len(w.buf):len(w.buf)])
+		w.vbytes += int64(len(w.buf) - w.mark)
+	}
+	w.mark = len(w.buf)
 }
 
 // appendRecord appends one record to buf, which is written at file offset
@@ -268,16 +295,46 @@ func (w *wal) saveHardState(gid uint64, hs *pb.HardState) {
 }
 
 // saveEntries queues an entries record; ents replace the group's log from
-// their first index on.
+// their first index on. The record is the one appendEntries encodes, but
+// an entry's data of walInline bytes or more is written from the entry
+// (a vector of its own): the checksum is computed over the record's parts
+// first, so that its header is final before the first vector.
 func (w *wal) saveEntries(gid uint64, ents []*pb.Entry) {
 	if len(ents) == 0 {
 		return
 	}
 	g := w.group(gid)
-	var locs []entryLoc
-	w.buf, locs = appendEntries(w.buf, w.size, gid, ents, nil)
+	var pre [9 + 12]byte
+	pre[0] = recEntries
+	binary.LittleEndian.PutUint64(pre[1:], gid)
+	binary.LittleEndian.PutUint64(pre[9:], ents[0].GetIndex())
+	binary.LittleEndian.PutUint32(pre[17:], uint32(len(ents)))
+	crc := crc32.Update(0, crcTable, pre[:])
+	body := len(pre)
+	var eh [13]byte
+	for _, e := range ents {
+		putEntryHeader(eh[:], e)
+		crc = crc32.Update(crc, crcTable, eh[:])
+		crc = crc32.Update(crc, crcTable, e.Data)
+		body += len(eh) + len(e.Data)
+	}
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(body))
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, crc)
+	w.buf = append(w.buf, pre[:]...)
+	locs := make([]entryLoc, len(ents))
 	for i, e := range ents {
-		locs[i].data = e.Data
+		putEntryHeader(eh[:], e)
+		w.buf = append(w.buf, eh[:]...)
+		locs[i] = entryLoc{term: e.GetTerm(), n: uint32(len(e.Data)), typ: e.GetType(), data: e.Data}
+		if len(e.Data) < walInline {
+			locs[i].off = w.end()
+			w.buf = append(w.buf, e.Data...)
+			continue
+		}
+		w.cut()
+		locs[i].off = w.end()
+		w.vecs = append(w.vecs, e.Data)
+		w.vbytes += int64(len(e.Data))
 	}
 	g.mu.Lock()
 	first := ents[0].GetIndex()
@@ -287,6 +344,14 @@ func (w *wal) saveEntries(gid uint64, ents []*pb.Entry) {
 	}
 	g.ents = append(g.ents[:first-g.first()], locs...)
 	g.mu.Unlock()
+}
+
+// putEntryHeader encodes an entry's header in an entries record: term,
+// type, data length.
+func putEntryHeader(b []byte, e *pb.Entry) {
+	binary.LittleEndian.PutUint64(b, e.GetTerm())
+	b[8] = byte(e.GetType())
+	binary.LittleEndian.PutUint32(b[9:], uint32(len(e.Data)))
 }
 
 // appendEntries appends an entries record of ents to buf (written at file
@@ -311,12 +376,14 @@ func appendEntries(buf []byte, base int64, gid uint64, ents []*pb.Entry, locs []
 // flush writes the pending records and, with sync, syncs the file: then
 // every record queued before is durable.
 func (w *wal) flush(sync bool) error {
-	if len(w.buf) > 0 {
-		if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
+	w.cut()
+	if w.vbytes > 0 {
+		if err := writeVecs(w.f, w.vecs, w.size); err != nil {
 			return err
 		}
-		w.size += int64(len(w.buf))
-		w.buf = w.buf[:0]
+		w.size += w.vbytes
+		clear(w.vecs)
+		w.vecs, w.vbytes, w.buf, w.mark = w.vecs[:0], 0, w.buf[:0], 0
 		w.dirty = true
 	}
 	if !sync || !w.dirty {
