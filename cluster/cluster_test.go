@@ -73,7 +73,8 @@ func (c *testCluster) start(tn *testNode, ln net.Listener) {
 		}
 	}
 	relay := &Relay{}
-	tn.e, err = engine.Open(engine.Options{Volumes: []string{filepath.Join(tn.dir, "data")}, InitVolumes: true, GroupRecords: relay.GroupRecords})
+	tn.e, err = engine.Open(engine.Options{Volumes: []string{filepath.Join(tn.dir, "data")}, InitVolumes: true, GroupRecords: relay.GroupRecords,
+		DeadLetterAppend: relay.DeadLetterAppend})
 	if err != nil {
 		c.t.Fatal(err)
 	}

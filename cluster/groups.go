@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
@@ -36,9 +35,6 @@ func (n *Node) coordinator(topic string) error {
 func (n *Node) CreateGroup(ctx context.Context, topic, group string, cfg engine.GroupConfig) (bool, error) {
 	if err := n.coordinator(topic); err != nil {
 		return false, err
-	}
-	if cfg.DeadLetterTopic != "" {
-		return false, fmt.Errorf("%w: dead-letter topics are not supported in a cluster yet", engine.ErrBadGroupRequest)
 	}
 	return n.e.CreateGroup(ctx, topic, group, cfg)
 }

@@ -58,6 +58,22 @@ func (r *Relay) GroupRecords(ctx context.Context, topic string, batch []byte) (e
 	return n.groupRecords(ctx, topic, batch)
 }
 
+// DeadLetterAppend is the engine's engine.Options.DeadLetterAppend: the
+// copy of a dead-lettered message goes through the dead-letter topic's own
+// Raft group (led by this node or another) and is answered once committed
+// and applied here, before the engine records the dead-letter ack.
+func (r *Relay) DeadLetterAppend(ctx context.Context, topic string, batch []byte) (uint64, error) {
+	n := r.n.Load()
+	if n == nil {
+		return 0, unavailable("cluster: node not started")
+	}
+	p, err := n.Enqueue(ctx, topic, batch)
+	if err != nil {
+		return 0, err
+	}
+	return p.Wait()
+}
+
 // retriable is a retriable storage error for every front end: the binary
 // protocol's Storage code, the engine's ErrStorage for HTTP and Kafka.
 func retriable(msg string) error {

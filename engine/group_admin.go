@@ -230,7 +230,11 @@ func (e *Engine) copyRange(ctx context.Context, topic, dst string, r OffsetRange
 		if err != nil {
 			return err
 		}
-		_, err = e.Append(ctx, dst, batch)
+		if e.opts.DeadLetterAppend != nil {
+			_, err = e.opts.DeadLetterAppend(ctx, dst, batch)
+		} else {
+			_, err = e.Append(ctx, dst, batch)
+		}
 		b.Reset()
 		return err
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -143,6 +144,12 @@ type Options struct {
 	// appends it with AppendGroupRecords on every replica
 	// (group_replica.go).
 	GroupRecords GroupRecordsFunc
+	// DeadLetterAppend, when set, appends a dead-lettered message's copy
+	// to the group's dead-letter topic instead of this engine's Append,
+	// and returns once the copy is stored (package cluster: through the
+	// dead-letter topic's Raft group). The dead-letter ack record follows
+	// only after it returned.
+	DeadLetterAppend func(ctx context.Context, topic string, batch []byte) (uint64, error)
 	// MaxGroupMembers caps the members per group (default 1,024).
 	MaxGroupMembers int
 	// MaxGroupInFlight caps the messages leased to one member (default

@@ -77,15 +77,17 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	start := time.Now()
 	var relay *cluster.Relay
 	var groupRecords engine.GroupRecordsFunc
+	var deadLetter func(context.Context, string, []byte) (uint64, error)
 	if c.cluster.nodeID != 0 {
 		relay = &cluster.Relay{} // consumer-group records go through the topic's Raft group
 		groupRecords = relay.GroupRecords
+		deadLetter = relay.DeadLetterAppend
 	}
 	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: engineFsync(c), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
 		RetentionBytes: c.retentionBytes, MaxGroups: c.maxGroups, MaxGroupMembers: c.maxGroupMembers, MaxGroupInFlight: c.maxGroupInFlight,
 		MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log,
-		Observer: obs.engine(), GroupRecords: groupRecords})
+		Observer: obs.engine(), GroupRecords: groupRecords, DeadLetterAppend: deadLetter})
 	if err != nil {
 		closeAll()
 		return err
