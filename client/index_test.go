@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -149,5 +151,116 @@ func TestPredictNextMatchesIndex(t *testing.T) {
 				t.Fatalf("predicted %d, index ends at %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// A Consumer's walk over a response yields exactly what indexing it and
+// reading every message with At gives: the same offsets, values, keys,
+// timestamps, headers and append times, for plain, extended and
+// compressed batches, any start inside the first batch, any message
+// limit and a decompression budget that ends the read early.
+func TestWalkMatchesIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	type kind struct {
+		codec    record.Codec
+		extended bool
+	}
+	kinds := []kind{{record.CodecNone, false}, {record.CodecNone, true}, {record.CodecZstd, false}, {record.CodecS2, true}}
+	refused := 0
+	const rounds = 200
+	defer func() {
+		if refused > rounds/4 {
+			t.Errorf("%d of %d rounds refused the first batch: too few compared", refused, rounds)
+		}
+	}()
+	for round := range rounds {
+		var raw []byte
+		base := uint64(1000)
+		next := base
+		for range 1 + rng.IntN(6) {
+			k := kinds[rng.IntN(len(kinds))]
+			var b record.Builder
+			n := 1 + rng.IntN(40)
+			for i := range n {
+				v := bytes.Repeat([]byte{byte(round), byte(i)}, rng.IntN(200))
+				var err error
+				if k.extended {
+					var hdrs []record.MessageHeader
+					if i%3 == 0 {
+						hdrs = []record.MessageHeader{{Key: "h", Value: []byte{byte(i)}}}
+					}
+					err = b.AddMessage(int64(i)*7, []byte{'k', byte(i)}, v, hdrs)
+				} else {
+					err = b.Add(v)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			batch, err := b.FinishCodec(k.codec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = append([]byte(nil), batch...)
+			record.Stamp(batch, next, int64(next)*1e6)
+			next += uint64(n)
+			raw = append(raw, batch...)
+		}
+		first, _ := record.ParseHeader(raw)
+		offset := base + uint64(rng.IntN(int(first.Count)))
+		limit := uint64(1 << 62)
+		if rng.IntN(2) == 0 {
+			limit = uint64(1 + rng.IntN(int(next-offset)))
+		}
+		maxRaw := 64 << 20
+		if rng.IntN(3) == 0 {
+			maxRaw = 1 + rng.IntN(8000)
+		}
+
+		want := &ConsumeBuffer{raw: raw}
+		want.msgs.first, want.msgs.topic = offset, "t"
+		ix := indexer{buf: want, topic: "t", maxRaw: maxRaw}
+		ierr := ix.index(offset, limit)
+		var wantMsgs []string
+		if ierr == nil {
+			for i := range want.msgs.Len() {
+				wantMsgs = append(wantMsgs, fmt.Sprintf("%+v", want.msgs.At(i)))
+			}
+		}
+
+		got := &ConsumeBuffer{raw: raw}
+		got.msgs.first, got.msgs.limit, got.msgs.topic = offset, limit, "t"
+		c := &Client{}
+		c.cfg.maxBody = uint32(maxRaw)
+		var gotMsgs []string
+		var pos uint64
+		more, err := c.walk(got, &pos, func(m Message, err error) bool {
+			if err != nil {
+				t.Fatalf("round %d: message error %v", round, err)
+			}
+			gotMsgs = append(gotMsgs, fmt.Sprintf("%+v", m))
+			return true
+		})
+		if ierr != nil {
+			// Only the first batch can fail here (over the budget alone):
+			// both refuse it, and nothing is yielded.
+			if err == nil || err.Error() != ierr.Error() || len(gotMsgs) != 0 {
+				t.Fatalf("round %d: index: %v; walk: %v after %d messages", round, ierr, err, len(gotMsgs))
+			}
+			refused++
+			continue
+		}
+		if !more || err != nil {
+			t.Fatalf("round %d: walk: %v, %v", round, more, err)
+		}
+		if fmt.Sprint(gotMsgs) != fmt.Sprint(wantMsgs) {
+			t.Fatalf("round %d (offset %d, limit %d, maxRaw %d): walk yielded\n%v\nindex gives\n%v", round, offset, limit, maxRaw, gotMsgs, wantMsgs)
+		}
+		if len(wantMsgs) > 0 && pos != want.msgs.Next() {
+			t.Fatalf("round %d: walk ends at %d, index at %d", round, pos, want.msgs.Next())
+		}
+		if p := predictNext(raw, offset, limit, maxRaw); p != want.msgs.Next() {
+			t.Fatalf("round %d: predicted %d, index ends at %d", round, p, want.msgs.Next())
+		}
 	}
 }
