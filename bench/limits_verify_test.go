@@ -25,9 +25,9 @@ import (
 // reads each into one of four reused buffers and hashes it again (the
 // broker's check), and a third goroutine writes it to a new file in the
 // page cache (the broker's store). A produce of verified 1 MiB messages
-// cannot go faster here. n is W3's volume: how much dirty page cache a
-// run leaves matters (past the kernel's background threshold, writeback
-// competes with the writes).
+// cannot go faster here. n is W3's volume: how much new dirty page cache
+// a run makes matters (on the machine of bench/README.md the write rate
+// drops several-fold between 1 and 2 GiB).
 func verifyPageCacheLimit(b *testing.B, n int64) {
 	const msgSize = 1 << 20
 	w, r := pair(b, "tcp")

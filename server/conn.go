@@ -50,6 +50,10 @@ type conn struct {
 	// yields counts direct produces that let a woken long poll run before
 	// their ack (tests).
 	yields atomic.Int64
+	// ahead is a consume response read ahead by the reader (readahead.go);
+	// aheadUsed counts the consumes answered with one (tests).
+	ahead     atomic.Pointer[readAhead]
+	aheadUsed atomic.Int64
 
 	freeMu    sync.Mutex
 	free      [][]byte  // small body buffers to reuse (bodies.go)
@@ -161,6 +165,7 @@ func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer c.close()
 	defer c.handlers.Wait()
+	defer c.dropAhead()
 	defer func() {
 		if c.acks != nil {
 			close(c.acks) // the acker answers what is queued, then ends

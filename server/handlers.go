@@ -182,6 +182,16 @@ func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, wai
 	if err := c.authorize(auth.Consume, topic); err != nil {
 		return c.replyError(h, err), false
 	}
+	if !wait { // the reader goroutine: it may have read this ahead
+		if st := c.takeAhead(topic, req.Offset, limit, maxBytes); st != nil {
+			ok := c.writeConsume(h, st)
+			if ok {
+				c.readNext(topic, req.Offset, limit, maxBytes, st)
+			}
+			putState(st)
+			return ok, false
+		}
+	}
 	st := getState()
 	defer putState(st)
 	res := &st.res
@@ -212,7 +222,11 @@ func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, wai
 	if err != nil {
 		return c.replyError(h, err), false
 	}
-	return c.writeConsume(h, st), false
+	ok = c.writeConsume(h, st)
+	if ok && !wait {
+		c.readNext(topic, req.Offset, limit, maxBytes, st)
+	}
+	return ok, false
 }
 
 // watch registers a Watch, answers it, and pushes events until the
