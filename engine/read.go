@@ -391,11 +391,14 @@ func (e *Engine) Wait(ctx context.Context, topic string, offset uint64) error {
 	return e.waitFor(ctx, topic, func(t *Topic) bool { return t.end.Load() > offset })
 }
 
-// Waiting reports whether a Wait or WaitChange on topic is parked (or on
-// its way to park): whoever just moved the topic's end woke it.
-func (e *Engine) Waiting(topic string) bool {
+// Waiters returns how many Wait and WaitChange calls on topic are parked
+// (or on their way to park): whoever just moved the topic's end woke them.
+func (e *Engine) Waiters(topic string) int {
 	t, err := e.anyTopic(topic)
-	return err == nil && t.waiters.Load() > 0
+	if err != nil {
+		return 0
+	}
+	return int(t.waiters.Load())
 }
 
 // waitFor parks until done(t) holds, rechecking each time the topic's

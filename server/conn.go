@@ -73,6 +73,10 @@ type conn struct {
 	refused            atomic.Bool // an error frame ends the connection: linger before closing
 }
 
+// maxYieldWaiters is the most long polls a direct produce lets run
+// before its ack (see serve).
+const maxYieldWaiters = 2
+
 // readBuf is the size of a connection's read buffer.
 const readBuf = 32 << 10
 
@@ -221,13 +225,15 @@ func (c *conn) serve() {
 			direct := c.unacked.Load() == 0 && c.br.Buffered() == 0
 			q := c.enqueue(body, direct)
 			if direct && (q.err != nil || q.pending.Ready()) {
-				if q.err == nil && c.s.waiting != nil && c.s.waiting(q.topic) {
-					// The append woke a long poll waiting for this topic
-					// (it is next to run on this thread): let it read and
-					// send the new data before this reader writes the ack,
-					// so that the consumer's path does not include the
-					// ack's write. Another thread may take this reader
-					// meanwhile and write the ack in parallel.
+				if q.err == nil && q.waiters > 0 && q.waiters <= maxYieldWaiters {
+					// The append woke the one or two long polls that waited
+					// on this topic (the next to run on this thread): let
+					// them read and send the new data before this reader
+					// writes the ack, so that a consumer's path does not
+					// include the ack's write. Another thread may take this
+					// reader meanwhile and write the ack in parallel. With
+					// more waiters (fan-out) the ack goes first: it would
+					// wait for all of them.
 					c.yields.Add(1)
 					runtime.Gosched()
 				}

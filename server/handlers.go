@@ -80,6 +80,9 @@ type enqueued struct {
 	count   uint32
 	err     error // the produce failed before it was queued
 	bad     bool  // err is a body that does not decode: the connection ends
+	// waiters is, for a direct produce, how many long polls waited on the
+	// topic just before the append (which wakes them).
+	waiters int
 }
 
 // enqueue decodes a produce and queues its batch. The reader calls it, so
@@ -102,8 +105,12 @@ func (c *conn) enqueue(body []byte, direct bool) enqueued {
 		return enqueued{topic: topic, err: err} // nothing stored, nothing created
 	}
 	enq := c.s.e.Enqueue
+	waiters := 0
 	if direct {
 		enq = c.s.e.EnqueueDirect
+		if c.s.waiters != nil {
+			waiters = c.s.waiters(topic)
+		}
 	}
 	p, err := enq(c.pollCtx, topic, req.Batch)
 	if err != nil && c.s.opts.AutoCreateTopics && isNotFound(err) {
@@ -119,7 +126,7 @@ func (c *conn) enqueue(body []byte, direct bool) enqueued {
 			err = cerr
 		}
 	}
-	return enqueued{pending: p, topic: topic, count: countOf(req.Batch), err: err}
+	return enqueued{pending: p, topic: topic, count: countOf(req.Batch), err: err, waiters: waiters}
 }
 
 // produce awaits a queued produce and answers it.

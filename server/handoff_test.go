@@ -105,7 +105,7 @@ func TestProduceYieldsToWokenLongPoll(t *testing.T) {
 			if err := cons.send(netproto.OpConsume, 7, &netproto.ConsumeRequest{Topic: []byte("t"), Offset: 1, MaxWaitMillis: 20000}); err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(ioTimeout); !e.Waiting("t"); time.Sleep(time.Millisecond) {
+			for deadline := time.Now().Add(ioTimeout); e.Waiters("t") == 0; time.Sleep(time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatal("the long poll never waited")
 				}
@@ -125,6 +125,30 @@ func TestProduceYieldsToWokenLongPoll(t *testing.T) {
 			p.mustProduce(t, "t", batchOf(t, "third"))
 			if n := yields(ts); n != 1 {
 				t.Fatalf("%d yields after a produce that woke nobody; want 1", n)
+			}
+
+			// Fan-out: with more polls waiting than maxYieldWaiters, the ack
+			// goes first (it would wait for every one of them).
+			polls := make([]*peer, maxYieldWaiters+1)
+			for i := range polls {
+				polls[i] = mustDial(t, ts, "")
+				if err := polls[i].send(netproto.OpConsume, 8, &netproto.ConsumeRequest{Topic: []byte("t"), Offset: 3, MaxWaitMillis: 20000}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for deadline := time.Now().Add(ioTimeout); e.Waiters("t") < len(polls); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d long polls waiting", e.Waiters("t"), len(polls))
+				}
+			}
+			p.mustProduce(t, "t", batchOf(t, "fourth"))
+			for _, c := range polls {
+				if h, _, err := c.recv(ioTimeout); err != nil || h.RequestID != 8 || h.Status != netproto.CodeOK {
+					t.Fatalf("fan-out poll: %+v %v", h, err)
+				}
+			}
+			if n := yields(ts); n != 1 {
+				t.Fatalf("%d yields after a produce that woke %d long polls; want 1", n, len(polls))
 			}
 		})
 	}

@@ -46,9 +46,9 @@ type Server struct {
 	stopOnce sync.Once
 
 	volDirs []string // the engine's volume directories, cut from error frames
-	// waiting reports whether a long poll waits on a topic (the engine's
-	// Waiting); nil when the service cannot tell.
-	waiting func(topic string) bool
+	// waiters counts the long polls waiting on a topic (the engine's
+	// Waiters); nil when the service cannot tell.
+	waiters func(topic string) int
 
 	budget *budget  // request body bytes held, against MaxInFlightBytes
 	bodies bodyPool // mapped body buffers for reuse
@@ -75,8 +75,8 @@ func NewService(svc logsvc.Service, opts Options) *Server {
 		conns: map[*conn]struct{}{}, stop: make(chan struct{}), volDirs: dirs,
 		budget: newBudget(opts.MaxInFlightBytes), bodies: bodyPool{max: bigPoolBytes}}
 	s.debug = s.opts.Logger.Enabled(context.Background(), slog.LevelDebug)
-	if w, ok := svc.(interface{ Waiting(topic string) bool }); ok {
-		s.waiting = w.Waiting
+	if w, ok := svc.(interface{ Waiters(topic string) int }); ok {
+		s.waiters = w.Waiters
 	}
 	return s
 }
