@@ -12,6 +12,7 @@ import (
 
 	"github.com/haraqa/haraqa/client"
 	"github.com/haraqa/haraqa/internal/testtool"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // confluentPython returns a python3 that imports confluent_kafka
@@ -101,4 +102,71 @@ func TestClusterKafkaGroupOnFollower(t *testing.T) {
 	fc.waitCommitted("kt", "kg", 10)
 	run(followers[1], 10, 20)
 	fc.waitCommitted("kt", "kg", 20)
+}
+
+// groupHold is a librdkafka group consumer that stays in its group until
+// its stdin closes (at most 90 s).
+const groupHold = `
+import sys, time, threading
+from confluent_kafka import Consumer
+bootstrap, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+              "auto.offset.reset": "earliest", "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+c.subscribe([topic])
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+deadline = time.time() + 90
+while not stop.is_set() and time.time() < deadline:
+    c.poll(0.2)
+c.close()
+`
+
+// The members of one Kafka group meet in one group whichever nodes of a
+// cluster they bootstrapped from: two librdkafka consumers of a group,
+// one on node 2 and one on node 3, are the two members of the group that
+// node 1 describes. Before, each node's listener kept a group of its own
+// (one member each, node 1 none), and both members were handed the
+// topic's partition.
+func TestClusterKafkaGroupMembersMeet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	py := confluentPython(t)
+	fc := startFrontCluster(t, 3)
+	fc.createTopic("km")
+	fc.waitLeader("km")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, node := range []uint64{2, 3} {
+		cmd := exec.CommandContext(ctx, py, "-c", groupHold, fc.kafka[node], "km", "kgm")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stdin.Close()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("consumer on node %d:\n%s", node, out.String())
+			}
+		})
+	}
+	var got string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.SetVersion(1)
+		req.Groups = []string{"kgm"}
+		resp := kafkaDo(t, fc.kafka[1], req).(*kmsg.DescribeGroupsResponse)
+		g := resp.Groups[0]
+		got = fmt.Sprintf("state %s, %d members", g.State, len(g.Members))
+		if g.State == "Stable" && len(g.Members) == 2 {
+			return
+		}
+	}
+	t.Fatalf("node 1 describes group kgm as %s; want Stable with the 2 members (one on node 2, one on node 3)", got)
 }

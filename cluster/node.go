@@ -143,6 +143,10 @@ type Node struct {
 	leads  map[string]uint64 // topic → leader as this node last saw it
 	svs    sync.Map          // topic group id → *groupServe
 	caddrs sync.Map          // node id → its client address, as applied (errors.go)
+	// The metadata group's leader as last seen, which coordinates the
+	// Kafka groups, and this node's Kafka listener (kafkafwd.go).
+	metaLead  atomic.Uint64
+	kafkaServ atomic.Pointer[KafkaFrames]
 
 	statusq chan chan *Status
 	doq     chan func()
@@ -288,6 +292,7 @@ func Open(cfg Config) (*Node, error) {
 	n.startRepairs()
 	n.tr.admin = n.Admin
 	n.tr.gfwd = n.serveGroupFwd
+	n.tr.kfwd = n.serveKafkaFwd
 	if err := n.startRejoin(); err != nil {
 		w.close()
 		return nil, fmt.Errorf("cluster: rejoin guard: %w", err)
@@ -632,6 +637,8 @@ func (n *Node) ready() error {
 				n.tmu.Lock()
 				n.leads[g.topic] = ss.Lead
 				n.tmu.Unlock()
+			} else {
+				n.metaLead.Store(ss.Lead)
 			}
 		}
 		if k := len(x.rd.CommittedEntries); k > 0 {

@@ -36,6 +36,7 @@ type conn struct {
 	saslReady bool
 	rawSASL   bool // the next frame is SaslHandshake v0's bare PLAIN message
 	authed    bool
+	forwarded bool // a group request another node forwarded (forward.go)
 	principal atomic.Pointer[auth.Principal]
 
 	closeOnce sync.Once

@@ -135,6 +135,9 @@ func (c *conn) handle(frame []byte, sl *slot) {
 		c.finish(sl, h, errorResponse(h, req, errSASLAuthenticationFailed))
 		return
 	}
+	if a.groups && c.forward(frame, h, req, sl) {
+		return
+	}
 	a.fn(c, h, req, sl)
 }
 

@@ -79,6 +79,11 @@ type Options struct {
 	// log service's own (a cluster node's ForwardingGroups, which runs a
 	// topic's group calls on its leader).
 	Groups logsvc.Groups
+	// GroupForward, when set (a cluster node), returns how to reach the
+	// listener that coordinates the Kafka groups, nil when it is this one:
+	// the group requests are forwarded there (forward.go). Not with Auth
+	// (the forwarded request would lose the client's permissions).
+	GroupForward func() GroupForwardFunc
 	// Logger receives connection errors (default slog.Default()).
 	Logger *slog.Logger
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/haraqa/haraqa/cluster"
 	"github.com/haraqa/haraqa/kafka"
 	"github.com/haraqa/haraqa/logsvc"
 )
@@ -65,7 +66,21 @@ func (k *kafkaFront) serve(c *config, svc logsvc.Service, log *slog.Logger, errc
 		// leader, whichever node the client talks to.
 		opts.Groups = fg.ForwardingGroups()
 	}
+	node, _ := svc.(*cluster.Node)
+	if node != nil && opts.Auth == nil {
+		// One node (the metadata group's leader) coordinates the Kafka
+		// groups; the others forward the group requests to it.
+		opts.GroupForward = func() kafka.GroupForwardFunc {
+			if f := node.KafkaGroupForward(); f != nil {
+				return f
+			}
+			return nil
+		}
+	}
 	k.srv = kafka.New(svc, opts)
+	if node != nil {
+		node.SetKafka(k.srv.ServeForwarded)
+	}
 	log.Info("serving Kafka", "addr", k.ln.Addr().String(), "advertise", c.kafka.advertise,
 		"sasl_plain", c.token != "" || c.sec.auth != nil, "permissions", c.sec.auth != nil)
 	go func() { errc <- k.srv.Serve(k.ln) }()
