@@ -412,8 +412,8 @@ func (n *Node) reconcile(g *group, want []uint64) {
 				continue
 			}
 			pr, ok := st.Progress[id]
-			if !ok || pr.Match == 0 || pr.Match < st.GetCommit() && pr.Match+256 < last {
-				return
+			if !ok || pr.Match == 0 || pr.Match < st.GetCommit() && pr.Match+256 < last || n.peerCatching(id, g.id) {
+				return // its engine may still be fetching a snapshot's part
 			}
 			change(pb.ConfChangeAddNode, id)
 		}
@@ -424,7 +424,7 @@ func (n *Node) reconcile(g *group, want []uint64) {
 			if id == n.cfg.NodeID {
 				// 3. The leader leaves last: it hands over first.
 				for _, to := range want {
-					if pr, ok := st.Progress[to]; ok && slices.Contains(voters, to) && pr.Match == last {
+					if pr, ok := st.Progress[to]; ok && slices.Contains(voters, to) && pr.Match == last && !n.peerCatching(to, g.id) {
 						g.rn.TransferLeader(to)
 						n.touched[g.id] = g
 						g.confProposed = time.Now()

@@ -620,6 +620,9 @@ func (n *Node) ready() error {
 	if err := n.wal.flush(sync); err != nil {
 		return err
 	}
+	if slices.ContainsFunc(marks, func(e *pb.Entry) bool { return e != nil }) {
+		n.sendLive() // catching up: before the answer that tells the leader
+	}
 	for i, x := range rds {
 		g := x.g
 		n.tr.send(g.id, n.noVotesOut(g, late[i]))
@@ -688,7 +691,7 @@ func (n *Node) balance() {
 		}
 		st := g.rn.Status()
 		last, _ := g.log.LastIndex()
-		if pr, ok := st.Progress[g.info.Preferred]; ok && pr.Match == last && pr.RecentActive {
+		if pr, ok := st.Progress[g.info.Preferred]; ok && pr.Match == last && pr.RecentActive && !n.peerCatching(g.info.Preferred, g.id) {
 			n.wakeGroup(g)
 			g.rn.TransferLeader(g.info.Preferred)
 			n.touched[g.id] = g

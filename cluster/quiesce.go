@@ -52,7 +52,7 @@ import (
 const nodeFrame = ^uint64(0)
 
 const (
-	frameLive    = 1 // u64 incarnation
+	frameLive    = 1 // u64 incarnation [, u32 count, count × u64 group catching up]
 	frameQuiesce = 2 // u32 count, then count × (u64 group, u64 term, u64 commit)
 )
 
@@ -65,12 +65,16 @@ type quiet struct {
 	inc     map[uint64]uint64 // peer → incarnation last heard
 	self    uint64            // this node's incarnation
 	notices map[uint64][]byte // peer → quiesce notices of this round
-	last    time.Time         // when the previous tick ran
+	// catching: peer → the topic groups whose replica there is still
+	// installing a snapshot (fetching its engine's part from a peer), as
+	// its last liveness frame said: not handed leadership, not promoted.
+	catching map[uint64][]uint64
+	last     time.Time // when the previous tick ran
 }
 
 func newQuiet() quiet {
 	return quiet{active: map[uint64]*group{}, heard: map[uint64]int{}, down: map[uint64]bool{},
-		inc: map[uint64]uint64{}, self: uint64(time.Now().UnixNano()), notices: map[uint64][]byte{}}
+		inc: map[uint64]uint64{}, self: uint64(time.Now().UnixNano()), notices: map[uint64][]byte{}, catching: map[uint64][]uint64{}}
 }
 
 // wakeGroup makes g tick again (a proposal, a message, a node change).
@@ -112,7 +116,7 @@ func (n *Node) tick() {
 		}
 	}
 	q.last = now
-	live := binary.LittleEndian.AppendUint64([]byte{frameLive}, q.self)
+	live := n.liveFrame()
 	for id := range n.tr.peers {
 		n.tr.sendNode(id, live)
 		down := q.ticks-q.heard[id] > n.cfg.ElectionTicks
@@ -135,6 +139,46 @@ func (n *Node) tick() {
 		n.touched[g.id] = g
 	}
 	n.sendNotices()
+}
+
+// liveFrame is this node's liveness frame: its incarnation and the topic
+// groups whose replica here is still installing a snapshot.
+func (n *Node) liveFrame() []byte {
+	b := binary.LittleEndian.AppendUint64([]byte{frameLive}, n.q.self)
+	var ids []uint64
+	for id, g := range n.groups {
+		if g.snap.catching.Load() > 0 {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ids)))
+		for _, id := range ids {
+			b = binary.LittleEndian.AppendUint64(b, id)
+		}
+	}
+	return b
+}
+
+// sendLive sends every peer this node's liveness frame now (loop): after
+// a snapshot was installed, ahead of the answer that tells the leader, so
+// that the leader knows the replica is catching up before it counts it
+// caught up.
+func (n *Node) sendLive() {
+	live := n.liveFrame()
+	for id := range n.tr.peers {
+		n.tr.sendNode(id, live)
+	}
+}
+
+// peerCatching reports whether peer's replica of group gid is still
+// installing a snapshot, per its last liveness frame: its Raft log holds
+// the group's log, but its engine may still be fetching what the snapshot
+// covers, so it must not lead the group (its reads would miss acknowledged
+// messages, its produces and consumer groups wait) nor be promoted by a
+// move (the retiring replica's copy would go first).
+func (n *Node) peerCatching(peer, gid uint64) bool {
+	return slices.Contains(n.q.catching[peer], gid)
 }
 
 // peerChanged wakes every group with a replica on peer id (down, up, or
@@ -242,6 +286,14 @@ func (n *Node) nodeFrameIn(from uint64, b []byte) {
 			n.peerChanged(from, true)
 		}
 		n.q.inc[from] = inc
+		var catching []uint64
+		if len(b) >= 13 {
+			k := min(int(binary.LittleEndian.Uint32(b[9:])), (len(b)-13)/8)
+			for i := range k {
+				catching = append(catching, binary.LittleEndian.Uint64(b[13+8*i:]))
+			}
+		}
+		n.q.catching[from] = catching
 	case frameQuiesce:
 		if len(b) < 5 {
 			return

@@ -51,6 +51,11 @@ type snapState struct {
 	point atomic.Pointer[durablePoint] // published by the apply goroutine
 	// Apply goroutine: the last entry it applied.
 	aIndex, aTerm uint64
+	// catching counts the snapshots queued for the apply goroutine and not
+	// installed yet (their engine part maybe still being fetched from a
+	// peer): while it is above 0 this replica tells its peers, in its
+	// liveness frames, not to hand it leadership or a vote (quiesce.go).
+	catching atomic.Int32
 	// Loop: ConfStates after committed configuration changes (cs nil:
 	// not known exactly, no snapshot at or above that index until a later
 	// one is known).
@@ -203,6 +208,7 @@ func (n *Node) installSnapshot(g *group, e *pb.Entry, next *uint64, last *int64,
 	*next, *last, *seen, *prods = d.end, d.time, recentFrom(d.keys), d.prods
 	g.snap.aIndex, g.snap.aTerm = e.GetIndex(), e.GetTerm()
 	g.applied.Store(e.GetIndex())
+	g.snap.catching.Add(-1)
 	return true
 }
 
@@ -221,6 +227,7 @@ func (n *Node) resumeFromSnapshot(g *group) {
 	if !sm.realSnap() {
 		return
 	}
+	g.snap.catching.Add(1)
 	g.aq = append(g.aq, snapMarker(sm))
 	select {
 	case g.asig <- struct{}{}:
@@ -245,6 +252,7 @@ func (n *Node) installFromLeader(g *group, s *pb.Snapshot) *pb.Entry {
 	if g.topic == "" {
 		return nil
 	}
+	g.snap.catching.Add(1)
 	return snapMarker(sm)
 }
 
