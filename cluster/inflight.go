@@ -65,6 +65,9 @@ func (n *Node) followLeader(g *group) {
 		return
 	}
 	g.prune(n)
+	n.touched[g.id] = g // its Ready carries them (ready() defers this call past its own round)
+	n.wakeGroup(g)
+	n.wake()
 	all := append(g.inflight, g.held...)
 	slices.SortStableFunc(all, func(a, b held) int {
 		switch {
