@@ -47,19 +47,39 @@ func freeAddr(b *testing.B) string {
 	return l.Addr().String()
 }
 
+// startHaraqaR3 starts a three-node cluster. Its cluster ports are picked
+// free before the nodes start, so another process can take one meanwhile:
+// the start is then tried again with new ports (at most 3 times).
 func startHaraqaR3(b *testing.B) broker {
-	var peers []string
-	for i := 1; i <= 3; i++ {
-		peers = append(peers, fmt.Sprintf("%d=%s", i, freeAddr(b)))
+	for attempt := 1; ; attempt++ {
+		var peers []string
+		for i := 1; i <= 3; i++ {
+			peers = append(peers, fmt.Sprintf("%d=%s", i, freeAddr(b)))
+		}
+		var addrs []string
+		var pids []int
+		var started []*haraqaBroker
+		var err error
+		for i := 1; i <= 3 && err == nil; i++ {
+			var h *haraqaBroker
+			h, err = tryStartProcess(b, "tcp", durable, "-node-id", fmt.Sprint(i), "-peers", strings.Join(peers, ","))
+			if err == nil {
+				started = append(started, h)
+				addrs = append(addrs, strings.TrimPrefix(h.addr, "tcp://"))
+				pids = append(pids, h.pid)
+			}
+		}
+		if err == nil {
+			return &haraqaBroker{addr: "tcp://" + strings.Join(addrs, ","), pids: pids}
+		}
+		for _, h := range started {
+			h.stop()
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			b.Fatal(err)
+		}
+		b.Logf("a cluster port was taken before its node bound it; starting the cluster again with new ports")
 	}
-	var addrs []string
-	var pids []int
-	for i := 1; i <= 3; i++ {
-		h := startProcess(b, "tcp", durable, "-node-id", fmt.Sprint(i), "-peers", strings.Join(peers, ","))
-		addrs = append(addrs, strings.TrimPrefix(h.addr, "tcp://"))
-		pids = append(pids, h.pid)
-	}
-	return &haraqaBroker{addr: "tcp://" + strings.Join(addrs, ","), pids: pids}
 }
 
 func startNATSR3(b *testing.B) broker {

@@ -17,8 +17,9 @@ import (
 // haraqaBroker is a haraqa broker at addr (tcp://… or unix://…).
 type haraqaBroker struct {
 	addr string
-	pid  int   // of the broker process; 0 in process
-	pids []int // of a cluster's broker processes (BenchmarkR3)
+	pid  int    // of the broker process; 0 in process
+	pids []int  // of a cluster's broker processes (BenchmarkR3)
+	stop func() // stops the broker process (nil in process); also run at the end
 }
 
 func policy(t tier) engine.FsyncPolicy {

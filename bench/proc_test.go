@@ -102,6 +102,17 @@ func outOfProcess(network string) func(b *testing.B, t tier) broker {
 // startProcess starts cmd/broker as outOfProcess does, with extra flags
 // after the defaults (so they win).
 func startProcess(b *testing.B, network string, t tier, extra ...string) *haraqaBroker {
+	h, err := tryStartProcess(b, network, t, extra...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// tryStartProcess is startProcess, returning an error when the process
+// exits before it listens (e.g. an address picked free a moment before
+// was taken by another process meanwhile).
+func tryStartProcess(b *testing.B, network string, t tier, extra ...string) (*haraqaBroker, error) {
 	bin := brokerBinary(b)
 	args := []string{"-fsync", policy(t).String(), "-log-level", "info", "-http", ""}
 	if network == "unix" {
@@ -119,28 +130,34 @@ func startProcess(b *testing.B, network string, t tier, extra ...string) *haraqa
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-			if waitErr != nil {
-				b.Errorf("broker process: %v\n%s", waitErr, out)
+	var once sync.Once
+	early := false // exited before listening: reported by the error returned
+	stop := func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				if waitErr != nil && !early {
+					b.Errorf("broker process: %v\n%s", waitErr, out)
+				}
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+				b.Errorf("broker process did not stop in 30s\n%s", out)
 			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			b.Errorf("broker process did not stop in 30s\n%s", out)
-		}
-	})
+		})
+	}
+	b.Cleanup(stop)
 	select {
 	case a := <-out.addr:
-		return &haraqaBroker{addr: network + "://" + a, pid: cmd.Process.Pid}
+		return &haraqaBroker{addr: network + "://" + a, pid: cmd.Process.Pid, stop: stop}, nil
 	case <-exited:
-		b.Fatalf("broker process exited: %v\n%s", waitErr, out)
+		early = true
+		return nil, fmt.Errorf("broker process exited: %v\n%s", waitErr, out)
 	case <-time.After(30 * time.Second):
 		b.Fatalf("broker process not listening after 30s\n%s", out)
 	}
-	return nil
+	return nil, nil
 }
 
 // listenAddr takes addr=… from a slog text line.
