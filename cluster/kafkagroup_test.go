@@ -121,24 +121,12 @@ while not stop.is_set() and time.time() < deadline:
 c.close()
 `
 
-// The members of one Kafka group meet in one group whichever nodes of a
-// cluster they bootstrapped from: two librdkafka consumers of a group,
-// one on node 2 and one on node 3, are the two members of the group that
-// node 1 describes. Before, each node's listener kept a group of its own
-// (one member each, node 1 none), and both members were handed the
-// topic's partition.
-func TestClusterKafkaGroupMembersMeet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts broker processes")
-	}
-	py := confluentPython(t)
-	fc := startFrontCluster(t, 3)
-	fc.createTopic("km")
-	fc.waitLeader("km")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for _, node := range []uint64{2, 3} {
-		cmd := exec.CommandContext(ctx, py, "-c", groupHold, fc.kafka[node], "km", "kgm")
+// holdConsumers starts a groupHold consumer of group on topic at each
+// node given.
+func (fc *frontCluster) holdConsumers(ctx context.Context, py, topic, group string, nodes ...uint64) {
+	t := fc.t
+	for _, node := range nodes {
+		cmd := exec.CommandContext(ctx, py, "-c", groupHold, fc.kafka[node], topic, group)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -156,17 +144,78 @@ func TestClusterKafkaGroupMembersMeet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitMembers waits until node describes group as Stable with want
+// members, through its Kafka listener.
+func (fc *frontCluster) waitMembers(node uint64, group string, want int) {
+	t := fc.t
+	t.Helper()
 	var got string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		req := kmsg.NewPtrDescribeGroupsRequest()
 		req.SetVersion(1)
-		req.Groups = []string{"kgm"}
-		resp := kafkaDo(t, fc.kafka[1], req).(*kmsg.DescribeGroupsResponse)
+		req.Groups = []string{group}
+		resp := kafkaDo(t, fc.kafka[node], req).(*kmsg.DescribeGroupsResponse)
 		g := resp.Groups[0]
-		got = fmt.Sprintf("state %s, %d members", g.State, len(g.Members))
-		if g.State == "Stable" && len(g.Members) == 2 {
+		got = fmt.Sprintf("state %s, %d members, error %d", g.State, len(g.Members), g.ErrorCode)
+		if g.State == "Stable" && len(g.Members) == want {
 			return
 		}
 	}
-	t.Fatalf("node 1 describes group kgm as %s; want Stable with the 2 members (one on node 2, one on node 3)", got)
+	t.Fatalf("node %d describes group %s as %s; want Stable with %d members", node, group, got, want)
+}
+
+// The members of one Kafka group meet in one group whichever nodes of a
+// cluster they bootstrapped from: two librdkafka consumers of a group,
+// one on node 2 and one on node 3, are the two members of the group that
+// node 1 describes. Before, each node's listener kept a group of its own
+// (one member each, node 1 none), and both members were handed the
+// topic's partition.
+func TestClusterKafkaGroupMembersMeet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	py := confluentPython(t)
+	fc := startFrontCluster(t, 3)
+	fc.createTopic("km")
+	fc.waitLeader("km")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fc.holdConsumers(ctx, py, "km", "kgm", 2, 3)
+	fc.waitMembers(1, "kgm", 2)
+}
+
+// When the node that coordinates the Kafka groups (the metadata group's
+// leader) dies, the members of a group on the other nodes meet again at
+// the next one.
+func TestClusterKafkaGroupCoordinatorDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts broker processes")
+	}
+	py := confluentPython(t)
+	fc := startFrontCluster(t, 3)
+	fc.createTopic("kc")
+	fc.waitLeader("kc")
+	var meta uint64
+	waitFor(t, "a metadata leader", func() (bool, string) {
+		s, err := status(fc.nodes[0])
+		if err != nil {
+			return false, err.Error()
+		}
+		meta = s.Meta.Leader
+		return meta != 0, "none"
+	})
+	var others []uint64
+	for _, p := range fc.nodes {
+		if p.id != meta {
+			others = append(others, p.id)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fc.holdConsumers(ctx, py, "kc", "kgc", others...)
+	fc.waitMembers(others[0], "kgc", 2)
+	fc.kill(fc.byID(meta))
+	fc.waitMembers(others[1], "kgc", 2)
 }
