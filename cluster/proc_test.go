@@ -250,6 +250,13 @@ func (c *procCluster) leaderOf(topic string) (uint64, uint64) {
 // its end.
 func rawRead(t *testing.T, p *proc, topic string) []byte {
 	t.Helper()
+	return rawReadFrom(t, p, topic, 0)
+}
+
+// rawReadFrom returns the raw batch bytes of topic on node p from offset
+// from (a batch boundary) to its end.
+func rawReadFrom(t *testing.T, p *proc, topic string, from uint64) []byte {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +280,7 @@ func rawRead(t *testing.T, p *proc, topic string) []byte {
 	}
 	call(netproto.OpHello, &netproto.HelloRequest{Version: netproto.ProtocolVersion})
 	var out []byte
-	for off := uint64(0); ; {
+	for off := from; ; {
 		var r netproto.ConsumeResponse
 		if err := r.Decode(call(netproto.OpConsume, &netproto.ConsumeRequest{Topic: []byte(topic), Offset: off, Limit: 1 << 20, MaxBytes: 8 << 20})); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,8 +28,19 @@ const fetchMagic = 0x48524346 // "HRCF"
 const (
 	fetchOK       = 0
 	fetchRefused  = 1 // then u16 length and a message
+	fetchBelow    = 2 // from is below the peer's start: then u64 its start
 	maxFetchTopic = 1 << 10
 )
+
+// belowStartError is a peer's answer that it no longer holds the range's
+// front: its retention removed the offsets below start.
+type belowStartError struct {
+	peer, start uint64
+}
+
+func (e *belowStartError) Error() string {
+	return fmt.Sprintf("node %d holds nothing below %d (its retention dropped it)", e.peer, e.start)
+}
 
 // serveFetch answers one fetch request on an inbound connection: the
 // batches of [from, to) of topic, if this node's engine holds them all.
@@ -65,6 +77,12 @@ func (n *Node) serveFetch(c net.Conn, br *bufio.Reader) error {
 	start, end, err := n.e.Offsets(topic)
 	if err != nil {
 		return refuse(err.Error())
+	}
+	if from < start && to <= end && from <= to {
+		bw.WriteByte(fetchBelow)
+		bw.Write(binary.LittleEndian.AppendUint64(nil, start))
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return bw.Flush()
 	}
 	if from < start || to > end || from > to {
 		return refuse(fmt.Sprintf("holds [%d, %d), asked [%d, %d)", start, end, from, to))
@@ -145,6 +163,13 @@ func (n *Node) fetchRange(ctx context.Context, peer uint64, topic string, from, 
 	if err != nil {
 		return err
 	}
+	if st == fetchBelow {
+		var sb [8]byte
+		if _, err := io.ReadFull(br, sb[:]); err != nil {
+			return err
+		}
+		return &belowStartError{peer: peer, start: binary.LittleEndian.Uint64(sb[:])}
+	}
 	if st != fetchOK {
 		var l [2]byte
 		io.ReadFull(br, l[:])
@@ -211,7 +236,10 @@ func (n *Node) fetchPeers(g *group) []uint64 {
 // catchUp appends to the topic's engine, from its end up to offset to,
 // the batches a peer holds, retrying over the replicas until it has them
 // all (true) or the group stops (false). Every batch is stored with the
-// append time and offset it has on the peer: the same bytes.
+// append time and offset it has on the peer: the same bytes. When no
+// replica holds the engine's end any more (their retention dropped it),
+// the engine skips to the lowest start among them (engine.SkipTo: what it
+// holds is dropped, as retention would have) and fetches on from there.
 func (n *Node) catchUp(g *group, to uint64) bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -223,6 +251,8 @@ func (n *Node) catchUp(g *group, to uint64) bool {
 		}
 	}()
 	for attempt := 0; ; attempt++ {
+		var below uint64 // lowest start among the peers that hold nothing at our end
+		refused, tried := 0, 0
 		for _, peer := range n.fetchPeers(g) {
 			_, cur, err := n.e.Offsets(g.topic)
 			if err != nil {
@@ -232,6 +262,7 @@ func (n *Node) catchUp(g *group, to uint64) bool {
 			if cur >= to {
 				return true
 			}
+			tried++
 			err = n.fetchRange(ctx, peer, g.topic, cur, to, func(b []byte, h *record.Header) error {
 				p, err := n.e.EnqueueAt(ctx, g.topic, slices.Clone(b), h.AppendTime)
 				if err != nil {
@@ -249,12 +280,36 @@ func (n *Node) catchUp(g *group, to uint64) bool {
 			if ctx.Err() != nil {
 				return false
 			}
+			var bs *belowStartError
+			if errors.As(err, &bs) {
+				refused++
+				if below == 0 || bs.start < below {
+					below = bs.start
+				}
+				continue
+			}
 			if attempt%20 == 0 {
 				n.log.Warn("cluster: catch-up from a peer failed; trying another", "topic", g.topic, "peer", peer, "err", err)
 			}
 		}
-		if _, cur, err := n.e.Offsets(g.topic); err == nil && cur >= to {
+		_, cur, err := n.e.Offsets(g.topic)
+		if err == nil && cur >= to {
 			return true
+		}
+		// The replicas that answered dropped what this one lacks: skip to
+		// the lowest start among them (one that did not answer might hold
+		// more: it gets three rounds to answer first).
+		if err == nil && refused > 0 && (refused == tried || attempt >= 3) && below > cur {
+			n.log.Warn("cluster: catch-up: the other replicas' retention dropped offsets this replica lacks; dropping its log below their start",
+				"topic", g.topic, "end", cur, "start", below)
+			if _, serr := n.e.SkipTo(ctx, g.topic, below); serr != nil {
+				if ctx.Err() != nil {
+					return false
+				}
+				n.log.Error("cluster: catch-up: skipping to the peers' start failed", "topic", g.topic, "start", below, "err", serr)
+			} else {
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():

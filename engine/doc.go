@@ -26,7 +26,7 @@
 //     past the end. The bytes of a ReadResult stay valid until its Release;
 //     never write to them. Wait and WaitChange block until the end moves,
 //     the context ends or the topic goes.
-//   - Admin: CreateTopic, DeleteTopic, TruncateBefore, ApplyRetention,
+//   - Admin: CreateTopic, DeleteTopic, TruncateBefore, SkipTo, ApplyRetention,
 //     CheckVolumes, Scrub and WriteCheckpoint may run while appends and
 //     reads go on; a topic's view changes under Topic.mu only.
 //

@@ -27,6 +27,7 @@ const (
 	opRepair       // replace vol's copy of segment base from a good mirror
 	opRejoin       // rebuild vol's mirror and add it to the view
 	opSync         // sync the active segments (Engine.Sync)
+	opSkip         // drop the whole log and start it at base (Engine.SkipTo)
 )
 
 // writerReq is one queued request to a topic's writer: an append (opAppend)
@@ -529,6 +530,9 @@ func (w *writer) control(r *writerReq) {
 	case opSync:
 		r.err = w.syncNow()
 		r.base = w.next
+	case opSkip:
+		r.err = w.skipTo(r.base)
+		r.base = w.next
 	}
 	r.done <- struct{}{}
 }
@@ -602,6 +606,7 @@ const (
 	stepWrite  step = iota // write w.bufs, and sync under FsyncAlways
 	stepSeal               // seal the active segment
 	stepCreate             // create the next segment at w.next
+	stepDrop               // remove every segment of the mirror (skipTo)
 )
 
 func (w *writer) do(st step, i int, m *mirror) error {
@@ -618,6 +623,13 @@ func (w *writer) do(st step, i int, m *mirror) error {
 	case stepSeal:
 		if !s.Sealed() {
 			return s.Seal()
+		}
+		return nil
+	case stepDrop:
+		for _, s := range m.segs {
+			if err := s.Remove(); err != nil {
+				return err
+			}
 		}
 		return nil
 	default:

@@ -51,6 +51,7 @@ type config struct {
 	segmentAge              time.Duration
 	retentionAge            time.Duration
 	retentionBytes          int64
+	retentionInterval       time.Duration
 	maxGroups               int
 	maxGroupMembers         int
 	maxGroupInFlight        int
@@ -169,6 +170,7 @@ func newFlags() (*config, *flag.FlagSet) {
 	fs.DurationVar(&c.segmentAge, "segment-age", 0, "roll a segment whose first message is older (0: never)")
 	fs.DurationVar(&c.retentionAge, "retention-age", 0, "delete sealed segments older than this (0: keep)")
 	fs.Int64Var(&c.retentionBytes, "retention-bytes", 0, "per topic, delete the oldest sealed segments above this size (0: no limit)")
+	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Minute, "how often retention runs")
 	fs.IntVar(&c.maxGroups, "max-groups", 256, "consumer groups per topic")
 	fs.IntVar(&c.maxGroupMembers, "max-group-members", 1024, "members per consumer group")
 	fs.IntVar(&c.maxGroupInFlight, "max-group-in-flight", 100000, "messages leased to one consumer-group member at once")
@@ -335,6 +337,7 @@ func (c *config) check(fs *flag.FlagSet, positional []string) ([]string, error) 
 		{"segment-age", c.segmentAge >= 0, "0 or more"},
 		{"retention-age", c.retentionAge >= 0, "0 or more"},
 		{"retention-bytes", c.retentionBytes >= 0, "0 or more"},
+		{"retention-interval", c.retentionInterval > 0, "a duration above 0"},
 		{"max-groups", c.maxGroups > 0, "1 or more"},
 		{"max-group-members", c.maxGroupMembers > 0, "1 or more"},
 		{"max-group-in-flight", c.maxGroupInFlight > 0, "1 or more"},

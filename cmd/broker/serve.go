@@ -85,7 +85,7 @@ func serve(c *config, vols []string, log *slog.Logger, ready chan<- []net.Addr) 
 	}
 	e, err := engine.Open(engine.Options{Volumes: vols, InitVolumes: c.initVolumes, MinVolumes: c.minVolumes, ScrubBytesPerSec: c.scrubRate, Fsync: engineFsync(c), FsyncInterval: c.fsyncInterval,
 		SegmentBytes: c.segmentBytes, SegmentAge: c.segmentAge, RetentionAge: c.retentionAge,
-		RetentionBytes: c.retentionBytes, MaxGroups: c.maxGroups, MaxGroupMembers: c.maxGroupMembers, MaxGroupInFlight: c.maxGroupInFlight,
+		RetentionBytes: c.retentionBytes, RetentionInterval: c.retentionInterval, MaxGroups: c.maxGroups, MaxGroupMembers: c.maxGroupMembers, MaxGroupInFlight: c.maxGroupInFlight,
 		MaxBatchBytes: int(min(int64(c.maxBody), c.segmentBytes)), Logger: log,
 		Observer: obs.engine(), GroupRecords: groupRecords, DeadLetterAppend: deadLetter})
 	if err != nil {
