@@ -299,9 +299,6 @@ func (n *Node) applyConfChanges(g *group, rd *raft.Ready) {
 // no snapshot is sent (the stale one would only be refused, again and
 // again).
 func (n *Node) snapshotForNewReplica(g *group, before []uint64, cs *pb.ConfState, index uint64) {
-	if g.topic == "" {
-		return
-	}
 	if fi, _ := g.log.FirstIndex(); fi <= firstIndex {
 		return // never compacted: the new replica catches up from the log
 	}
@@ -310,7 +307,9 @@ func (n *Node) snapshotForNewReplica(g *group, before []uint64, cs *pb.ConfState
 			g.log.mu.Lock()
 			g.log.snapNeed = max(g.log.snapNeed, index)
 			g.log.mu.Unlock()
-			wantSnapshot(g)
+			if g.topic != "" {
+				wantSnapshot(g) // the metadata group: snapshotMeta
+			}
 			return
 		}
 	}

@@ -257,6 +257,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.cat = cat
+	n.catalogFromSnapshot() // snapshot_meta.go
 	if err := n.initMembership(); err != nil {
 		w.close()
 		return nil, err
@@ -651,13 +652,16 @@ func (n *Node) ready() error {
 		if x.rd.SoftState != nil || !raft.IsEmptyHardState(x.rd.HardState) {
 			n.noteLeadership(g) // a term or a role changed, perhaps
 		}
-		if marks[i] != nil {
+		if marks[i] != nil && g.id != metaGroup {
 			g.amu.Lock()
 			g.aq = append(g.aq, marks[i])
 			g.amu.Unlock()
 		}
 		if len(x.rd.CommittedEntries) > 0 || marks[i] != nil {
 			if g.id == metaGroup {
+				if marks[i] != nil {
+					n.installCatalog(marks[i]) // snapshot_meta.go
+				}
 				for _, e := range x.rd.CommittedEntries {
 					n.applyMeta(e)
 				}

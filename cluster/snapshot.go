@@ -239,7 +239,7 @@ func (n *Node) resumeFromSnapshot(g *group) {
 
 // installFromLeader records a snapshot Raft received from the leader in the
 // Raft log (the group's log now starts after it) and returns the marker
-// the apply goroutine starts from (nil: not a topic's).
+// the apply goroutine starts from (the metadata group's: installCatalog).
 func (n *Node) installFromLeader(g *group, s *pb.Snapshot) *pb.Entry {
 	md := s.GetMetadata()
 	sm := snapMeta{index: md.GetIndex(), term: md.GetTerm(), cs: md.GetConfState(), data: slices.Clone(s.GetData())}
@@ -250,7 +250,7 @@ func (n *Node) installFromLeader(g *group, s *pb.Snapshot) *pb.Entry {
 	g.snap.confs = slices.DeleteFunc(g.snap.confs, func(c confAt) bool { return c.index <= sm.index })
 	n.log.Info("cluster: received a snapshot", "group", g.id, "topic", g.topic, "index", sm.index, "term", sm.term)
 	if g.topic == "" {
-		return nil
+		return snapMarker(sm) // the metadata group's: installCatalog (snapshot_meta.go)
 	}
 	g.snap.catching.Add(1)
 	return snapMarker(sm)
@@ -316,6 +316,7 @@ func (n *Node) snapshotTick() {
 	}
 	for _, g := range n.groups {
 		if g.topic == "" {
+			n.snapshotMeta(g, limit, due) // snapshot_meta.go
 			continue
 		}
 		if p := g.snap.point.Swap(nil); p != nil {
