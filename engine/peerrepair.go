@@ -36,10 +36,13 @@ func (e *Engine) reportDamage(t *Topic, base uint64) {
 // each with the base offset and append time it has in the topic.
 type FetchFunc func(ctx context.Context, from, to uint64, fn func(batch []byte) error) error
 
-// RepairSegment rewrites, in every healthy mirror's copy of topic's sealed
+// RepairSegment rewrites, in every healthy mirror's copy of topic's
 // segment base that fails verification, the damaged batches in place with
 // the batches fetch returns for their offsets, syncs the file, and checks
-// the whole segment against its seal again. It returns how many copies it
+// the whole segment (a sealed one against its seal) again. The active
+// segment is repaired the same way, in its committed part, while appends
+// go on after it; a sealed copy whose log still matches its seal has only
+// its index damaged, which is rebuilt from the log (nothing is fetched). It returns how many copies it
 // repaired; a copy that still fails (fetch gave other bytes, or its index
 // is damaged so the batches cannot be located) is an ErrCorrupt error.
 func (e *Engine) RepairSegment(ctx context.Context, topic string, base uint64, fetch FetchFunc) (int, error) {
@@ -53,11 +56,23 @@ func (e *Engine) RepairSegment(ctx context.Context, topic string, base uint64, f
 			continue
 		}
 		s := m.find(base)
-		if s == nil || s.Base() != base || !s.Sealed() || !s.Acquire() {
+		if s == nil || s.Base() != base || !s.Acquire() {
 			continue
+		}
+		if derr := s.Damaged(); derr != nil {
+			// Damage Open found in an active segment: the segment refuses
+			// writes and the topic is read-only; not repaired in place.
+			s.Release()
+			return repaired, fmt.Errorf("engine: topic %q segment %d on %s: damaged since it was opened: %w", topic, base, m.vol.dir, derr)
 		}
 		ok, err := e.repairCopy(ctx, s, fetch)
 		s.Release()
+		if errors.Is(err, errIndexOnly) {
+			// The log is intact: the writer rebuilds the index from it
+			// (reindex.go); nothing is fetched.
+			_, err = t.submitCtl(ctx, &writerReq{op: opRepair, vol: m.vol, base: base})
+			ok = err == nil
+		}
 		if err != nil {
 			return repaired, fmt.Errorf("engine: topic %q segment %d on %s: %w", topic, base, m.vol.dir, err)
 		}
@@ -69,12 +84,18 @@ func (e *Engine) RepairSegment(ctx context.Context, topic string, base uint64, f
 	return repaired, nil
 }
 
+// errIndexOnly: a copy's log matches its seal; its index is damaged.
+var errIndexOnly = errors.New("engine: only the index is damaged")
+
 // repairCopy repairs one pinned copy; false: it was not damaged.
 func (e *Engine) repairCopy(ctx context.Context, s *segment.Segment, fetch FetchFunc) (bool, error) {
 	if err := s.Verify(); err == nil {
 		return false, nil
 	} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, segment.ErrCorrupt) {
 		return false, err
+	}
+	if s.Sealed() && segment.LogMatchesSeal(e.fs, s.Dir(), s.Base()) == nil {
+		return false, errIndexOnly
 	}
 	bad, err := badRuns(s)
 	if err != nil {

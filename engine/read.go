@@ -211,9 +211,7 @@ func (e *Engine) readSegments(t *Topic, segs []*segment.Segment, offset, limit u
 					return fmt.Errorf("engine: topic %q offset %d: %w", t.name, off, err)
 				}
 				err = e.damage(t, s, off, res.End, err)
-				if s.Sealed() {
-					e.reportDamage(t, s.Base())
-				}
+				e.reportDamage(t, s.Base()) // sealed or active: a peer may repair it
 				s.Release()
 				return err
 			}

@@ -418,6 +418,9 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 		t.e.opts.Logger.Warn("engine: repaired segment from a mirror", "topic", t.name, "volume", vol.dir, "segment", base, "from", m.vol.dir)
 		return nil
 	}
+	if t.reindex(vol, bad, old) {
+		return nil // only its index was damaged (reindex.go)
+	}
 	return fmt.Errorf("%w: topic %q segment %d: no mirror holds a good copy", ErrCorrupt, t.name, base)
 }
 
