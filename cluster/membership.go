@@ -77,6 +77,7 @@ func (n *Node) initMembership() error {
 		peers[id] = a
 	}
 	n.cfg.Peers = peers
+	n.loadLearnedPeers() // membership_join.go
 	if n.cat.Initial == nil {
 		if n.cfg.Join && n.wal.group(metaGroup).empty() {
 			init, rf, err := n.askInitial()
@@ -118,7 +119,8 @@ func (n *Node) askInitial() ([]uint64, int, error) {
 			s, err := FetchStatus(ctx, addr)
 			cancel()
 			if err == nil && len(s.Initial) > 0 && s.Replication > 0 {
-				n.log.Info("cluster: joining", "initial", s.Initial, "replication", s.Replication, "asked", id)
+				n.log.Info("cluster: joining", "initial", s.Initial, "replication", s.Replication, "asked", id, "peers", s.Peers)
+				n.learnPeers(s.Peers) // membership_join.go
 				return s.Initial, s.Replication, nil
 			}
 			if err == nil {
@@ -174,6 +176,9 @@ func (n *Node) applyMembership(kind byte, arg string) error {
 		n.cat.Members = slices.DeleteFunc(slices.Clone(n.cat.members()), func(m uint64) bool { return m == id })
 		n.nodes = slices.Clone(n.cat.members())
 		n.log.Info("cluster: node removed", "node", id, "members", n.nodes)
+		if id == n.cfg.NodeID {
+			defer n.markRemoved("it applied its own removal") // membership_removed.go
+		}
 	case kindMoveReplica:
 		f := strings.Fields(arg)
 		if len(f) != 3 {

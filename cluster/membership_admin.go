@@ -43,6 +43,9 @@ type adminResponse struct {
 // once this node applied it (the groups' configurations then follow, see
 // membership.go; Status shows the progress).
 func (n *Node) Admin(ctx context.Context, req *AdminRequest) error {
+	if err := n.errIfRemoved(); err != nil {
+		return err
+	}
 	switch req.Op {
 	case "add-node":
 		if req.Node == 0 || req.Addr == "" {

@@ -45,7 +45,14 @@ func (c *procCluster) newNode(id uint64) *proc {
 	p := &proc{id: id, dir: c.t.TempDir(), addr: freePort(c.t), caddr: freePort(c.t)}
 	p.peers = c.peers + fmt.Sprintf(",%d=%s", id, p.caddr)
 	p.extra = []string{"-join"}
-	c.t.Cleanup(func() { c.kill(p) })
+	c.t.Cleanup(func() {
+		c.kill(p)
+		if c.t.Failed() {
+			p.mu.Lock()
+			c.t.Logf("node %d log tail:\n%s", p.id, tailLines(p.logs.String(), 30))
+			p.mu.Unlock()
+		}
+	})
 	return p
 }
 

@@ -153,6 +153,7 @@ type Node struct {
 	stopc   chan struct{}
 	rep     repairs      // repairs from peers (repair.go)
 	rejoin  atomic.Int32 // votes after a wiped log (rejoin.go)
+	rm      removal      // removed from the cluster (membership_removed.go)
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -298,6 +299,8 @@ func Open(cfg Config) (*Node, error) {
 		w.close()
 		return nil, fmt.Errorf("cluster: rejoin guard: %w", err)
 	}
+	n.loadRemoved() // membership_removed.go
+	n.tr.mute.Store(n.rm.removed.Load())
 	n.tr.start()
 	if cfg.Relay != nil {
 		cfg.Relay.n.Store(n)
@@ -416,6 +419,7 @@ func (n *Node) run() {
 				}
 				n.snapshotTick()
 				n.rejoinTick()
+				n.removedTick()
 			}
 			if ticks%20 == 0 {
 				n.balance()

@@ -19,6 +19,9 @@ import (
 var _ logsvc.Service = (*Node)(nil)
 
 func (n *Node) topic(name string) (*TopicInfo, error) {
+	if err := n.errIfRemoved(); err != nil {
+		return nil, err
+	}
 	n.tmu.RLock()
 	ti := n.topics[name]
 	n.tmu.RUnlock()
@@ -148,6 +151,9 @@ func (n *Node) OffsetAt(topic string, tm time.Time) (uint64, error) {
 // CreateTopic creates the topic through the metadata group: it returns
 // once this node applied the creation (its replica, if it is one, exists).
 func (n *Node) CreateTopic(name string) error {
+	if err := n.errIfRemoved(); err != nil {
+		return err
+	}
 	if err := engine.ValidTopic(name); err != nil {
 		return err
 	}
@@ -159,6 +165,9 @@ func (n *Node) CreateTopic(name string) error {
 // DeleteTopic deletes the topic on every replica through the metadata
 // group.
 func (n *Node) DeleteTopic(name string) error {
+	if err := n.errIfRemoved(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposalTimeout+time.Second)
 	defer cancel()
 	return n.metaCommand(ctx, kindDeleteTopic, name)

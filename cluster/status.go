@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"time"
 
@@ -88,7 +89,14 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 
 // status builds the Status on the loop goroutine.
 func (n *Node) status() *Status {
-	s := &Status{Node: n.cfg.NodeID, Peers: n.cfg.Peers, PeersUp: map[uint64]bool{},
+	// Every peer's address: -peers', and those of nodes added since (a
+	// node joining through this one learns them: membership_join.go).
+	peers := maps.Clone(n.cfg.Peers)
+	n.tr.ids.Range(func(k, v any) bool {
+		peers[k.(uint64)] = v.(string)
+		return true
+	})
+	s := &Status{Node: n.cfg.NodeID, Peers: peers, PeersUp: map[uint64]bool{},
 		MsgsOut: n.tr.msgsOut.Load(), MsgsIn: n.tr.msgsIn.Load(), BytesOut: n.tr.bytesOut.Load(),
 		BytesIn: n.tr.bytesIn.Load(), WritesOut: n.tr.writesOut.Load(), RaftLogBytes: n.wal.size}
 	s.Initial, s.Members, s.Replication = n.cat.Initial, n.cat.members(), n.cat.Replication

@@ -55,6 +55,7 @@ type transport struct {
 	ids   sync.Map                                   // peer id → cluster address (the loop adds peers; any goroutine reads)
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	mute  atomic.Bool // a removed node sends nothing (membership_removed.go)
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -127,6 +128,9 @@ func (t *transport) track(c net.Conn, on bool) bool {
 // maxQueuedPerPeer bytes but at least one message) are dropped (Raft
 // resends).
 func (t *transport) send(group uint64, msgs []*pb.Message) {
+	if t.mute.Load() {
+		return
+	}
 	for _, m := range msgs {
 		p := t.peers[m.GetTo()]
 		if p == nil {
@@ -158,6 +162,9 @@ func msgBytes(m *pb.Message) int {
 
 // sendNode queues a node frame (b, not modified later) for peer to.
 func (t *transport) sendNode(to uint64, b []byte) {
+	if t.mute.Load() {
+		return
+	}
 	p := t.peers[to]
 	if p == nil {
 		return

@@ -35,7 +35,7 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterConfig) {
 	fs.StringVar(&c.addr, "cluster-addr", "", "TCP `address` the cluster listener binds (default: this node's address in -peers)")
 	fs.IntVar(&c.replication, "replication", 0, "replicas per topic in a cluster (0: min(3, nodes))")
 	fs.DurationVar(&c.tick, "raft-tick", 100*time.Millisecond, "Raft tick; a follower elects a new leader after 10 ticks without one")
-	fs.BoolVar(&c.join, "join", false, "join a running cluster (a node added with hrq cluster add-node): -peers names this node and every running node")
+	fs.BoolVar(&c.join, "join", false, "join a running cluster (a node added with hrq cluster add-node): -peers names this node and at least one running node, from which it learns the others")
 	fs.StringVar(&c.advertise, "advertise-addr", "", "`host:port` clients reach this node's native listener at, told to the cluster for placement (default: the -addr listener's, with the host of this node's -peers address when -addr binds every interface)")
 	fs.Int64Var(&c.snapBytes, "raft-snapshot-bytes", 32<<20, "a topic's Raft log is compacted (replaced by a snapshot of its segments) past this many `bytes`")
 }
