@@ -43,6 +43,19 @@ func (r *ReadResult) Next() uint64 {
 	return r.Chunks[len(r.Chunks)-1].Range.Next
 }
 
+// Current reports whether every segment the result reads is still part of
+// its topic: none was removed (the topic deleted, truncated or trimmed by
+// retention), repaired or taken out with its volume since the read. A
+// topic deleted and created again under the same name has new segments.
+func (r *ReadResult) Current() bool {
+	for i := range r.Chunks {
+		if r.Chunks[i].seg.Retired() {
+			return false
+		}
+	}
+	return true
+}
+
 // Release unpins the segments the result holds. It is safe to call twice.
 func (r *ReadResult) Release() {
 	for i := range r.Chunks {

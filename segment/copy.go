@@ -15,6 +15,11 @@ import (
 // out of service. Readers holding pins finish as usual.
 func (s *Segment) Retire() { s.dropOwnerPin() }
 
+// Retired reports whether the segment's owner let go of it (Remove,
+// Retire or Close): it is no longer part of its topic, though readers
+// holding pins still read it.
+func (s *Segment) Retired() bool { return s.ownerGone.Load() }
+
 // Damaged returns the corruption Open found in the segment, or nil.
 func (s *Segment) Damaged() error { return s.damaged }
 

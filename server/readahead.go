@@ -25,8 +25,8 @@ import (
 // only that soon, and only while the topic still holds its offsets from
 // the start (not deleted, truncated or trimmed by retention); otherwise it
 // is released (a timer does that when no consume comes) and the consume
-// reads afresh. A topic deleted and created again under the same name,
-// with as many messages, within aheadFresh is not told apart.
+// reads afresh. A topic deleted and created again under the same name is
+// told apart by its segments (ReadResult.Current), however soon.
 
 const (
 	aheadMinBytes = 1 << 20  // a response this large …
@@ -62,8 +62,8 @@ func (c *conn) takeAhead(topic string, offset, limit uint64, maxBytes int64) *co
 		return nil
 	}
 	start, end, err := c.s.e.Offsets(topic)
-	if err != nil || start > offset || end < a.st.res.Next() {
-		putState(a.st) // deleted, truncated or trimmed meanwhile: read afresh
+	if err != nil || start > offset || end < a.st.res.Next() || !a.st.res.Current() {
+		putState(a.st) // deleted (and made again), truncated, trimmed or repaired meanwhile: read afresh
 		return nil
 	}
 	a.st.res.Start, a.st.res.End = start, max(end, a.st.res.End)

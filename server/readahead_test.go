@@ -127,3 +127,49 @@ func TestLargeConsumeReadAheadStaleIsVerifiedAgain(t *testing.T) {
 		t.Fatalf("%d consumes answered with a stale read ahead", got)
 	}
 }
+
+// Promise: a consume is answered with the topic's own messages: a response
+// read ahead from a topic that was deleted and created again under the
+// same name, with as many messages, is never sent for the new topic.
+func TestLargeConsumeReadAheadTopicRecreated(t *testing.T) {
+	defer func(d time.Duration) { aheadFresh = d }(aheadFresh)
+	aheadFresh = time.Minute // the read ahead stays fresh: only the topic's identity can refuse it
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "unix", Options{AutoCreateTopics: true})
+	p := mustDial(t, ts, "")
+	const n, size = 6, 1 << 20
+	bigBatches(t, p, "big", n, size)
+	// Offsets 0 and 1; the broker reads 2 and 3 ahead.
+	resp := p.mustConsume(t, netproto.ConsumeRequest{Topic: []byte("big"), Offset: 0, MaxBytes: 3 << 20})
+	if msgs, err := decodeBatches(resp.Batches); err != nil || len(msgs) != 2 {
+		t.Fatalf("first consume: %d messages, %v", len(msgs), err)
+	}
+	if err := e.DeleteTopic("big"); err != nil {
+		t.Fatal(err)
+	}
+	// The new topic's messages: every byte 0xA5, unlike any of the old ones'.
+	msg := make([]byte, size)
+	for j := range msg {
+		msg[j] = 0xA5
+	}
+	for range n {
+		b, err := record.AppendBatch(nil, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.mustProduce(t, "big", b)
+	}
+	resp = p.mustConsume(t, netproto.ConsumeRequest{Topic: []byte("big"), Offset: 2, MaxBytes: 3 << 20})
+	msgs, err := decodeBatches(resp.Batches)
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("consume at 2: %d messages, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		if m.val[0] != 0xA5 || m.val[size-1] != 0xA5 {
+			t.Fatalf("offset %d of the new topic answered with the deleted topic's message (first byte %#x)", m.off, m.val[0])
+		}
+	}
+	if got := aheadUsed(ts); got != 0 {
+		t.Fatalf("%d consumes answered with a read ahead of the deleted topic", got)
+	}
+}
