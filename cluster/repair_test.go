@@ -133,11 +133,19 @@ func TestClusterRepairDamagedSegmentFromPeer(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	victim.mu.Lock()
-	repaired := strings.Contains(victim.logs.String(), "repaired a damaged segment from a peer")
-	victim.mu.Unlock()
-	if !repaired {
-		t.Fatalf("node %d did not log a repair from a peer", victim.id)
+	// The line comes through the process's stderr, read by another
+	// goroutine, and may follow the repaired read by a moment.
+	for {
+		victim.mu.Lock()
+		repaired := strings.Contains(victim.logs.String(), "repaired a damaged segment from a peer")
+		victim.mu.Unlock()
+		if repaired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not log a repair from a peer", victim.id)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	c.check(l, c.converge("t", l.count()))
 	// The file itself is whole again (a restart's open verifies it).
