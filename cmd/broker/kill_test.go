@@ -110,7 +110,7 @@ func dialRaw(sock string) (*rawConn, error) {
 
 func (c *rawConn) call(op netproto.Opcode, msg netproto.Encoder) (netproto.Header, []byte, error) {
 	c.id++
-	c.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	c.nc.SetDeadline(time.Now().Add(30 * time.Second)) // bounds a hang; a loaded machine under -race can take seconds
 	if _, err := c.nc.Write(netproto.AppendFrame(nil, netproto.Header{Opcode: op, RequestID: c.id}, msg)); err != nil {
 		return netproto.Header{}, nil, err
 	}
