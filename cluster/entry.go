@@ -21,4 +21,5 @@ const (
 	kindRemoveNode  = 15 // "id": a node leaves
 	kindMoveReplica = 16 // "topic from to": a topic's replica moves to another node
 	kindSettle      = 17 // "topic": the topic's group reached its replicas; retiring ones go
+	kindKafkaAddr   = 18 // the proposing node's Kafka advertised address (kafkameta.go)
 )

@@ -17,6 +17,9 @@ type NodeInfo struct {
 	// Client is the address clients reach the node's native listener at
 	// (Config.ClientAddr), as the node announced it.
 	Client string `json:"client,omitempty"`
+	// Kafka is the address Kafka clients reach the node's Kafka listener
+	// at, as the node announced it (empty: it runs none; kafkameta.go).
+	Kafka string `json:"kafka,omitempty"`
 }
 
 // node returns the catalog's entry for id, adding it when missing.

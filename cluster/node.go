@@ -152,7 +152,6 @@ type Node struct {
 	doq     chan func()
 	stopc   chan struct{}
 	rep     repairs      // repairs from peers (repair.go)
-	rix     readIndexes  // linearizable reads (readindex.go)
 	rejoin  atomic.Int32 // votes after a wiped log (rejoin.go)
 	rm      removal      // removed from the cluster (membership_removed.go)
 	done    chan struct{}
@@ -204,8 +203,6 @@ type group struct {
 	applied atomic.Uint64
 	snap    snapState // compaction (snapshot.go)
 	abuf    stageBuf  // apply goroutine's copies of an entry's batches
-
-	aw applyWatch // readers waiting for applied (readindex.go)
 }
 
 // Open starts a node: it replays the Raft log, loads the catalog, starts
@@ -415,7 +412,6 @@ func (n *Node) run() {
 			ticks := n.q.ticks
 			n.expire()
 			n.retryHeld()
-			n.retryReads()
 			n.memberTick()
 			if ticks%10 == 0 {
 				for _, g := range n.groups {
@@ -463,7 +459,6 @@ func (n *Node) run() {
 		for _, h := range gq {
 			n.proposeGroup(h)
 		}
-		n.startReads()
 		if err := n.ready(); err != nil {
 			n.log.Error("cluster: raft log write failed; node stops", "err", err)
 			n.mu.Lock()
@@ -685,7 +680,6 @@ func (n *Node) ready() error {
 			}
 		}
 		g.noteConfs(x.rd.CommittedEntries)
-		n.readStates(x.rd.ReadStates)
 		g.rn.Advance(x.rd)
 		reportSnapshots(g, late[i])
 		if g.rn.HasReady() {
@@ -894,7 +888,6 @@ func (n *Node) applyLoop(g *group, end uint64) {
 				n.finishEach(id, bases, errs)
 			}
 		}
-		g.aw.notify()
 		n.notePoint(g, q, next, last, seen, prods)
 		clear(q)
 	}
@@ -1060,6 +1053,8 @@ func (n *Node) applyMeta(e *pb.Entry) {
 	case kindNodeAddr:
 		n.cat.setClientAddr(proposer, name)
 		n.caddrs.Store(proposer, name)
+	case kindKafkaAddr:
+		n.cat.node(proposer).Kafka = name
 	case kindAddNode, kindRemoveNode, kindMoveReplica, kindSettle:
 		err = n.applyMembership(kind, name)
 	case kindDeleteTopic:

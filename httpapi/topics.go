@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/haraqa/haraqa/engine"
-	"github.com/haraqa/haraqa/logsvc"
 )
 
 // maxRegexp bounds a topics regexp, as the native protocol does.
@@ -68,7 +67,7 @@ func (a *API) describeTopic(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, info)
 		return
 	}
-	start, end, err := logsvc.LatestOffsets(a.svc, topic)
+	start, end, err := a.svc.Offsets(topic)
 	if err != nil {
 		a.failErr(w, err)
 		return
@@ -111,7 +110,7 @@ type offsetsInfo struct {
 // and, with time, the first offset appended at or after it.
 func (a *API) offsets(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
-	start, end, err := logsvc.LatestOffsets(a.svc, topic)
+	start, end, err := a.svc.Offsets(topic)
 	if err != nil {
 		a.failErr(w, err)
 		return

@@ -90,6 +90,10 @@ func handleMetadata(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 	req := r.(*kmsg.MetadataRequest)
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.Brokers = []kmsg.MetadataResponseBroker{c.broker()}
+	cm := c.clusterMetadata()
+	if cm != nil {
+		resp.Brokers = append(resp.Brokers, cm.brokers...)
+	}
 	resp.ClusterID = kmsg.StringPtr(c.s.opts.ClusterID)
 	resp.ControllerID = c.s.opts.NodeID
 	autoCreate := req.AllowAutoTopicCreation || h.version < 4
@@ -139,6 +143,9 @@ func handleMetadata(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 		p.Leader = c.s.opts.NodeID
 		p.Replicas = []int32{c.s.opts.NodeID}
 		p.ISR = []int32{c.s.opts.NodeID}
+		if cm != nil {
+			cm.partition(c.s.opts.NodeID, name, &p)
+		}
 		rt.Partitions = []kmsg.MetadataResponseTopicPartition{p}
 		resp.Topics = append(resp.Topics, rt)
 	}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 
 	"github.com/haraqa/haraqa/auth"
@@ -84,6 +85,12 @@ type Options struct {
 	// the group requests are forwarded there (forward.go). Not with Auth
 	// (the forwarded request would lose the client's permissions).
 	GroupForward func() GroupForwardFunc
+	// Cluster, when set (a cluster node), returns the cluster's view:
+	// Metadata answers then name the other live nodes with a Kafka
+	// listener as brokers and each topic's leader and replicas, so
+	// clients send each topic's requests to its leader (cluster.go).
+	// NodeID must then be the node's cluster id.
+	Cluster func(context.Context) (ClusterView, error)
 	// Logger receives connection errors (default slog.Default()).
 	Logger *slog.Logger
 }
