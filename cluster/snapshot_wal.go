@@ -133,19 +133,11 @@ func (w *wal) rewrite(keep func(uint64) bool) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	var size int64
-	var buf []byte
-	put := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		if _, err := f.WriteAt(buf, size); err != nil {
-			return err
-		}
-		size += int64(len(buf))
-		buf = buf[:0]
-		return nil
-	}
+	// The new file is written as the node's log is (wal.saveEntries: a
+	// large entry's data goes out from its buffer, not copied into the
+	// record's), in flushes of about 8 MiB; entries still kept in memory
+	// are not read back.
+	nw := &wal{dir: w.dir, f: f, log: w.log, grp: map[uint64]*groupLog{}}
 	newLocs := map[uint64][]entryLoc{}
 	for gid, g := range w.grp {
 		if !keep(gid) {
@@ -155,43 +147,49 @@ func (w *wal) rewrite(keep func(uint64) bool) (err error) {
 		snap, hs, ents := g.snap, g.hs, slices.Clone(g.ents)
 		g.mu.Unlock()
 		if snap.realSnap() || snap.cs != nil || snap.index != firstIndex-1 {
-			buf = appendRecord(buf, size, recSnapshot, gid, func(b []byte, _ int64) []byte { return encodeSnapRecord(b, 0, snap) })
+			nw.record(recSnapshot, gid, func(b []byte, _ int64) []byte { return encodeSnapRecord(b, 0, snap) })
 		}
 		if hs != nil {
-			buf = appendRecord(buf, size, recHardState, gid, func(b []byte, _ int64) []byte {
+			nw.record(recHardState, gid, func(b []byte, _ int64) []byte {
 				b = binary.LittleEndian.AppendUint64(b, hs.GetTerm())
 				b = binary.LittleEndian.AppendUint64(b, hs.GetVote())
 				return binary.LittleEndian.AppendUint64(b, hs.GetCommit())
 			})
 		}
-		var locs []entryLoc
+		ng := nw.group(gid)
+		ng.snap = snap // its entries follow the snapshot
 		idx := snap.index + 1
 		for i := 0; i < len(ents); {
 			var batch []*pb.Entry
 			var bytes int
 			for ; i < len(ents) && (len(batch) == 0 || bytes < 8<<20); i++ {
 				l := ents[i]
-				data := make([]byte, l.n)
-				if _, err := w.f.ReadAt(data, l.off); err != nil {
-					return fmt.Errorf("cluster: rewrite raft log: read entry %d of group %d: %w", idx, gid, err)
+				data := l.data
+				if data == nil && l.n > 0 {
+					data = make([]byte, l.n)
+					if _, err := w.f.ReadAt(data, l.off); err != nil {
+						return fmt.Errorf("cluster: rewrite raft log: read entry %d of group %d: %w", idx, gid, err)
+					}
 				}
 				batch = append(batch, &pb.Entry{Term: new(l.term), Index: new(idx), Type: l.typ.Enum(), Data: data})
 				bytes += len(data)
 				idx++
 			}
-			buf, locs = appendEntries(buf, size, gid, batch, locs)
-			if err := put(); err != nil {
+			nw.saveEntries(gid, batch)
+			if err := nw.flush(false); err != nil {
 				return err
 			}
 		}
-		if err := put(); err != nil {
-			return err
+		locs := ng.ents
+		for i := range locs {
+			locs[i].data = ents[i].data // kept only where the old log kept it
 		}
 		newLocs[gid] = locs
 	}
-	if err := put(); err != nil {
+	if err := nw.flush(false); err != nil {
 		return err
 	}
+	size := nw.size
 	if err := f.Sync(); err != nil {
 		return err
 	}

@@ -295,10 +295,11 @@ func (w *wal) saveHardState(gid uint64, hs *pb.HardState) {
 }
 
 // saveEntries queues an entries record; ents replace the group's log from
-// their first index on. The record is the one appendEntries encodes, but
-// an entry's data of walInline bytes or more is written from the entry
-// (a vector of its own): the checksum is computed over the record's parts
-// first, so that its header is final before the first vector.
+// their first index on. The record (FORMAT.md "Cluster Raft log"): the
+// first index, the count, then per entry its term, type, data length and
+// data; an entry's data of walInline bytes or more is written from the
+// entry (a vector of its own): the checksum is computed over the record's
+// parts first, so that its header is final before the first vector.
 func (w *wal) saveEntries(gid uint64, ents []*pb.Entry) {
 	if len(ents) == 0 {
 		return
@@ -352,25 +353,6 @@ func putEntryHeader(b []byte, e *pb.Entry) {
 	binary.LittleEndian.PutUint64(b, e.GetTerm())
 	b[8] = byte(e.GetType())
 	binary.LittleEndian.PutUint32(b[9:], uint32(len(e.Data)))
-}
-
-// appendEntries appends an entries record of ents to buf (written at file
-// offset base) and returns it with the entries' locations.
-func appendEntries(buf []byte, base int64, gid uint64, ents []*pb.Entry, locs []entryLoc) ([]byte, []entryLoc) {
-	buf = appendRecord(buf, base, recEntries, gid, func(b []byte, at int64) []byte {
-		start := len(b) - 9 // body start in b
-		b = binary.LittleEndian.AppendUint64(b, ents[0].GetIndex())
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(ents)))
-		for _, e := range ents {
-			b = binary.LittleEndian.AppendUint64(b, e.GetTerm())
-			b = append(b, byte(e.GetType()))
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Data)))
-			locs = append(locs, entryLoc{term: e.GetTerm(), off: at + int64(len(b)-start), n: uint32(len(e.Data)), typ: e.GetType()})
-			b = append(b, e.Data...)
-		}
-		return b
-	})
-	return buf, locs
 }
 
 // flush writes the pending records and, with sync, syncs the file: then
