@@ -152,6 +152,7 @@ type Node struct {
 	doq     chan func()
 	stopc   chan struct{}
 	rep     repairs      // repairs from peers (repair.go)
+	rix     readIndexes  // linearizable reads (readindex.go)
 	rejoin  atomic.Int32 // votes after a wiped log (rejoin.go)
 	rm      removal      // removed from the cluster (membership_removed.go)
 	done    chan struct{}
@@ -203,6 +204,8 @@ type group struct {
 	applied atomic.Uint64
 	snap    snapState // compaction (snapshot.go)
 	abuf    stageBuf  // apply goroutine's copies of an entry's batches
+
+	aw applyWatch // readers waiting for applied (readindex.go)
 }
 
 // Open starts a node: it replays the Raft log, loads the catalog, starts
@@ -412,6 +415,7 @@ func (n *Node) run() {
 			ticks := n.q.ticks
 			n.expire()
 			n.retryHeld()
+			n.retryReads()
 			n.memberTick()
 			if ticks%10 == 0 {
 				for _, g := range n.groups {
@@ -459,6 +463,7 @@ func (n *Node) run() {
 		for _, h := range gq {
 			n.proposeGroup(h)
 		}
+		n.startReads()
 		if err := n.ready(); err != nil {
 			n.log.Error("cluster: raft log write failed; node stops", "err", err)
 			n.mu.Lock()
@@ -680,6 +685,7 @@ func (n *Node) ready() error {
 			}
 		}
 		g.noteConfs(x.rd.CommittedEntries)
+		n.readStates(x.rd.ReadStates)
 		g.rn.Advance(x.rd)
 		reportSnapshots(g, late[i])
 		if g.rn.HasReady() {
@@ -888,6 +894,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 				n.finishEach(id, bases, errs)
 			}
 		}
+		g.aw.notify()
 		n.notePoint(g, q, next, last, seen, prods)
 		clear(q)
 	}

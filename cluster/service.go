@@ -94,21 +94,26 @@ func (n *Node) EnqueueDirect(ctx context.Context, topic string, batch []byte) (e
 // acknowledged that this replica has not applied yet (a follower learns of
 // a commit a moment after its leader acknowledged it, and only once the
 // next leader commits after a leader died; a replica catching up from a
-// snapshot later still): the read waits for it up to behindWait before it
-// answers out of range, so that a consumer moved to another replica is not
-// told that a message it may read is past the end.
+// snapshot later still): the read first passes a read barrier (Raft's
+// ReadIndex, readindex.go: this replica applies everything committed when
+// it asked), bounded by behindWait, so that a consumer moved to another
+// replica is not told that a message it may read is past the end. Past
+// the end after the barrier, it is out of range; without a barrier in
+// time (no quorum), a retriable error.
 func (n *Node) Read(topic string, offset, limit uint64, maxBytes int64, res *engine.ReadResult) error {
-	if _, err := n.topic(topic); err != nil {
+	ti, err := n.topic(topic)
+	if err != nil {
 		return err
 	}
-	err := n.e.Read(topic, offset, limit, maxBytes, res)
+	err = n.e.Read(topic, offset, limit, maxBytes, res)
 	if re := (*engine.RangeError)(nil); errors.As(err, &re) && offset > re.End {
 		ctx, cancel := context.WithTimeout(context.Background(), n.behindWait())
-		werr := n.e.Wait(ctx, topic, offset-1) // until end >= offset
+		werr := n.readBarrier(ctx, ti)
 		cancel()
-		if werr == nil {
-			err = n.e.Read(topic, offset, limit, maxBytes, res)
+		if werr != nil {
+			return werr
 		}
+		err = n.e.Read(topic, offset, limit, maxBytes, res)
 	}
 	return err
 }
@@ -134,8 +139,35 @@ func (n *Node) WaitChange(ctx context.Context, topic string, start, end uint64) 
 	return n.e.WaitChange(ctx, topic, start, end)
 }
 
+// Offsets returns this replica's range as it is: its end may lag an
+// offset the cluster acknowledged (a follower, a new leader that has not
+// applied its predecessor's last commits). Internal checks that can take
+// that (a Kafka fetch's high watermark, a read-ahead's freshness) use it;
+// a client asking for the range gets LatestOffsets.
 func (n *Node) Offsets(topic string) (uint64, uint64, error) {
 	if _, err := n.topic(topic); err != nil {
+		return 0, 0, err
+	}
+	return n.e.Offsets(topic)
+}
+
+var _ logsvc.Linearizable = (*Node)(nil)
+
+// LatestOffsets returns this replica's range once it passed a read
+// barrier (Raft's ReadIndex, readindex.go): its end is at or past every
+// offset the cluster acknowledged before the call, on a follower or a new
+// leader that has not applied them yet too. Without a barrier within
+// behindWait (no quorum reachable, this replica's apply stuck), a
+// retriable error.
+func (n *Node) LatestOffsets(topic string) (uint64, uint64, error) {
+	ti, err := n.topic(topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.behindWait())
+	err = n.readBarrier(ctx, ti)
+	cancel()
+	if err != nil {
 		return 0, 0, err
 	}
 	return n.e.Offsets(topic)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 )
 
 // keepAlive is how often an idle stream sends a comment (SSE) or an empty
@@ -37,7 +38,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	case q.Get("offset") != "" || q.Get("from_time") != "":
 		off, err = a.startOf(topic, q)
 	default:
-		_, off, err = a.svc.Offsets(topic) // new messages only
+		_, off, err = logsvc.LatestOffsets(a.svc, topic) // new messages only
 	}
 	if err != nil {
 		a.paramFailed(w, err)

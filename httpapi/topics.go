@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 )
 
 // maxRegexp bounds a topics regexp, as the native protocol does.
@@ -67,7 +68,7 @@ func (a *API) describeTopic(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, info)
 		return
 	}
-	start, end, err := a.svc.Offsets(topic)
+	start, end, err := logsvc.LatestOffsets(a.svc, topic)
 	if err != nil {
 		a.failErr(w, err)
 		return
@@ -110,7 +111,7 @@ type offsetsInfo struct {
 // and, with time, the first offset appended at or after it.
 func (a *API) offsets(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
-	start, end, err := a.svc.Offsets(topic)
+	start, end, err := logsvc.LatestOffsets(a.svc, topic)
 	if err != nil {
 		a.failErr(w, err)
 		return

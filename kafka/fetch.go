@@ -8,6 +8,7 @@ import (
 
 	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -78,6 +79,11 @@ func (c *conn) fetchPartition(rp *kmsg.FetchResponseTopicPartition, topic string
 		return scratch
 	}
 	start, end, err := c.s.svc.Offsets(topic)
+	if err == nil && offset > int64(end) {
+		// Past this replica's end: perhaps acknowledged, not applied here
+		// yet (a lagging replica); never answer out of range for that.
+		start, end, err = logsvc.LatestOffsets(c.s.svc, topic)
+	}
 	if err != nil {
 		rp.ErrorCode = codeOf(err)
 		return scratch

@@ -5,6 +5,7 @@ import (
 
 	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -44,7 +45,7 @@ func handleListOffsets(c *conn, h reqHeader, r kmsg.Request, sl *slot) {
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			start, end, err := c.s.svc.Offsets(t.Topic)
+			start, end, err := logsvc.LatestOffsets(c.s.svc, t.Topic)
 			switch {
 			case err != nil:
 				rp.ErrorCode = codeOf(err)

@@ -24,3 +24,25 @@ var (
 type LeaderHint interface {
 	LeaderNode() (id uint64, addr string)
 }
+
+// A Linearizable service answers LatestOffsets with an end at or past
+// every offset it acknowledged to a producer before the call (a
+// replicated log whose replica may lag its cluster: package cluster
+// passes a Raft read barrier first, which costs a quorum round trip; its
+// Offsets answers from the replica at once, for internal checks that can
+// take a lagging end). Its errors are Offsets' errors, or a retriable one
+// when the barrier cannot pass in time.
+type Linearizable interface {
+	LatestOffsets(topic string) (start, end uint64, err error)
+}
+
+// LatestOffsets is svc's LatestOffsets when it has one, otherwise its
+// Offsets (one node: the engine's end is every acknowledged offset).
+// Front ends answer a client that asks for a topic's range (an Offsets
+// request, Kafka ListOffsets, a topic's description) with it.
+func LatestOffsets(svc Reader, topic string) (start, end uint64, err error) {
+	if l, ok := svc.(Linearizable); ok {
+		return l.LatestOffsets(topic)
+	}
+	return svc.Offsets(topic)
+}

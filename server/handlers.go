@@ -10,6 +10,7 @@ import (
 
 	"github.com/haraqa/haraqa/auth"
 	"github.com/haraqa/haraqa/engine"
+	"github.com/haraqa/haraqa/logsvc"
 	"github.com/haraqa/haraqa/netproto"
 )
 
@@ -402,7 +403,7 @@ func (c *conn) admin(h netproto.Header, body []byte) bool {
 		var resp netproto.OffsetsResponse
 		err := c.authorize(auth.Consume, string(req.Topic))
 		if err == nil {
-			resp.Start, resp.End, err = e.Offsets(string(req.Topic))
+			resp.Start, resp.End, err = logsvc.LatestOffsets(e, string(req.Topic))
 		}
 		if err == nil && req.Time != 0 {
 			resp.AtTime, err = e.OffsetAt(string(req.Topic), time.Unix(0, req.Time))
