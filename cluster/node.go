@@ -832,6 +832,7 @@ func (n *Node) applyLoop(g *group, end uint64) {
 			return
 		case <-g.asig:
 		}
+		n.gateApply(g) // tests only (readindex.go)
 		g.amu.Lock()
 		q, g.aq = g.aq, q[:0]
 		g.amu.Unlock()

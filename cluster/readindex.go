@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/haraqa/haraqa/engine"
 	"go.etcd.io/raft/v3"
@@ -58,6 +59,20 @@ type readIndexes struct {
 	// Loop-owned.
 	seq    uint64
 	rounds map[string]*readRound
+
+	// gate, set by tests only: while it holds a channel, this node's
+	// topic applies wait for it to close.
+	gate atomic.Pointer[chan struct{}]
+}
+
+// gateApply waits while a test holds this node's applies (apply goroutine).
+func (n *Node) gateApply(g *group) {
+	if ch := n.rix.gate.Load(); ch != nil {
+		select {
+		case <-*ch:
+		case <-g.astop:
+		}
+	}
 }
 
 // applyWatch lets readers wait for a group's apply to advance.

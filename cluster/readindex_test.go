@@ -184,3 +184,82 @@ func TestOffsetsOnQuietGroup(t *testing.T) {
 	}
 	c.waitQuietGroup("t")
 }
+
+// An acknowledged message is never hidden after a leader change: a
+// replica that becomes the topic's leader before it applied the last
+// acknowledged batches (its apply held) does not answer an end below
+// them; it answers once it has applied up to its read index.
+func TestOffsetsOnNewLeaderBeforeApplyCoverAcknowledged(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := produce(ctx, c.nodes[1].n, "t", []byte("m0")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitSame("t", 1)
+	lead := c.leaderOf("t")
+	var next *testNode
+	for _, tn := range c.nodes {
+		if tn != lead {
+			next = tn
+			break
+		}
+	}
+	gate := make(chan struct{})
+	next.n.rix.gate.Store(&gate)
+	held := true
+	release := func() {
+		if held {
+			held = false
+			close(gate)
+		}
+	}
+	defer release()
+	var acked uint64
+	for _, m := range []string{"m1", "m2"} {
+		off, err := produce(ctx, lead.n, "t", []byte(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = off
+	}
+	if err := lead.n.TransferLeader(ctx, "t", next.id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ch := make(chan bool, 1)
+		next.n.doq <- func() { ch <- next.n.groups[next.n.topics["t"].Group].lead == next.id }
+		if <-ch {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not take the leadership of t", next.id)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, end, _ := next.e.Offsets("t"); end > acked {
+		t.Fatalf("new leader's engine ends at %d, past the acknowledged offset %d: the hold did not hold", end, acked)
+	}
+	type answer struct {
+		end uint64
+		err error
+	}
+	ans := make(chan answer, 1)
+	go func() {
+		_, end, err := next.n.LatestOffsets("t")
+		ans <- answer{end, err}
+	}()
+	var a answer
+	select {
+	case a = <-ans:
+	case <-time.After(300 * time.Millisecond):
+		release()
+		a = <-ans
+	}
+	if a.err != nil || a.end <= acked {
+		t.Fatalf("offsets on the new leader, offset %d acknowledged: end %d, %v (want past it)", acked, a.end, a.err)
+	}
+}
