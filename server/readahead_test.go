@@ -48,7 +48,8 @@ func aheadUsed(ts *testServer) int64 {
 // writing the previous one (verified then), not from a read begun when
 // the request came; what it gets is the same.
 func TestLargeConsumeReadAhead(t *testing.T) {
-	defer func(d time.Duration) { aheadFresh = d }(aheadFresh)
+	old := aheadFresh
+	t.Cleanup(func() { aheadFresh = old }) // after the server's cleanup: its connections read it
 	aheadFresh = time.Minute // a loaded test machine may take long between two requests
 	for _, network := range networks {
 		t.Run(network, func(t *testing.T) {
@@ -87,7 +88,8 @@ func TestLargeConsumeReadAhead(t *testing.T) {
 // read ahead of it is older than aheadFresh: a batch damaged after the
 // read ahead is never sent, and the consume is told where the damage is.
 func TestLargeConsumeReadAheadStaleIsVerifiedAgain(t *testing.T) {
-	defer func(d time.Duration) { aheadFresh = d }(aheadFresh)
+	old := aheadFresh
+	t.Cleanup(func() { aheadFresh = old }) // after the server's cleanup: its connections read it
 	aheadFresh = time.Nanosecond
 	dir := t.TempDir()
 	e := openEngine(t, engine.Options{Dir: dir})
@@ -132,7 +134,8 @@ func TestLargeConsumeReadAheadStaleIsVerifiedAgain(t *testing.T) {
 // read ahead from a topic that was deleted and created again under the
 // same name, with as many messages, is never sent for the new topic.
 func TestLargeConsumeReadAheadTopicRecreated(t *testing.T) {
-	defer func(d time.Duration) { aheadFresh = d }(aheadFresh)
+	old := aheadFresh
+	t.Cleanup(func() { aheadFresh = old }) // after the server's cleanup: its connections read it
 	aheadFresh = time.Minute // the read ahead stays fresh: only the topic's identity can refuse it
 	e := openEngine(t, engine.Options{})
 	ts := startServer(t, e, "unix", Options{AutoCreateTopics: true})
