@@ -50,7 +50,7 @@ func aheadUsed(ts *testServer) int64 {
 func TestLargeConsumeReadAhead(t *testing.T) {
 	old := aheadFresh
 	t.Cleanup(func() { aheadFresh = old }) // after the server's cleanup: its connections read it
-	aheadFresh = time.Minute // a loaded test machine may take long between two requests
+	aheadFresh = time.Minute               // a loaded test machine may take long between two requests
 	for _, network := range networks {
 		t.Run(network, func(t *testing.T) {
 			e := openEngine(t, engine.Options{})
@@ -136,7 +136,7 @@ func TestLargeConsumeReadAheadStaleIsVerifiedAgain(t *testing.T) {
 func TestLargeConsumeReadAheadTopicRecreated(t *testing.T) {
 	old := aheadFresh
 	t.Cleanup(func() { aheadFresh = old }) // after the server's cleanup: its connections read it
-	aheadFresh = time.Minute // the read ahead stays fresh: only the topic's identity can refuse it
+	aheadFresh = time.Minute               // the read ahead stays fresh: only the topic's identity can refuse it
 	e := openEngine(t, engine.Options{})
 	ts := startServer(t, e, "unix", Options{AutoCreateTopics: true})
 	p := mustDial(t, ts, "")
