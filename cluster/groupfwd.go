@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -27,6 +28,13 @@ import (
 // the node answers one JSON groupFwdResponse and closes. The leader runs
 // the call as its own (never forwarding it again).
 const groupFwdMagic = 0x48524347 // "HRCG"
+
+// maxGroupFwdRequest and maxGroupFwdResponse bound the JSON of a forwarded
+// group call and of its answer (a DescribeGroup's members and counters).
+const (
+	maxGroupFwdRequest  = 64 << 10
+	maxGroupFwdResponse = 16 << 20
+)
 
 type groupFwdRequest struct {
 	Op     string               `json:"op"` // "create", "seek", "describe"
@@ -78,7 +86,9 @@ func fwdError(kind, msg string) error {
 func (n *Node) serveGroupFwd(c net.Conn, br *bufio.Reader) error {
 	var req groupFwdRequest
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := json.NewDecoder(br).Decode(&req); err != nil {
+	// A call is a few names and a group's configuration: read at most
+	// maxGroupFwdRequest of it, whoever sends it.
+	if err := json.NewDecoder(io.LimitReader(br, maxGroupFwdRequest)).Decode(&req); err != nil {
 		return err
 	}
 	c.SetReadDeadline(time.Time{})
@@ -139,7 +149,7 @@ func (n *Node) forwardGroup(ctx context.Context, lead uint64, req *groupFwdReque
 	if _, err := c.Write(append(hello[:], b...)); err != nil {
 		return resp, n.notLeader(lead, "cluster: forwarding a group call to node %d: %v", lead, err)
 	}
-	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&resp); err != nil {
+	if err := json.NewDecoder(io.LimitReader(bufio.NewReader(c), maxGroupFwdResponse)).Decode(&resp); err != nil {
 		// Sent, no answer: a create or seek may have been done.
 		return resp, inDoubt("cluster: group call forwarded to node %d, the leader of topic %q, got no answer: %v", lead, req.Topic, err)
 	}
