@@ -19,35 +19,12 @@ import (
 func TestReplicaBehindWaitsForOffset(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := produce(ctx, c.nodes[1].n, "t", []byte("m0")); err != nil {
-		t.Fatal(err)
-	}
-	c.waitSame("t", 1)
+	c.topicWithOne()
 	lead := c.leaderOf("t")
-	var behind *testNode
-	for _, tn := range c.nodes {
-		if tn != lead {
-			behind = tn
-			break
-		}
-	}
+	behind := c.followerOf(lead)
 	// Hold the follower's apply: its engine stays at offset 1 while the
 	// leader and the other follower commit and acknowledge two more.
-	gc := make(chan *group, 1)
-	behind.n.doq <- func() { gc <- behind.n.groups[behind.n.topics["t"].Group] }
-	g := <-gc
-	g.amu.Lock()
-	held := true
-	release := func() {
-		if held {
-			held = false
-			g.amu.Unlock()
-		}
-	}
-	defer release()
+	release := holdApply(t, behind)
 	for i, m := range []string{"m1", "m2"} {
 		off, err := produce(ctx, lead.n, "t", []byte(m))
 		if err != nil {

@@ -23,13 +23,7 @@ func onLoop(n *Node, f func()) {
 func TestCatchingReplicaNotGivenLeadership(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := produce(ctx, c.nodes[1].n, "t", []byte("m0")); err != nil {
-		t.Fatal(err)
-	}
-	c.waitSame("t", 1)
+	c.topicWithOne()
 	var ti *TopicInfo
 	onLoop(c.nodes[1].n, func() { ti = c.nodes[1].n.topics["t"] })
 	pref := c.nodes[ti.Preferred]

@@ -19,33 +19,10 @@ import (
 func TestOffsetsOnReplicaBehindCoverAcknowledged(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := produce(ctx, c.nodes[1].n, "t", []byte("m0")); err != nil {
-		t.Fatal(err)
-	}
-	c.waitSame("t", 1)
+	c.topicWithOne()
 	lead := c.leaderOf("t")
-	var behind *testNode
-	for _, tn := range c.nodes {
-		if tn != lead {
-			behind = tn
-			break
-		}
-	}
-	gc := make(chan *group, 1)
-	behind.n.doq <- func() { gc <- behind.n.groups[behind.n.topics["t"].Group] }
-	g := <-gc
-	g.amu.Lock()
-	held := true
-	release := func() {
-		if held {
-			held = false
-			g.amu.Unlock()
-		}
-	}
-	defer release()
+	behind := c.followerOf(lead)
+	release := holdApply(t, behind)
 	var acked uint64
 	for _, m := range []string{"m1", "m2"} {
 		off, err := produce(ctx, lead.n, "t", []byte(m))
@@ -89,14 +66,7 @@ func TestOffsetsOnReplicaBehindCoverAcknowledged(t *testing.T) {
 // within the read bound (behindWait); a consume past its end likewise.
 func TestOffsetsWithoutQuorumRetriable(t *testing.T) {
 	c := newTestCluster(t, 3)
-	ctx := context.Background()
-	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := produce(ctx, c.nodes[1].n, "t", []byte("m0")); err != nil {
-		t.Fatal(err)
-	}
-	c.waitSame("t", 1)
+	c.topicWithOne()
 	alone := c.nodes[1]
 	c.stop(c.nodes[2])
 	c.stop(c.nodes[3])
@@ -192,21 +162,9 @@ func TestOffsetsOnQuietGroup(t *testing.T) {
 func TestOffsetsOnNewLeaderBeforeApplyCoverAcknowledged(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	if err := c.nodes[1].n.CreateTopic("t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := produce(ctx, c.nodes[1].n, "t", []byte("m0")); err != nil {
-		t.Fatal(err)
-	}
-	c.waitSame("t", 1)
+	c.topicWithOne()
 	lead := c.leaderOf("t")
-	var next *testNode
-	for _, tn := range c.nodes {
-		if tn != lead {
-			next = tn
-			break
-		}
-	}
+	next := c.followerOf(lead)
 	gate := make(chan struct{})
 	next.n.rix.gate.Store(&gate)
 	held := true
