@@ -35,7 +35,14 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T, size int) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, peers: map[uint64]string{}, nodes: map[uint64]*testNode{}}
+	return newTestClusterTick(t, size, 0)
+}
+
+// newTestClusterTick starts size in-process nodes with Raft tick tick (0:
+// 20 ms; the election timeout is 10 ticks).
+func newTestClusterTick(t *testing.T, size int, tick time.Duration) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, peers: map[uint64]string{}, nodes: map[uint64]*testNode{}, tick: tick}
 	lns := map[uint64]net.Listener{}
 	for i := 1; i <= size; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -3,40 +3,12 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
 )
-
-// newTestClusterTick is newTestCluster with another Raft tick (the
-// election timeout is 10 ticks).
-func newTestClusterTick(t *testing.T, size int, tick time.Duration) *testCluster {
-	t.Helper()
-	c := &testCluster{t: t, peers: map[uint64]string{}, nodes: map[uint64]*testNode{}, tick: tick}
-	lns := map[uint64]net.Listener{}
-	for i := 1; i <= size; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[uint64(i)] = ln
-		c.peers[uint64(i)] = ln.Addr().String()
-	}
-	for id, ln := range lns {
-		tn := &testNode{id: id, dir: t.TempDir(), addr: c.peers[id]}
-		c.nodes[id] = tn
-		c.start(tn, ln)
-	}
-	t.Cleanup(func() {
-		for _, tn := range c.nodes {
-			c.stop(tn)
-		}
-	})
-	return c
-}
 
 // leaderOf waits until a running node leads topic's group in every running
 // node's view and returns it.
