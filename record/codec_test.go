@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -344,20 +345,32 @@ func TestDecompressRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dst := make([]byte, 0, 8<<10)
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			out, err := record.Decompress(dst, tt.batch, &h, tt.maxRaw)
-			runtime.ReadMemStats(&after)
-			wantErr(t, "Decompress", err, tt.want)
-			if err == nil && !bytes.Equal(out, raw) {
-				t.Fatal("decoded payload differs")
+			// TotalAlloc counts every goroutine's allocations (the race
+			// runtime's and the test framework's too), so the least of a
+			// few runs is Decompress's own: a real over-allocation shows
+			// in every run. A CI run under -race once saw 6128 bytes in a
+			// single measurement of the 4 KiB case.
+			grew := uint64(math.MaxUint64)
+			for i := range 5 {
+				dst := make([]byte, 0, 8<<10)
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				out, err := record.Decompress(dst, tt.batch, &h, tt.maxRaw)
+				runtime.ReadMemStats(&after)
+				wantErr(t, "Decompress", err, tt.want)
+				if err == nil && !bytes.Equal(out, raw) {
+					t.Fatal("decoded payload differs")
+				}
+				grew = min(grew, after.TotalAlloc-before.TotalAlloc)
+				if i == 0 && err != nil {
+					t.Logf("%v", err)
+				}
+				if tt.maxHeap == 0 {
+					break
+				}
 			}
-			if err != nil {
-				t.Logf("%v", err)
-			}
-			if grew := after.TotalAlloc - before.TotalAlloc; tt.maxHeap > 0 && grew > tt.maxHeap {
-				t.Fatalf("Decompress allocated %d bytes, want at most %d", grew, tt.maxHeap)
+			if tt.maxHeap > 0 && grew > tt.maxHeap {
+				t.Fatalf("Decompress allocated %d bytes (least of 5 runs), want at most %d", grew, tt.maxHeap)
 			}
 		})
 	}
