@@ -71,6 +71,27 @@ func (c *procCluster) waitCommitted(topic, group string, want uint64) {
 	}
 }
 
+// leaseHolder returns the live node whose copy of group shows messages in
+// flight (leases live in the coordinator's memory only), or the topic's
+// leader when none does (a leader that stepped down dropped its leases).
+func (c *procCluster) leaseHolder(topic, group string) *proc {
+	c.t.Helper()
+	for _, p := range c.nodes {
+		if !alive(p) {
+			continue
+		}
+		cl := dialNode(c.t, p)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d, err := cl.DescribeGroup(ctx, group, topic)
+		cancel()
+		cl.Close()
+		if err == nil && d.InFlight > 0 {
+			return p
+		}
+	}
+	return c.waitLeader(topic)
+}
+
 // groupKillLeader has a group consumer ack part of the topic on its
 // leader, lease more without acking, and kills the leader with SIGKILL,
 // cycles times; the group then finishes the topic on the last leader.
@@ -175,12 +196,18 @@ func groupKillLeader(t *testing.T, cycles int, budget time.Duration, seeds bool)
 			committed++
 		}
 		c.waitCommitted("t", "g", committed)
-		c.kill(lead)
+		// Kill the node holding the leases. The consumer's client follows
+		// the leader, and leadership may have moved since the cycle
+		// began (the preferred-leader balance after a restart): killing
+		// the node found then would leave the leases with a live leader
+		// for the whole ack-wait.
+		victim := c.leaseHolder("t", "g")
+		c.kill(victim)
 		next := c.waitLeader("t")
-		if next == lead {
+		if next == victim {
 			t.Fatalf("cycle %d: the killed node still leads", done)
 		}
-		c.start(lead)
+		c.start(victim)
 	}
 	if done < min(cycles, 2) {
 		t.Fatalf("only %d kill cycles ran", done)
