@@ -217,9 +217,13 @@ func (n *Node) refuseVote(g *group, m *pb.Message) bool {
 }
 
 // noVotesOut drops the group's own vote and pre-vote requests while it may
-// not vote (a campaign would vote for itself).
+// not vote (a campaign would vote for itself), and while its replica here
+// is installing a snapshot: its Raft log may be as long as the others'
+// while its engine still lacks what the snapshot covers, and such a leader
+// could neither serve those messages nor answer a produce (it still votes
+// for a replica that holds them).
 func (n *Node) noVotesOut(g *group, msgs []*pb.Message) []*pb.Message {
-	if n.rejoin.Load() == rejoinNone || len(msgs) == 0 || !n.quarantined(g) {
+	if len(msgs) == 0 || g.snap.catching.Load() == 0 && (n.rejoin.Load() == rejoinNone || !n.quarantined(g)) {
 		return msgs
 	}
 	out := msgs[:0:0]
