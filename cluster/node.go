@@ -188,7 +188,8 @@ type group struct {
 	learners     []uint64
 	joint        bool
 	confProposed time.Time
-	rj           rejoinState // no votes until caught up after a wiped log (rejoin.go)
+	rj           rejoinState   // no votes until caught up after a wiped log (rejoin.go)
+	handover     []*pb.Message // forwarded proposals kept during a leadership handover (handover.go)
 	// Produce batches this node proposed while leading the group, and
 	// while a follower (forwarded to the leader by Raft); loop-owned.
 	producesLed, producesForwarded uint64
@@ -415,6 +416,7 @@ func (n *Node) run() {
 			ticks := n.q.ticks
 			n.expire()
 			n.retryHeld()
+			n.releaseHandovers()
 			n.retryReads()
 			n.memberTick()
 			if ticks%10 == 0 {
@@ -519,7 +521,11 @@ func (n *Node) step(g *group, m *pb.Message) {
 			}
 		}
 	}
+	if n.holdForHandover(g, m) {
+		return
+	}
 	g.rn.Step(m)
+	n.releaseHandover(g)
 }
 
 // propose turns a group's queued produces into proposals of at most about
