@@ -41,6 +41,9 @@ type conn struct {
 	log     *slog.Logger
 	addr    string
 	hooks   *hooks
+	// nextRefused is the Client's: set when a broker refused ConsumeNext
+	// as an unknown opcode.
+	nextRefused *atomic.Bool
 
 	mu      sync.Mutex
 	nextID  uint64           // guarded by mu
@@ -183,7 +186,7 @@ func dialConn1(ctx context.Context, addr string, cfg *config) (*conn, error) {
 	if err != nil {
 		return nil, &DialError{Addr: addr, Err: err}
 	}
-	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger, addr: addr, hooks: &cfg.hooks,
+	cn := &conn{nc: nc, recvMax: cfg.maxBody, wto: cfg.writeTimeout, log: cfg.logger, addr: addr, hooks: &cfg.hooks, nextRefused: cfg.nextRefused,
 		pending: map[uint64]*call{}, dead: make(chan struct{}), kick: make(chan struct{}, 1)}
 	maxBody, err := cn.hello(ctx, cfg.token)
 	if err != nil {
@@ -666,6 +669,9 @@ func (cn *conn) readBody(h netproto.Header, cl *call) error {
 		if err != nil {
 			return err
 		}
+		if h.Status == netproto.CodeUnknownOpcode && h.Opcode == netproto.OpConsumeNext && cn.nextRefused != nil {
+			cn.nextRefused.Store(true) // a broker without ConsumeNext: Consumers stop sending it
+		}
 		cn.responded(h, cl)
 		cl.finish(netproto.DecodeError(h.Status, body))
 		return nil
@@ -678,7 +684,7 @@ func (cn *conn) readBody(h netproto.Header, cl *call) error {
 		cl.stream(h, body, nil)
 		return nil
 	}
-	if cl.op == netproto.OpConsume {
+	if cl.op == netproto.OpConsume || cl.op == netproto.OpConsumeNext {
 		return cn.readConsume(h, cl)
 	}
 	cl.body = grow(cl.body, n)

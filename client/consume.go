@@ -210,6 +210,11 @@ type consumeReq struct {
 	topic     string
 	offset    uint64
 	wireLimit uint32
+	// tail: sent by a Consumer at the topic's end ahead of its turn (a
+	// long poll, or a ConsumeNext behind one): a failure is not yielded,
+	// the Consumer reads again in the ordinary way. next: a ConsumeNext,
+	// whose offset is known once the answer it follows is in.
+	tail, next bool
 }
 
 // consumeSend sends a consume request whose response is read into buf.
@@ -223,11 +228,7 @@ func (c *Client) consumeSend(ctx context.Context, topic string, offset uint64, l
 	if err := checkTopic(topic); err != nil {
 		return consumeReq{}, err
 	}
-	var wireLimit uint32 // 0: no message limit
-	if limit > 0 {
-		wireLimit = uint32(min(uint64(limit), math.MaxUint32))
-	}
-	waitMS := uint32(min((cfg.wait+time.Millisecond-1)/time.Millisecond, math.MaxUint32))
+	wireLimit, waitMS := consumeLimits(limit, cfg)
 	cl := getCall(netproto.OpConsume)
 	req := netproto.ConsumeRequest{Topic: []byte(topic), Offset: offset, Limit: wireLimit, MaxBytes: cfg.maxBytes, MaxWaitMillis: waitMS}
 	cl.head = req.AppendTo(cl.head)
@@ -246,6 +247,41 @@ func (c *Client) consumeSend(ctx context.Context, topic string, offset uint64, l
 	return consumeReq{cn: cn, cl: cl, buf: buf, topic: topic, offset: offset, wireLimit: wireLimit}, nil
 }
 
+// consumeLimits returns a consume's limit and wait as sent.
+func consumeLimits(limit int, cfg *consumeConfig) (wireLimit, waitMS uint32) {
+	if limit > 0 {
+		wireLimit = uint32(min(uint64(limit), math.MaxUint32))
+	}
+	return wireLimit, uint32(min((cfg.wait+time.Millisecond-1)/time.Millisecond, math.MaxUint32))
+}
+
+// consumeSendNext sends, on prev's connection, a ConsumeNext that reads
+// on from where the broker's answer to prev ends, into buf. Its offset is
+// set (resolveNext) once prev's answer is in. Nobody reads its answer until
+// its caller waits for it (it is not a read-ahead for the background
+// reader).
+func (c *Client) consumeSendNext(prev *consumeReq, limit int, buf *ConsumeBuffer, cfg *consumeConfig) (consumeReq, error) {
+	m := &buf.msgs
+	m.Start, m.End, m.first, m.topic = 0, 0, 0, prev.topic
+	m.reset()
+	wireLimit, waitMS := consumeLimits(limit, cfg)
+	cl := getCall(netproto.OpConsumeNext)
+	req := netproto.ConsumeNextRequest{Topic: []byte(prev.topic), After: prev.cl.id, Limit: wireLimit, MaxBytes: cfg.maxBytes, MaxWaitMillis: waitMS}
+	cl.head = req.AppendTo(cl.head)
+	cl.cons = buf
+	if err := prev.cn.send(cl, nil); err != nil {
+		putCall(cl)
+		return consumeReq{}, err
+	}
+	return consumeReq{cn: prev.cn, cl: cl, buf: buf, topic: prev.topic, wireLimit: wireLimit, tail: true, next: true}, nil
+}
+
+// resolveNext sets a ConsumeNext's offset: where the answer it follows
+// ended (serverNext of consumeRecv's arrived callback).
+func (r *consumeReq) resolveNext(offset uint64) {
+	r.offset, r.buf.msgs.first = offset, offset
+}
+
 // drop gives up a consume request sent with consumeSend: its response, if
 // it comes, is discarded. It returns once no reader uses its buffer.
 func (r *consumeReq) drop() {
@@ -257,14 +293,16 @@ func (r *consumeReq) drop() {
 // consumeRecv waits for the response to r and indexes it. If arrived is
 // not nil, it is called once the response is in and before it is
 // verified and indexed, with the offset the next read would start at as
-// far as the batch headers tell (unverified): the Consumer sends its
+// far as the batch headers tell (unverified), and the offset the broker
+// starts a ConsumeNext that follows r at (the same unless this client's
+// decompression budget stops the read early): the Consumer sends its
 // read-ahead from there, so that the broker reads, verifies and sends the
 // next response while this one is checked and iterated.
 //
 // With walk, the response is neither verified nor indexed here: the
 // caller walks it (Client.walk), which verifies each batch before it
 // yields its messages.
-func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m *Messages, next uint64), walk bool) (*Messages, error) {
+func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m *Messages, next, brokerNext uint64), walk bool) (*Messages, error) {
 	cl, buf, topic, offset := r.cl, r.buf, r.topic, r.offset
 	defer putCall(cl)
 	r.cl = nil
@@ -278,7 +316,7 @@ func (c *Client) consumeRecv(ctx context.Context, r *consumeReq, arrived func(m 
 		trim = uint64(r.wireLimit)
 	}
 	if arrived != nil {
-		arrived(m, predictNext(buf.raw, offset, trim, int(c.cfg.maxBody)))
+		arrived(m, predictNext(buf.raw, offset, trim, int(c.cfg.maxBody)), predictNext(buf.raw, offset, trim, math.MaxInt))
 	}
 	if walk {
 		m.limit = trim

@@ -14,8 +14,11 @@ import (
 // in offset order and, at the end of the topic, long-polls the broker for
 // more, so an idle Consumer costs no CPU. Behind the end it reads ahead:
 // while it yields the messages of one read, the next is already on its
-// way (so it holds two read buffers). A Consumer belongs to one
-// goroutine.
+// way. At the end it keeps a ConsumeNext behind its long poll (a request
+// the broker answers from where the poll's answer ended): the broker holds
+// the next poll while an answer travels and is read, so a message that
+// comes meanwhile goes out at once. It holds up to three read buffers. A
+// Consumer belongs to one goroutine.
 type Consumer struct {
 	c       *Client
 	topic   string
@@ -25,14 +28,21 @@ type Consumer struct {
 	skipped uint64
 	buf     ConsumeBuffer
 	// Read-ahead: while the messages of one response are iterated, the
-	// next request is in flight into the other buffer (alt), when the
-	// response ended below the topic's end (more is there to read).
-	alt   ConsumeBuffer
-	cur   *ConsumeBuffer // the buffer of the messages being iterated
-	ahead consumeReq     // ahead.cl != nil: a read-ahead in flight
+	// next request is in flight into another buffer, when the response
+	// ended below the topic's end (more is there to read). At the end:
+	// the next long poll (ahead, tail) and a ConsumeNext behind it
+	// (chain), each into a buffer of its own.
+	alt, spare ConsumeBuffer
+	cur        *ConsumeBuffer // the buffer of the messages being iterated
+	ahead      consumeReq     // ahead.cl != nil: the next request, in flight
+	// chain.cl != nil: a ConsumeNext in flight behind the request being
+	// received; its offset is known once that request's answer is in.
+	chain consumeReq
+	// atEnd: the last answer reached the topic's end.
+	atEnd bool
 	// arrivedFn is arrived's callback, made once; ctx is the context of
 	// the Messages loop it sends the read-ahead under.
-	arrivedFn func(m *Messages, next uint64)
+	arrivedFn func(m *Messages, next, brokerNext uint64)
 	ctx       context.Context
 }
 
@@ -146,11 +156,19 @@ func (cs *Consumer) read(ctx context.Context) (m *Messages, walk bool, err error
 	}
 	walk = cs.c.cfg.transformer == nil && len(cs.c.cfg.hooks.consumed) == 0
 	if cs.ahead.cl != nil && cs.ahead.offset == cs.next {
+		cs.chainAfter(&cs.ahead)
 		cs.cur = cs.ahead.buf
 		r := cs.ahead
 		cs.ahead = consumeReq{}
 		m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx), walk)
-		return m, walk, err
+		if err == nil || !r.tail || ctx.Err() != nil {
+			return m, walk, err
+		}
+		// A request sent ahead at the end failed (a broker without
+		// ConsumeNext, one that no longer holds the consume it follows, a
+		// dropped connection): read again the ordinary way, which reports
+		// a lasting failure.
+		cs.atEnd = false
 	}
 	cs.dropAhead()
 	if cs.cur == nil {
@@ -160,8 +178,34 @@ func (cs *Consumer) read(ctx context.Context) (m *Messages, walk bool, err error
 	if err != nil {
 		return nil, walk, err
 	}
+	r.tail = cs.chainAfter(&r)
 	m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx), walk)
+	if err != nil && r.tail && ctx.Err() == nil {
+		// It may have failed for the ConsumeNext behind it (a broker
+		// without ConsumeNext closes the connection): once more, alone.
+		cs.atEnd = false
+		cs.dropAhead()
+		return cs.read(ctx)
+	}
 	return m, walk, err
+}
+
+// chainAfter sends a ConsumeNext behind r, the request about to be
+// received, when the last answer reached the topic's end and none is
+// behind r yet: the broker then holds the next long poll while r's answer
+// travels and is yielded. It goes out after the messages before r were
+// yielded, not before: a write delays the message it precedes. It reports
+// whether it sent one.
+func (cs *Consumer) chainAfter(r *consumeReq) bool {
+	if !cs.atEnd || cs.chain.cl != nil || cs.c.cfg.nextRefused.Load() {
+		return false
+	}
+	next, err := cs.c.consumeSendNext(r, cs.cfg.limit, cs.freeBuf(r.buf), &cs.cfg)
+	if err != nil {
+		return false
+	}
+	cs.chain = next
+	return true
 }
 
 // yieldIndexed yields the messages of an indexed response; false: yield
@@ -177,15 +221,26 @@ func (cs *Consumer) yieldIndexed(m *Messages, yield func(Message, error) bool) b
 	return true
 }
 
-// arrived returns the callback consumeRecv calls once a response is in:
-// when the response ends below the topic's end (as its batch headers
-// tell), it sends the read-ahead before the response is verified and
-// iterated. A prediction that indexing then contradicts leaves a
-// read-ahead at the wrong offset, which the next turn drops.
-func (cs *Consumer) arrived(ctx context.Context) func(m *Messages, next uint64) {
+// arrived returns the callback consumeRecv calls once a response is in,
+// before it is verified and iterated:
+//   - a ConsumeNext sent behind the request answered now gets its offset
+//     (brokerNext) and becomes the next request;
+//   - when the response ends below the topic's end (as its batch headers
+//     tell) and no request is ahead, the read-ahead goes out;
+//   - whether it reached the end is noted: the next request then gets a
+//     ConsumeNext behind it (chainAfter).
+//
+// A prediction that indexing then contradicts leaves requests at the wrong
+// offset, which the next turn drops.
+func (cs *Consumer) arrived(ctx context.Context) func(m *Messages, next, brokerNext uint64) {
 	if cs.arrivedFn == nil {
-		cs.arrivedFn = func(m *Messages, next uint64) {
-			if next > m.first && next < m.End {
+		cs.arrivedFn = func(m *Messages, next, brokerNext uint64) {
+			if cs.chain.cl != nil {
+				cs.chain.resolveNext(brokerNext)
+				cs.ahead, cs.chain = cs.chain, consumeReq{}
+			}
+			cs.atEnd = brokerNext >= m.End
+			if cs.ahead.cl == nil && next > m.first && next < m.End {
 				cs.readAhead(cs.ctx, next)
 			}
 		}
@@ -194,23 +249,33 @@ func (cs *Consumer) arrived(ctx context.Context) func(m *Messages, next uint64) 
 	return cs.arrivedFn
 }
 
-// readAhead sends the request for the messages from next into the buffer
+// freeBuf returns a read buffer that no request in flight, no iteration
+// and not r (about to be received) uses.
+func (cs *Consumer) freeBuf(r *ConsumeBuffer) *ConsumeBuffer {
+	for _, b := range [...]*ConsumeBuffer{&cs.buf, &cs.alt, &cs.spare} {
+		if b != r && b != cs.cur && b != cs.ahead.buf && b != cs.chain.buf {
+			return b
+		}
+	}
+	return nil // three buffers: never more than two are in use besides one
+}
+
+// readAhead sends the request for the messages from next into a buffer
 // not being iterated: the broker sends them, and the connection's
 // background reader reads them, while the caller goes through the current
 // ones. A failure is left to the ordinary read that follows.
 func (cs *Consumer) readAhead(ctx context.Context, next uint64) {
-	buf := &cs.alt
-	if cs.cur == &cs.alt {
-		buf = &cs.buf
-	}
-	r, err := cs.c.consumeSend(ctx, cs.topic, next, cs.cfg.limit, buf, &cs.cfg, true)
+	r, err := cs.c.consumeSend(ctx, cs.topic, next, cs.cfg.limit, cs.freeBuf(nil), &cs.cfg, true)
 	if err == nil {
 		cs.ahead = r
 	}
 }
 
-// dropAhead gives up a read-ahead in flight.
+// dropAhead gives up the requests in flight ahead.
 func (cs *Consumer) dropAhead() {
+	if cs.chain.cl != nil {
+		cs.chain.drop()
+	}
 	if cs.ahead.cl != nil {
 		cs.ahead.drop()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/haraqa/haraqa/netproto"
@@ -15,6 +16,10 @@ import (
 type Option func(*config)
 
 type config struct {
+	// nextRefused: a broker of this Client refused ConsumeNext (an older
+	// broker): its Consumers read the ordinary way. Shared by the
+	// connections and a seed list's sub-clients.
+	nextRefused  *atomic.Bool
 	token        string
 	dialTimeout  time.Duration
 	writeTimeout time.Duration
@@ -44,6 +49,7 @@ func newConfig(opts []Option) config {
 		maxBackoff:   5 * time.Second,
 		reconnect:    true,
 		logger:       slog.New(slog.DiscardHandler),
+		nextRefused:  new(atomic.Bool),
 	}
 	for _, o := range opts {
 		o(&cfg)

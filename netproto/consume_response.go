@@ -40,9 +40,15 @@ func (m *ConsumeResponse) AppendTo(dst []byte) []byte {
 // HeaderSize+ConsumeResponseFixedSize bytes, then sends exactly BatchBytes
 // bytes of batches from the segment file (sendfile).
 func (m *ConsumeResponse) AppendHead(dst []byte, reqID uint64) []byte {
+	return m.AppendHeadOp(dst, OpConsume, reqID)
+}
+
+// AppendHeadOp is AppendHead for a response to op (OpConsume or
+// OpConsumeNext).
+func (m *ConsumeResponse) AppendHeadOp(dst []byte, op Opcode, reqID uint64) []byte {
 	h := Header{
 		BodyLen:   ConsumeResponseFixedSize + m.BatchBytes,
-		Opcode:    OpConsume,
+		Opcode:    op,
 		Flags:     FlagResponse,
 		RequestID: reqID,
 	}

@@ -86,7 +86,7 @@ func TestOpcodeNames(t *testing.T) {
 		}
 		names[op.String()] = true
 	}
-	if Opcode(0).Valid() || Opcode(24).Valid() || Opcode(24).String() != "opcode(24)" {
+	if Opcode(0).Valid() || Opcode(25).Valid() || Opcode(25).String() != "opcode(25)" {
 		t.Fatal("opcode 0 or 24")
 	}
 }

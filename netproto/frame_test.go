@@ -45,7 +45,7 @@ func TestHeaderCheck(t *testing.T) {
 		{"huge body", Header{BodyLen: 0xffffffff, Opcode: OpHello}, ErrFrameTooLarge},
 		{"HTTP request", headerOf("GET / HTTP/1.1\r\n"), ErrFrameTooLarge},
 		{"opcode 0", Header{Opcode: 0}, ErrUnknownOpcode},
-		{"opcode 24", Header{Opcode: 24}, ErrUnknownOpcode},
+		{"opcode 25", Header{Opcode: 25}, ErrUnknownOpcode},
 		{"ok response with opcode 200", Header{Opcode: 200, Flags: FlagResponse}, ErrUnknownOpcode},
 		{"error response echoes opcode 200", Header{Opcode: 200, Flags: FlagResponse, Status: CodeUnknownOpcode}, nil},
 		{"reserved flag", Header{Opcode: OpHello, Flags: 0x2}, ErrMalformed},

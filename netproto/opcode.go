@@ -36,6 +36,10 @@ const (
 
 	// Clusters (PROTOCOL.md, "Placement").
 	OpPlacement Opcode = 23
+
+	// A consume that reads on from where an earlier one's answer ended
+	// (PROTOCOL.md, "ConsumeNext").
+	OpConsumeNext Opcode = 24
 )
 
 var opNames = [...]string{
@@ -64,6 +68,8 @@ var opNames = [...]string{
 	OpGroupLeave:    "group-leave",
 
 	OpPlacement: "placement",
+
+	OpConsumeNext: "consume-next",
 }
 
 // Valid reports whether op is an opcode of this protocol version.
@@ -122,6 +128,8 @@ func NewRequest(op Opcode) Message {
 		return new(GroupLeaveRequest)
 	case OpPlacement:
 		return new(PlacementRequest)
+	case OpConsumeNext:
+		return new(ConsumeNextRequest)
 	}
 	return nil
 }
@@ -135,7 +143,7 @@ func NewResponse(op Opcode) Message {
 		return new(HelloResponse)
 	case OpProduce:
 		return new(ProduceResponse)
-	case OpConsume:
+	case OpConsume, OpConsumeNext:
 		return new(ConsumeResponse)
 	case OpTopics:
 		return new(TopicsResponse)

@@ -35,6 +35,7 @@ func samples(t testing.TB) []sample {
 		{"ProduceResponse", OpProduce, true, &ProduceResponse{BaseOffset: 1 << 40, Count: 2}, new(ProduceResponse)},
 		{"ConsumeRequest", OpConsume, false, &ConsumeRequest{Topic: []byte("events"), Offset: 42, Limit: 100, MaxBytes: 1 << 20, MaxWaitMillis: 500}, new(ConsumeRequest)},
 		{"ConsumeResponse", OpConsume, true, &ConsumeResponse{Start: 3, End: 99, BatchBytes: uint32(len(two)), Batches: two}, new(ConsumeResponse)},
+		{"ConsumeNextRequest", OpConsumeNext, false, &ConsumeNextRequest{Topic: []byte("events"), After: 7, Limit: 100, MaxBytes: 1 << 20, MaxWaitMillis: 500}, new(ConsumeNextRequest)},
 		{"TopicsRequest", OpTopics, false, &TopicsRequest{Prefix: []byte("ev"), Regexp: []byte("^ev.*s$")}, new(TopicsRequest)},
 		{"TopicsResponse", OpTopics, true, &TopicsResponse{Names: [][]byte{[]byte("a"), []byte("events"), []byte("x.y-z_1")}}, new(TopicsResponse)},
 		{"CreateTopicRequest", OpCreateTopic, false, &CreateTopicRequest{Topic: []byte("new")}, new(CreateTopicRequest)},

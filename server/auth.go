@@ -26,7 +26,7 @@ import (
 // authorize yet) is refused: permissions fail closed. A handler that
 // calls authorize adds its opcode here.
 var checkedOps = map[netproto.Opcode]bool{
-	netproto.OpProduce: true, netproto.OpConsume: true, netproto.OpWatch: true,
+	netproto.OpProduce: true, netproto.OpConsume: true, netproto.OpConsumeNext: true, netproto.OpWatch: true,
 	netproto.OpCreateTopic: true, netproto.OpDeleteTopic: true, netproto.OpTruncate: true,
 	netproto.OpTopics: true, netproto.OpOffsets: true, netproto.OpInitProducer: true,
 	// Consumer groups (group.go, group_admin.go, group_fetch.go).

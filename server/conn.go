@@ -54,6 +54,8 @@ type conn struct {
 	// aheadUsed counts the consumes answered with one (tests).
 	ahead     atomic.Pointer[readAhead]
 	aheadUsed atomic.Int64
+	// links are the recent consumes a ConsumeNext may follow (chain.go).
+	links links
 
 	freeMu    sync.Mutex
 	free      [][]byte  // small body buffers to reuse (bodies.go)
@@ -254,23 +256,33 @@ func (c *conn) serve() {
 			c.acks <- ackJob{h: h, body: body, q: q, start: start}
 			continue
 		}
-		if h.Opcode == netproto.OpConsume && c.br.Buffered() == 0 && c.uncheckedOp(h.Opcode) == nil {
-			// With nothing more to read, the reader answers a consume
-			// itself unless it has to wait for data: no goroutine (and no
-			// thread woken to run it) per consume of a reader that reads
-			// one response at a time.
-			ok, waits := c.consumeOrWait(h, body, false)
-			if !waits {
-				if o := c.s.opts.Observer; o != nil {
-					o.ObserveRequest(h.Opcode, time.Since(start))
+		if (h.Opcode == netproto.OpConsume || h.Opcode == netproto.OpConsumeNext) && c.uncheckedOp(h.Opcode) == nil {
+			// The reader decodes a consume and opens its link before it
+			// reads on, so that a ConsumeNext behind it finds it (chain.go).
+			// With nothing more to read, it answers the consume itself
+			// unless it has to wait (for data, or for the consume a
+			// ConsumeNext follows): no goroutine (and no thread woken to
+			// run it) per consume of a reader that reads one response at a
+			// time.
+			cc := c.prepareConsume(h, body)
+			if cc.wait == nil && c.br.Buffered() == 0 {
+				ok, waits := c.answerConsume(h, &cc, false)
+				if !waits {
+					if o := c.s.opts.Observer; o != nil {
+						o.ObserveRequest(h.Opcode, time.Since(start))
+					}
+					c.putBuf(body)
+					if !ok {
+						c.endAfterError()
+					}
+					<-c.sem
+					continue
 				}
-				c.putBuf(body)
-				if !ok {
-					c.endAfterError()
-				}
-				<-c.sem
-				continue
 			}
+			c.handlers.Add(1)
+			c.spawned.Add(1)
+			go c.handleConsume(h, body, cc, start)
+			continue
 		}
 		c.handlers.Add(1)
 		c.spawned.Add(1)

@@ -40,7 +40,7 @@ func countOf(batch []byte) uint32 {
 func (c *conn) writeConsume(h netproto.Header, st *consumeState) bool {
 	res := &st.res
 	resp := netproto.ConsumeResponse{Start: res.Start, End: res.End, BatchBytes: uint32(res.Bytes)}
-	head := resp.AppendHead(st.head[:0], h.RequestID)
+	head := resp.AppendHeadOp(st.head[:0], h.Opcode, h.RequestID)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.s.opts.ConsumeMode == ConsumeSendfile && len(res.Chunks) > 0 && res.Chunks[0].File() != nil {

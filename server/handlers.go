@@ -14,8 +14,9 @@ import (
 	"github.com/haraqa/haraqa/netproto"
 )
 
-// handle answers one request other than Hello and Produce (the reader
-// answers Hello itself and hands produces to the connection's acker) and
+// handle answers one request other than Hello, Produce and Consume (the
+// reader answers Hello itself, hands produces to the connection's acker
+// and consumes to handleConsume) and
 // releases its in-flight slot; it owns body until it returns. A Watch
 // releases the slot itself once registered.
 func (c *conn) handle(h netproto.Header, body []byte, start time.Time) {
@@ -35,8 +36,6 @@ func (c *conn) handle(h netproto.Header, body []byte, start time.Time) {
 	}
 	var ok bool
 	switch h.Opcode {
-	case netproto.OpConsume:
-		ok = c.consume(h, body)
 	case netproto.OpGroupJoin, netproto.OpGroupFetch, netproto.OpGroupAck, netproto.OpGroupNack,
 		netproto.OpGroupExtend, netproto.OpGroupCommit, netproto.OpGroupDescribe, netproto.OpGroupList,
 		netproto.OpGroupSeek, netproto.OpGroupDelete, netproto.OpGroupLeave:
@@ -163,19 +162,30 @@ func (c *conn) produce(h netproto.Header, q enqueued, began time.Time) bool {
 	return c.writeLocked(c.wbuf)
 }
 
-func (c *conn) consume(h netproto.Header, body []byte) bool {
-	ok, _ := c.consumeOrWait(h, body, true)
-	return ok
-}
-
-// consumeOrWait answers a consume. With wait false, a long poll that
-// finds nothing to send answers nothing and reports waits: the reader,
-// which answers consumes that need no wait itself, then hands it to a
-// handler goroutine.
-func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, waits bool) {
-	var req netproto.ConsumeRequest
-	if err := req.Decode(body); err != nil {
+// answerConsume answers a Consume or a ConsumeNext whose offset is known
+// (prepareConsume) and closes its link with where the answer ended. With
+// wait false (the reader goroutine), a long poll that finds nothing to send
+// answers nothing and reports waits: the reader, which answers consumes
+// that need no wait itself, then hands it to handleConsume.
+func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok, waits bool) {
+	req := &cc.req
+	var next uint64
+	var err error
+	defer func() {
+		if !waits {
+			c.links.answer(cc.link, h.RequestID, linkResult{next: next, err: err})
+		}
+	}()
+	switch {
+	case cc.bad != nil:
+		err = cc.bad
 		return c.decodeFailed(h, err), false
+	case cc.fail != nil:
+		err = cc.fail
+		return c.writeError(h.Opcode, h.RequestID, cc.fail), false
+	case cc.prevErr != nil:
+		err = cc.prevErr
+		return c.replyError(h, err), false
 	}
 	// A response never exceeds MaxBody, whatever MaxConsumeBytes says.
 	maxBytes := min(int64(c.s.opts.MaxConsumeBytes), int64(c.s.opts.MaxBody)-netproto.ConsumeResponseFixedSize)
@@ -187,11 +197,12 @@ func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, wai
 		limit = math.MaxUint64 // no message limit
 	}
 	topic := c.topicName(req.Topic)
-	if err := c.authorize(auth.Consume, topic); err != nil {
+	if err = c.authorize(auth.Consume, topic); err != nil {
 		return c.replyError(h, err), false
 	}
 	if !wait { // the reader goroutine: it may have read this ahead
 		if st := c.takeAhead(topic, req.Offset, limit, maxBytes); st != nil {
+			next = netproto.NextOffset(req.Offset, req.Limit, st.res.Next())
 			ok := c.writeConsume(h, st)
 			if ok {
 				c.readNext(topic, req.Offset, limit, maxBytes, st)
@@ -203,7 +214,7 @@ func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, wai
 	st := getState()
 	defer putState(st)
 	res := &st.res
-	err := c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
+	err = c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
 	if err == nil && len(res.Chunks) == 0 && req.MaxWaitMillis > 0 {
 		if !wait {
 			return true, true
@@ -230,6 +241,7 @@ func (c *conn) consumeOrWait(h netproto.Header, body []byte, wait bool) (ok, wai
 	if err != nil {
 		return c.replyError(h, err), false
 	}
+	next = netproto.NextOffset(req.Offset, req.Limit, res.Next())
 	ok = c.writeConsume(h, st)
 	if ok && !wait {
 		c.readNext(topic, req.Offset, limit, maxBytes, st)
