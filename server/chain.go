@@ -31,10 +31,12 @@ type link struct {
 	wait     chan linkResult // capacity 1: the waiting ConsumeNext
 }
 
-// linkResult is where a consume's answer ended, or why it failed.
+// linkResult is where a consume's answer ended, or why it failed;
+// expired: it was a long poll whose wait ran out with nothing to send.
 type linkResult struct {
-	next uint64
-	err  error
+	next    uint64
+	err     error
+	expired bool
 }
 
 // links are a connection's recent consumes (see link). Guarded by mu.
@@ -165,9 +167,16 @@ func (c *conn) prepareConsume(h netproto.Header, body []byte) consumeCall {
 	return cc
 }
 
-// resolve sets a ConsumeNext's offset from its predecessor's result.
+// resolve sets a ConsumeNext's offset from its predecessor's result. One
+// that follows a long poll whose wait ran out does not wait itself: a
+// ConsumeNext left behind by a consumer that went away must not hold an
+// in-flight slot for one wait after another; a consumer that stays sends
+// its next one behind it, which waits again.
 func (cc *consumeCall) resolve(r linkResult) {
 	cc.req.Offset, cc.prevErr = r.next, r.err
+	if r.expired {
+		cc.req.MaxWaitMillis = 0
+	}
 }
 
 // handleConsume answers a consume on its own goroutine (it waits: for data,

@@ -121,3 +121,32 @@ func TestConsumeNextRefused(t *testing.T) {
 	wantCode(t, err, netproto.CodeOffsetOutOfRange)
 	p.mustProduce(t, "t", batchOf(t, "still open"))
 }
+
+// Promise: a ConsumeNext that follows a long poll whose wait ran out with
+// nothing to send is answered at once, empty, instead of waiting in turn:
+// one left behind by a consumer that went away holds an in-flight slot for
+// one wait, not two. The one after it waits again.
+func TestConsumeNextAfterExpiredPoll(t *testing.T) {
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true, MaxWait: time.Hour})
+	p := mustDial(t, ts, "")
+	p.mustProduce(t, "t", batchOf(t, "m0"))
+	topic := []byte("t")
+	p.mustSend(t, netproto.OpConsume, 1, &netproto.ConsumeRequest{Topic: topic, Offset: 1, MaxWaitMillis: 50})
+	p.mustSend(t, netproto.OpConsumeNext, 2, &netproto.ConsumeNextRequest{Topic: topic, After: 1, MaxWaitMillis: 3_600_000})
+	p.mustSend(t, netproto.OpConsumeNext, 3, &netproto.ConsumeNextRequest{Topic: topic, After: 2, MaxWaitMillis: 3_600_000})
+	for _, id := range []uint64{1, 2} {
+		got, end := recvConsume(t, p, map[uint64]netproto.Opcode{1: netproto.OpConsume, 2: netproto.OpConsumeNext}[id], id, 30*time.Second)
+		if len(got) != 0 || end != 1 {
+			t.Fatalf("request %d: %v, end %d; want an empty answer", id, got, end)
+		}
+	}
+	if h, _, err := p.recv(150 * time.Millisecond); !isTimeout(err) {
+		t.Fatalf("the ConsumeNext after the immediate answer did not wait: %+v %v", h, err)
+	}
+	p2 := mustDial(t, ts, "")
+	p2.mustProduce(t, "t", batchOf(t, "m1"))
+	if got, _ := recvConsume(t, p, netproto.OpConsumeNext, 3, 30*time.Second); len(got) != 1 || got[0] != (message{1, "m1"}) {
+		t.Fatalf("request 3 returned %v", got)
+	}
+}

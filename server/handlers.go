@@ -171,9 +171,10 @@ func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok,
 	req := &cc.req
 	var next uint64
 	var err error
+	expired := false
 	defer func() {
 		if !waits {
-			c.links.answer(cc.link, h.RequestID, linkResult{next: next, err: err})
+			c.links.answer(cc.link, h.RequestID, linkResult{next: next, err: err, expired: expired})
 		}
 	}()
 	switch {
@@ -228,6 +229,8 @@ func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok,
 			err = c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
 		case !isContextErr(werr):
 			err = werr // the topic went away, or the engine closed
+		default:
+			expired = true
 		}
 		// A wait that expired, or ended at Shutdown, answers with what
 		// is there: nothing.
