@@ -104,6 +104,17 @@ type Principal struct {
 	key  string
 }
 
+// Key names the file entry p stands for: "token:" and the SHA-256 of its
+// token in hex, or "subject:" and its certificate subject. It is not a
+// secret (the file holds the same hash); a node passes it to another
+// that checks the client's requests (Authorizer.Principal).
+func (p *Principal) Key() string {
+	if p == nil {
+		return ""
+	}
+	return p.key
+}
+
 // Authorizer holds the current permissions.
 type Authorizer struct {
 	path, token string
@@ -293,6 +304,24 @@ func (a *Authorizer) Identify(token []byte, certs []*x509.Certificate) (*Princip
 	}
 	a.unknown.Add(1)
 	return nil, &UnknownError{"no token and no client certificate"}
+}
+
+// Principal returns the client whose Key is key, as the current file
+// lists it: another node identified the client and passes its key. A key
+// the file does not list (a reload removed the client, or the nodes' files
+// differ) gets an *UnknownError (ErrUnauthorized), counted.
+func (a *Authorizer) Principal(key string) (*Principal, error) {
+	if a == nil {
+		return nil, nil
+	}
+	if e, ok := a.cur.Load().clients[key]; ok && key != "" {
+		return &Principal{Name: e.name, key: key}, nil
+	}
+	a.unknown.Add(1)
+	if key == "" {
+		return nil, &UnknownError{"no client named"}
+	}
+	return nil, &UnknownError{fmt.Sprintf("no client with key %q", key)}
 }
 
 // Allowed reports whether p may do op on topic, counting nothing (for

@@ -180,3 +180,83 @@ consume = ["logs.*"]
 		t.Errorf("a nil Authorizer refuses")
 	}
 }
+
+// TestPrincipalByKey: a node that identified a client can name it to
+// another node by its key, which holds no secret, and the other node
+// finds the same client with the permissions its own file gives it now:
+// a key the file does not list, or no longer lists after a reload, is
+// refused.
+func TestPrincipalByKey(t *testing.T) {
+	path := writeAuth(t, `
+[[client]]
+name = "shipper"
+token-sha256 = "`+HashToken("ship-token")+`"
+produce = ["logs.*"]
+
+[[client]]
+name = "dash"
+cert-subject = "CN=dash,O=acme"
+consume = ["metrics"]
+`)
+	a, err := Load(path, "root-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ship, _ := a.Identify([]byte("ship-token"), nil)
+	cert := &x509.Certificate{Subject: pkix.Name{CommonName: "dash", Organization: []string{"acme"}}}
+	dash, _ := a.Identify(nil, []*x509.Certificate{cert})
+	root, _ := a.Identify([]byte("root-token"), nil)
+	for _, tc := range []struct {
+		p         *Principal
+		key, name string
+	}{
+		{ship, "token:" + HashToken("ship-token"), "shipper"},
+		{dash, "subject:CN=dash,O=acme", "dash"},
+		{root, "token:" + HashToken("root-token"), "-token"},
+	} {
+		if tc.p.Key() != tc.key {
+			t.Errorf("%s's key %q, want %q", tc.name, tc.p.Key(), tc.key)
+		}
+		if strings.Contains(tc.p.Key(), "ship-token") || strings.Contains(tc.p.Key(), "root-token") {
+			t.Errorf("a key holds the token: %q", tc.p.Key())
+		}
+		got, err := a.Principal(tc.p.Key())
+		if err != nil || got.Name != tc.name {
+			t.Errorf("Principal(%q): %v %v, want %s", tc.p.Key(), got, err, tc.name)
+		}
+	}
+	if p, _ := a.Principal(ship.Key()); a.Authorize(p, Produce, "logs.a") != nil || a.Authorize(p, Consume, "logs.a") == nil {
+		t.Errorf("the client found by key has other permissions than the file gives it")
+	}
+	before := a.RefusedClients()
+	for _, key := range []string{"", "token:" + HashToken("wrong"), "ship-token", "subject:CN=dash", "token:"} {
+		if p, err := a.Principal(key); p != nil || !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("Principal(%q): %v %v, want refused", key, p, err)
+		}
+	}
+	if got := a.RefusedClients() - before; got != 5 {
+		t.Errorf("unknown keys counted %d, want 5", got)
+	}
+	var nilP *Principal
+	if nilP.Key() != "" {
+		t.Errorf("a nil principal has a key")
+	}
+	// A reload that removes dash: its key is refused from then on.
+	if err := os.WriteFile(path, []byte(`
+[[client]]
+name = "shipper"
+token-sha256 = "`+HashToken("ship-token")+`"
+consume = ["logs.*"]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.Principal(dash.Key()); p != nil || !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("a client removed by a reload is still found by key: %v %v", p, err)
+	}
+	if p, err := a.Principal(ship.Key()); err != nil || a.Authorize(p, Consume, "logs.a") != nil {
+		t.Errorf("the reloaded permissions do not apply to a client found by key: %v", err)
+	}
+}

@@ -51,7 +51,7 @@ type transport struct {
 	fetch func(net.Conn, *bufio.Reader) error        // a fetch request (snapfetch.go)
 	admin func(context.Context, *AdminRequest) error // membership commands (membership_admin.go)
 	gfwd  func(net.Conn, *bufio.Reader) error        // a forwarded group call (groupfwd.go)
-	kfwd  func(net.Conn, *bufio.Reader) error        // a forwarded Kafka group request (kafkafwd.go)
+	kfwd  kafkaFwdServe                              // a forwarded Kafka group request (kafkafwd.go)
 	ids   sync.Map                                   // peer id → cluster address (the loop adds peers; any goroutine reads)
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -318,7 +318,7 @@ func (t *transport) serve(c net.Conn) error {
 		if !t.known(binary.LittleEndian.Uint64(hello[8:])) {
 			return errors.New("Kafka request from an unknown node")
 		}
-		return t.kfwd(c, br)
+		return t.kfwd(c, br, binary.LittleEndian.Uint32(hello[4:]))
 	}
 	if binary.LittleEndian.Uint32(hello[0:]) != transportMagic || binary.LittleEndian.Uint32(hello[4:]) != transportVersion {
 		return errors.New("not a haraqa cluster peer")

@@ -82,8 +82,10 @@ type Options struct {
 	Groups logsvc.Groups
 	// GroupForward, when set (a cluster node), returns how to reach the
 	// listener that coordinates the Kafka groups, nil when it is this one:
-	// the group requests are forwarded there (forward.go). Not with Auth
-	// (the forwarded request would lose the client's permissions).
+	// the group requests are forwarded there (forward.go). With Auth they
+	// go with the client's key, and the coordinating listener applies
+	// that client's permissions from its own auth file (every node must
+	// load the same one).
 	GroupForward func() GroupForwardFunc
 	// Cluster, when set (a cluster node), returns the cluster's view:
 	// Metadata answers then name the other live nodes with a Kafka

@@ -69,9 +69,11 @@ func (k *kafkaFront) serve(c *config, svc logsvc.Service, log *slog.Logger, errc
 		opts.Groups = fg.ForwardingGroups()
 	}
 	node, _ := svc.(*cluster.Node)
-	if node != nil && opts.Auth == nil {
+	if node != nil {
 		// One node (the metadata group's leader) coordinates the Kafka
-		// groups; the others forward the group requests to it.
+		// groups; the others forward the group requests to it, with the
+		// client's key under -auth-file (the coordinator applies its
+		// permissions).
 		opts.GroupForward = func() kafka.GroupForwardFunc {
 			if f := node.KafkaGroupForward(); f != nil {
 				return f
