@@ -104,14 +104,15 @@ func checkHeader(t *testing.T, h netproto.Header, limit uint32) {
 }
 
 // FuzzRequests decodes arbitrary bodies as requests: the first byte picks
-// the opcode (its low 4 bits), the rest is the body.
+// the opcode (its low 5 bits: every opcode, the group ones too, which
+// FuzzGroupRequests also covers), the rest is the body.
 func FuzzRequests(f *testing.F) {
 	addSeeds(f, requestSeeds())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
 		}
-		op := netproto.Opcode(data[0] & 0x0f)
+		op := netproto.Opcode(data[0] & 0x1f)
 		if m := netproto.NewRequest(op); m != nil {
 			checkDecode(t, m, netproto.NewRequest(op), data[1:])
 		}
@@ -126,7 +127,7 @@ func FuzzResponses(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		op := netproto.Opcode(data[0] & 0x0f)
+		op := netproto.Opcode(data[0] & 0x1f)
 		if op == 0 {
 			checkDecode(t, &netproto.ErrorResponse{}, &netproto.ErrorResponse{}, data[1:])
 			return

@@ -70,6 +70,7 @@ func requestSeeds() []seed {
 		{"watch", []any{body(netproto.OpWatch, &netproto.WatchRequest{Topics: [][]byte{topic, []byte("b")}})}},
 		{"init_producer", []any{body(netproto.OpInitProducer, &netproto.InitProducerRequest{})}},
 		{"truncated_string", []any{[]byte{byte(netproto.OpCreateTopic), 9, 0, 'a'}}},
+		{"consume_next", []any{body(netproto.OpConsumeNext, &netproto.ConsumeNextRequest{Topic: topic, After: 7, Limit: 10, MaxBytes: 1 << 20, MaxWaitMillis: 100})}},
 	}
 }
 
