@@ -54,16 +54,25 @@ func (ls *links) open(id uint64, topic string, size int) int {
 	if ls.list == nil {
 		ls.list = make([]link, size)
 	}
-	at, oldest := -1, -1
+	at, free, oldest := -1, -1, -1
 	for i := range ls.list {
 		l := &ls.list[i]
-		if l.id == 0 {
+		switch {
+		case l.id == id:
+			// A request id used again (allowed once the request it named
+			// was answered): the newer consume is the one a ConsumeNext
+			// naming it follows.
 			at = i
-			break
-		}
-		if l.answered && (oldest < 0 || l.id < ls.list[oldest].id) {
+		case l.id == 0:
+			if free < 0 {
+				free = i
+			}
+		case l.answered && (oldest < 0 || l.id < ls.list[oldest].id):
 			oldest = i
 		}
+	}
+	if at < 0 {
+		at = free
 	}
 	if at < 0 {
 		at = oldest

@@ -150,3 +150,25 @@ func TestConsumeNextAfterExpiredPoll(t *testing.T) {
 		t.Fatalf("request 3 returned %v", got)
 	}
 }
+
+// Promise: request ids may be used again once answered; a ConsumeNext
+// naming an id follows the latest consume sent under it, not an older one
+// the connection still remembers.
+func TestConsumeNextFollowsLatestUseOfID(t *testing.T) {
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
+	p := mustDial(t, ts, "")
+	p.mustProduce(t, "t", batchOf(t, "m0", "m1", "m2"))
+	topic := []byte("t")
+	p.mustSend(t, netproto.OpConsume, 7, &netproto.ConsumeRequest{Topic: topic, Offset: 0, Limit: 1})
+	recvConsume(t, p, netproto.OpConsume, 7, 10*time.Second)
+	p.mustSend(t, netproto.OpConsume, 8, &netproto.ConsumeRequest{Topic: topic, Offset: 3})
+	recvConsume(t, p, netproto.OpConsume, 8, 10*time.Second)
+	p.mustSend(t, netproto.OpConsume, 7, &netproto.ConsumeRequest{Topic: topic, Offset: 3})
+	recvConsume(t, p, netproto.OpConsume, 7, 10*time.Second)
+	// Follows the second consume 7 (ended at 3), not the first (ended at 1).
+	p.mustSend(t, netproto.OpConsumeNext, 9, &netproto.ConsumeNextRequest{Topic: topic, After: 7})
+	if got, end := recvConsume(t, p, netproto.OpConsumeNext, 9, 10*time.Second); len(got) != 0 || end != 3 {
+		t.Fatalf("consume-next after the second use of id 7: %v, end %d; want nothing from offset 3", got, end)
+	}
+}
