@@ -79,28 +79,58 @@ func churnTopics(t *testing.T, live []*proc, prefix string, n int) []string {
 }
 
 // waitMetaCompacted waits until the live nodes compacted their metadata
-// logs past index past.
+// logs past index past, and returns the lowest index they compacted at.
 func waitMetaCompacted(t *testing.T, live []*proc, past uint64) uint64 {
 	t.Helper()
 	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		var snaps []uint64
+		var at []string
 		ok := true
 		for _, p := range live {
 			s, err := status(p)
 			if err != nil {
+				at = append(at, fmt.Sprintf("node %d: %v", p.id, err))
 				ok = false
-				break
+				continue
 			}
 			snaps = append(snaps, s.Meta.Snapshot)
+			at = append(at, fmt.Sprintf("node %d (%s): snapshot %d, commit %d, match %v, raft log file %d bytes",
+				p.id, s.Meta.Role, s.Meta.Snapshot, s.Meta.Commit, s.Meta.Match, s.RaftLogBytes))
 			ok = ok && s.Meta.Snapshot > past
 		}
 		if ok {
 			return slices.Min(snaps)
 		}
 		if time.Now().After(wait) {
-			t.Fatalf("metadata logs not compacted past %d: snapshots at %v", past, snaps)
+			t.Fatalf("metadata logs not compacted past %d: %s", past, strings.Join(at, "; "))
 		}
 	}
+}
+
+// metaChurn is how many topics each churn of TestClusterMetadataSnapshot
+// creates (it deletes 3 of every 4): enough that the churn's own commands
+// fill more than the test's -raft-snapshot-bytes (4096) of every node's
+// metadata log. Each command is an entry of a 19-byte header and the
+// topic's name (2 to 4 bytes here): 120 topics make 210 commands, at least
+// 4,410 bytes, so every node compacts during the churn however much its
+// log held after its previous compaction. (A churn of 40 topics, 70
+// commands, did not: a node that had compacted near the end of the churn
+// before held about 3 KB after it and never compacted, unless its Raft log
+// file happened to be due for a rewrite.)
+const metaChurn = 120
+
+// metaCommit is the highest metadata commit index the live nodes know.
+func metaCommit(t *testing.T, live []*proc) uint64 {
+	t.Helper()
+	var top uint64
+	for _, p := range live {
+		s, err := status(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		top = max(top, s.Meta.Commit)
+	}
+	return top
 }
 
 // waitSameCatalog waits until every node's catalog is the same and
@@ -158,6 +188,8 @@ func TestClusterMetadataSnapshot(t *testing.T) {
 		})
 	}
 	c.kill(victim)
+	// The victim holds no more of the metadata log than this.
+	base := metaCommit(t, live)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl, err := client.Dial(ctx, "tcp://"+live[0].addr)
@@ -170,9 +202,9 @@ func TestClusterMetadataSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kept := churnTopics(t, live, "a", 120)
-	snap := waitMetaCompacted(t, live, 100)
-	t.Logf("metadata logs compacted at %d after 120 topics created and 90 deleted", snap)
+	kept := churnTopics(t, live, "a", metaChurn)
+	snap := waitMetaCompacted(t, live, base)
+	t.Logf("metadata logs compacted at %d after %d topics created and %d deleted", snap, metaChurn, metaChurn-len(kept))
 
 	// Down past the compaction: caught up from the snapshot.
 	c.start(victim)
@@ -198,8 +230,10 @@ func TestClusterMetadataSnapshot(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(victim.dir, "data")); err != nil {
 		t.Fatal(err)
 	}
-	kept = append(kept, churnTopics(t, live, "b", 40)...)
-	waitMetaCompacted(t, live, snap)
+	// Each live node compacts again: past what its log held before.
+	base = metaCommit(t, live)
+	kept = append(kept, churnTopics(t, live, "b", metaChurn)...)
+	waitMetaCompacted(t, live, base)
 	c.start(victim)
 	cat = waitSameCatalog(t, c)
 	if want := len(kept) + 1; len(cat) != want {
