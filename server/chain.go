@@ -86,11 +86,11 @@ func (ls *links) open(id uint64, topic string, size int) int {
 // answer closes entry at of consume id with where its answer ended or why
 // it failed, handing it to a ConsumeNext that waits for it.
 func (ls *links) answer(at int, id uint64, r linkResult) {
-	if at < 0 {
-		return
-	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	if at < 0 || at >= len(ls.list) {
+		return
+	}
 	l := &ls.list[at]
 	if l.id != id || l.answered {
 		return
@@ -145,7 +145,7 @@ type consumeCall struct {
 // and opens its link; a ConsumeNext also finds its predecessor. The
 // returned call's req.Topic aliases body.
 func (c *conn) prepareConsume(h netproto.Header, body []byte) consumeCall {
-	var cc consumeCall
+	cc := consumeCall{link: -1} // no link until one is opened (a body that does not decode has none)
 	if h.Opcode == netproto.OpConsume {
 		if err := cc.req.Decode(body); err != nil {
 			cc.bad = err
