@@ -200,7 +200,11 @@ func (cs *Consumer) chainAfter(r *consumeReq) bool {
 	if !cs.atEnd || cs.chain.cl != nil || cs.c.cfg.nextRefused.Load() {
 		return false
 	}
-	next, err := cs.c.consumeSendNext(r, cs.cfg.limit, cs.freeBuf(r.buf), &cs.cfg)
+	buf := cs.freeBuf(r.buf)
+	if buf == nil {
+		return false
+	}
+	next, err := cs.c.consumeSendNext(r, cs.cfg.limit, buf, &cs.cfg)
 	if err != nil {
 		return false
 	}
@@ -265,13 +269,19 @@ func (cs *Consumer) freeBuf(r *ConsumeBuffer) *ConsumeBuffer {
 // background reader reads them, while the caller goes through the current
 // ones. A failure is left to the ordinary read that follows.
 func (cs *Consumer) readAhead(ctx context.Context, next uint64) {
-	r, err := cs.c.consumeSend(ctx, cs.topic, next, cs.cfg.limit, cs.freeBuf(nil), &cs.cfg, true)
+	buf := cs.freeBuf(nil)
+	if buf == nil {
+		return
+	}
+	r, err := cs.c.consumeSend(ctx, cs.topic, next, cs.cfg.limit, buf, &cs.cfg, true)
 	if err == nil {
 		cs.ahead = r
 	}
 }
 
-// dropAhead gives up the requests in flight ahead.
+// dropAhead gives up the requests in flight ahead and frees their
+// buffers (freeBuf counts the buffer of any request still named here as
+// in use).
 func (cs *Consumer) dropAhead() {
 	if cs.chain.cl != nil {
 		cs.chain.drop()
@@ -279,6 +289,7 @@ func (cs *Consumer) dropAhead() {
 	if cs.ahead.cl != nil {
 		cs.ahead.drop()
 	}
+	cs.chain, cs.ahead = consumeReq{}, consumeReq{}
 }
 
 // skippable reports, with ConsumeSkipCorrupt, whether err names damaged
