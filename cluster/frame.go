@@ -145,6 +145,25 @@ func (w *frameWriter) writeTo(c net.Conn) error {
 	return err
 }
 
+// writeSome writes the gathered frames to c without blocking (one writev,
+// writevNow) and resets w; rest is a copy of what the socket did not take.
+func (w *frameWriter) writeSome(c net.Conn) (rest []byte, err error) {
+	w.cut()
+	n, err := writevNow(c, w.vecs)
+	if err == nil {
+		for _, v := range w.vecs {
+			if n >= len(v) {
+				n -= len(v)
+				continue
+			}
+			rest = append(rest, v[n:]...)
+			n = 0
+		}
+	}
+	w.reset()
+	return rest, err
+}
+
 // readFrame reads one frame (after the hello) from br into e, and adds its
 // bytes to *size; buf is scratch space it may grow and returns. A node
 // frame's payload is a copy; an entries frame's entries share one buffer

@@ -627,10 +627,11 @@ func (n *Node) ready() error {
 					late[i] = append(late[i], m)
 				}
 			}
-			n.tr.send(x.g.id, n.noVotesOut(x.g, early))
+			n.tr.sendNow(x.g.id, n.noVotesOut(x.g, early))
 		}
 		n.wal.saveEntries(x.g.id, x.rd.Entries)
 	}
+	n.tr.writeNow() // the appends go out before the sync (transport.go)
 	// A round that only moved commit indexes needs no sync (Raft may
 	// forget a commit index; it never forgets a vote, a term or an entry).
 	if err := n.wal.flush(sync); err != nil {
@@ -641,7 +642,7 @@ func (n *Node) ready() error {
 	}
 	for i, x := range rds {
 		g := x.g
-		n.tr.send(g.id, n.noVotesOut(g, late[i]))
+		n.tr.sendNow(g.id, n.noVotesOut(g, late[i]))
 		if ss := x.rd.SoftState; ss != nil {
 			if g.lead != ss.Lead && g.topic != "" {
 				n.log.Debug("cluster: leader changed", "topic", g.topic, "leader", ss.Lead)
@@ -699,6 +700,7 @@ func (n *Node) ready() error {
 			n.wake()
 		}
 	}
+	n.tr.writeNow()
 	return nil
 }
 

@@ -2,7 +2,15 @@
 
 package cluster
 
-import "os"
+import (
+	"net"
+	"os"
+)
+
+// directWrites: elsewhere the peer goroutines write every frame.
+const directWrites = false
+
+func writevNow(net.Conn, [][]byte) (int, error) { return 0, nil }
 
 func fdatasync(f *os.File) error { return f.Sync() }
 

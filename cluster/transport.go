@@ -26,12 +26,25 @@ import (
 // and the message (frame.go: protobuf, or entries' data outside the
 // protobuf); group 2^64-1 is a node frame (quiesce.go) instead. FORMAT.md
 // "Cluster transport".
+//
+// The node loop writes a round's frames itself when they are small and
+// the connection is idle (sendNow, then writeNow): its appends reach the
+// followers, and a follower's answers the leader, without waiting for the
+// peer goroutine to be scheduled, which on a busy machine took longer than
+// the round trip itself while the loop went on to sync its Raft log. The
+// loop's write does not block (what the socket does not take at once is
+// left to the peer goroutine, written before anything after it); the
+// peer goroutine dials and writes everything else.
 
 const (
 	transportMagic   = 0x48524331 // "HRC1"
 	transportVersion = 3          // 2: node frames (group 2^64-1); 3: a form byte, entries' data outside the protobuf (frame.go)
 	maxMessage       = 128 << 20
 	maxQueuedPerPeer = 64 << 20 // bytes of encoded messages waiting for one peer
+	// directMax: the loop writes a peer's queued frames itself only while
+	// they hold at most this many bytes; larger rounds (busy topics' big
+	// entries) are written by the peer goroutine, beside the loop.
+	directMax = 64 << 10
 )
 
 type envelope struct {
@@ -60,8 +73,14 @@ type transport struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 
-	// Counters (cluster status, tests).
-	msgsOut, msgsIn, bytesOut, bytesIn, writesOut atomic.Uint64
+	// Counters (cluster status, tests). directOut: writes the loop made
+	// itself (writeNow); directRest: those the socket took only part of.
+	msgsOut, msgsIn, bytesOut, bytesIn, writesOut, directOut, directRest atomic.Uint64
+
+	kick []*peer // peers sendNow queued for, until writeNow (loop-owned)
+	// holdPeer, when set (tests), is called by a peer goroutine each time
+	// it wakes, before it writes.
+	holdPeer func(*peer)
 }
 
 type peer struct {
@@ -73,6 +92,18 @@ type peer struct {
 	qb   int // about the bytes of q's messages (msgBytes)
 	sig  chan struct{}
 	up   atomic.Bool // last dial or write succeeded
+	kick bool        // in t.kick (loop-owned)
+
+	// The right to write to the connection: held by the peer goroutine
+	// while it dials and writes, or by the loop for a write of its own
+	// (writeNow). Whoever holds it takes everything queued, so frames go
+	// out in the order queued.
+	wmu  sync.Mutex
+	c    net.Conn    // wmu; nil: not connected
+	wq   []envelope  // wmu: the queue taken
+	fw   frameWriter // wmu
+	rest []byte      // wmu: the tail of the loop's write the socket did not take
+	dl   bool        // wmu: c has a write deadline set
 }
 
 func newTransport(id uint64, ln net.Listener, peers map[uint64]string, log *slog.Logger, recv func([]envelope)) *transport {
@@ -136,17 +167,8 @@ func (t *transport) send(group uint64, msgs []*pb.Message) {
 		if p == nil {
 			continue
 		}
-		sz := msgBytes(m)
-		p.mu.Lock()
-		if len(p.q) == 0 || len(p.q) < 1<<20 && p.qb+sz <= maxQueuedPerPeer {
-			p.q = append(p.q, envelope{group: group, msg: m})
-			p.qb += sz
-		}
-		p.mu.Unlock()
-		select {
-		case p.sig <- struct{}{}:
-		default:
-		}
+		p.queue(envelope{group: group, msg: m}, msgBytes(m))
+		p.signal()
 	}
 }
 
@@ -180,73 +202,205 @@ func (t *transport) sendNode(to uint64, b []byte) {
 	}
 }
 
+// fail drops the connection (wmu held) and what was half written on it.
+func (p *peer) fail(err error) {
+	if p.c != nil {
+		if p.up.Swap(false) {
+			p.t.log.Warn("cluster: lost peer", "peer", p.id, "addr", p.addr, "err", err)
+		}
+		p.c.Close()
+		p.t.track(p.c, false)
+		p.c = nil
+	}
+	p.rest = nil
+	p.dl = false
+	p.fw.reset()
+}
+
+// take moves the queued frames to p.wq (wmu held).
+func (p *peer) take() {
+	p.mu.Lock()
+	p.wq, p.q = p.q, p.wq[:0]
+	p.qb = 0
+	p.mu.Unlock()
+}
+
 func (p *peer) run() {
 	defer p.t.wg.Done()
-	var c net.Conn
-	var q []envelope
-	var fw frameWriter
-	var hello []byte // written before the first frames on a new connection
-	fail := func(err error) {
-		if c != nil {
-			if p.up.Swap(false) {
-				p.t.log.Warn("cluster: lost peer", "peer", p.id, "addr", p.addr, "err", err)
-			}
-			c.Close()
-			p.t.track(c, false)
-			c = nil
-		}
-	}
-	defer func() { fail(errors.New("stopping")) }()
+	defer func() {
+		p.wmu.Lock()
+		p.fail(errors.New("stopping"))
+		p.wmu.Unlock()
+	}()
 	for {
 		select {
 		case <-p.t.stop:
 			return
 		case <-p.sig:
 		}
-		p.mu.Lock()
-		q, p.q = p.q, q[:0]
-		p.qb = 0
-		p.mu.Unlock()
-		if c == nil {
-			var err error
-			c, err = net.DialTimeout("tcp", p.addr, time.Second)
-			if err != nil {
-				p.up.Store(false)
-				clear(q)
-				continue // dropped: Raft resends
-			}
-			if !p.t.track(c, true) {
-				c.Close()
-				return
-			}
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetNoDelay(true)
-			}
-			hello = binary.LittleEndian.AppendUint32(hello[:0], transportMagic)
-			hello = binary.LittleEndian.AppendUint32(hello, transportVersion)
-			hello = binary.LittleEndian.AppendUint64(hello, p.t.id)
-			fw.buf = append(fw.buf, hello...)
-			if !p.up.Swap(true) {
-				p.t.log.Info("cluster: connected to peer", "peer", p.id, "addr", p.addr)
-			}
+		if h := p.t.holdPeer; h != nil {
+			h(p)
 		}
-		// Every frame queued since the last write, in one writev
-		// (frame.go: entries' data written from the entries).
-		for _, e := range q {
-			if err := fw.add(e); err != nil {
-				p.t.log.Error("cluster: encode raft message", "err", err)
-			}
+		if !p.write() {
+			return
 		}
-		n := uint64(fw.n)
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		err := fw.writeTo(c)
-		p.t.msgsOut.Add(uint64(len(q)))
-		p.t.bytesOut.Add(n)
-		p.t.writesOut.Add(1)
-		clear(q)
+	}
+}
+
+// write writes what is queued (peer goroutine); false: the transport
+// stopped.
+func (p *peer) write() bool {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.take()
+	q := p.wq
+	defer clear(q)
+	if len(q) == 0 && p.rest == nil {
+		return true // the loop wrote them (writeNow)
+	}
+	if p.c == nil {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
 		if err != nil {
-			fail(err)
+			p.up.Store(false)
+			return true // dropped: Raft resends
 		}
+		if !p.t.track(c, true) {
+			c.Close()
+			return false
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		p.c = c
+		// The hello goes before the first frames on a new connection.
+		p.fw.buf = binary.LittleEndian.AppendUint32(p.fw.buf, transportMagic)
+		p.fw.buf = binary.LittleEndian.AppendUint32(p.fw.buf, transportVersion)
+		p.fw.buf = binary.LittleEndian.AppendUint64(p.fw.buf, p.t.id)
+		if !p.up.Swap(true) {
+			p.t.log.Info("cluster: connected to peer", "peer", p.id, "addr", p.addr)
+		}
+	}
+	p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	p.dl = true
+	if p.rest != nil {
+		// The tail of the loop's write goes first.
+		_, err := p.c.Write(p.rest)
+		p.rest = nil
+		if err != nil {
+			p.fail(err)
+			return true
+		}
+	}
+	// Every frame queued since the last write, in one writev (frame.go:
+	// entries' data written from the entries).
+	for _, e := range q {
+		if err := p.fw.add(e); err != nil {
+			p.t.log.Error("cluster: encode raft message", "err", err)
+		}
+	}
+	n := uint64(p.fw.n)
+	err := p.fw.writeTo(p.c)
+	p.t.msgsOut.Add(uint64(len(q)))
+	p.t.bytesOut.Add(n)
+	p.t.writesOut.Add(1)
+	if err != nil {
+		p.fail(err)
+	}
+	return true
+}
+
+// sendNow queues messages as send does, but leaves them for writeNow
+// (loop goroutine).
+func (t *transport) sendNow(group uint64, msgs []*pb.Message) {
+	if t.mute.Load() {
+		return
+	}
+	for _, m := range msgs {
+		p := t.peers[m.GetTo()]
+		if p == nil {
+			continue
+		}
+		p.queue(envelope{group: group, msg: m}, msgBytes(m))
+		if !p.kick {
+			p.kick = true
+			t.kick = append(t.kick, p)
+		}
+	}
+}
+
+// writeNow writes what sendNow queued (loop goroutine): each peer's
+// frames by the loop itself when the connection is up, idle and they are
+// small (directMax), else by the peer goroutine.
+func (t *transport) writeNow() {
+	for _, p := range t.kick {
+		p.kick = false
+		if !p.writeDirect() {
+			p.signal()
+		}
+	}
+	clear(t.kick)
+	t.kick = t.kick[:0]
+}
+
+// writeDirect writes the queued frames without blocking, if the peer
+// goroutine is not writing and the connection is up (loop goroutine).
+// What the socket does not take is left to the peer goroutine (true:
+// written or handed on).
+func (p *peer) writeDirect() bool {
+	if !directWrites || !p.wmu.TryLock() {
+		return false
+	}
+	defer p.wmu.Unlock()
+	p.mu.Lock()
+	ok := p.c != nil && p.rest == nil && len(p.q) > 0 && p.qb <= directMax
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	p.take()
+	q := p.wq
+	defer clear(q)
+	for _, e := range q {
+		if err := p.fw.add(e); err != nil {
+			p.t.log.Error("cluster: encode raft message", "err", err)
+		}
+	}
+	n := uint64(p.fw.n)
+	if p.dl {
+		p.c.SetWriteDeadline(time.Time{})
+		p.dl = false
+	}
+	rest, err := p.fw.writeSome(p.c)
+	p.t.msgsOut.Add(uint64(len(q)))
+	p.t.bytesOut.Add(n)
+	p.t.writesOut.Add(1)
+	p.t.directOut.Add(1)
+	if err != nil {
+		p.fail(err)
+		return true // dropped: Raft resends
+	}
+	if len(rest) > 0 {
+		p.rest = rest
+		p.t.directRest.Add(1)
+		p.signal()
+	}
+	return true
+}
+
+// queue adds e (about sz bytes) to the peer's queue unless it is full.
+func (p *peer) queue(e envelope, sz int) {
+	p.mu.Lock()
+	if len(p.q) == 0 || len(p.q) < 1<<20 && p.qb+sz <= maxQueuedPerPeer {
+		p.q = append(p.q, e)
+		p.qb += sz
+	}
+	p.mu.Unlock()
+}
+
+func (p *peer) signal() {
+	select {
+	case p.sig <- struct{}{}:
+	default:
 	}
 }
 
