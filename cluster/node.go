@@ -207,6 +207,10 @@ type group struct {
 	abuf    stageBuf  // apply goroutine's copies of an entry's batches
 
 	aw applyWatch // readers waiting for applied (readindex.go)
+
+	// appliedDirect: batches the apply goroutine wrote to the engine
+	// itself (applyEntry).
+	appliedDirect atomic.Uint64
 }
 
 // Open starts a node: it replays the Raft log, loads the catalog, starts
@@ -928,8 +932,19 @@ func (n *Node) applyEntry(g *group, batches [][]byte, bases []uint64, tm int64, 
 			}
 			var p engine.Pending
 			// The engine stamps the batch in place: a copy, in the
-			// apply's buffer (reused once every batch is stored).
-			p, err = n.e.EnqueueAt(context.Background(), g.topic, buf.next(b), tm)
+			// apply's buffer (reused once every batch is stored). An
+			// entry of one batch (a produce at a time) is written by
+			// this goroutine when the topic's writer is idle: no hand-off
+			// to the writer and back before the produce is answered.
+			// Several go through the writer, which writes them together.
+			if len(batches) == 1 {
+				p, err = n.e.EnqueueAtDirect(context.Background(), g.topic, buf.next(b), tm)
+				if err == nil && p.Ready() {
+					g.appliedDirect.Add(1)
+				}
+			} else {
+				p, err = n.e.EnqueueAt(context.Background(), g.topic, buf.next(b), tm)
+			}
 			if err != nil {
 				break
 			}

@@ -110,6 +110,14 @@ func (e *Engine) EnqueueAt(ctx context.Context, topic string, batch []byte, appe
 	return e.enqueue(ctx, topic, batch, appendTime, false)
 }
 
+// EnqueueAtDirect is EnqueueAt with EnqueueDirect's shortcut: when the
+// topic's writer is idle, with nothing queued, the caller writes the batch
+// itself and the Pending is already answered (package cluster's apply of
+// an entry holding one batch: no hand-off to the writer and back).
+func (e *Engine) EnqueueAtDirect(ctx context.Context, topic string, batch []byte, appendTime int64) (Pending, error) {
+	return e.enqueue(ctx, topic, batch, appendTime, true)
+}
+
 func (e *Engine) enqueue(ctx context.Context, topic string, batch []byte, at int64, direct bool) (Pending, error) {
 	if err := ctx.Err(); err != nil {
 		return Pending{}, err
