@@ -58,10 +58,12 @@ func (ls *links) open(id uint64, topic string, size int) int {
 	for i := range ls.list {
 		l := &ls.list[i]
 		switch {
-		case l.id == id:
+		case l.id == id && l.answered:
 			// A request id used again (allowed once the request it named
 			// was answered): the newer consume is the one a ConsumeNext
-			// naming it follows.
+			// naming it follows. One not answered yet is kept: a
+			// ConsumeNext may wait for it (a client that used its id again
+			// too early gets one of the two followed).
 			at = i
 		case l.id == 0:
 			if free < 0 {
