@@ -35,6 +35,19 @@ func TestGroupsOverHTTP(t *testing.T) {
 			follower = tn
 		}
 	}
+	// The follower names the leader once it has heard from it (an append
+	// or heartbeat of its term): wait for that, not for the test's speed.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		follower.n.tmu.RLock()
+		known := follower.n.leads["t"]
+		follower.n.tmu.RUnlock()
+		if known == lead.id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d never learned that node %d leads t (it names %d)", follower.id, lead.id, known)
+		}
+	}
 	serve := func(tn *testNode) *httptest.Server {
 		mux := http.NewServeMux()
 		httpapi.Register(mux, tn.n, httpapi.Options{})

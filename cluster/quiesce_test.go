@@ -220,12 +220,20 @@ func TestClusterIdleTopicsQuiet(t *testing.T) {
 	}
 
 	// The paused node knows it stalled (its quiet groups woke: nobody
-	// else need tell it that it was replaced).
-	old.mu.Lock()
-	stalled := strings.Contains(old.logs.String(), "this node stalled")
-	old.mu.Unlock()
-	if !stalled {
-		t.Errorf("node %d, paused past the election timeout, did not wake its groups on resuming", lead)
+	// else need tell it that it was replaced). It says so at its first
+	// tick after resuming, which may come after the message from the new
+	// leader that made it step down: wait for the line.
+	for wait := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		old.mu.Lock()
+		stalled := strings.Contains(old.logs.String(), "this node stalled")
+		old.mu.Unlock()
+		if stalled {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Errorf("node %d, paused past the election timeout, did not wake its groups on resuming", lead)
+			break
+		}
 	}
 
 	// A quiet topic's leader killed.
