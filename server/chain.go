@@ -13,8 +13,10 @@ import (
 // once answered, where its answer ended (or its error). The reader opens a
 // link for each consume before it reads the next frame, so a ConsumeNext
 // that follows its predecessor on the wire finds it; the answer closes it.
-// A ConsumeNext whose predecessor is not answered yet waits for it, holding
-// its in-flight slot as a long poll does.
+// A ConsumeNext whose predecessor is not answered yet is queued on the
+// predecessor's link, holding its in-flight slot as a long poll does: the
+// goroutine that answers the predecessor goes on to answer it (no
+// goroutine of its own, none woken).
 
 // extraLinks is how many answered links a connection keeps beyond one per
 // in-flight slot: a link not answered yet holds a slot, so it always finds
@@ -26,9 +28,9 @@ type link struct {
 	id       uint64 // the consume's request id; 0: a free entry
 	topic    string
 	answered bool
-	followed bool            // a ConsumeNext waits for it (wait is set)
-	res      linkResult      // when answered
-	wait     chan linkResult // capacity 1: the waiting ConsumeNext
+	followed bool       // a ConsumeNext is queued on it (next)
+	res      linkResult // when answered
+	next     consumeJob // the queued ConsumeNext
 }
 
 // linkResult is where a consume's answer ended, or why it failed;
@@ -37,6 +39,14 @@ type linkResult struct {
 	next    uint64
 	err     error
 	expired bool
+}
+
+// consumeJob is a consume request read and not answered yet.
+type consumeJob struct {
+	h     netproto.Header
+	body  []byte
+	cc    consumeCall
+	start time.Time
 }
 
 // links are a connection's recent consumes (see link). Guarded by mu.
@@ -51,6 +61,10 @@ type links struct {
 func (ls *links) open(id uint64, topic string, size int) int {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	return ls.openLocked(id, topic, size)
+}
+
+func (ls *links) openLocked(id uint64, topic string, size int) int {
 	if ls.list == nil {
 		ls.list = make([]link, size)
 	}
@@ -62,8 +76,8 @@ func (ls *links) open(id uint64, topic string, size int) int {
 			// A request id used again (allowed once the request it named
 			// was answered): the newer consume is the one a ConsumeNext
 			// naming it follows. One not answered yet is kept: a
-			// ConsumeNext may wait for it (a client that used its id again
-			// too early gets one of the two followed).
+			// ConsumeNext may be queued on it (a client that used its id
+			// again too early gets one of the two followed).
 			at = i
 		case l.id == 0:
 			if free < 0 {
@@ -86,30 +100,35 @@ func (ls *links) open(id uint64, topic string, size int) int {
 }
 
 // answer closes entry at of consume id with where its answer ended or why
-// it failed, handing it to a ConsumeNext that waits for it.
-func (ls *links) answer(at int, id uint64, r linkResult) {
+// it failed. It returns the ConsumeNext queued on it, resolved, for the
+// caller to answer next.
+func (ls *links) answer(at int, id uint64, r linkResult) (next consumeJob, ok bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if at < 0 || at >= len(ls.list) {
-		return
+		return next, false
 	}
 	l := &ls.list[at]
 	if l.id != id || l.answered {
-		return
+		return next, false
 	}
 	if l.followed {
-		l.wait <- r
+		next = l.next
 		*l = link{}
-		return
+		next.cc.resolve(r)
+		return next, true
 	}
 	l.answered, l.res = true, r
+	return next, false
 }
 
-// follow finds the consume after of topic for a ConsumeNext: its result
-// when it is answered, else a channel that gets it. ok is false when the
-// connection holds no such consume (never sent, of another topic, already
-// followed, or dropped).
-func (ls *links) follow(after uint64, topic string) (r linkResult, wait chan linkResult, ok bool) {
+// follow finds the consume job.cc follows (after, of topic) and opens the
+// ConsumeNext's own link (id). When that consume is answered, the job is
+// resolved and returned (queued false); otherwise it is queued on it
+// (queued true) and the one answering it answers the job. ok is false when
+// the connection holds no such consume (never sent, of another topic,
+// already followed, or dropped).
+func (ls *links) follow(after uint64, topic string, id uint64, size int, job *consumeJob) (queued, ok bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	for i := range ls.list {
@@ -118,18 +137,23 @@ func (ls *links) follow(after uint64, topic string) (r linkResult, wait chan lin
 			continue
 		}
 		if l.topic != topic || l.followed {
-			return r, nil, false
+			return false, false
 		}
-		if l.answered {
-			r = l.res
+		r, answered := l.res, l.answered
+		if answered {
 			*l = link{}
-			return r, nil, true
+		} else {
+			l.followed = true // before openLocked: this entry is not reused
 		}
-		l.followed = true
-		l.wait = make(chan linkResult, 1)
-		return r, l.wait, true
+		job.cc.link = ls.openLocked(id, topic, size)
+		if answered {
+			job.cc.resolve(r)
+			return false, true
+		}
+		l.next = *job
+		return true, true
 	}
-	return r, nil, false
+	return false, false
 }
 
 // consumeCall is a consume (or a ConsumeNext, once its offset is known)
@@ -137,45 +161,40 @@ func (ls *links) follow(after uint64, topic string) (r linkResult, wait chan lin
 type consumeCall struct {
 	req     netproto.ConsumeRequest
 	link    int             // its entry in links
-	wait    chan linkResult // a ConsumeNext whose predecessor is not answered yet
 	fail    *netproto.Error // answer this and stop (a ConsumeNext with no predecessor)
 	bad     error           // the body does not decode: the connection ends
 	prevErr error           // the predecessor failed: so does this ConsumeNext
 }
 
 // prepareConsume decodes a Consume or ConsumeNext on the reader goroutine
-// and opens its link; a ConsumeNext also finds its predecessor. The
-// returned call's req.Topic aliases body.
-func (c *conn) prepareConsume(h netproto.Header, body []byte) consumeCall {
-	cc := consumeCall{link: -1} // no link until one is opened (a body that does not decode has none)
+// and opens its link; a ConsumeNext also finds its predecessor, and is
+// queued on it (queued: the reader is done with it) when that is not
+// answered yet. The job's req.Topic aliases body.
+func (c *conn) prepareConsume(h netproto.Header, body []byte, start time.Time) (job consumeJob, queued bool) {
+	job = consumeJob{h: h, body: body, start: start}
+	cc := &job.cc
+	cc.link = -1 // no link until one is opened (a body that does not decode has none)
+	size := c.s.opts.MaxInFlight + extraLinks
 	if h.Opcode == netproto.OpConsume {
 		if err := cc.req.Decode(body); err != nil {
-			cc.bad = err
-			return cc
+			cc.bad, cc.link = err, -1
+			return job, false
 		}
-		cc.link = c.links.open(h.RequestID, c.topicName(cc.req.Topic), c.s.opts.MaxInFlight+extraLinks)
-		return cc
+		cc.link = c.links.open(h.RequestID, c.topicName(cc.req.Topic), size)
+		return job, false
 	}
 	var nx netproto.ConsumeNextRequest
 	if err := nx.Decode(body); err != nil {
-		cc.bad = err
-		return cc
+		cc.bad, cc.link = err, -1
+		return job, false
 	}
 	cc.req = netproto.ConsumeRequest{Topic: nx.Topic, Limit: nx.Limit, MaxBytes: nx.MaxBytes, MaxWaitMillis: nx.MaxWaitMillis}
-	topic := c.topicName(nx.Topic)
-	r, wait, ok := c.links.follow(nx.After, topic)
+	queued, ok := c.links.follow(nx.After, c.topicName(nx.Topic), h.RequestID, size, &job)
 	if !ok {
 		cc.link = -1
 		cc.fail = netproto.NewError(netproto.CodeMalformed, "consume-next: the connection holds no consume of this topic with that request id to follow")
-		return cc
 	}
-	cc.link = c.links.open(h.RequestID, topic, c.s.opts.MaxInFlight+extraLinks)
-	if wait != nil {
-		cc.wait = wait
-		return cc
-	}
-	cc.resolve(r)
-	return cc
+	return job, queued
 }
 
 // resolve sets a ConsumeNext's offset from its predecessor's result. One
@@ -190,24 +209,28 @@ func (cc *consumeCall) resolve(r linkResult) {
 	}
 }
 
-// handleConsume answers a consume on its own goroutine (it waits: for data,
-// or for the consume a ConsumeNext follows) and releases its in-flight
-// slot; it owns body until it returns.
-func (c *conn) handleConsume(h netproto.Header, body []byte, cc consumeCall, start time.Time) {
+// handleConsume answers a consume on its own goroutine (it may wait for
+// data), then each ConsumeNext queued behind the one it answered, and
+// releases their in-flight slots; it owns their bodies until it returns.
+func (c *conn) handleConsume(job consumeJob) {
 	defer c.handlers.Done()
-	if cc.wait != nil {
-		select {
-		case r := <-cc.wait:
-			cc.resolve(r)
-		case <-c.pollCtx.Done():
-			cc.fail = netproto.NewError(netproto.CodeShuttingDown, "the broker is stopping")
+	for {
+		ok, _, next, more := c.answerConsume(&job, true)
+		c.finishConsume(&job, ok)
+		if !more {
+			return
 		}
+		job = next
 	}
-	ok, _ := c.answerConsume(h, &cc, true)
+}
+
+// finishConsume does what follows a consume's answer: the Observer, the
+// body, the connection's end after a bad body, the in-flight slot.
+func (c *conn) finishConsume(job *consumeJob, ok bool) {
 	if o := c.s.opts.Observer; o != nil {
-		o.ObserveRequest(h.Opcode, time.Since(start))
+		o.ObserveRequest(job.h.Opcode, time.Since(job.start))
 	}
-	c.putBuf(body)
+	c.putBuf(job.body)
 	if !ok {
 		c.endAfterError()
 	}

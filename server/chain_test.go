@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -170,5 +171,38 @@ func TestConsumeNextFollowsLatestUseOfID(t *testing.T) {
 	p.mustSend(t, netproto.OpConsumeNext, 9, &netproto.ConsumeNextRequest{Topic: topic, After: 7})
 	if got, end := recvConsume(t, p, netproto.OpConsumeNext, 9, 10*time.Second); len(got) != 0 || end != 3 {
 		t.Fatalf("consume-next after the second use of id 7: %v, end %d; want nothing from offset 3", got, end)
+	}
+}
+
+// Promise: a ConsumeNext queued behind a long poll that is still waiting
+// takes no goroutine of its own (the one that answers the poll answers it
+// next), so keeping one behind each poll costs a follower no goroutine
+// start or wake-up; each is still answered, in order.
+func TestConsumeNextQueuedWithoutGoroutine(t *testing.T) {
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
+	prod := mustDial(t, ts, "")
+	prod.mustProduce(t, "t", batchOf(t, "m0"))
+	c := mustDial(t, ts, "")
+	topic := []byte("t")
+	c.mustSend(t, netproto.OpConsume, 1, &netproto.ConsumeRequest{Topic: topic, Offset: 1, MaxWaitMillis: 20000})
+	for id := uint64(2); id <= 4; id++ {
+		c.mustSend(t, netproto.OpConsumeNext, id, &netproto.ConsumeNextRequest{Topic: topic, After: id - 1, MaxWaitMillis: 20000})
+	}
+	if h, _, err := c.recv(150 * time.Millisecond); !isTimeout(err) {
+		t.Fatalf("answered before any data: %+v %v", h, err)
+	}
+	if n := spawned(ts); n != 1 {
+		t.Fatalf("%d handler goroutines for a long poll and three ConsumeNexts queued behind it, want 1", n)
+	}
+	for i, id := 1, uint64(1); id <= 4; i, id = i+1, id+1 {
+		prod.mustProduce(t, "t", batchOf(t, fmt.Sprint("m", i)))
+		op := netproto.OpConsumeNext
+		if id == 1 {
+			op = netproto.OpConsume
+		}
+		if got, _ := recvConsume(t, c, op, id, 10*time.Second); len(got) != 1 || got[0] != (message{uint64(i), fmt.Sprint("m", i)}) {
+			t.Fatalf("request %d returned %v", id, got)
+		}
 	}
 }

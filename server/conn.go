@@ -258,30 +258,29 @@ func (c *conn) serve() {
 		}
 		if (h.Opcode == netproto.OpConsume || h.Opcode == netproto.OpConsumeNext) && c.uncheckedOp(h.Opcode) == nil {
 			// The reader decodes a consume and opens its link before it
-			// reads on, so that a ConsumeNext behind it finds it (chain.go).
-			// With nothing more to read, it answers the consume itself
-			// unless it has to wait (for data, or for the consume a
-			// ConsumeNext follows): no goroutine (and no thread woken to
-			// run it) per consume of a reader that reads one response at a
-			// time.
-			cc := c.prepareConsume(h, body)
-			if cc.wait == nil && c.br.Buffered() == 0 {
-				ok, waits := c.answerConsume(h, &cc, false)
+			// reads on, so that a ConsumeNext behind it finds it (chain.go);
+			// a ConsumeNext whose consume is not answered yet is queued
+			// on it. With nothing more to read, the reader answers a
+			// consume itself unless it has to wait for data: no goroutine
+			// (and no thread woken to run it) per consume of a reader that
+			// reads one response at a time.
+			job, queued := c.prepareConsume(h, body, start)
+			if queued {
+				continue // answered after the consume it follows, by its answerer
+			}
+			if c.br.Buffered() == 0 {
+				ok, waits, next, more := c.answerConsume(&job, false)
 				if !waits {
-					if o := c.s.opts.Observer; o != nil {
-						o.ObserveRequest(h.Opcode, time.Since(start))
+					c.finishConsume(&job, ok)
+					if !more {
+						continue
 					}
-					c.putBuf(body)
-					if !ok {
-						c.endAfterError()
-					}
-					<-c.sem
-					continue
+					job = next // (nothing is queued on a consume the reader answers itself)
 				}
 			}
 			c.handlers.Add(1)
 			c.spawned.Add(1)
-			go c.handleConsume(h, body, cc, start)
+			go c.handleConsume(job)
 			continue
 		}
 		c.handlers.Add(1)

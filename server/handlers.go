@@ -163,30 +163,33 @@ func (c *conn) produce(h netproto.Header, q enqueued, began time.Time) bool {
 }
 
 // answerConsume answers a Consume or a ConsumeNext whose offset is known
-// (prepareConsume) and closes its link with where the answer ended. With
-// wait false (the reader goroutine), a long poll that finds nothing to send
-// answers nothing and reports waits: the reader, which answers consumes
-// that need no wait itself, then hands it to handleConsume.
-func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok, waits bool) {
+// (prepareConsume) and closes its link with where the answer ended; it
+// returns the ConsumeNext queued behind it (more), resolved, to answer
+// next. With wait false (the reader goroutine), a long poll that finds
+// nothing to send answers nothing and reports waits: the reader, which
+// answers consumes that need no wait itself, then hands it to
+// handleConsume.
+func (c *conn) answerConsume(job *consumeJob, wait bool) (ok, waits bool, next consumeJob, more bool) {
+	h, cc := job.h, &job.cc
 	req := &cc.req
-	var next uint64
+	var end uint64
 	var err error
 	expired := false
 	defer func() {
 		if !waits {
-			c.links.answer(cc.link, h.RequestID, linkResult{next: next, err: err, expired: expired})
+			next, more = c.links.answer(cc.link, h.RequestID, linkResult{next: end, err: err, expired: expired})
 		}
 	}()
 	switch {
 	case cc.bad != nil:
 		err = cc.bad
-		return c.decodeFailed(h, err), false
+		return c.decodeFailed(h, err), false, next, more
 	case cc.fail != nil:
 		err = cc.fail
-		return c.writeError(h.Opcode, h.RequestID, cc.fail), false
+		return c.writeError(h.Opcode, h.RequestID, cc.fail), false, next, more
 	case cc.prevErr != nil:
 		err = cc.prevErr
-		return c.replyError(h, err), false
+		return c.replyError(h, err), false, next, more
 	}
 	// A response never exceeds MaxBody, whatever MaxConsumeBytes says.
 	maxBytes := min(int64(c.s.opts.MaxConsumeBytes), int64(c.s.opts.MaxBody)-netproto.ConsumeResponseFixedSize)
@@ -199,17 +202,17 @@ func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok,
 	}
 	topic := c.topicName(req.Topic)
 	if err = c.authorize(auth.Consume, topic); err != nil {
-		return c.replyError(h, err), false
+		return c.replyError(h, err), false, next, more
 	}
 	if !wait { // the reader goroutine: it may have read this ahead
 		if st := c.takeAhead(topic, req.Offset, limit, maxBytes); st != nil {
-			next = netproto.NextOffset(req.Offset, req.Limit, st.res.Next())
+			end = netproto.NextOffset(req.Offset, req.Limit, st.res.Next())
 			ok := c.writeConsume(h, st)
 			if ok {
 				c.readNext(topic, req.Offset, limit, maxBytes, st)
 			}
 			putState(st)
-			return ok, false
+			return ok, false, next, more
 		}
 	}
 	st := getState()
@@ -218,7 +221,7 @@ func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok,
 	err = c.s.e.Read(topic, req.Offset, limit, maxBytes, res)
 	if err == nil && len(res.Chunks) == 0 && req.MaxWaitMillis > 0 {
 		if !wait {
-			return true, true
+			return true, true, next, more
 		}
 		wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, c.s.opts.MaxWait)
 		ctx, cancel := context.WithTimeout(c.pollCtx, wait)
@@ -242,14 +245,14 @@ func (c *conn) answerConsume(h netproto.Header, cc *consumeCall, wait bool) (ok,
 		err = &netproto.Error{Code: netproto.CodeInternal, Message: "stored batch larger than the server's MaxBody"}
 	}
 	if err != nil {
-		return c.replyError(h, err), false
+		return c.replyError(h, err), false, next, more
 	}
-	next = netproto.NextOffset(req.Offset, req.Limit, res.Next())
+	end = netproto.NextOffset(req.Offset, req.Limit, res.Next())
 	ok = c.writeConsume(h, st)
 	if ok && !wait {
 		c.readNext(topic, req.Offset, limit, maxBytes, st)
 	}
-	return ok, false
+	return ok, false, next, more
 }
 
 // watch registers a Watch, answers it, and pushes events until the

@@ -154,14 +154,17 @@ func TestShutdownUnderLoad(t *testing.T) {
 }
 
 // Promise (Server.Shutdown): long polls end at once with an empty answer,
-// watches and idle connections are closed, and Shutdown returns promptly,
-// not after the polls' wait or the idle timeout.
+// ConsumeNexts queued behind one too, watches and idle connections are
+// closed, and Shutdown returns promptly, not after the polls' wait or the
+// idle timeout.
 func TestShutdownEndsLongPolls(t *testing.T) {
 	e := openEngine(t, engine.Options{})
 	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
 	p := mustDial(t, ts, "")
 	p.mustProduce(t, "t", batchOf(t, "x"))
 	p.mustSend(t, netproto.OpConsume, 50, &netproto.ConsumeRequest{Topic: []byte("t"), Offset: 1, MaxWaitMillis: 30000})
+	p.mustSend(t, netproto.OpConsumeNext, 51, &netproto.ConsumeNextRequest{Topic: []byte("t"), After: 50, MaxWaitMillis: 30000})
+	p.mustSend(t, netproto.OpConsumeNext, 52, &netproto.ConsumeNextRequest{Topic: []byte("t"), After: 51, MaxWaitMillis: 30000})
 	w := mustDial(t, ts, "")
 	w.mustCall(t, netproto.OpWatch, &netproto.WatchRequest{Topics: [][]byte{[]byte("t")}}, nil)
 	var idle []*peer
@@ -177,10 +180,12 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second { // the poll waits 30 s
 		t.Fatalf("Shutdown took %v", took)
 	}
-	h, body, err := p.recv(ioTimeout)
-	var resp netproto.ConsumeResponse
-	if err != nil || h.RequestID != 50 || h.Status != 0 || resp.Decode(body) != nil || resp.BatchBytes != 0 || resp.End != 1 {
-		t.Fatalf("long poll at shutdown: %+v %+v %v", h, resp, err)
+	for id := uint64(50); id <= 52; id++ {
+		h, body, err := p.recv(ioTimeout)
+		var resp netproto.ConsumeResponse
+		if err != nil || h.RequestID != id || h.Status != 0 || resp.Decode(body) != nil || resp.BatchBytes != 0 || resp.End != 1 {
+			t.Fatalf("long poll %d at shutdown: %+v %+v %v", id, h, resp, err)
+		}
 	}
 	for _, c := range append(idle, p, w) {
 		// The watch's first event may still be unread.
