@@ -657,6 +657,11 @@ func (cn *conn) claim(h netproto.Header) *call {
 // the connection.
 func (cn *conn) readBody(h netproto.Header, cl *call) error {
 	n := int(h.BodyLen)
+	if h.Status == netproto.CodeUnknownOpcode && h.Opcode == netproto.OpConsumeNext && cn.nextRefused != nil {
+		// A broker without ConsumeNext: Consumers stop sending it. Also
+		// when the Consumer gave the request up: it would send another.
+		cn.nextRefused.Store(true)
+	}
 	if cl == nil {
 		_, err := cn.br.Discard(n)
 		return err
@@ -668,9 +673,6 @@ func (cn *conn) readBody(h netproto.Header, cl *call) error {
 		body, err := cn.readScratch(n)
 		if err != nil {
 			return err
-		}
-		if h.Status == netproto.CodeUnknownOpcode && h.Opcode == netproto.OpConsumeNext && cn.nextRefused != nil {
-			cn.nextRefused.Store(true) // a broker without ConsumeNext: Consumers stop sending it
 		}
 		cn.responded(h, cl)
 		cl.finish(netproto.DecodeError(h.Status, body))
