@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/haraqa/haraqa/netproto"
+	"github.com/haraqa/haraqa/topicname"
 )
 
 // ConsumeNext (netproto.ConsumeNextRequest) reads on from where the answer
@@ -180,7 +181,9 @@ func (c *conn) prepareConsume(h netproto.Header, body []byte, start time.Time) (
 			cc.bad, cc.link = err, -1
 			return job, false
 		}
-		cc.link = c.links.open(h.RequestID, c.topicName(cc.req.Topic), size)
+		if len(cc.req.Topic) <= topicname.MaxLen { // a longer name is refused: kept for nobody to follow
+			cc.link = c.links.open(h.RequestID, c.topicName(cc.req.Topic), size)
+		}
 		return job, false
 	}
 	var nx netproto.ConsumeNextRequest
@@ -189,7 +192,10 @@ func (c *conn) prepareConsume(h netproto.Header, body []byte, start time.Time) (
 		return job, false
 	}
 	cc.req = netproto.ConsumeRequest{Topic: nx.Topic, Limit: nx.Limit, MaxBytes: nx.MaxBytes, MaxWaitMillis: nx.MaxWaitMillis}
-	queued, ok := c.links.follow(nx.After, c.topicName(nx.Topic), h.RequestID, size, &job)
+	queued, ok := false, false
+	if len(nx.Topic) <= topicname.MaxLen { // no consume of a longer name is kept
+		queued, ok = c.links.follow(nx.After, c.topicName(nx.Topic), h.RequestID, size, &job)
+	}
 	if !ok {
 		cc.link = -1
 		cc.fail = netproto.NewError(netproto.CodeMalformed, "consume-next: the connection holds no consume of this topic with that request id to follow")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/netproto"
+	"github.com/haraqa/haraqa/topicname"
 )
 
 // Promise: bad input gets a clear error, never a panic. A Consume or
@@ -104,4 +105,50 @@ func TestConsumeNextIDReusedInFlight(t *testing.T) {
 			p.mustProduce(t, "t", batchOf(t, "still open"))
 		})
 	}
+}
+
+// linkTopicBytes sums the topic bytes the server's connections keep for
+// the consumes a ConsumeNext may follow.
+func linkTopicBytes(ts *testServer) int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	n := 0
+	for c := range ts.conns {
+		c.links.mu.Lock()
+		for _, l := range c.links.list {
+			n += len(l.topic)
+		}
+		c.links.mu.Unlock()
+	}
+	return n
+}
+
+// Promise: no unbounded memory from bad input. A consume names a topic
+// of up to 65,535 bytes on the wire, though no name longer than
+// topicname.MaxLen exists: a connection does not keep such a name after
+// the consume is refused (BadTopicName) for a ConsumeNext to follow, so
+// what it keeps for its recent consumes stays within its links times
+// topicname.MaxLen bytes, not 72 times 64 KiB.
+func TestConsumeLinksKeepNoLongTopic(t *testing.T) {
+	e := openEngine(t, engine.Options{})
+	ts := startServer(t, e, "tcp", Options{AutoCreateTopics: true})
+	p := mustDial(t, ts, "")
+	const n = 80
+	long := make([]byte, 60_000)
+	for i := range n {
+		for j := range long {
+			long[j] = 'a' + byte((i+j)%26)
+		}
+		_, err := p.consume(netproto.ConsumeRequest{Topic: long})
+		wantCode(t, err, netproto.CodeBadTopicName)
+		// A ConsumeNext behind it is refused too, clearly.
+		_, err = p.call(netproto.OpConsumeNext, &netproto.ConsumeNextRequest{Topic: long, After: p.next})
+		if code := netproto.CodeOf(err); code != netproto.CodeBadTopicName && code != netproto.CodeMalformed {
+			t.Fatalf("consume-next behind a refused long topic: %v", err)
+		}
+	}
+	if kept, bound := linkTopicBytes(ts), (Options{}.withDefaults().MaxInFlight+extraLinks)*topicname.MaxLen; kept > bound {
+		t.Fatalf("the connection keeps %d topic bytes for its recent consumes, more than %d", kept, bound)
+	}
+	p.mustProduce(t, "t", batchOf(t, "still open"))
 }
