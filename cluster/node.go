@@ -196,7 +196,9 @@ type group struct {
 	sv                             groupServe // consumer-group coordination (groups_apply.go)
 
 	// Apply (topic groups): the loop queues committed entries, the apply
-	// goroutine writes them to the engine.
+	// goroutine writes them to the engine. handed: the last entry the loop
+	// queued (loop-owned).
+	handed  uint64
 	amu     sync.Mutex
 	aq      []*pb.Entry
 	asig    chan struct{}
@@ -445,21 +447,7 @@ func (n *Node) run() {
 		props, metas, gq := n.propQ, n.metaQ, n.groupQ
 		n.propQ, n.metaQ, n.groupQ = map[uint64][]*request{}, nil, nil
 		n.mu.Unlock()
-		for _, e := range inbox {
-			n.heardFrom(e.from)
-			if e.group == nodeFrame {
-				n.nodeFrameIn(e.from, e.raw)
-				continue
-			}
-			g := n.groups[e.group]
-			if g == nil {
-				continue // a group this node does not run (yet, or any more)
-			}
-			n.wakeOn(g, e.msg)
-			n.step(g, e.msg)
-			n.touched[g.id] = g
-		}
-		clear(inbox)
+		n.stepInbox(inbox)
 		for gid, reqs := range props {
 			n.propose(gid, reqs)
 		}
@@ -480,6 +468,25 @@ func (n *Node) run() {
 			return
 		}
 	}
+}
+
+// stepInbox steps what peers sent (loop goroutine) and clears inbox.
+func (n *Node) stepInbox(inbox []envelope) {
+	for _, e := range inbox {
+		n.heardFrom(e.from)
+		if e.group == nodeFrame {
+			n.nodeFrameIn(e.from, e.raw)
+			continue
+		}
+		g := n.groups[e.group]
+		if g == nil {
+			continue // a group this node does not run (yet, or any more)
+		}
+		n.wakeOn(g, e.msg)
+		n.step(g, e.msg)
+		n.touched[g.id] = g
+	}
+	clear(inbox)
 }
 
 // step hands a peer's message to the group, handling a replica that lost
@@ -576,18 +583,20 @@ func (n *Node) propose(gid uint64, reqs []*request) {
 	}
 }
 
+// readyOf is a group's Ready in a round of the loop.
+type readyOf struct {
+	g  *group
+	rd raft.Ready
+}
+
 // ready persists, sends and applies what every touched group has ready:
 // one write and one fdatasync of the Raft log for all of them.
 func (n *Node) ready() error {
-	type gr struct {
-		g  *group
-		rd raft.Ready
-	}
-	var rds []gr
+	var rds []readyOf
 	for id, g := range n.touched {
 		delete(n.touched, id)
 		if g.rn.HasReady() {
-			rds = append(rds, gr{g, g.rn.Ready()})
+			rds = append(rds, readyOf{g, g.rn.Ready()})
 		}
 	}
 	if len(rds) == 0 {
@@ -638,8 +647,13 @@ func (n *Node) ready() error {
 	n.tr.writeNow() // the appends go out before the sync (transport.go)
 	// A round that only moved commit indexes needs no sync (Raft may
 	// forget a commit index; it never forgets a vote, a term or an entry).
-	if err := n.wal.flush(sync); err != nil {
+	if err := n.wal.write(sync); err != nil {
 		return err
+	}
+	if sync {
+		if err := n.syncStepping(rds); err != nil {
+			return err
+		}
 	}
 	if slices.ContainsFunc(marks, func(e *pb.Entry) bool { return e != nil }) {
 		n.sendLive() // catching up: before the answer that tells the leader
@@ -676,6 +690,7 @@ func (n *Node) ready() error {
 			g.amu.Lock()
 			g.aq = append(g.aq, marks[i])
 			g.amu.Unlock()
+			g.handed = marks[i].GetIndex()
 		}
 		if len(x.rd.CommittedEntries) > 0 || marks[i] != nil {
 			if g.id == metaGroup {
@@ -686,8 +701,17 @@ func (n *Node) ready() error {
 					n.applyMeta(e)
 				}
 			} else {
+				// Entries handed to apply during the sync (syncStepping)
+				// are not handed again.
+				ents := x.rd.CommittedEntries
+				for len(ents) > 0 && ents[0].GetIndex() <= g.handed {
+					ents = ents[1:]
+				}
+				if k := len(ents); k > 0 {
+					g.handed = ents[k-1].GetIndex()
+				}
 				g.amu.Lock()
-				g.aq = append(g.aq, x.rd.CommittedEntries...)
+				g.aq = append(g.aq, ents...)
 				g.amu.Unlock()
 				select {
 				case g.asig <- struct{}{}:
@@ -706,6 +730,96 @@ func (n *Node) ready() error {
 	}
 	n.tr.writeNow()
 	return nil
+}
+
+// syncStepping syncs the Raft log (the round's records are written). On a
+// node that leads a topic group with entries in the round, the sync runs
+// beside the loop, which meanwhile steps what peers send: the followers'
+// append responses can commit the round's entries before the leader's own
+// sync ends (a majority of the replicas has synced them; the leader counts
+// itself only once Advance reports its sync), and entries committed so
+// are handed to apply at once (applyEarly), so the produce is answered
+// without waiting for the leader's sync. Nothing else of the loop runs
+// meanwhile: Raft's messages and the next Ready wait for the sync, as
+// before (a term, a vote or an entry is never sent or acknowledged
+// unsynced).
+func (n *Node) syncStepping(rds []readyOf) error {
+	if !slices.ContainsFunc(rds, func(x readyOf) bool {
+		return x.g.id != metaGroup && x.g.state == raft.StateLeader && len(x.rd.Entries) > 0
+	}) {
+		return n.wal.sync()
+	}
+	// The groups this node leads at the sync's start, in their term: only
+	// a leader's log in its term is known to hold, at every index up to
+	// the commit, the entries in the group's log here (a leader never
+	// truncates its log; a deposed one may be told to).
+	terms := map[*group]uint64{}
+	for _, x := range rds {
+		if st := x.g.rn.BasicStatus(); x.g.id != metaGroup && st.RaftState == raft.StateLeader {
+			terms[x.g] = st.GetTerm()
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.wal.sync() }()
+	var inbox []envelope
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-n.sig:
+		}
+		n.mu.Lock()
+		inbox, n.inbox = n.inbox, inbox[:0]
+		n.mu.Unlock()
+		if len(inbox) == 0 {
+			continue
+		}
+		n.stepInbox(inbox)
+		for g, term := range terms {
+			n.applyEarly(g, term)
+		}
+		if syncSteppedHook != nil {
+			syncSteppedHook(n)
+		}
+	}
+}
+
+// syncSteppedHook, when set (tests), runs after each step during a
+// leader's sync.
+var syncSteppedHook func(*Node)
+
+// applyEarly hands a topic group's entries committed since the last ones
+// it handed to apply (loop goroutine, during syncStepping), while this node
+// still leads it in term: committed entries are applied whatever this
+// replica's own sync (Raft's rule; the round's entries are in the group's
+// log, written, with their data).
+func (n *Node) applyEarly(g *group, term uint64) {
+	if g.id == metaGroup || g.asig == nil || n.groups[g.id] != g {
+		return
+	}
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || st.GetTerm() != term {
+		return // deposed meanwhile: the next Ready hands what is committed
+	}
+	commit := st.GetCommit()
+	if last, _ := g.log.LastIndex(); commit > last {
+		commit = last
+	}
+	if commit <= g.handed {
+		return
+	}
+	ents, err := g.log.Entries(g.handed+1, commit+1, 1<<62)
+	if err != nil || len(ents) == 0 {
+		return // compacted or not held: the next Ready hands them
+	}
+	g.handed = ents[len(ents)-1].GetIndex()
+	g.amu.Lock()
+	g.aq = append(g.aq, ents...)
+	g.amu.Unlock()
+	select {
+	case g.asig <- struct{}{}:
+	default:
+	}
 }
 
 // balance hands leadership of a topic back to its preferred replica when

@@ -112,6 +112,8 @@ type wal struct {
 	// here (flush); zf: the file zend is of (a rewrite replaces it).
 	zend int64
 	zf   *os.File
+	// beforeSync, when set (tests), is called before each fdatasync.
+	beforeSync func()
 }
 
 // walInline: entry data shorter than this is copied into the record
@@ -409,12 +411,36 @@ func putEntryHeader(b []byte, e *pb.Entry) {
 // flush writes the pending records and, with sync, syncs the file: then
 // every record queued before is durable.
 func (w *wal) flush(sync bool) error {
+	if err := w.write(sync); err != nil {
+		return err
+	}
+	if !sync {
+		return nil
+	}
+	return w.sync()
+}
+
+// sync makes every record written before durable.
+func (w *wal) sync() error {
+	if !w.dirty {
+		return nil
+	}
+	w.dirty = false
+	if w.beforeSync != nil {
+		w.beforeSync()
+	}
+	return fdatasync(w.f)
+}
+
+// write writes the pending records; ahead: the round is to be synced (it
+// may write zeros ahead).
+func (w *wal) write(ahead bool) error {
 	w.cut()
 	if w.vbytes > 0 {
 		if w.zf != w.f {
 			w.zf, w.zend = w.f, w.size // a rewrite's file: no zeros ahead
 		}
-		if end := w.size + w.vbytes; sync && end > w.zend && w.vbytes <= walAheadRound {
+		if end := w.size + w.vbytes; ahead && end > w.zend && w.vbytes <= walAheadRound {
 			w.vecs = append(w.vecs, walZeros())
 			w.zend = end + walAhead
 		}
@@ -426,11 +452,7 @@ func (w *wal) flush(sync bool) error {
 		w.vecs, w.vbytes, w.buf, w.mark = w.vecs[:0], 0, w.buf[:0], 0
 		w.dirty = true
 	}
-	if !sync || !w.dirty {
-		return nil
-	}
-	w.dirty = false
-	return fdatasync(w.f)
+	return nil
 }
 
 // release drops the kept data of entries up to index upTo (handed to
