@@ -102,15 +102,17 @@ func oldBrokerProxy(t *testing.T, target string, refused *atomic.Int64) string {
 	return "tcp://" + l.Addr().String()
 }
 
-// A Consumer that takes one message per Messages loop at the end of a
-// topic, against a broker that does not know ConsumeNext (it answers
-// UnknownOpcode and closes the connection): the refusal of a ConsumeNext
-// the Consumer had already given up (the loop broke while it waited
-// ahead) still tells the Client, which sends no more of them. Before, the
-// refusal of a dropped request was discarded unread, so every other loop
-// sent another ConsumeNext and the broker closed the connection again,
-// failing whatever else the Client had in flight on it. Every message is
-// yielded once, in order.
+// A Consumer that takes two messages per Messages loop at the end of a
+// topic (the second read of a loop has a ConsumeNext behind it, given up
+// when the loop breaks), against a broker that does not know ConsumeNext
+// (it answers UnknownOpcode and closes the connection): the refusal of the
+// ConsumeNext the Consumer had given up still tells the Client, which
+// sends no more of them, and the next read, which the closed connection
+// fails, is read again on a new one instead of failing the loop. Before,
+// the refusal of a dropped request was discarded unread, so the Consumer
+// sent another ConsumeNext in every loop and the broker closed the
+// connection each time, failing whatever else the Client had in flight
+// on it. Every message is yielded once, in order, and no error.
 func TestConsumerOldBrokerRefusalOfDroppedNext(t *testing.T) {
 	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
 	var refused atomic.Int64
@@ -120,27 +122,31 @@ func TestConsumerOldBrokerRefusalOfDroppedNext(t *testing.T) {
 	ctx := testCtx(t)
 	createTopic(t, prod, "old1")
 	cs := client.NewConsumer(c, "old1", 0, client.ConsumeWait(10*time.Second))
-	const n = 12
-	for i := range n {
+	const n = 24
+	for i := 0; i < n; i += 2 {
 		if _, err := prod.Produce(ctx, "old1", payload(i)); err != nil {
 			t.Fatal(err)
 		}
-		got := 0
+		want := i
 		for m, err := range cs.Messages(ctx) {
 			if err != nil {
-				t.Fatalf("at message %d: %v", i, err)
+				t.Fatalf("at message %d: %v", want, err)
 			}
-			if m.Offset != uint64(i) || string(m.Value) != string(payload(i)) {
-				t.Fatalf("message %d: offset %d, %q", i, m.Offset, m.Value)
+			if m.Offset != uint64(want) || string(m.Value) != string(payload(want)) {
+				t.Fatalf("message %d: offset %d, %q", want, m.Offset, m.Value)
 			}
-			got++
-			break
+			if want++; want == i+2 {
+				break
+			}
+			if _, err := prod.Produce(ctx, "old1", payload(want)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if got != 1 {
-			t.Fatalf("message %d not yielded", i)
+		if want != i+2 {
+			t.Fatalf("loop from %d yielded up to %d", i, want)
 		}
 	}
 	if r := refused.Load(); r != 1 {
-		t.Fatalf("the broker refused %d ConsumeNext (%d written) over %d loops, want 1", r, h.nexts.Load(), n)
+		t.Fatalf("the broker refused %d ConsumeNext (%d written) over %d loops, want 1", r, h.nexts.Load(), n/2)
 	}
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/haraqa/haraqa/server"
 )
 
-// A Consumer at the end of a topic whose Messages loop is left in every
-// way a caller leaves it (a break while a ConsumeNext waits ahead, a
-// context that ends mid-poll) goes on in the next Messages call with the
-// next message, once, in order: the requests it gave up leave it a read
-// buffer to send into (it keeps its ConsumeNext behind each poll at the
-// end), and no panic.
+// A Consumer at the end of a topic whose Messages loops are left in every
+// way a caller leaves them (a break while a ConsumeNext waits ahead, a
+// context that ends mid-poll with a ConsumeNext behind the poll) goes on
+// in the next Messages loop with the next message, once, in order: the
+// requests it gave up leave it a read buffer to send into (it keeps its
+// ConsumeNext behind each poll at the end), and no panic.
 func TestConsumerStopsAtEndAndGoesOn(t *testing.T) {
 	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
 	var h countOps
@@ -23,11 +23,13 @@ func TestConsumerStopsAtEndAndGoesOn(t *testing.T) {
 	prod := b.dial()
 	ctx := testCtx(t)
 	createTopic(t, prod, "stop")
-	if _, err := prod.Produce(ctx, "stop", payload(0)); err != nil {
-		t.Fatal(err)
-	}
-	cs := client.NewConsumer(c, "stop", 0, client.ConsumeWait(10*time.Second))
 	next := 0
+	produce := func() {
+		t.Helper()
+		if _, err := prod.Produce(ctx, "stop", payload(next)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	check := func(m client.Message, err error) {
 		t.Helper()
 		if err != nil {
@@ -38,40 +40,92 @@ func TestConsumerStopsAtEndAndGoesOn(t *testing.T) {
 		}
 		next++
 	}
-	// Message 0, then 1 (produced once 0 was yielded, so the second read
-	// has a ConsumeNext behind it, which waits ahead when 1 is yielded);
-	// break there.
-	for m, err := range cs.Messages(ctx) {
-		check(m, err)
-		if next == 2 {
-			break
-		}
-		if _, err := prod.Produce(ctx, "stop", payload(next)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Nothing to read: the loop's context ends while it long-polls (with
-	// a ConsumeNext behind the poll).
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	for m, err := range cs.Messages(short) {
-		t.Fatalf("yielded %+v %v with nothing produced", m, err)
-	}
-	cancel()
-	before := h.nexts.Load()
-	for round := 0; round < 3; round++ {
-		if _, err := prod.Produce(ctx, "stop", payload(next)); err != nil {
-			t.Fatal(err)
-		}
+	cs := client.NewConsumer(c, "stop", 0, client.ConsumeWait(10*time.Second))
+	// twoThenBreak yields two messages, the second produced once the first
+	// was yielded: its read has a ConsumeNext behind it, which waits ahead
+	// when the loop breaks.
+	twoThenBreak := func() {
+		t.Helper()
+		produce()
+		stop := next + 2
 		for m, err := range cs.Messages(ctx) {
 			check(m, err)
-			break
+			if next == stop {
+				break
+			}
+			produce()
+		}
+		if next != stop {
+			t.Fatalf("yielded up to %d, want %d", next, stop)
 		}
 	}
-	if next != 5 || cs.Offset() != 5 {
-		t.Fatalf("yielded up to %d, offset %d; want 5", next, cs.Offset())
+	twoThenBreak()
+	// One message, then the loop's context ends while it long-polls with
+	// a ConsumeNext behind the poll.
+	produce()
+	short, cancel := context.WithCancel(ctx)
+	for m, err := range cs.Messages(short) {
+		check(m, err)
+		time.AfterFunc(100*time.Millisecond, cancel)
 	}
-	// Each of those reads began at the end: it had a ConsumeNext behind it.
+	cancel()
+	if next != 3 {
+		t.Fatalf("yielded up to %d, want 3", next)
+	}
+	before := h.nexts.Load()
+	for range 3 {
+		twoThenBreak()
+	}
+	if next != 9 || cs.Offset() != 9 {
+		t.Fatalf("yielded up to %d, offset %d; want 9", next, cs.Offset())
+	}
+	// The second read of each of those loops began at the end: it had a
+	// ConsumeNext behind it.
 	if n := h.nexts.Load() - before; n != 3 {
-		t.Fatalf("%d ConsumeNext written in the last three reads, want 3", n)
+		t.Fatalf("%d ConsumeNext written in the last three loops, want 3", n)
+	}
+}
+
+// A Consumer at the end of a topic whose Messages loops end before any
+// answer (their context ends mid-poll) leaves one request per loop
+// waiting at the broker, its long poll, as a Consumer without ConsumeNext
+// does, not a ConsumeNext behind it too: those hold the connection's
+// in-flight slots until their wait ends, and with the slots taken the
+// broker reads nothing more on the connection (here a produce of the
+// same Client, which must go through after three such loops with four
+// slots).
+func TestConsumerLoopsEndedMidPollHoldOneSlotEach(t *testing.T) {
+	b := startBroker(t, "tcp", engine.Options{}, server.Options{MaxInFlight: 4})
+	var h countOps
+	c := b.dial(client.WithHooks(&h))
+	ctx := testCtx(t)
+	createTopic(t, c, "held")
+	if _, err := c.Produce(ctx, "held", payload(0)); err != nil {
+		t.Fatal(err)
+	}
+	cs := client.NewConsumer(c, "held", 0, client.ConsumeWait(time.Minute))
+	for m, err := range cs.Messages(ctx) {
+		if err != nil || m.Offset != 0 {
+			t.Fatalf("%+v %v", m, err)
+		}
+		break
+	}
+	for range 3 {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		for m, err := range cs.Messages(short) {
+			t.Fatalf("yielded %+v %v with nothing produced", m, err)
+		}
+		cancel()
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Produce(pctx, "held", payload(1)); err != nil {
+		t.Fatalf("produce after three loops ended mid-poll (%d ConsumeNext written): %v", h.nexts.Load(), err)
+	}
+	for m, err := range cs.Messages(ctx) {
+		if err != nil || m.Offset != 1 || string(m.Value) != string(payload(1)) {
+			t.Fatalf("%+v %v", m, err)
+		}
+		break
 	}
 }

@@ -15,9 +15,9 @@ import (
 // more, so an idle Consumer costs no CPU. Behind the end it reads ahead:
 // while it yields the messages of one read, the next is already on its
 // way. At the end it keeps a ConsumeNext behind its long poll (a request
-// the broker answers from where the poll's answer ended): the broker holds
-// the next poll while an answer travels and is read, so a message that
-// comes meanwhile goes out at once. It holds up to three read buffers. A
+// the broker answers from where the poll's answer ended; not on the first
+// read of a Messages loop): the broker holds the next poll while an answer
+// travels and is read, so a message that comes meanwhile goes out at once. It holds up to three read buffers. A
 // Consumer belongs to one goroutine.
 type Consumer struct {
 	c       *Client
@@ -101,6 +101,11 @@ func (cs *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			cs.dropAhead()
 			cs.ctx = nil
 		}()
+		// The first read of a loop gets no ConsumeNext behind it, only
+		// reads after an answer of this loop do: a loop that ends before
+		// any answer (its context ends mid-poll) leaves one request waiting
+		// at the broker, holding an in-flight slot, not two.
+		cs.atEnd = false
 		failures := 0
 		for ctx.Err() == nil {
 			m, walk, err := cs.read(ctx)
@@ -174,15 +179,18 @@ func (cs *Consumer) read(ctx context.Context) (m *Messages, walk bool, err error
 	if cs.cur == nil {
 		cs.cur = &cs.buf
 	}
+	refused := cs.c.cfg.nextRefused.Load()
 	r, err := cs.c.consumeSend(ctx, cs.topic, cs.next, cs.cfg.limit, cs.cur, &cs.cfg, false)
 	if err != nil {
 		return nil, walk, err
 	}
 	r.tail = cs.chainAfter(&r)
 	m, err = cs.c.consumeRecv(ctx, &r, cs.arrived(ctx), walk)
-	if err != nil && r.tail && ctx.Err() == nil {
-		// It may have failed for the ConsumeNext behind it (a broker
-		// without ConsumeNext closes the connection): once more, alone.
+	if err != nil && ctx.Err() == nil && (r.tail || !refused && cs.c.cfg.nextRefused.Load()) {
+		// It may have failed for the ConsumeNext behind it, or for one
+		// sent before on the same connection (a broker without
+		// ConsumeNext closes the connection; the Client learnt it while
+		// r waited): once more, alone.
 		cs.atEnd = false
 		cs.dropAhead()
 		return cs.read(ctx)
