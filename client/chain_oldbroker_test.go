@@ -22,6 +22,13 @@ import (
 // half-closed, what the client still sends read and dropped for a while,
 // then closed.
 func oldBrokerProxy(t *testing.T, target string, refused *atomic.Int64) string {
+	return refusingProxy(t, target, refused, true)
+}
+
+// refusingProxy is oldBrokerProxy, or with answersFirst false
+// refuseNextProxy. Frames are relayed whole, so that a refusal is never
+// written inside another answer.
+func refusingProxy(t *testing.T, target string, refused *atomic.Int64, answersFirst bool) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +78,7 @@ func oldBrokerProxy(t *testing.T, target string, refused *atomic.Int64) string {
 					buf = body[:0]
 					if h.Opcode == netproto.OpConsumeNext {
 						refused.Add(1)
-						for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+						for deadline := time.Now().Add(10 * time.Second); answersFirst && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 							mu.Lock()
 							o := open
 							mu.Unlock()

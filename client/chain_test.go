@@ -1,8 +1,6 @@
 package client_test
 
 import (
-	"io"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,54 +75,11 @@ func TestConsumerKeepsPollAheadAtEnd(t *testing.T) {
 }
 
 // refuseNextProxy relays a client's connection to a broker, but answers a
-// ConsumeNext as a broker that does not know it does: UnknownOpcode, then
-// the connection closes.
+// ConsumeNext as a broker that does not know it does: UnknownOpcode at
+// once (before the answers of requests still waiting), then the connection
+// closes as the broker closes it (oldBrokerProxy).
 func refuseNextProxy(t *testing.T, target string, refused *atomic.Int64) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	_, addr := splitAddr(target)
-	go func() {
-		for {
-			cc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			bc, err := net.Dial("tcp", addr)
-			if err != nil {
-				cc.Close()
-				continue
-			}
-			go func() {
-				io.Copy(cc, bc)
-				cc.Close()
-			}()
-			go func() {
-				defer bc.Close()
-				defer cc.Close()
-				var buf []byte
-				for {
-					h, body, err := netproto.ReadRequest(cc, netproto.DefaultMaxBody, buf)
-					if err != nil {
-						return
-					}
-					buf = body[:0]
-					if h.Opcode == netproto.OpConsumeNext {
-						refused.Add(1)
-						cc.Write(netproto.AppendErrorFrame(nil, h.Opcode, h.RequestID, netproto.NewError(netproto.CodeUnknownOpcode, "unknown opcode")))
-						return
-					}
-					frame := netproto.AppendFrame(nil, h, rawBody(body))
-					if _, err := bc.Write(frame); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "tcp://" + l.Addr().String()
+	return refusingProxy(t, target, refused, false)
 }
 
 // rawBody encodes as the bytes it holds.
@@ -136,7 +91,9 @@ func (b rawBody) AppendTo(dst []byte) []byte { return append(dst, b...) }
 // UnknownOpcode and closes the connection, as an older broker would)
 // yields every message once, in order, and no error: the requests it sent
 // ahead at the end are read again the ordinary way, and it sends no
-// ConsumeNext after the refusal.
+// ConsumeNext after the refusal: the broker gets one. (A second may be
+// written on the refusing connection before the refusal is read, when the
+// answer to the poll before it came first; the broker no longer reads it.)
 func TestConsumerWithoutConsumeNext(t *testing.T) {
 	b := startBroker(t, "tcp", engine.Options{}, server.Options{})
 	var refused atomic.Int64
@@ -165,7 +122,7 @@ func TestConsumerWithoutConsumeNext(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if want != n || refused.Load() != 1 || h.nexts.Load() != 1 {
-		t.Fatalf("%d messages, %d ConsumeNext refused, %d written; want %d, 1, 1", want, refused.Load(), h.nexts.Load(), n)
+	if want != n || refused.Load() != 1 || h.nexts.Load() > 2 {
+		t.Fatalf("%d messages, %d ConsumeNext refused, %d written; want %d, 1, at most 2", want, refused.Load(), h.nexts.Load(), n)
 	}
 }
