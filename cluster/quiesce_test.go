@@ -191,10 +191,14 @@ func TestClusterIdleTopicsQuiet(t *testing.T) {
 	}
 	via := c.byID(lead%3 + 1)
 	off := c.produceVia(via, topic, "while paused")
+	// The node that committed it leads (a status call may time out on a
+	// loaded machine: ask again for a while).
 	var newLead, newTerm uint64
-	for _, p := range c.nodes {
-		if g, err := topicStatus(p, topic); p != old && err == nil && g.Role == "StateLeader" {
-			newLead, newTerm = p.id, g.Term
+	for wait := time.Now().Add(10 * time.Second); newLead == 0 && time.Now().Before(wait); time.Sleep(50 * time.Millisecond) {
+		for _, p := range c.nodes {
+			if g, err := topicStatus(p, topic); p != old && err == nil && g.Role == "StateLeader" {
+				newLead, newTerm = p.id, g.Term
+			}
 		}
 	}
 	old.cmd.Process.Signal(syscall.SIGCONT)
