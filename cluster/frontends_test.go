@@ -27,6 +27,13 @@ type frontCluster struct {
 
 func startFrontCluster(t *testing.T, size int, extra ...string) *frontCluster {
 	t.Helper()
+	return startFrontClusterWith(t, size, extra, nil)
+}
+
+// startFrontClusterWith is startFrontCluster with nodeArgs, when set,
+// adding arguments of each node's own (before it starts).
+func startFrontClusterWith(t *testing.T, size int, extra []string, nodeArgs func(p *proc) []string) *frontCluster {
+	t.Helper()
 	c := &procCluster{t: t, bin: brokerBin(t), extra: extra}
 	fc := &frontCluster{procCluster: c, http: map[uint64]string{}, kafka: map[uint64]string{}}
 	var ps []string
@@ -34,6 +41,9 @@ func startFrontCluster(t *testing.T, size int, extra ...string) *frontCluster {
 		p := &proc{id: uint64(i), dir: t.TempDir(), addr: freePort(t), caddr: freePort(t)}
 		fc.http[p.id], fc.kafka[p.id] = freePort(t), freePort(t)
 		p.extra = []string{"-http", fc.http[p.id], "-kafka-addr", fc.kafka[p.id]}
+		if nodeArgs != nil {
+			p.extra = append(p.extra, nodeArgs(p)...)
+		}
 		c.nodes = append(c.nodes, p)
 		ps = append(ps, fmt.Sprintf("%d=%s", i, p.caddr))
 	}

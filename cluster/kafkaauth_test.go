@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -48,34 +47,11 @@ func writeKafkaAuth(t *testing.T, path, otherConsume string) {
 // may consume ka) and -token; it returns the files by node id.
 func startAuthFrontCluster(t *testing.T, size int) (*frontCluster, map[uint64]string) {
 	t.Helper()
-	c := &procCluster{t: t, bin: brokerBin(t), extra: []string{"-token", kafkaRoot}}
-	fc := &frontCluster{procCluster: c, http: map[uint64]string{}, kafka: map[uint64]string{}}
 	files := map[uint64]string{}
-	var ps []string
-	for i := 1; i <= size; i++ {
-		p := &proc{id: uint64(i), dir: t.TempDir(), addr: freePort(t), caddr: freePort(t)}
-		fc.http[p.id], fc.kafka[p.id] = freePort(t), freePort(t)
+	fc := startFrontClusterWith(t, size, []string{"-token", kafkaRoot}, func(p *proc) []string {
 		files[p.id] = filepath.Join(p.dir, "auth.toml")
 		writeKafkaAuth(t, files[p.id], `["ka"]`)
-		p.extra = []string{"-http", fc.http[p.id], "-kafka-addr", fc.kafka[p.id], "-auth-file", files[p.id]}
-		c.nodes = append(c.nodes, p)
-		ps = append(ps, fmt.Sprintf("%d=%s", i, p.caddr))
-	}
-	c.peers = strings.Join(ps, ",")
-	for _, p := range c.nodes {
-		c.start(p)
-	}
-	t.Cleanup(func() {
-		for _, p := range c.nodes {
-			c.kill(p)
-		}
-		if t.Failed() {
-			for _, p := range c.nodes {
-				p.mu.Lock()
-				t.Logf("node %d log tail:\n%s", p.id, tailLines(p.logs.String(), 30))
-				p.mu.Unlock()
-			}
-		}
+		return []string{"-auth-file", files[p.id]}
 	})
 	return fc, files
 }
@@ -272,25 +248,7 @@ func TestClusterKafkaGroupAuthForwarded(t *testing.T) {
 	defer cancel()
 
 	// The members meet.
-	for _, node := range []uint64{2, 3} {
-		cmd := exec.CommandContext(ctx, py, "-c", groupHoldSASL, fc.kafka[node], "ka", "kga", kafkaAppToken)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			stdin.Close()
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("consumer on node %d:\n%s", node, out.String())
-			}
-		})
-	}
+	fc.holdConsumersWith(ctx, py, groupHoldSASL, "ka", "kga", []string{kafkaAppToken}, 2, 3)
 	var got string
 	met := false
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !met; time.Sleep(200 * time.Millisecond) {

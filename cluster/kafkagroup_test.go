@@ -124,9 +124,15 @@ c.close()
 // holdConsumers starts a groupHold consumer of group on topic at each
 // node given.
 func (fc *frontCluster) holdConsumers(ctx context.Context, py, topic, group string, nodes ...uint64) {
+	fc.holdConsumersWith(ctx, py, groupHold, topic, group, nil, nodes...)
+}
+
+// holdConsumersWith is holdConsumers with another consumer script, given
+// the Kafka address, topic, group and args.
+func (fc *frontCluster) holdConsumersWith(ctx context.Context, py, script, topic, group string, args []string, nodes ...uint64) {
 	t := fc.t
 	for _, node := range nodes {
-		cmd := exec.CommandContext(ctx, py, "-c", groupHold, fc.kafka[node], topic, group)
+		cmd := exec.CommandContext(ctx, py, append([]string{"-c", script, fc.kafka[node], topic, group}, args...)...)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
