@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // A node started with -join learns the cluster addresses of the running
@@ -35,7 +37,7 @@ func (n *Node) learnPeers(peers map[uint64]string) {
 	}
 	b, err := json.Marshal(learned)
 	if err == nil {
-		err = writeFileSynced(filepath.Join(n.cfg.Dir, learnedPeersFile), b)
+		err = vfs.WriteFileAtomic(vfs.OSFS{}, filepath.Join(n.cfg.Dir, learnedPeersFile), b)
 	}
 	if err != nil {
 		n.log.Warn("cluster: recording the peers learned when joining failed; a restart needs them in -peers", "err", err)
@@ -65,34 +67,4 @@ func (n *Node) readLearnedPeers() map[uint64]string {
 		return nil
 	}
 	return m
-}
-
-// writeFileSynced writes b to path atomically (a synced temporary file
-// renamed over it, the directory synced).
-func writeFileSynced(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

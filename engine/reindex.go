@@ -28,6 +28,20 @@ func (t *Topic) reindex(vol *Volume, bad *mirror, old *segment.Segment) bool {
 		t.e.opts.Logger.Warn("engine: a segment whose log matches its seal still fails its check after its index was rebuilt", "topic", t.name, "volume", vol.dir, "segment", old.Base(), "err", err)
 		return false
 	}
+	placed := t.placeSegment(vol, old, fixed)
+	if !placed {
+		fixed.Remove() // removed by retention meanwhile: so goes the new index
+		return true
+	}
+	old.Retire()
+	t.e.opts.Logger.Warn("engine: rebuilt a damaged index from its segment's log", "topic", t.name, "volume", vol.dir, "segment", old.Base())
+	return true
+}
+
+// placeSegment puts fixed in place of old in vol's mirror of the topic's
+// view (a repaired copy or a rebuilt index); false when old is no longer
+// there (retention removed it meanwhile).
+func (t *Topic) placeSegment(vol *Volume, old, fixed *segment.Segment) bool {
 	placed := false
 	t.mu.Lock()
 	nv := t.view.Load().clone()
@@ -42,11 +56,5 @@ func (t *Topic) reindex(vol *Volume, bad *mirror, old *segment.Segment) bool {
 	}
 	t.view.Store(nv)
 	t.mu.Unlock()
-	if !placed {
-		fixed.Remove() // removed by retention meanwhile: so goes the new index
-		return true
-	}
-	old.Retire()
-	t.e.opts.Logger.Warn("engine: rebuilt a damaged index from its segment's log", "topic", t.name, "volume", vol.dir, "segment", old.Base())
-	return true
+	return placed
 }

@@ -395,20 +395,7 @@ func (w *writer) repairSegment(vol *Volume, base uint64) error {
 			t.e.fenceStale(vol, fmt.Errorf("topic %q: repair of segment %d: %w", t.name, base, err))
 			return err
 		}
-		placed := false
-		t.mu.Lock()
-		nv := t.view.Load().clone()
-		for _, nm := range nv.mirrors {
-			if nm.vol == vol {
-				for i, s := range nm.segs {
-					if s == old {
-						nm.segs[i], placed = fixed, true
-					}
-				}
-			}
-		}
-		t.view.Store(nv)
-		t.mu.Unlock()
+		placed := t.placeSegment(vol, old, fixed)
 		if !placed {
 			// Retention removed the segment while it was copied: so go the
 			// copy's files.
