@@ -36,6 +36,7 @@ func BenchmarkLimit(b *testing.B) {
 	b.Run("seqwrite-pagecache-w3", func(b *testing.B) { seqWriteLimit(b, int64(sz.w3Msgs)*int64(sz.bigSize), false) })
 	b.Run("seqwrite-fdatasync", func(b *testing.B) { seqWriteLimit(b, sz.limitBytes/2, true) })
 	b.Run("append4k-fdatasync", func(b *testing.B) { appendSyncLimit(b, sz.limitSyncs) })
+	b.Run("overwrite4k-fdatasync", func(b *testing.B) { overwriteSyncLimit(b, sz.limitSyncs) })
 	b.Run("tcp-rtt", func(b *testing.B) { rttLimit(b, "tcp", sz.limitRTTs, false) })
 	b.Run("unix-rtt", func(b *testing.B) { rttLimit(b, "unix", sz.limitRTTs, false) })
 	b.Run("tcp-rtt-proc", func(b *testing.B) { rttLimit(b, "tcp", sz.limitRTTs, true) })
@@ -244,6 +245,46 @@ func appendSyncLimit(b *testing.B, n int) {
 	for range total {
 		t0 := time.Now()
 		if _, err := f.Write(block); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+		lat.add(time.Since(t0))
+	}
+	d := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(total)/d.Seconds(), "syncs/s")
+	lat.report(b)
+}
+
+// overwriteSyncLimit is appendSyncLimit over zeros written (and synced)
+// into the file first: each fdatasync writes the block alone, with no new
+// file size to commit. haraqa's segments under fsync=always write zeros
+// ahead for this (DESIGN.md "Zeros ahead").
+func overwriteSyncLimit(b *testing.B, n int) {
+	f, err := os.Create(filepath.Join(dataDir(b, "overwrite"), "log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	total := n * b.N
+	block := make([]byte, 4096)
+	zeros := make([]byte, 1<<20)
+	for off := 0; off < total*len(block); off += len(zeros) {
+		if _, err := f.Write(zeros); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	lat := newLatencies(total)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range total {
+		t0 := time.Now()
+		if _, err := f.WriteAt(block, int64(i)*int64(len(block))); err != nil {
 			b.Fatal(err)
 		}
 		if err := syscall.Fdatasync(int(f.Fd())); err != nil {

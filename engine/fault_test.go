@@ -45,7 +45,7 @@ func TestWriteOrSyncFailureNotAcknowledged(t *testing.T) {
 			fs := vfs.NewMemFS()
 			var on atomic.Bool
 			fs.SetFault(failOn(&on, op, ".log", syscall.EIO))
-			opts := memOpts(fs)
+			opts := noZeros(memOpts(fs)) // the test sizes the log file
 			e := openEngine(t, opts)
 			mustCreate(t, e, "t")
 			m := newModel()
@@ -97,7 +97,7 @@ func TestWriteOrSyncFailureNotAcknowledged(t *testing.T) {
 // fit through, and the topic resumes when space frees.
 func TestDiskFull(t *testing.T) {
 	fs := vfs.NewMemFS()
-	opts := memOpts(fs)
+	opts := noZeros(memOpts(fs)) // the disk is sized to the files
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
 	m := newModel()

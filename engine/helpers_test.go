@@ -72,6 +72,16 @@ func (l *logRecorder) logger() *slog.Logger { return slog.New(l) }
 // memOpts returns options for an engine on fs with a quiet logger. MemFS
 // reserves a segment's whole capacity when it is mapped, so segments on a
 // MemFS are kept small.
+// noZeros turns off the zeros written ahead of small appends under
+// fsync=always (Options.ZeroAhead), for a test that works on the active
+// log's bytes at the file's end (cutting, zeroing or sizing it) or on a
+// disk sized to the file: with zeros ahead the file ends past the log, and
+// appends into them need no new space. TestZeroAhead* test the zeros.
+func noZeros(o Options) Options {
+	o.ZeroAhead = -1
+	return o
+}
+
 func memOpts(fs *vfs.MemFS) Options {
 	return Options{Dir: memDir, FS: fs, SegmentBytes: 4 << 20, SegmentEntries: 4096,
 		Logger: (&logRecorder{}).logger()}

@@ -32,7 +32,7 @@ func TestMirrorSameBatchCorruptEverywhere(t *testing.T) {
 		{"active", activeSeg, activeSeg*fxSegBatch + 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newMirrorFixture(t)
+			f := newMirrorFixtureWith(t, mirrorOptsNoZeros) // the test compares the active log bytes across a restart
 			// The damage is below the synced offset (the checkpoint covers
 			// it): past it, the active segment's tail would be torn.
 			if err := f.e.WriteCheckpoint(); err != nil {
@@ -118,7 +118,7 @@ func TestMirrorFaultFencesVolume(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rfs := newRouteFS(vols3...)
-			opts := mirrorOpts(rfs, vols3...)
+			opts := mirrorOptsNoZeros(rfs, vols3...)
 			e := openEngine(t, opts)
 			mustCreate(t, e, "t")
 			m := newModel()
@@ -154,7 +154,7 @@ func TestMirrorFaultFencesVolume(t *testing.T) {
 			}
 			m.check(t, e, "t", 0)
 			// Power loss now: the stale v2 comes back at open and is caught up.
-			c := openEngine(t, mirrorOpts(rfs.crash(), vols3...))
+			c := openEngine(t, mirrorOptsNoZeros(rfs.crash(), vols3...))
 			m.check(t, c, "t", 0)
 			sameFiles(t, c.fs, "t", vols3...)
 			c.Close()
@@ -198,7 +198,7 @@ func TestMirrorBelowMinVolumes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := vfs.NewMemFS()
 			fl := newFaults(fs, syscall.EIO, vfs.OpWrite)
-			opts := mirrorOpts(fs, vols3...)
+			opts := mirrorOptsNoZeros(fs, vols3...) // the test sizes the log files
 			opts.MinVolumes = tc.min
 			e := openEngine(t, opts)
 			mustCreate(t, e, "t")
@@ -474,7 +474,7 @@ func TestMirrorReadVolumeVanishes(t *testing.T) {
 // frees; the full volume is rebuilt once it has room.
 func TestMirrorDiskFullEverywhere(t *testing.T) {
 	rfs := newRouteFS(vols3...)
-	opts := mirrorOpts(rfs, vols3...)
+	opts := mirrorOptsNoZeros(rfs, vols3...)
 	e := openEngine(t, opts)
 	mustCreate(t, e, "t")
 	m := newModel()
@@ -516,7 +516,7 @@ func TestMirrorDiskFullEverywhere(t *testing.T) {
 	m.appendBatch(t, e, "t", genMsgs(700, 10, 100))
 	sameFiles(t, rfs, "t", vols3...)
 	m.check(t, e, "t", 0)
-	c := openEngine(t, mirrorOpts(rfs.crash(), vols3...))
+	c := openEngine(t, mirrorOptsNoZeros(rfs.crash(), vols3...))
 	m.check(t, c, "t", 0)
 }
 

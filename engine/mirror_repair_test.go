@@ -24,7 +24,7 @@ func TestMirrorSealedFlipRepairedAfterRestart(t *testing.T) {
 		for _, kind := range []string{"log", "idx"} {
 			for _, vol := range []string{"/v2", "/v3"} { // v3 serves reads
 				t.Run(fmt.Sprintf("%s/%s/%s", restart, kind, vol[1:]), func(t *testing.T) {
-					f := newMirrorFixture(t)
+					f := newMirrorFixtureWith(t, mirrorOptsNoZeros) // the test compares the active log bytes across a restart
 					var img *vfs.MemFS
 					if restart == "clean" {
 						img = f.closeImage(t)
@@ -162,7 +162,7 @@ func TestMirrorTruncatedSegmentRepaired(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newMirrorFixture(t)
+			f := newMirrorFixtureWith(t, mirrorOptsNoZeros) // the test cuts the active log at the file's end
 			var img *vfs.MemFS
 			if tc.crash {
 				img = f.fs.Crash()
@@ -288,7 +288,7 @@ func TestMirrorWipedVolumeRepopulated(t *testing.T) {
 // then catches up from the others: no acknowledged batch is lost and the
 // copies end identical.
 func TestMirrorTornTailOneVolume(t *testing.T) {
-	f := newMirrorFixture(t)
+	f := newMirrorFixtureWith(t, mirrorOptsNoZeros) // the test cuts the active log at the file's end
 	img := f.fs.Crash()
 	name := seg("/v2", "t", activeSeg, "log")
 	full := mustRead(t, img, name)

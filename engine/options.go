@@ -115,6 +115,13 @@ type Options struct {
 	// the writer syncs between groups of appends, so a busy one may sync a
 	// little later. Other policies ignore it.
 	FsyncInterval time.Duration
+	// ZeroAhead is, under Fsync: FsyncAlways, how many zero bytes a small
+	// append (at most 4 KiB) that grows the active segment's log writes
+	// after itself, so that the appends after it overwrite space the file
+	// already has and their fdatasync commits no new file size (DESIGN.md
+	// "Zeros ahead"). 0 means segment.MaxZeroAhead (1 MiB), negative
+	// none; at most segment.MaxZeroAhead. Other policies write none.
+	ZeroAhead int64
 	// SegmentBytes is the size at which a segment rolls (default 1 GiB).
 	SegmentBytes int64
 	// SegmentEntries is the number of batches at which a segment rolls
@@ -292,5 +299,15 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) segmentOptions() segment.Options {
-	return segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries, OnLoad: o.onLoad, Usage: o.usage}
+	so := segment.Options{MaxBytes: o.SegmentBytes, MaxEntries: o.SegmentEntries, OnLoad: o.onLoad, Usage: o.usage}
+	if o.Fsync == FsyncAlways && o.ZeroAhead >= 0 {
+		// Every acknowledgement waits for an fdatasync: small appends
+		// overwrite zeros written ahead instead of growing the file, so
+		// that their sync commits no new file size (segment.Options).
+		so.ZeroAhead = segment.MaxZeroAhead
+		if o.ZeroAhead > 0 {
+			so.ZeroAhead = min(o.ZeroAhead, segment.MaxZeroAhead)
+		}
+	}
+	return so
 }

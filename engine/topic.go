@@ -276,6 +276,9 @@ func openFoundMirror(e *Engine, vol *Volume, name string, clean, sealedOnly bool
 			e.stats.tornBytes.Add(rep.TornBytes)
 			e.opts.Logger.Warn("engine: cut torn tail", "topic", name, "volume", vol.dir, "segment", b, "bytes", rep.TornBytes)
 		}
+		if rep.ZeroBytes > 0 { // zeros written ahead under fsync=always, or a write that never reached the disk
+			e.opts.Logger.Info("engine: cut zeros after the log", "topic", name, "volume", vol.dir, "segment", b, "bytes", rep.ZeroBytes)
+		}
 		if rep.IndexRebuilt {
 			e.opts.Logger.Info("engine: rebuilt index", "topic", name, "volume", vol.dir, "segment", b)
 		}

@@ -129,7 +129,7 @@ func memUsed(t *testing.T, fs vfs.FS, dir string) int64 {
 func TestDiskFullStopAndStart(t *testing.T) {
 	fs := vfs.NewMemFS()
 	rec := &logRecorder{}
-	o := memOpts(fs)
+	o := noZeros(memOpts(fs)) // the disk is sized to the files
 	o.Logger = rec.logger()
 	e := openEngine(t, o)
 	mustCreate(t, e, "t")

@@ -103,7 +103,13 @@ func TestScrapeAfterWorkload(t *testing.T) {
 		off = msgs.Next()
 	}
 
+	// The broker observes a consume's duration after it has written the
+	// answer, which the client may read first: wait (bounded) for it.
 	s := scrape(t, m)
+	for deadline := time.Now().Add(5 * time.Second); s[`haraqa_request_duration_seconds_count{op="consume"}`] < 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		s = scrape(t, m)
+	}
 	for name, want := range map[string]float64{
 		`haraqa_produced_messages_total{topic="orders"}`:      70,
 		`haraqa_produced_messages_total{topic="audit"}`:       15,

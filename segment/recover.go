@@ -15,6 +15,7 @@ func joinPath(dir, name string) string { return filepath.Join(dir, name) }
 // Report says what Open found and did.
 type Report struct {
 	TornBytes    int64 // bytes cut from a torn tail of the last segment
+	ZeroBytes    int64 // zero bytes cut from the end of the last segment (see Options.ZeroAhead): not counted as torn
 	IndexRebuilt bool  // the index was missing or inconsistent and was rebuilt
 	Resealed     bool  // a seal file was missing or bad and was rewritten
 	Scanned      bool  // the log was deep-scanned
@@ -179,6 +180,7 @@ func (s *Segment) setCommitted(size, entries int64, next uint64, t int64) {
 	s.lastTime.Store(t)
 	s.entries.Store(entries)
 	s.pendSize, s.pendEntries, s.pendNext, s.pendTime = size, entries, next, t
+	s.fileEnd = size
 	s.idxFlushed = entries // Open found or wrote them in the .idx file
 	s.idxSynced = true     // synced by the rebuild, or by the clean shutdown
 }
@@ -228,6 +230,7 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced &&
 		!(s.opts.SyncedWrites && s.laterWrite(data, max(int64(sc.Pos()), size), res.next)) {
 		// A torn tail. Cut it off.
+		zeros := record.IsZero(data[size:]) // read before the cut: the mapping past the file's end is gone then
 		if err := s.log.Truncate(size); err != nil {
 			s.closeFiles()
 			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
@@ -236,7 +239,11 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 			s.closeFiles()
 			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
 		}
-		rep.TornBytes = logSize - size
+		if zeros {
+			rep.ZeroBytes = logSize - size // zeros written ahead (Options.ZeroAhead), or a write whose data never reached the disk
+		} else {
+			rep.TornBytes = logSize - size
+		}
 		s.syncedSize = size
 		scanErr = nil
 	}

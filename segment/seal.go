@@ -110,6 +110,9 @@ func (s *Segment) Seal() error {
 	if err := s.readyDigest(); err != nil {
 		return err
 	}
+	if err := s.cutZeros(); err != nil {
+		return err
+	}
 	if err := s.Sync(); err != nil {
 		return err
 	}
@@ -145,7 +148,10 @@ func (s *Segment) Seal() error {
 func (s *Segment) Close() error {
 	var err error
 	if !s.sealed.Load() && s.damaged == nil && s.Acquire() {
-		if err = s.Sync(); err == nil && !s.idxSynced {
+		if err = s.cutZeros(); err == nil {
+			err = s.Sync()
+		}
+		if err == nil && !s.idxSynced {
 			s.writeIndex(true)
 		}
 		s.Release()

@@ -59,6 +59,17 @@ type Options struct {
 	// synced: corruption, never cut.
 	SyncedWrites  bool
 	MaxWriteBytes int64
+	// ZeroAhead, if positive, keeps up to that many zero bytes written
+	// after the log's end (at most MaxZeroAhead, and never past MaxBytes):
+	// a small write (at most 4 KiB: zeroAheadWrite) that passes
+	// the zeros written so far carries the next ZeroAhead zeros in the same
+	// vectored write. Later small writes then overwrite blocks the file
+	// already has, so that syncing them (fdatasync) need not also commit a
+	// new file size and block allocation to the file system's journal: the
+	// engine sets it under fsync=always, where that sync is on every
+	// acknowledgement's path. The zeros are cut at Seal and Close, and read
+	// as the log's end (a zeroed header) by an Open after a crash.
+	ZeroAhead int64
 	// Stop, if set, makes CopyTo give up between chunks once it is closed
 	// (ErrStopped), so that a shutdown does not wait for a large copy.
 	Stop <-chan struct{}
@@ -142,6 +153,8 @@ type Segment struct {
 	idxSynced   bool        // the .idx file holds exactly the committed entries, synced
 	inFlight    bool        // written since the last Commit or Rollback
 	dirty       bool        // written since the last successful sync of the log
+	fileEnd     int64       // the log file's length as written (≥ pendSize); bytes in [pendSize, fileEnd) are zeros written ahead (Options.ZeroAhead)
+	iov         [][]byte    // Write's buffers when zeros go with the batches
 }
 
 // Create makes a new, empty segment with the given base offset in dir. It

@@ -42,10 +42,17 @@ func expectTorn(t *testing.T, e *fsEnv, clean bool, want *model, torn int64) {
 // expectTornOpts is expectTorn with the given options (say Options.Synced).
 func expectTornOpts(t *testing.T, e *fsEnv, opts Options, clean bool, want *model, torn int64) {
 	t.Helper()
+	expectCut(t, e, opts, clean, want, torn, 0)
+}
+
+// expectCut is expectTornOpts for a tail of torn bytes or of zeros (cut
+// alike, reported apart).
+func expectCut(t *testing.T, e *fsEnv, opts Options, clean bool, want *model, torn, zeros int64) {
+	t.Helper()
 	s, rep := mustOpen(t, e, 0, opts, clean, true)
 	defer s.Close()
-	if rep.TornBytes != torn || !rep.Scanned || !rep.IndexRebuilt {
-		t.Fatalf("report %+v, want %d torn bytes", rep, torn)
+	if rep.TornBytes != torn || rep.ZeroBytes != zeros || !rep.Scanned || !rep.IndexRebuilt {
+		t.Fatalf("report %+v, want %d torn bytes and %d zero bytes", rep, torn, zeros)
 	}
 	if got := e.fileSize(t, LogName(0)); got != want.size() {
 		t.Fatalf("log is %d bytes after recovery, want %d", got, want.size())
@@ -83,14 +90,15 @@ func TestTornTail(t *testing.T) {
 }
 
 // TestTornZeroes: zero-filled bytes after or over the end of the last
-// batch (sectors allocated but never written) are a torn tail.
+// batch (sectors allocated but never written, or zeros written ahead) are
+// cut like a torn tail; a tail of zeros alone is reported as zeros.
 func TestTornZeroes(t *testing.T) {
 	forEachFS(t, func(t *testing.T, e *fsEnv) {
 		m := lastSegment(t, e, 6)
 		restore := snapshot(t, e)
 		for _, n := range []int{1, 7, 8, 63, 64, 100, 4096} {
 			e.mutate(t, LogName(0), func(b []byte) []byte { return append(b, make([]byte, n)...) })
-			expectTorn(t, e, false, m, int64(n))
+			expectCut(t, e, testOpts, false, m, 0, int64(n))
 			restore()
 		}
 		// The last batch's final bytes zeroed, and 4096 zero bytes after.
@@ -102,7 +110,12 @@ func TestTornZeroes(t *testing.T) {
 		}
 		for _, from := range []int64{m.pos[5], m.pos[5] + 8, m.pos[5] + 64, m.size() - 8} {
 			e.mutate(t, LogName(0), zeroFrom(from))
-			expectTorn(t, e, false, m.truncated(5), m.size()-m.pos[5]+4096)
+			cut := m.size() - m.pos[5] + 4096
+			if from == m.pos[5] { // the whole batch zeroed: a tail of zeros alone
+				expectCut(t, e, testOpts, false, m.truncated(5), 0, cut)
+			} else {
+				expectTorn(t, e, false, m.truncated(5), cut)
+			}
 			restore()
 		}
 	})

@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -88,9 +89,28 @@ func (s *Segment) Write(batches [][]byte) error {
 	}
 	s.stageIndex(s.idxBuf)
 	s.inFlight, s.dirty = true, true
-	if _, err := s.log.WriteAt(batches, s.pendSize); err != nil {
+	bufs, end := batches, pos
+	if z := min(s.opts.ZeroAhead, MaxZeroAhead); z > 0 && pos > s.fileEnd && pos-s.pendSize <= zeroAheadWrite {
+		if to := min(pos+z, s.opts.MaxBytes); to > pos {
+			s.iov = append(append(s.iov[:0], batches...), zeroBytes()[:to-pos])
+			bufs, end = s.iov, to
+		}
+	}
+	_, err := s.log.WriteAt(bufs, s.pendSize)
+	if len(bufs) > len(batches) {
+		clear(s.iov) // keep no caller's batch alive
+		if err != nil {
+			// Perhaps no room for the zeros (a nearly full disk): write
+			// the batches alone. The failed write may have left zeros
+			// past them: Seal and Close cut whatever follows the log.
+			s.fileEnd = s.opts.MaxBytes
+			_, err = s.log.WriteAt(batches, s.pendSize)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("segment: write %s: %w", s.path(LogName(s.base)), err)
 	}
+	s.fileEnd = max(s.fileEnd, end)
 	for _, b := range batches {
 		s.digest.Write(b)
 	}
@@ -187,6 +207,10 @@ func (s *Segment) Undo() error {
 	s.pendSize, s.pendNext, s.pendTime = s.size.Load(), s.next.Load(), s.lastTime.Load()
 	s.pendEntries = s.entries.Load()
 	s.syncedSize = min(s.syncedSize, s.pendSize)
+	// What the write left past the log is its batches, not zeros: only a
+	// successful cut below makes the file end at the log again, and
+	// cutZeros must never cut what a failed one left (Seal refuses it).
+	s.fileEnd = s.pendSize
 	if s.pendEntries == 0 {
 		s.firstTime = 0
 	}
@@ -237,3 +261,34 @@ func (s *Segment) readyDigest() (err error) {
 // false once the segment was closed for good (no pins left): no
 // ReleaseIdle can start on it any more, so the step may go on unpinned.
 func (s *Segment) pinWriter() bool { return s.Acquire() }
+
+// MaxZeroAhead bounds Options.ZeroAhead.
+const MaxZeroAhead = 1 << 20
+
+// zeroAheadWrite: only a write of at most this many bytes carries zeros
+// ahead, so that the one write in many that pays for them (their copy to
+// the page cache, and to the disk at its sync) comes at most once in
+// MaxZeroAhead/zeroAheadWrite (256) writes. Larger writes are fewer per
+// second, and each pays the file-size commit as before.
+const zeroAheadWrite = 4 << 10
+
+// zeroBytes is MaxZeroAhead zero bytes, allocated on first use. Never
+// written, its pages are the kernel's shared zero page.
+var zeroBytes = sync.OnceValue(func() []byte { return make([]byte, MaxZeroAhead) })
+
+// cutZeros cuts the zeros written ahead of the committed log (see
+// Options.ZeroAhead) before a seal or a close, which want the file's
+// length to be the log's. The cut is synced by the caller's Sync.
+func (s *Segment) cutZeros() error {
+	if s.fileEnd <= s.pendSize || s.pendSize != s.size.Load() {
+		return nil
+	}
+	if err := s.load(); err != nil { // let go while idle (ReleaseIdle)
+		return err
+	}
+	if err := s.log.Truncate(s.pendSize); err != nil {
+		return fmt.Errorf("segment: cut the zeros after %s: %w", s.path(LogName(s.base)), err)
+	}
+	s.fileEnd, s.dirty = s.pendSize, true
+	return nil
+}

@@ -5,7 +5,8 @@
 //	haraqa-dump -messages data/topics/logs        # every segment of a topic
 //
 // It exits 1 when any file holds damage (a bad checksum, a torn tail, a
-// broken offset chain) and says where.
+// broken offset chain) and says where. Zero bytes after a log's last batch
+// (written ahead by a broker under fsync=always) are its end, not damage.
 //
 // It takes a shared lock on the volume the files are in, so that no broker
 // starts on the volume while it reads. If a broker runs on it, it says so
@@ -135,7 +136,12 @@ func dump(path string, messages bool, w io.Writer) error {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); err != nil && errors.Is(err, record.ErrIncomplete) && record.IsZero(data[sc.Pos():]) {
+		// Zeros after the last batch: written ahead by a broker under
+		// fsync=always (FORMAT.md "Log"), or sectors never written. The
+		// broker reads them as the log's end, and so does this.
+		fmt.Fprintf(w, "  %d zero bytes after the log (the log's end)\n", len(data)-sc.Pos())
+	} else if err != nil {
 		kind := "corruption"
 		if errors.Is(err, record.ErrIncomplete) && record.FindValid(data, sc.Pos()+1) < 0 {
 			kind = "torn tail (nothing valid follows)"

@@ -68,6 +68,10 @@ func TestDumpWhileBrokerRuns(t *testing.T) {
 	if !strings.Contains(out.String(), `1 "b"`) {
 		t.Fatalf("batches missing:\n%s", out.String())
 	}
+	// The broker (fsync=always) wrote zeros after the batch: the log's end.
+	if !strings.Contains(out.String(), "zero bytes after the log") {
+		t.Fatalf("the zeros written ahead are not reported as the log's end:\n%s", out.String())
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -253,6 +253,8 @@ var limits = []struct{ name, unit, what string }{
 	{"append4k-fdatasync", "p50-µs", "4 KiB append + fdatasync, latency"},
 	{"append4k-fdatasync", "p99-µs", ""},
 	{"append4k-fdatasync", "syncs/s", ""},
+	{"overwrite4k-fdatasync", "p50-µs", "4 KiB write over synced zeros + fdatasync, latency (no file size to commit)"},
+	{"overwrite4k-fdatasync", "p99-µs", ""},
 	{"tcp-rtt", "p50-µs", "100 B round trip, loopback TCP"},
 	{"tcp-rtt", "p99-µs", ""},
 	{"unix-rtt", "p50-µs", "100 B round trip, Unix socket"},

@@ -1,0 +1,188 @@
+package segment
+
+import (
+	"testing"
+)
+
+// zaOpts are testOpts with zeros written ahead, as the engine sets them
+// under fsync=always.
+var zaOpts = Options{MaxBytes: 64 << 10, MaxEntries: 1024, ZeroAhead: 16 << 10, SyncedWrites: true}
+
+// TestZeroAheadSmallWritesOverwrite: under ZeroAhead a small write that
+// passes the file's end carries ZeroAhead zeros, and the small writes after
+// it land on those zeros without growing the file (so that their fdatasync
+// commits no new file size); the log reads exactly as written.
+func TestZeroAheadSmallWritesOverwrite(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		s := mustCreate(t, e, 0, zaOpts)
+		defer s.Close()
+		m := newModel(0)
+		appendBatches(t, s, m, mkBatch(t, 0, 1, 20, 1))
+		want := m.size() + zaOpts.ZeroAhead
+		if got := e.fileSize(t, LogName(0)); got != want {
+			t.Fatalf("log file is %d bytes after the first small write, want %d (its batch and the zeros ahead)", got, want)
+		}
+		for i := range 20 {
+			appendBatches(t, s, m, mkBatch(t, m.next(), 2, 30, int64(2+i)))
+		}
+		if got := e.fileSize(t, LogName(0)); got != want {
+			t.Fatalf("log file is %d bytes after writes within the zeros, want %d unchanged", got, want)
+		}
+		checkSegment(t, s, m)
+		// Past the zeros, the next small write carries zeros again, up to
+		// the segment's capacity at most.
+		for m.size() < want {
+			appendBatches(t, s, m, mkBatch(t, m.next(), 1, 1000, 50))
+		}
+		if got, max := e.fileSize(t, LogName(0)), zaOpts.MaxBytes; got != min(m.size()+zaOpts.ZeroAhead, max) {
+			t.Fatalf("log file is %d bytes with %d written, want %d", got, m.size(), min(m.size()+zaOpts.ZeroAhead, max))
+		}
+		checkSegment(t, s, m)
+	})
+}
+
+// TestZeroAheadLargeWriteCarriesNone: a write larger than zeroAheadWrite
+// grows the file by itself alone.
+func TestZeroAheadLargeWriteCarriesNone(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		s := mustCreate(t, e, 0, zaOpts)
+		defer s.Close()
+		m := newModel(0)
+		big := mkBatch(t, 0, 1, zeroAheadWrite+1, 1)
+		appendBatches(t, s, m, big)
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("log file is %d bytes after one large write, want %d (no zeros)", got, m.size())
+		}
+	})
+}
+
+// TestZeroAheadCrash: an acknowledged (synced) message is never lost when
+// the process dies with zeros written after the log: the next Open reads
+// the zeros as the log's end, keeps every synced batch, cuts the zeros
+// (reported as zeros, not as a torn write, and not as corruption) and
+// appends where the log ended.
+func TestZeroAheadCrash(t *testing.T) {
+	e := memEnv(t)
+	s := mustCreate(t, e, 0, zaOpts)
+	m := newModel(0)
+	fill(t, s, m, 12)
+	zeros := e.fileSize(t, LogName(0)) - m.size()
+	if zeros <= 0 {
+		t.Fatal("no zeros were written ahead: the test would prove nothing")
+	}
+	crashed := e.mem.Crash() // the process dies: no Close
+	s.Close()
+	ce := &fsEnv{name: "crashed", fs: crashed, mem: crashed, dir: e.dir}
+	opts := zaOpts
+	opts.Synced = m.next()
+	r, rep := mustOpen(t, ce, 0, opts, false, true)
+	defer r.Close()
+	if rep.TornBytes != 0 || rep.ZeroBytes != zeros {
+		t.Fatalf("report %+v: want the zeros cut as zeros, nothing torn", rep)
+	}
+	if got := ce.fileSize(t, LogName(0)); got != m.size() {
+		t.Fatalf("log is %d bytes after the reopen, want %d", got, m.size())
+	}
+	checkSegment(t, r, m)
+	appendBatches(t, r, m, mkBatch(t, m.next(), 3, 40, 99))
+	checkSegment(t, r, m)
+}
+
+// TestZeroAheadSealAndClose: Seal and Close cut the zeros, so that a sealed
+// log's length is its seal's and a clean restart trusts the index without a
+// scan.
+func TestZeroAheadSealAndClose(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		s := mustCreate(t, e, 0, zaOpts)
+		m := newModel(0)
+		fill(t, s, m, 9)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("log is %d bytes after Close, want %d", got, m.size())
+		}
+		r, rep := mustOpen(t, e, 0, zaOpts, true, true)
+		if rep.Scanned || rep.ZeroBytes != 0 || rep.TornBytes != 0 {
+			t.Fatalf("clean reopen: report %+v, want the index trusted without a scan", rep)
+		}
+		appendBatches(t, r, m, mkBatch(t, m.next(), 1, 20, 7))
+		if e.fileSize(t, LogName(0)) <= m.size() {
+			t.Fatal("no zeros ahead after the reopen")
+		}
+		if err := r.Seal(); err != nil {
+			t.Fatalf("Seal: %v", err)
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("sealed log is %d bytes, want %d", got, m.size())
+		}
+		r.Close()
+		sealed, _ := mustOpen(t, e, 0, zaOpts, false, true)
+		defer sealed.Close()
+		if !sealed.Sealed() {
+			t.Fatal("not sealed after reopen")
+		}
+		checkSegment(t, sealed, m)
+	})
+}
+
+// TestZeroAheadRollback: a write that is rolled back is cut together with
+// its zeros, and the next small write carries zeros again.
+func TestZeroAheadRollback(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		s := mustCreate(t, e, 0, zaOpts)
+		defer s.Close()
+		m := newModel(0)
+		appendBatches(t, s, m, mkBatch(t, 0, 1, 20, 1))
+		// Large writes (no zeros of their own) past the zeros: the file
+		// ends where the log does.
+		for e.fileSize(t, LogName(0)) > m.size() {
+			appendBatches(t, s, m, mkBatch(t, m.next(), 1, zeroAheadWrite+1000, 2))
+		}
+		// A small write past the file's end carries zeros; rolled back.
+		if err := s.Write([][]byte{mkBatch(t, m.next(), 1, 20, 4)}); err != nil {
+			t.Fatal(err)
+		}
+		if e.fileSize(t, LogName(0)) <= m.size()+zaOpts.ZeroAhead/2 {
+			t.Fatal("the write did not carry zeros: the test would prove nothing")
+		}
+		if err := s.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("log is %d bytes after Rollback, want %d", got, m.size())
+		}
+		appendBatches(t, s, m, mkBatch(t, m.next(), 1, 20, 5))
+		if got := e.fileSize(t, LogName(0)); got != m.size()+zaOpts.ZeroAhead {
+			t.Fatalf("log is %d bytes after the next write, want %d", got, m.size()+zaOpts.ZeroAhead)
+		}
+		checkSegment(t, s, m)
+	})
+}
+
+// TestZeroAheadNearlyFullDisk: when the disk has room for the batches but
+// not for the zeros, the write still succeeds (without them): zeros ahead
+// never make a full disk refuse an append that fits.
+func TestZeroAheadNearlyFullDisk(t *testing.T) {
+	e := memEnv(t)
+	s := mustCreate(t, e, 0, zaOpts)
+	defer s.Close()
+	m := newModel(0)
+	appendBatches(t, s, m, mkBatch(t, 0, 1, 1000, 1))
+	// Fill up to the zeros' end with large writes (no zeros of their own).
+	for e.fileSize(t, LogName(0)) > m.size()+2000 {
+		appendBatches(t, s, m, mkBatch(t, m.next(), 1, 1000, 2))
+	}
+	e.mem.SetCapacity(e.fileSize(t, LogName(0)) + e.fileSize(t, IndexName(0)) + 4096) // room for a batch, not for the zeros
+	for range 4 {
+		appendBatches(t, s, m, mkBatch(t, m.next(), 1, 20, 3))
+	}
+	checkSegment(t, s, m)
+	e.mem.SetCapacity(0)
+	if err := s.Seal(); err != nil {
+		t.Fatalf("Seal after a write whose zeros failed: %v", err)
+	}
+	if got := e.fileSize(t, LogName(0)); got != m.size() {
+		t.Fatalf("sealed log is %d bytes, want %d", got, m.size())
+	}
+}
