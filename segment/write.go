@@ -207,10 +207,13 @@ func (s *Segment) Undo() error {
 	s.pendSize, s.pendNext, s.pendTime = s.size.Load(), s.next.Load(), s.lastTime.Load()
 	s.pendEntries = s.entries.Load()
 	s.syncedSize = min(s.syncedSize, s.pendSize)
-	// What the write left past the log is its batches, not zeros: only a
-	// successful cut below makes the file end at the log again, and
-	// cutZeros must never cut what a failed one left (Seal refuses it).
-	s.fileEnd = s.pendSize
+	if s.inFlight {
+		// What a write left past the log is its batches, not zeros: only
+		// a successful cut below makes the file end at the log again, and
+		// cutZeros must never cut what a failed one left (Seal refuses
+		// it). A write refused before writing left the zeros as they were.
+		s.fileEnd = s.pendSize
+	}
 	if s.pendEntries == 0 {
 		s.firstTime = 0
 	}
@@ -229,6 +232,7 @@ func (s *Segment) Undo() error {
 	if err := s.log.Truncate(s.pendSize); err != nil {
 		return fmt.Errorf("segment: rollback %s: %w", s.path(LogName(s.base)), err)
 	}
+	s.fileEnd = s.pendSize // the zeros, if any, went with the cut
 	// The cut is to be synced, by Rollback or by whoever lets the files go.
 	s.inFlight, s.dirty = false, true
 	return nil
