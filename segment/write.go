@@ -1,9 +1,11 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"syscall"
 
 	"github.com/haraqa/haraqa/record"
 )
@@ -99,10 +101,13 @@ func (s *Segment) Write(batches [][]byte) error {
 	_, err := s.log.WriteAt(bufs, s.pendSize)
 	if len(bufs) > len(batches) {
 		clear(s.iov) // keep no caller's batch alive
-		if err != nil {
-			// Perhaps no room for the zeros (a nearly full disk): write
-			// the batches alone. The failed write may have left zeros
-			// past them: Seal and Close cut whatever follows the log.
+		if err != nil && noRoom(err) {
+			// No room for the zeros (a nearly full disk): write the
+			// batches alone. The failed write may have left zeros past
+			// them: Seal and Close cut whatever follows the log. Any
+			// other error is the volume failing: never retried (the
+			// caller rolls back; a retry could succeed over pages an
+			// I/O error dropped, and be acknowledged).
 			s.fileEnd = s.opts.MaxBytes
 			_, err = s.log.WriteAt(batches, s.pendSize)
 		}
@@ -279,6 +284,12 @@ const zeroAheadWrite = 4 << 10
 // zeroBytes is MaxZeroAhead zero bytes, allocated on first use. Never
 // written, its pages are the kernel's shared zero page.
 var zeroBytes = sync.OnceValue(func() []byte { return make([]byte, MaxZeroAhead) })
+
+// noRoom reports whether a write failed for lack of space (ENOSPC,
+// EDQUOT): refused, not an I/O error of the volume.
+func noRoom(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // cutZeros cuts the zeros written ahead of the committed log (see
 // Options.ZeroAhead) before a seal or a close, which want the file's

@@ -1,7 +1,12 @@
 package segment
 
 import (
+	"errors"
+	"fmt"
+	"syscall"
 	"testing"
+
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // zaOpts are testOpts with zeros written ahead, as the engine sets them
@@ -184,5 +189,47 @@ func TestZeroAheadNearlyFullDisk(t *testing.T) {
 	}
 	if got := e.fileSize(t, LogName(0)); got != m.size() {
 		t.Fatalf("sealed log is %d bytes, want %d", got, m.size())
+	}
+}
+
+// TestZeroAheadWriteErrorNotRetried: a write that fails with an I/O error
+// (not a full disk) fails the append: the caller treats it as the volume
+// failing, rolls back and fences it, never retries it and acknowledges
+// (fsyncgate: after an I/O error the page cache may no longer hold what
+// was written). Only a failure for lack of room (ENOSPC, EDQUOT) is
+// retried without the zeros.
+func TestZeroAheadWriteErrorNotRetried(t *testing.T) {
+	e := memEnv(t)
+	s := mustCreate(t, e, 0, zaOpts)
+	defer s.Close()
+	m := newModel(0)
+	appendBatches(t, s, m, mkBatch(t, 0, 1, 1000, 1))
+	// Fill up to the zeros' end with large writes (no zeros of their own).
+	for e.fileSize(t, LogName(0)) > m.size() {
+		appendBatches(t, s, m, mkBatch(t, m.next(), 1, zeroAheadWrite+1000, 2))
+	}
+	boom := fmt.Errorf("injected: %w", syscall.EIO)
+	failed := 0
+	e.mem.SetFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite && name == e.path(LogName(0)) && failed == 0 {
+			failed++ // once: a retry would succeed
+			return boom
+		}
+		return nil
+	})
+	err := s.Write([][]byte{mkBatch(t, m.next(), 1, 20, 3)})
+	e.mem.SetFault(nil)
+	if failed != 1 {
+		t.Fatal("the write carrying zeros was not attempted: the test would prove nothing")
+	}
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Write after an EIO on the log = %v, want the EIO (no retry)", err)
+	}
+	if err := s.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	checkSegment(t, s, m)
+	if got := e.fileSize(t, LogName(0)); got != m.size() {
+		t.Fatalf("log is %d bytes after the rollback, want %d", got, m.size())
 	}
 }
