@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/haraqa/haraqa/segment"
@@ -75,6 +76,7 @@ func (t *Topic) reconcile(mirrors []*foundMirror) (v *view, damage, err error) {
 		picks[i] = pickSource(mirrors, b)
 	}
 	bases, picks = t.dropStale(mirrors, bases, picks)
+	t.reportShort(mirrors, bases, picks)
 
 	var layout []*segment.Segment
 	for i, b := range bases {
@@ -133,6 +135,30 @@ func (t *Topic) reconcile(mirrors []*foundMirror) (v *view, damage, err error) {
 	}
 	t.queueRepairs(bad) // the caller starts the writer
 	return v, damage, nil
+}
+
+// reportShort reports the copies that end in zeros alone short of the
+// synced offset (foundSeg.short). Zeros written ahead of the active log
+// stay on a volume fenced while the topic goes on elsewhere: when another
+// mirror's undamaged copy holds more of the segment, such a copy was left
+// behind, not damaged, and is caught up like any shorter copy (as one
+// ending at its last batch always was). Otherwise synced messages are
+// missing from every copy: corruption, counted and logged as such.
+func (t *Topic) reportShort(mirrors []*foundMirror, bases []uint64, picks []pick) {
+	for _, c := range mirrors {
+		for _, cs := range c.segs {
+			if !cs.short {
+				continue
+			}
+			if i := slices.Index(bases, cs.base); i >= 0 && picks[i].bad == nil && picks[i].src != nil && picks[i].src.Next() > cs.seg.Next() {
+				t.e.opts.Logger.Warn("engine: copy ends in zeros short of the synced offset; caught up from a mirror holding more",
+					"topic", t.name, "volume", c.vol.dir, "segment", cs.base, "next", cs.seg.Next(), "source next", picks[i].src.Next())
+				continue
+			}
+			t.e.stats.corruptions.Add(1)
+			t.e.opts.Logger.Error("engine: damaged segment", "topic", t.name, "volume", c.vol.dir, "segment", cs.base, "err", cs.err)
+		}
+	}
 }
 
 // pick is the source chosen for one segment base.

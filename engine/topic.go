@@ -202,6 +202,11 @@ type foundSeg struct {
 	base uint64
 	seg  *segment.Segment // nil when the segment could not be (or was not) opened
 	err  error            // damage found by Open
+	// short: the damage is that the copy ends in zeros alone short of the
+	// synced offset (segment.Report.ShortZeros): a copy left behind on a
+	// volume fenced with zeros written ahead, unless no other copy holds
+	// more (reconcile decides).
+	short bool
 }
 
 // openFoundMirror opens one volume's segments of a topic: stray temporary files
@@ -282,11 +287,11 @@ func openFoundMirror(e *Engine, vol *Volume, name string, clean, sealedOnly bool
 		if rep.IndexRebuilt {
 			e.opts.Logger.Info("engine: rebuilt index", "topic", name, "volume", vol.dir, "segment", b)
 		}
-		if err != nil {
+		if err != nil && !rep.ShortZeros { // a copy ending in zeros short of the synced offset: see reconcile
 			e.stats.corruptions.Add(1)
 			e.opts.Logger.Error("engine: damaged segment", "topic", name, "volume", vol.dir, "segment", b, "err", err)
 		}
-		c.segs = append(c.segs, foundSeg{base: b, seg: s, err: err})
+		c.segs = append(c.segs, foundSeg{base: b, seg: s, err: err, short: err != nil && rep.ShortZeros})
 	}
 	return c, nil
 }

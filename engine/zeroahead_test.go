@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -174,4 +175,75 @@ func TestZeroAheadDiskFull(t *testing.T) {
 	m.check(t, e, "t", 0)
 	c, _ := crashOpen(t, fs, opts)
 	m.check(t, c, "t", 0)
+}
+
+// TestZeroAheadFencedVolumeNotCorrupt: a volume fenced while its copy of a
+// topic's active log ended in zeros written ahead keeps them (a fenced
+// volume is not written), and the topic goes on on the others. At the next
+// open that copy ends in zeros short of the synced offset: it is a copy
+// left behind, caught up from a mirror holding more, and is not reported
+// as corruption (no damaged-segment error, no corruption counted) — as a
+// copy that simply ended there never was. With no mirror holding more, the
+// same copy is damage: the topic opens read-only with ErrCorrupt, never
+// hiding acknowledged messages.
+func TestZeroAheadFencedVolumeNotCorrupt(t *testing.T) {
+	fs := vfs.NewMemFS()
+	opts := mirrorOpts(fs, "/v1", "/v2")
+	e := openEngine(t, opts)
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range 3 {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i)*3, 3, 50))
+	}
+	v2Log := filepath.Join("/v2", topicsDir, "t", segment.LogName(0))
+	if fileLen(t, fs, v2Log) <= describe(t, e, "t").Bytes {
+		t.Fatal("no zeros ahead on v2: the test would prove nothing")
+	}
+	e.fenceVolume(e.vols[1], errors.New("test: fenced while idle"))
+	for i := 3; i < 6; i++ {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i)*3, 3, 50)) // v1 alone
+	}
+	if err := e.WriteCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	img := fs.Crash()
+	for _, crash := range []bool{true, false} {
+		rec := &logRecorder{}
+		o := opts
+		o.Logger = rec.logger()
+		var c *Engine
+		if crash {
+			c, _ = crashOpen(t, fs, o)
+		} else {
+			e = reopen(t, e, o)
+			c = e
+		}
+		m.check(t, c, "t", 0)
+		if st := c.Stats(); st.CorruptionsFound != 0 || st.SegmentsRepaired != 1 {
+			t.Fatalf("crash %v: stats %+v, want no corruption and v2's copy caught up", crash, st)
+		}
+		if n := rec.count("damaged segment"); n != 0 {
+			t.Fatalf("crash %v: %d damaged-segment errors for a copy left behind by a fence", crash, n)
+		}
+		if info := describe(t, c, "t"); info.ReadOnly != nil {
+			t.Fatalf("crash %v: topic read-only: %v", crash, info.ReadOnly)
+		}
+	}
+	// v2's copy alone (v1's files of the topic lost, its checkpoint
+	// kept): acknowledged messages are missing from every copy, which the
+	// open says.
+	for _, n := range []string{segment.LogName(0), segment.IndexName(0)} {
+		if err := img.Remove(filepath.Join("/v1", topicsDir, "t", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := opts
+	o.FS = img
+	c := openEngine(t, o)
+	if info := describe(t, c, "t"); !errors.Is(info.ReadOnly, ErrCorrupt) {
+		t.Fatalf("v2's short copy alone: %+v, want read-only with ErrCorrupt", info)
+	}
+	if st := c.Stats(); st.CorruptionsFound == 0 {
+		t.Fatalf("v2's short copy alone: stats %+v, want the corruption counted", st)
+	}
 }

@@ -19,6 +19,13 @@ type Report struct {
 	IndexRebuilt bool  // the index was missing or inconsistent and was rebuilt
 	Resealed     bool  // a seal file was missing or bad and was rewritten
 	Scanned      bool  // the log was deep-scanned
+	// ShortZeros: the last segment's log ends in zeros alone below
+	// Options.Synced. Open returns ErrCorrupt and cuts nothing (the
+	// synced messages after them are not in this copy), but the copy may
+	// simply have been left behind with zeros written ahead (its volume
+	// fenced): the caller may call it short, not damaged, when another
+	// copy holds the messages after it.
+	ShortZeros bool
 }
 
 // Open opens an existing segment.
@@ -227,10 +234,10 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 	//
 	// Under SyncedWrites only the last write can be unsynced: damage
 	// followed by a batch of a later write was synced (acknowledged).
+	zeros := scanErr != nil && record.IsZero(data[size:]) // read before any cut: the mapping past the file's end is gone then
 	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced &&
 		!(s.opts.SyncedWrites && s.laterWrite(data, max(int64(sc.Pos()), size), res.next)) {
 		// A torn tail. Cut it off.
-		zeros := record.IsZero(data[size:]) // read before the cut: the mapping past the file's end is gone then
 		if err := s.log.Truncate(size); err != nil {
 			s.closeFiles()
 			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
@@ -246,6 +253,9 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 		}
 		s.syncedSize = size
 		scanErr = nil
+	}
+	if scanErr != nil && sc.Err() != nil && last && !sealed && zeros {
+		rep.ShortZeros = true // below Synced: damage, unless another copy holds more
 	}
 	if scanErr != nil {
 		// Corruption: index the valid batches after the damage too, so that
