@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
@@ -234,7 +235,15 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 	//
 	// Under SyncedWrites only the last write can be unsynced: damage
 	// followed by a batch of a later write was synced (acknowledged).
-	zeros := scanErr != nil && record.IsZero(data[size:]) // read before any cut: the mapping past the file's end is gone then
+	// Read before any cut: the mapping past the file's end is gone then.
+	// written is where the tail's last nonzero byte ends. Under ZeroAhead
+	// the zeros after it (written ahead, up to a megabyte) are reported as
+	// zeros, not as torn bytes; otherwise a tail of zeros alone is.
+	written := int64(len(data))
+	if scanErr != nil && (s.opts.ZeroAhead > 0 || record.IsZero(data[size:])) {
+		written = size + int64(len(bytes.TrimRight(data[size:], "\x00")))
+	}
+	zeros := scanErr != nil && written == size
 	if scanErr != nil && sc.Err() != nil && last && !sealed && res.next >= s.opts.Synced &&
 		!(s.opts.SyncedWrites && s.laterWrite(data, max(int64(sc.Pos()), size), res.next)) {
 		// A torn tail. Cut it off.
@@ -246,11 +255,9 @@ func (s *Segment) rebuild(logSize int64, last bool, rep *Report) (err error) {
 			s.closeFiles()
 			return fmt.Errorf("segment: cut torn tail of %d: %w", s.base, err)
 		}
-		if zeros {
-			rep.ZeroBytes = logSize - size // zeros written ahead (Options.ZeroAhead), or a write whose data never reached the disk
-		} else {
-			rep.TornBytes = logSize - size
-		}
+		// Zeros after the torn bytes (or alone): written ahead
+		// (Options.ZeroAhead), or a write whose data never reached the disk.
+		rep.TornBytes, rep.ZeroBytes = written-size, logSize-written
 		s.syncedSize = size
 		scanErr = nil
 	}

@@ -233,3 +233,35 @@ func TestZeroAheadWriteErrorNotRetried(t *testing.T) {
 		t.Fatalf("log is %d bytes after the rollback, want %d", got, m.size())
 	}
 }
+
+// TestZeroAheadTornWriteCountsItsBytes: a write torn by a crash inside the
+// zeros written ahead is cut with them, and the report (the engine's
+// TornBytes and its log line) counts the torn write's bytes as torn and the
+// zeros after them as zeros: a torn 100-byte write is not reported as a
+// megabyte torn.
+func TestZeroAheadTornWriteCountsItsBytes(t *testing.T) {
+	e := memEnv(t)
+	s := mustCreate(t, e, 0, zaOpts)
+	m := newModel(0)
+	fill(t, s, m, 5)
+	fileEnd := e.fileSize(t, LogName(0))
+	crashed := e.mem.Crash()
+	s.Close()
+	const torn = 100 // the first bytes of the next write made it to the disk
+	next := mkBatch(t, m.next(), 2, 200, 9)
+	if err := crashed.Corrupt(e.path(LogName(0)), func(b []byte) []byte {
+		copy(b[m.size():], next[:torn])
+		return b
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ce := &fsEnv{name: "crashed", fs: crashed, mem: crashed, dir: e.dir}
+	opts := zaOpts
+	opts.Synced = m.next()
+	r, rep := mustOpen(t, ce, 0, opts, false, true)
+	defer r.Close()
+	if rep.TornBytes != torn || rep.ZeroBytes != fileEnd-m.size()-torn {
+		t.Fatalf("report %+v: want %d torn bytes and %d zero bytes", rep, torn, fileEnd-m.size()-torn)
+	}
+	checkSegment(t, r, m)
+}
