@@ -5,8 +5,9 @@
 //	haraqa-dump -messages data/topics/logs        # every segment of a topic
 //
 // It exits 1 when any file holds damage (a bad checksum, a torn tail, a
-// broken offset chain) and says where. Zero bytes after a log's last batch
-// (written ahead by a broker under fsync=always) are its end, not damage.
+// broken offset chain) and says where. Zero bytes after an unsealed log's
+// last batch (written ahead by a broker under fsync=always) are its end,
+// not damage; after a sealed log's, they are damage.
 //
 // It takes a shared lock on the volume the files are in, so that no broker
 // starts on the volume while it reads. If a broker runs on it, it says so
@@ -23,11 +24,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 func main() {
@@ -139,7 +143,12 @@ func dump(path string, messages bool, w io.Writer) error {
 	if err := sc.Err(); err != nil && errors.Is(err, record.ErrIncomplete) && record.IsZero(data[sc.Pos():]) {
 		// Zeros after the last batch: written ahead by a broker under
 		// fsync=always (FORMAT.md "Log"), or sectors never written. The
-		// broker reads them as the log's end, and so does this.
+		// broker reads them as the log's end, and so does this; but a
+		// sealed log ends at its last batch (the zeros are cut before
+		// the seal), and the broker refuses one of another length.
+		if sealed(path) {
+			return fmt.Errorf("%d zero bytes after the last batch of a sealed log (at byte %d)", len(data)-sc.Pos(), sc.Pos())
+		}
 		fmt.Fprintf(w, "  %d zero bytes after the log (the log's end)\n", len(data)-sc.Pos())
 	} else if err != nil {
 		kind := "corruption"
@@ -152,4 +161,14 @@ func dump(path string, messages bool, w io.Writer) error {
 		fmt.Fprintf(w, "  ok: next offset %d\n", next)
 	}
 	return nil
+}
+
+// sealed reports whether the log at path has a valid seal beside it.
+func sealed(path string) bool {
+	base, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(path), ".log"), 10, 64)
+	if err != nil || filepath.Base(path) != segment.LogName(base) {
+		return false
+	}
+	_, err = segment.ReadSeal(vfs.OSFS{}, filepath.Dir(path), base)
+	return err == nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/haraqa/haraqa/engine"
 	"github.com/haraqa/haraqa/record"
+	"github.com/haraqa/haraqa/segment"
+	"github.com/haraqa/haraqa/vfs"
 )
 
 // TestDump checks that the dump tool prints every batch of a healthy log
@@ -78,5 +80,42 @@ func TestDumpWhileBrokerRuns(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{topic}, &out, &errOut); code != 0 || errOut.Len() != 0 {
 		t.Fatalf("dump of a stopped volume: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// TestDumpZerosAfterSealedLog: a sealed log ends at its last batch (the
+// broker cuts the zeros written ahead before it seals, and refuses a
+// sealed log of another length), so zeros after a sealed log are damage:
+// the dump says so and exits 1, as the broker would refuse the segment.
+func TestDumpZerosAfterSealedLog(t *testing.T) {
+	dir := t.TempDir()
+	s, err := segment.Create(vfs.OSFS{}, dir, 0, segment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := record.AppendBatch(nil, []byte("a"), []byte("b"))
+	record.Stamp(b, 0, 1700000000000000000)
+	if err := s.Write([][]byte{b}); err != nil {
+		t.Fatal(err)
+	}
+	s.Commit()
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	path := filepath.Join(dir, segment.LogName(0))
+	var out bytes.Buffer
+	if code := run([]string{path}, &out, &out); code != 0 {
+		t.Fatalf("healthy sealed log: exit %d\n%s", code, out.String())
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 4096))
+	f.Close()
+	out.Reset()
+	if code := run([]string{path}, &out, &out); code != 1 || !strings.Contains(out.String(), "sealed") {
+		t.Fatalf("zeros after a sealed log: exit %d, want 1 naming the seal\n%s", code, out.String())
 	}
 }
