@@ -287,11 +287,12 @@ func openFoundMirror(e *Engine, vol *Volume, name string, clean, sealedOnly bool
 		if rep.IndexRebuilt {
 			e.opts.Logger.Info("engine: rebuilt index", "topic", name, "volume", vol.dir, "segment", b)
 		}
-		if err != nil && !rep.ShortZeros { // a copy ending in zeros short of the synced offset: see reconcile
+		short := err != nil && s != nil && rep.ShortZeros // a copy ending in zeros short of the synced offset: see reportShort
+		if err != nil && !short {
 			e.stats.corruptions.Add(1)
 			e.opts.Logger.Error("engine: damaged segment", "topic", name, "volume", vol.dir, "segment", b, "err", err)
 		}
-		c.segs = append(c.segs, foundSeg{base: b, seg: s, err: err, short: err != nil && rep.ShortZeros})
+		c.segs = append(c.segs, foundSeg{base: b, seg: s, err: err, short: short})
 	}
 	return c, nil
 }
