@@ -142,7 +142,8 @@ func (t *Topic) reconcile(mirrors []*foundMirror) (v *view, damage, err error) {
 // stay on a volume fenced while the topic goes on elsewhere: when another
 // mirror's undamaged copy holds more of the segment, such a copy was left
 // behind, not damaged, and is caught up like any shorter copy (as one
-// ending at its last batch always was). Otherwise synced messages are
+// ending at its last batch always was); so is one that dropStale found a
+// leftover below the topic's start. Otherwise synced messages are
 // missing from every copy: corruption, counted and logged as such.
 func (t *Topic) reportShort(mirrors []*foundMirror, bases []uint64, picks []pick) {
 	for _, c := range mirrors {
@@ -150,7 +151,11 @@ func (t *Topic) reportShort(mirrors []*foundMirror, bases []uint64, picks []pick
 			if !cs.short {
 				continue
 			}
-			if i := slices.Index(bases, cs.base); i >= 0 && picks[i].bad == nil && picks[i].src != nil && picks[i].src.Next() > cs.seg.Next() {
+			i := slices.Index(bases, cs.base)
+			if i < 0 {
+				continue // a leftover below the topic's start (dropStale): deleted, and said so
+			}
+			if picks[i].bad == nil && picks[i].src != nil && picks[i].src.Next() > cs.seg.Next() {
 				t.e.opts.Logger.Warn("engine: copy ends in zeros short of the synced offset; caught up from a mirror holding more",
 					"topic", t.name, "volume", c.vol.dir, "segment", cs.base, "next", cs.seg.Next(), "source next", picks[i].src.Next())
 				continue

@@ -247,3 +247,41 @@ func TestZeroAheadFencedVolumeNotCorrupt(t *testing.T) {
 		t.Fatalf("v2's short copy alone: stats %+v, want the corruption counted", st)
 	}
 }
+
+// TestZeroAheadFencedLeftoverNotCorrupt: the same copy left behind by a
+// fence, once truncation removed its segments from the other volumes, is a
+// leftover below the topic's start: at the next open it is dropped (and
+// reported as such), not reported as a damaged segment nor counted as a
+// corruption.
+func TestZeroAheadFencedLeftoverNotCorrupt(t *testing.T) {
+	fs := vfs.NewMemFS()
+	opts := mirrorOpts(fs, vols3...)
+	e := openEngine(t, opts)
+	mustCreate(t, e, "t")
+	m := newModel()
+	for i := range 10 {
+		m.appendBatch(t, e, "t", genMsgs(uint64(i)*4, 4, 100))
+	}
+	e.fenceVolume(e.vols[1], errors.New("test: fenced while idle"))
+	for i := range 120 { // several rolls without v2
+		m.appendBatch(t, e, "t", genMsgs(1000+uint64(i)*4, 4, 100))
+	}
+	start, err := e.TruncateBefore(context.Background(), "t", 300)
+	if err != nil || start <= 40 {
+		t.Fatalf("TruncateBefore = %d, %v; want a start above v2's data", start, err)
+	}
+	if err := e.WriteCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	rec := &logRecorder{}
+	o := opts
+	o.Logger = rec.logger()
+	c, _ := crashOpen(t, fs, o)
+	m.check(t, c, "t", start)
+	if rec.count("only volumes out of date hold") != 1 {
+		t.Fatalf("leftovers not reported: %q", rec.msgs)
+	}
+	if st := c.Stats(); st.CorruptionsFound != 0 || rec.count("damaged segment") != 0 {
+		t.Fatalf("stats %+v, %d damaged-segment errors: a leftover of a fenced volume reported as corruption", st, rec.count("damaged segment"))
+	}
+}
