@@ -115,12 +115,13 @@ type Options struct {
 	// the writer syncs between groups of appends, so a busy one may sync a
 	// little later. Other policies ignore it.
 	FsyncInterval time.Duration
-	// ZeroAhead is, under Fsync: FsyncAlways, how many zero bytes a small
+	// ZeroAhead is, under Fsync: FsyncAlways, the most zero bytes a small
 	// append (at most 4 KiB) that grows the active segment's log writes
-	// after itself, so that the appends after it overwrite space the file
-	// already has and their fdatasync commits no new file size (DESIGN.md
-	// "Zeros ahead"). 0 means segment.MaxZeroAhead (1 MiB), negative
-	// none; at most segment.MaxZeroAhead. Other policies write none.
+	// after itself (256 times its size, at least 64 KiB), so that the
+	// appends after it overwrite space the file already has and their
+	// fdatasync commits no new file size (DESIGN.md "Zeros ahead"). 0
+	// means segment.MaxZeroAhead (1 MiB), negative none; at most
+	// segment.MaxZeroAhead. Other policies write none.
 	ZeroAhead int64
 	// SegmentBytes is the size at which a segment rolls (default 1 GiB).
 	SegmentBytes int64

@@ -124,6 +124,12 @@ func (s *Segment) releaseActive() bool {
 	if s.inFlight || s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load() {
 		return false // the writer has uncommitted bytes in flight
 	}
+	// The zeros written ahead go (synced below), so that Close need not
+	// reopen an idle segment to cut them; the next small write after a
+	// reload writes new ones.
+	if err := s.cutZeros(); err != nil {
+		return false
+	}
 	if s.dirty {
 		if err := s.log.Sync(); err != nil {
 			// Every byte written is committed (or cut): as in Sync, a

@@ -61,14 +61,17 @@ type Options struct {
 	MaxWriteBytes int64
 	// ZeroAhead, if positive, keeps up to that many zero bytes written
 	// after the log's end (at most MaxZeroAhead, and never past MaxBytes):
-	// a small write (at most 4 KiB: zeroAheadWrite) that passes
-	// the zeros written so far carries the next ZeroAhead zeros in the same
-	// vectored write. Later small writes then overwrite blocks the file
-	// already has, so that syncing them (fdatasync) need not also commit a
-	// new file size and block allocation to the file system's journal: the
-	// engine sets it under fsync=always, where that sync is on every
-	// acknowledgement's path. The zeros are cut at Seal and Close, and read
-	// as the log's end (a zeroed header) by an Open after a crash.
+	// a small write (at most 4 KiB: zeroAheadWrite) that passes the zeros
+	// written so far carries 256 times its size in zeros (at least 64
+	// KiB, at most ZeroAhead: zerosFor) in the same vectored write. Later
+	// small writes then overwrite blocks the file already has, so that
+	// syncing them (fdatasync) need not also commit a new file size and
+	// block allocation to the file system's journal: the engine sets it
+	// under fsync=always, where that sync is on every acknowledgement's
+	// path. The zeros are cut at Seal, at Close and when the segment lets
+	// its files go while idle (ReleaseIdle: a Close then has nothing to
+	// reopen), and read as the log's end (a zeroed header) by an Open
+	// after a crash, which cuts them.
 	ZeroAhead int64
 	// Stop, if set, makes CopyTo give up between chunks once it is closed
 	// (ErrStopped), so that a shutdown does not wait for a large copy.
@@ -130,7 +133,8 @@ type Segment struct {
 
 	// Writer-only state: what Write has written but Commit not published.
 	// ReleaseIdle (anyone's) reads inFlight, pendSize, pendEntries and sets
-	// dirty, syncedSize, syncErr and the index fields (releaseActive), so
+	// dirty, syncedSize, syncErr, fileEnd and the index fields
+	// (releaseActive), so
 	// the writer touches those only while it holds a pin (pinWriter), or
 	// reads them once the segment can no longer be pinned.
 	pendSize    int64

@@ -92,7 +92,7 @@ func (s *Segment) Write(batches [][]byte) error {
 	s.stageIndex(s.idxBuf)
 	s.inFlight, s.dirty = true, true
 	bufs, end := batches, pos
-	if z := min(s.opts.ZeroAhead, MaxZeroAhead); z > 0 && pos > s.fileEnd && pos-s.pendSize <= zeroAheadWrite {
+	if z := s.zerosFor(pos - s.pendSize); z > 0 && pos > s.fileEnd {
 		if to := min(pos+z, s.opts.MaxBytes); to > pos {
 			s.iov = append(append(s.iov[:0], batches...), zeroBytes()[:to-pos])
 			bufs, end = s.iov, to
@@ -275,11 +275,30 @@ func (s *Segment) pinWriter() bool { return s.Acquire() }
 const MaxZeroAhead = 1 << 20
 
 // zeroAheadWrite: only a write of at most this many bytes carries zeros
-// ahead, so that the one write in many that pays for them (their copy to
-// the page cache, and to the disk at its sync) comes at most once in
-// MaxZeroAhead/zeroAheadWrite (256) writes. Larger writes are fewer per
-// second, and each pays the file-size commit as before.
+// ahead. Larger writes are fewer per second, and each pays the file-size
+// commit as before.
 const zeroAheadWrite = 4 << 10
+
+// A write of w bytes carries zeroAheadRatio × w zeros, at least
+// zeroAheadMin and at most Options.ZeroAhead: the one write in about 256
+// that pays for them (their copy to the page cache, and to the disk at its
+// sync) stays past the 99th percentile, and a topic of small messages
+// keeps 64 KiB of zeros on disk, not a megabyte (10,000 such topics: 640
+// MiB per volume).
+const (
+	zeroAheadRatio = 256
+	zeroAheadMin   = 64 << 10
+)
+
+// zerosFor returns how many zeros a write of w bytes that grows the file
+// carries (0: none).
+func (s *Segment) zerosFor(w int64) int64 {
+	z := min(s.opts.ZeroAhead, MaxZeroAhead)
+	if z <= 0 || w > zeroAheadWrite {
+		return 0
+	}
+	return min(z, max(zeroAheadMin, zeroAheadRatio*w))
+}
 
 // zeroBytes is MaxZeroAhead zero bytes, allocated on first use. Never
 // written, its pages are the kernel's shared zero page.

@@ -265,3 +265,55 @@ func TestZeroAheadTornWriteCountsItsBytes(t *testing.T) {
 	}
 	checkSegment(t, r, m)
 }
+
+// TestZeroAheadSizedByTheWrite: a write carries 256 times its size in
+// zeros, at least 64 KiB and at most ZeroAhead, so that a topic of small
+// messages keeps 64 KiB of zeros on disk, not ZeroAhead.
+func TestZeroAheadSizedByTheWrite(t *testing.T) {
+	for _, tc := range []struct {
+		zeroAhead int64
+		payload   int
+		zeros     func(batch int64) int64
+	}{
+		{MaxZeroAhead, 20, func(int64) int64 { return zeroAheadMin }},
+		{MaxZeroAhead, 1000, func(b int64) int64 { return zeroAheadRatio * b }},
+		{256 << 10, 1100, func(int64) int64 { return 256 << 10 }},
+	} {
+		e := memEnv(t)
+		s := mustCreate(t, e, 0, Options{MaxBytes: 8 << 20, MaxEntries: 1024, ZeroAhead: tc.zeroAhead, SyncedWrites: true})
+		m := newModel(0)
+		appendBatches(t, s, m, mkBatch(t, 0, 1, tc.payload, 1))
+		if got, want := e.fileSize(t, LogName(0))-m.size(), tc.zeros(m.size()); got != want {
+			t.Fatalf("a write of %d bytes carried %d zeros, want %d", m.size(), got, want)
+		}
+		s.Close()
+	}
+}
+
+// TestZeroAheadCutWhenLetGo: a segment that lets its files go while idle
+// (ReleaseIdle) cuts its zeros first, so that a Close need not reopen it;
+// the next small write after the reload writes new ones, and the log reads
+// as written throughout.
+func TestZeroAheadCutWhenLetGo(t *testing.T) {
+	forEachFS(t, func(t *testing.T, e *fsEnv) {
+		s := mustCreate(t, e, 0, zaOpts)
+		defer s.Close()
+		m := newModel(0)
+		fill(t, s, m, 5)
+		if e.fileSize(t, LogName(0)) <= m.size() {
+			t.Fatal("no zeros ahead: the test would prove nothing")
+		}
+		if !s.ReleaseIdle() {
+			t.Fatal("ReleaseIdle let nothing go")
+		}
+		if got := e.fileSize(t, LogName(0)); got != m.size() {
+			t.Fatalf("log is %d bytes after ReleaseIdle, want %d (zeros cut)", got, m.size())
+		}
+		checkSegment(t, s, m)
+		appendBatches(t, s, m, mkBatch(t, m.next(), 2, 30, 9))
+		if got, want := e.fileSize(t, LogName(0)), m.size()+zaOpts.ZeroAhead; got != want {
+			t.Fatalf("log is %d bytes after a write since the reload, want %d", got, want)
+		}
+		checkSegment(t, s, m)
+	})
+}
