@@ -232,30 +232,7 @@ func seqWriteLimit(b *testing.B, n int64, sync bool) {
 // appendSyncLimit appends 4 KiB and fdatasyncs, n times per op: the
 // latency of one durable append, and so the most group commits a second.
 func appendSyncLimit(b *testing.B, n int) {
-	f, err := os.Create(filepath.Join(dataDir(b, "append"), "log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 4096)
-	total := n * b.N
-	lat := newLatencies(total)
-	b.ResetTimer()
-	start := time.Now()
-	for range total {
-		t0 := time.Now()
-		if _, err := f.Write(block); err != nil {
-			b.Fatal(err)
-		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			b.Fatal(err)
-		}
-		lat.add(time.Since(t0))
-	}
-	d := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(total)/d.Seconds(), "syncs/s")
-	lat.report(b)
+	syncLimit(b, "append", n, false)
 }
 
 // overwriteSyncLimit is appendSyncLimit over zeros written (and synced)
@@ -263,21 +240,30 @@ func appendSyncLimit(b *testing.B, n int) {
 // file size to commit. haraqa's segments under fsync=always write zeros
 // ahead for this (DESIGN.md "Zeros ahead").
 func overwriteSyncLimit(b *testing.B, n int) {
-	f, err := os.Create(filepath.Join(dataDir(b, "overwrite"), "log"))
+	syncLimit(b, "overwrite", n, true)
+}
+
+// syncLimit writes 4 KiB at the next position of a file and fdatasyncs,
+// n times per op, reporting the latency of each; with zeroed, over zeros
+// written and synced into the file before the timer starts.
+func syncLimit(b *testing.B, name string, n int, zeroed bool) {
+	f, err := os.Create(filepath.Join(dataDir(b, name), "log"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
 	total := n * b.N
 	block := make([]byte, 4096)
-	zeros := make([]byte, 1<<20)
-	for off := 0; off < total*len(block); off += len(zeros) {
-		if _, err := f.Write(zeros); err != nil {
+	if zeroed {
+		zeros := make([]byte, 1<<20)
+		for off := 0; off < total*len(block); off += len(zeros) {
+			if _, err := f.Write(zeros); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
 	}
 	lat := newLatencies(total)
 	b.ResetTimer()
