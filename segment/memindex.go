@@ -124,10 +124,10 @@ func (s *Segment) releaseActive() bool {
 	if s.inFlight || s.pendSize != s.size.Load() || s.pendEntries != s.entries.Load() {
 		return false // the writer has uncommitted bytes in flight
 	}
-	// The zeros written ahead go (synced below), so that Close need not
-	// reopen an idle segment to cut them; the next small write after a
-	// reload writes new ones.
-	if err := s.cutZeros(); err != nil {
+	// The zeros written ahead go, so that Close need not reopen an idle
+	// segment to cut them (the cut is not synced: see cutZeros); the next
+	// small write after a reload writes new ones.
+	if err := s.cutZeros(false); err != nil {
 		return false
 	}
 	if s.dirty {

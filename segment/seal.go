@@ -110,7 +110,7 @@ func (s *Segment) Seal() error {
 	if err := s.readyDigest(); err != nil {
 		return err
 	}
-	if err := s.cutZeros(); err != nil {
+	if err := s.cutZeros(true); err != nil {
 		return err
 	}
 	if err := s.Sync(); err != nil {
@@ -148,7 +148,7 @@ func (s *Segment) Seal() error {
 func (s *Segment) Close() error {
 	var err error
 	if !s.sealed.Load() && s.damaged == nil && s.Acquire() {
-		if err = s.cutZeros(); err == nil {
+		if err = s.cutZeros(true); err == nil {
 			err = s.Sync()
 		}
 		if err == nil && !s.idxSynced {

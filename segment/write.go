@@ -312,8 +312,13 @@ func noRoom(err error) bool {
 
 // cutZeros cuts the zeros written ahead of the committed log (see
 // Options.ZeroAhead) before a seal or a close, which want the file's
-// length to be the log's. The cut is synced by the caller's Sync.
-func (s *Segment) cutZeros() error {
+// length to be the log's: with durable the cut is synced by the caller's
+// Sync. Without, the cut need not survive a crash (zeros after the log
+// are read as its end and cut at the next open, and a clean open trusts
+// an index only when the log file ends at its last batch), so it costs
+// no sync: ReleaseIdle's cut, which may run for many idle segments at
+// once on a writer's path (the descriptor budget's sweep).
+func (s *Segment) cutZeros(durable bool) error {
 	if s.fileEnd <= s.pendSize || s.pendSize != s.size.Load() {
 		return nil
 	}
@@ -323,6 +328,7 @@ func (s *Segment) cutZeros() error {
 	if err := s.log.Truncate(s.pendSize); err != nil {
 		return fmt.Errorf("segment: cut the zeros after %s: %w", s.path(LogName(s.base)), err)
 	}
-	s.fileEnd, s.dirty = s.pendSize, true
+	s.fileEnd = s.pendSize
+	s.dirty = s.dirty || durable
 	return nil
 }

@@ -291,9 +291,10 @@ func TestZeroAheadSizedByTheWrite(t *testing.T) {
 }
 
 // TestZeroAheadCutWhenLetGo: a segment that lets its files go while idle
-// (ReleaseIdle) cuts its zeros first, so that a Close need not reopen it;
-// the next small write after the reload writes new ones, and the log reads
-// as written throughout.
+// (ReleaseIdle) cuts its zeros first, so that a Close need not reopen it,
+// and without a sync of the log (the budget's sweep releases many idle
+// segments on a writer's path); the next small write after the reload
+// writes new ones, and the log reads as written throughout.
 func TestZeroAheadCutWhenLetGo(t *testing.T) {
 	forEachFS(t, func(t *testing.T, e *fsEnv) {
 		s := mustCreate(t, e, 0, zaOpts)
@@ -303,8 +304,23 @@ func TestZeroAheadCutWhenLetGo(t *testing.T) {
 		if e.fileSize(t, LogName(0)) <= m.size() {
 			t.Fatal("no zeros ahead: the test would prove nothing")
 		}
+		syncs := 0
+		if e.mem != nil {
+			e.mem.SetFault(func(op vfs.Op, name string) error {
+				if op == vfs.OpSync && name == e.path(LogName(0)) {
+					syncs++
+				}
+				return nil
+			})
+		}
 		if !s.ReleaseIdle() {
 			t.Fatal("ReleaseIdle let nothing go")
+		}
+		if e.mem != nil {
+			e.mem.SetFault(nil)
+		}
+		if syncs != 0 {
+			t.Fatalf("ReleaseIdle synced the log %d times to cut the zeros, want none", syncs)
 		}
 		if got := e.fileSize(t, LogName(0)); got != m.size() {
 			t.Fatalf("log is %d bytes after ReleaseIdle, want %d (zeros cut)", got, m.size())
