@@ -159,6 +159,12 @@ func (t *transport) track(c net.Conn, on bool) bool {
 // maxQueuedPerPeer bytes but at least one message) are dropped (Raft
 // resends).
 func (t *transport) send(group uint64, msgs []*pb.Message) {
+	t.queue(group, msgs, false)
+}
+
+// queue queues msgs for their peers as send says, and wakes each peer's
+// goroutine or, with later, leaves the peer for writeNow.
+func (t *transport) queue(group uint64, msgs []*pb.Message, later bool) {
 	if t.mute.Load() {
 		return
 	}
@@ -168,7 +174,12 @@ func (t *transport) send(group uint64, msgs []*pb.Message) {
 			continue
 		}
 		p.queue(envelope{group: group, msg: m}, msgBytes(m))
-		p.signal()
+		if !later {
+			p.signal()
+		} else if !p.kick {
+			p.kick = true
+			t.kick = append(t.kick, p)
+		}
 	}
 }
 
@@ -312,20 +323,7 @@ func (p *peer) write() bool {
 // sendNow queues messages as send does, but leaves them for writeNow
 // (loop goroutine).
 func (t *transport) sendNow(group uint64, msgs []*pb.Message) {
-	if t.mute.Load() {
-		return
-	}
-	for _, m := range msgs {
-		p := t.peers[m.GetTo()]
-		if p == nil {
-			continue
-		}
-		p.queue(envelope{group: group, msg: m}, msgBytes(m))
-		if !p.kick {
-			p.kick = true
-			t.kick = append(t.kick, p)
-		}
-	}
+	t.queue(group, msgs, true)
 }
 
 // writeNow writes what sendNow queued (loop goroutine): each peer's
